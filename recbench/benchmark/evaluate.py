@@ -1,0 +1,203 @@
+"""One evaluation protocol per task kind. A protocol takes a model and a task and returns
+quality (with intervals) and timing; it knows capabilities, never model or dataset names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from recbench.benchmark.metrics import CORRELATIONS, bootstrap_indices, percentile_interval
+from recbench.benchmark.protocols import CorpusFitted, Encoder
+from recbench.benchmark.tasks import PairsTask
+from recbench.benchmark.timing import latency_percentiles, stopwatch
+
+
+class EvaluationError(RuntimeError):
+    """The model produced something that cannot be scored (NaN, wrong shape, ...)."""
+
+
+@dataclass
+class EvalSettings:
+    batch_size: int = 32
+    seed: int = 0
+    n_bootstrap: int = 1000
+    latency_queries: int = 200
+    warmup_texts: int = 64
+    progress: bool = True
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, dict[str, float]]
+    primary_metric: str
+    timing: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+PROTOCOLS: dict[str, Callable[[Any, Any, EvalSettings], EvalResult]] = {}
+REQUIREMENTS: dict[str, tuple[type, ...]] = {}
+
+
+def protocol(kind: str, needs: tuple[type, ...]) -> Callable:
+    """Registers the protocol for a task kind and the capabilities a model needs for it."""
+
+    def decorate(fn: Callable[[Any, Any, EvalSettings], EvalResult]) -> Callable:
+        PROTOCOLS[kind] = fn
+        REQUIREMENTS[kind] = needs
+        return fn
+
+    return decorate
+
+
+def supports(model_or_class: Any, kind: str) -> bool:
+    """Whether a model (or a model class) has a capability that the kind's protocol accepts."""
+    needs = REQUIREMENTS.get(kind, ())
+    if isinstance(model_or_class, type):
+        return any(issubclass(model_or_class, cap) for cap in needs) if needs else False
+    return any(isinstance(model_or_class, cap) for cap in needs)
+
+
+def evaluate(model: Any, task: Any, settings: EvalSettings) -> EvalResult:
+    if task.kind not in PROTOCOLS:
+        raise EvaluationError(f"no evaluation protocol for task kind {task.kind!r}")
+    if not supports(model, task.kind):
+        raise EvaluationError(
+            f"model {model.name!r} cannot run {task.kind!r} tasks: it has none of the capabilities "
+            f"{', '.join(c.__name__ for c in REQUIREMENTS[task.kind])}"
+        )
+    return PROTOCOLS[task.kind](model, task, settings)
+
+
+# ---------------------------------------------------------------------------------------
+def encode_checked(model: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False) -> np.ndarray:
+    """Encodes in chunks (for a progress bar) and refuses NaN/inf or a wrong shape, naming the model."""
+    chunk = max(batch_size * 16, 1024)
+    parts = []
+    with tqdm(total=len(texts), desc=f"encode {model.name}", unit="text", disable=not progress, leave=False) as bar:
+        for start in range(0, len(texts), chunk):
+            part = np.asarray(model.encode(list(texts[start : start + chunk]), batch_size=batch_size))
+            parts.append(part)
+            bar.update(len(part))
+    emb = np.concatenate(parts, axis=0) if parts else np.zeros((0, 0), dtype=np.float32)
+    if emb.ndim != 2 or emb.shape[0] != len(texts):
+        raise EvaluationError(
+            f"model {model.name!r} returned an array of shape {emb.shape} for {len(texts)} texts; expected (n, d)"
+        )
+    bad = ~np.isfinite(emb).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise EvaluationError(
+            f"model {model.name!r} produced non-finite embeddings (NaN or inf) for {int(bad.sum())} of "
+            f"{len(texts)} texts, the first for text {first}: {texts[first][:80]!r}; no record written"
+        )
+    return emb.astype(np.float32, copy=False)
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity; a zero vector has similarity 0 with everything."""
+    na = np.linalg.norm(a, axis=1)
+    nb = np.linalg.norm(b, axis=1)
+    den = na * nb
+    dots = np.einsum("ij,ij->i", a, b)
+    return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)
+
+
+@protocol("pairs", needs=(Encoder,))
+def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> EvalResult:
+    """Cosine of the two texts' embeddings against the gold score: Spearman and Pearson x100.
+
+    Each distinct text is encoded once. With several subsets (a SemEval year), ``spearman``
+    and ``pearson`` are over all pairs pooled ("all", the SBERT/SimCSE convention), and
+    ``*_mean`` / ``*_wmean`` are the plain and size-weighted means over subsets (SentEval's;
+    the SIF paper's per-year figures are the plain mean). Intervals come from a stratified
+    bootstrap: pairs are resampled within each subset with one seeded draw.
+    """
+    distinct, inverse = np.unique(np.asarray(task.texts_a + task.texts_b, dtype=object), return_inverse=True)
+    distinct_list = [str(t) for t in distinct]
+    n = len(task)
+    timing: dict[str, Any] = {"batch_size": settings.batch_size}
+
+    with stopwatch() as fit_sw:
+        if isinstance(model, CorpusFitted):
+            model.fit_corpus(distinct_list)
+    timing["fit_seconds"] = fit_sw.seconds
+
+    warm = distinct_list[: settings.warmup_texts]
+    if warm:
+        model.encode(warm, batch_size=settings.batch_size)
+    with stopwatch() as enc_sw:
+        emb = encode_checked(model, distinct_list, settings.batch_size, settings.progress)
+    timing["encode_seconds"] = enc_sw.seconds
+    timing["encoded_texts"] = len(distinct_list)
+    timing["texts_per_second"] = len(distinct_list) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf")
+    timing["embedding_dim"] = int(emb.shape[1])
+
+    pred = cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64)
+    gold = task.gold
+
+    # --- quality with a stratified bootstrap --------------------------------------------
+    subsets = task.subsets if task.subsets is not None else np.array(["all"] * n, dtype=object)
+    names = list(dict.fromkeys(subsets.tolist()))
+    rng_seed = settings.seed
+    per_subset: dict[str, dict[str, Any]] = {}
+    pooled_idx = []
+    boot_by_subset: dict[str, dict[str, np.ndarray]] = {}
+    for k, sname in enumerate(names):
+        pos = np.flatnonzero(subsets == sname)
+        local = bootstrap_indices(len(pos), settings.n_bootstrap, rng_seed + k)
+        global_idx = pos[local]
+        pooled_idx.append(global_idx)
+        entry: dict[str, Any] = {"pairs": int(len(pos))}
+        boot_by_subset[sname] = {}
+        for which, fn in CORRELATIONS.items():
+            value = float(fn(pred[pos], gold[pos])) * 100
+            boots = np.asarray(fn(pred[global_idx], gold[global_idx])) * 100
+            lo, hi = percentile_interval(boots)
+            entry[which] = {"value": value, "ci_low": lo, "ci_high": hi}
+            boot_by_subset[sname][which] = boots
+        per_subset[sname] = entry
+    all_idx = np.concatenate(pooled_idx, axis=1)
+
+    metrics: dict[str, dict[str, float]] = {}
+    for which, fn in CORRELATIONS.items():
+        value = float(fn(pred, gold)) * 100
+        lo, hi = percentile_interval(np.asarray(fn(pred[all_idx], gold[all_idx])) * 100)
+        metrics[which] = {"value": value, "ci_low": lo, "ci_high": hi}
+    wmeans: dict[str, dict[str, float]] = {}
+    if len(names) > 1:
+        sizes = np.array([per_subset[s]["pairs"] for s in names], dtype=np.float64)
+        for which in CORRELATIONS:
+            values = np.array([per_subset[s][which]["value"] for s in names])
+            boots = np.stack([boot_by_subset[s][which] for s in names])  # (subsets, n_boot)
+            for agg, weights in (("mean", np.ones_like(sizes)), ("wmean", sizes)):
+                w = weights / weights.sum()
+                lo, hi = percentile_interval(w @ boots)
+                estimate = {"value": float(w @ values), "ci_low": lo, "ci_high": hi}
+                # the size-weighted mean stays in the details, to keep tables narrow
+                (metrics if agg == "mean" else wmeans)[f"{which}_{agg}"] = estimate
+    if not np.isfinite(pred).all():
+        raise EvaluationError(f"model {model.name!r}: a similarity score is not finite")
+
+    # --- per-query latency: encode one pair and score it ---------------------------------
+    nq = min(settings.latency_queries, n)
+    picks = np.linspace(0, n - 1, nq).astype(int) if nq else np.array([], dtype=int)
+
+    def one_query(i: int) -> float:
+        j = picks[i]
+        e = model.encode([task.texts_a[j], task.texts_b[j]], batch_size=2)
+        return float(cosine_rows(e[:1], e[1:])[0])
+
+    timing["latency"] = latency_percentiles(one_query, nq) if nq else {}
+    return EvalResult(
+        metrics=metrics,
+        primary_metric="spearman",
+        timing=timing,
+        details={
+            "subsets": per_subset,
+            "weighted_means": wmeans,
+            "aggregates": "spearman/pearson: all pairs pooled; *_mean: plain mean over subsets; *_wmean: size-weighted",
+        },
+    )

@@ -1,0 +1,49 @@
+"""Model capabilities: what a baseline implements, as structural types.
+
+The harness asks what a model *can do* (``isinstance(model, Encoder)``), never what it *is*.
+Every baseline also carries ``name`` and ``params`` (recorded in the run record).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Model(Protocol):
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Everything that changes the model's output; recorded and hashed into the run id."""
+        ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Texts -> one float32 vector each: SIF, average GloVe, SBERT, bi-encoders.
+
+    (Capabilities hold methods only, so that a model *class* can be checked with
+    ``issubclass`` before it is built: `recbench list` never loads weights.)"""
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+
+
+@runtime_checkable
+class CorpusFitted(Protocol):
+    """A model that fits unsupervised statistics on a corpus before encoding (SIF's common
+    component). The harness calls ``fit_corpus`` with the evaluated texts once, before any
+    timing; the model decides whether to use them or a reference corpus of its own."""
+
+    def fit_corpus(self, texts: Sequence[str]) -> None: ...
+
+
+def describe_capabilities(model: Any) -> list[str]:
+    caps = []
+    if isinstance(model, Encoder):
+        caps.append("encoder")
+    if isinstance(model, CorpusFitted):
+        caps.append("corpus-fitted")
+    return caps

@@ -1,0 +1,85 @@
+"""The run record: one JSON file per run, versioned from day one, written atomically.
+
+An interrupted run leaves no half record: the JSON is written to a temporary file in the
+same folder, flushed and fsynced, then renamed into place. A record is never overwritten:
+its file name carries a unique run id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+DEFAULT_RESULTS_DIR = Path("results")
+
+
+class RecordError(ValueError):
+    """A record file that cannot be read as a recbench run record."""
+
+
+def _clean(obj: Any) -> Any:
+    """JSON has no NaN: store missing numbers as null rather than invalid JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _clean(obj.item())
+    return obj
+
+
+def record_filename(record: dict[str, Any]) -> str:
+    safe = lambda s: "".join(c if c.isalnum() or c in "-_." else "_" for c in s)[:60]  # noqa: E731
+    return f"{safe(record['dataset']['name'])}__{safe(record['model']['label'])}__{record['run_id']}.json"
+
+
+def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
+    """Atomically writes ``record`` under ``results_dir``; refuses to replace an existing file."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / record_filename(record)
+    if path.exists():
+        raise FileExistsError(f"{path} exists already; run ids are unique, so this is a second write of one run")
+    text = json.dumps(_clean(record), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=results_dir, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails rather than overwrites if the name appeared meanwhile
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not a readable run record: {exc}") from exc
+    if not isinstance(record, dict) or "schema_version" not in record:
+        raise RecordError(f"{path}: no schema_version field; not a recbench run record")
+    version = record["schema_version"]
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise RecordError(
+            f"{path}: schema_version {version!r} is newer than this recbench understands ({SCHEMA_VERSION}); upgrade recbench"
+        )
+    return upgrade(record)
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """Brings an older record to the current schema (none older exist yet: version 1 is the first)."""
+    return record
+
+
+def iter_records(results_dir: Path = DEFAULT_RESULTS_DIR) -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in sorted(Path(results_dir).glob("*.json")):
+        yield path, read_record(path)

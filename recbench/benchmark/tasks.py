@@ -1,0 +1,125 @@
+"""The unified task kinds that dataset adapters produce, and the adapter base class.
+
+A task is plain data (numpy arrays and lists) so that the evaluation protocol for its kind
+never needs to know which dataset it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recbench.benchmark.data import DataLocator, DataSource
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """A figure from the literature, shown beside measured rows, never mixed with them."""
+
+    model: str
+    metric: str
+    value: float
+    citation: str
+    note: str = ""  # e.g. which word vectors the paper used
+    ours: str = ""  # the model label of ours to show beside it (e.g. "sif")
+
+
+@dataclass
+class PairsTask:
+    """Text pairs with a gold similarity score (STS, Lee).
+
+    ``subsets`` names the subset of each pair (SemEval years have several); aggregate
+    figures are computed over subsets by the evaluation protocol.
+    """
+
+    name: str
+    split: str
+    texts_a: list[str]
+    texts_b: list[str]
+    gold: np.ndarray
+    subsets: np.ndarray | None = None
+    fingerprint: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "pairs"
+
+    def __post_init__(self) -> None:
+        self.gold = np.asarray(self.gold, dtype=np.float64)
+        n = len(self.gold)
+        if not (len(self.texts_a) == len(self.texts_b) == n):
+            raise ValueError(
+                f"{self.name}: {len(self.texts_a)} first texts, {len(self.texts_b)} second texts "
+                f"and {n} gold scores; they must be equal"
+            )
+        if n < 3:
+            raise ValueError(f"{self.name}: {n} pairs; a correlation needs at least 3")
+        if not np.all(np.isfinite(self.gold)):
+            bad = int(np.flatnonzero(~np.isfinite(self.gold))[0])
+            raise ValueError(f"{self.name}: gold score of pair {bad} is not a finite number")
+        if self.subsets is not None:
+            self.subsets = np.asarray(self.subsets)
+            if len(self.subsets) != n:
+                raise ValueError(f"{self.name}: {len(self.subsets)} subset labels for {n} pairs")
+
+    def __len__(self) -> int:
+        return len(self.gold)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"pairs": len(self), "distinct_texts": len(set(self.texts_a) | set(self.texts_b))}
+
+
+class Dataset:
+    """Base class of a dataset adapter: metadata plus ``load(split)``.
+
+    Subclasses set the class attributes and implement ``load``; registering one is
+    ``@datasets.register("name")`` on the class. ``arg`` is the text after ``name:`` in a
+    dataset spec (a path for ``pairs:<path>``).
+    """
+
+    kind: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    licence: ClassVar[str] = ""
+    splits: ClassVar[tuple[str, ...]] = ("test",)
+    default_split: ClassVar[str] = "test"
+    primary_metric: ClassVar[str] = ""
+    published: ClassVar[tuple[PublishedResult, ...]] = ()
+
+    def __init__(self, name: str, arg: str | None = None, locator: DataLocator | None = None) -> None:
+        self.name = name if arg is None else f"{name}:{arg}"
+        self.arg = arg
+        self.locator = locator or DataLocator()
+
+    def sources(self) -> list[DataSource]:
+        """Where the files come from; used by `recbench datasets` and the look-up."""
+        return []
+
+    def load(self, split: str | None = None) -> Any:
+        raise NotImplementedError
+
+    def check_split(self, split: str | None) -> str:
+        split = split or self.default_split
+        if split not in self.splits:
+            raise ValueError(f"dataset {self.name!r} has no split {split!r}; choose one of {', '.join(self.splits)}")
+        return split
+
+
+def fingerprint_files(paths: list[Path]) -> str:
+    """sha256 over the bytes of the files a task was read from: the record's content fingerprint."""
+    h = hashlib.sha256()
+    for p in sorted(paths, key=lambda q: q.name):
+        h.update(p.name.encode())
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def fingerprint_texts(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(repr(part).encode())
+    return h.hexdigest()[:16]

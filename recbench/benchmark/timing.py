@@ -1,0 +1,151 @@
+"""Honest timing: warm-up before measuring, throughput over the whole workload, per-query
+latency percentiles, peak memory, and a fingerprint of the machine that produced them."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+
+@dataclass
+class Stopwatch:
+    seconds: float = 0.0
+
+
+@contextmanager
+def stopwatch() -> Iterator[Stopwatch]:
+    sw = Stopwatch()
+    start = time.perf_counter()
+    try:
+        yield sw
+    finally:
+        sw.seconds = time.perf_counter() - start
+
+
+def latency_percentiles(fn: Callable[[int], object], n_queries: int, warmup: int = 5) -> dict[str, float]:
+    """Calls ``fn(i)`` for i in range(n_queries) one at a time, after ``warmup`` untimed calls;
+    returns p50/p95/p99 and mean in milliseconds."""
+    for i in range(min(warmup, n_queries)):
+        fn(i)
+    times = np.empty(n_queries, dtype=np.float64)
+    for i in range(n_queries):
+        t0 = time.perf_counter()
+        fn(i)
+        times[i] = time.perf_counter() - t0
+    ms = times * 1000.0
+    return {
+        "queries": int(n_queries),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+    }
+
+
+def reset_peak_rss() -> bool:
+    """Resets the kernel's peak-RSS mark (Linux >= 4.0), so that each cell of a grid reports its
+    own peak rather than the largest of the cells before it. Returns False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size since the last ``reset_peak_rss`` (else since the process began)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
+
+
+def thread_count() -> int:
+    try:
+        import torch
+
+        return int(torch.get_num_threads())
+    except Exception:
+        return os.cpu_count() or 1
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def git_sha(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5,
+        )
+        if out.returncode != 0:
+            return None
+        sha = out.stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd or Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def total_memory_gb() -> float | None:
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES")
+        size = os.sysconf("SC_PAGE_SIZE")
+        return round(pages * size / 1024**3, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+@dataclass
+class Environment:
+    python: str = field(default_factory=platform.python_version)
+    platform: str = field(default_factory=platform.platform)
+    cpu: str = field(default_factory=cpu_model)
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+    memory_gb: float | None = field(default_factory=total_memory_gb)
+    packages: dict[str, str | None] = field(
+        default_factory=lambda: {
+            d: _version(d)
+            for d in ("recbench", "numpy", "scipy", "torch", "transformers", "sentence-transformers",
+                      "faiss-cpu", "gensim", "wordfreq", "pandas")
+        }
+    )
+    git_sha: str | None = field(default_factory=git_sha)
+
+    def fingerprint(self) -> str:
+        """A short name for the machine: numbers from two machines with different
+        fingerprints are not comparable."""
+        return f"{self.cpu} x{self.cores}, {self.memory_gb} GB, {platform.system()}"

@@ -1,0 +1,157 @@
+"""The `recbench` command: parse, then call into recbench.benchmark."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from recbench.benchmark.data import DataLocator, DataNotFoundError
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError, supports
+from recbench.benchmark.registry import UnknownNameError, baselines, datasets, split_spec
+from recbench.benchmark.runner import accepted_options, run_cell
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmark text recommenders and sentence embeddings: quality with intervals, latency measured seriously.")
+
+
+def parse_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def parse_options(opts: list[str]) -> dict[str, Any]:
+    out = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--opt takes KEY=VALUE, got {opt!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@app.command()
+def run(
+    model: str = typer.Option(..., "--model", "-m", help="baseline(s), comma-separated: sif,sbert,sbert:/path/to/model"),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="dataset(s), comma-separated: lee,sts-b,pairs:my.csv"),
+    split: Optional[str] = typer.Option(None, help="split (default: each dataset's own, e.g. test)"),
+    opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable), e.g. -o pc=reference"),
+    batch_size: int = typer.Option(32, help="encoding batch size"),
+    seed: int = typer.Option(0, help="seed for bootstrap resampling and random baselines"),
+    n_bootstrap: int = typer.Option(1000, help="bootstrap resamples for the 95% intervals"),
+    latency_queries: int = typer.Option(200, help="queries timed one at a time for p50/p95/p99"),
+    data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
+    results_dir: Path = typer.Option(Path("results"), help="where run records are written"),
+    progress: bool = typer.Option(True, help="progress bars"),
+) -> None:
+    """Run every model on every dataset and write one run record per cell."""
+    options = parse_options(opt)
+    models, dsets = split_list(model), split_list(dataset)
+    try:
+        factories = {m: baselines.get(m) for m in models}
+        dataset_classes = {d: datasets.get(d) for d in dsets}
+    except (UnknownNameError, RuntimeError) as exc:
+        fail(str(exc))
+    for key in options:
+        takers = [m for m, f in factories.items() if (acc := accepted_options(f)) is None or key in acc]
+        if not takers:
+            fail(f"option {key!r} is accepted by none of the models {', '.join(models)}")
+    settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
+                            latency_queries=latency_queries, progress=progress)
+    locator = DataLocator(data_dir=data_dir)
+    failures = 0
+    for d in dsets:
+        kind = dataset_classes[d].kind
+        for m in models:
+            if not supports(factories[m], kind):
+                typer.echo(f"skip  {m} x {d}: {m} cannot run {kind!r} tasks")
+                continue
+            try:
+                cell = run_cell(m, d, split=split, options=options, settings=settings, locator=locator,
+                                results_dir=results_dir)
+            except (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError) as exc:
+                failures += 1
+                typer.secho(f"FAIL  {m} x {d}: {exc}", fg=typer.colors.RED, err=True)
+                continue
+            rec = cell.record
+            pm = rec["primary_metric"]
+            est = rec["metrics"][pm]
+            lat = rec["timing"].get("latency", {})
+            typer.echo(
+                f"done  {rec['model']['label']} x {rec['dataset']['name']} ({rec['dataset']['split']}): "
+                f"{pm} {est['value']:.2f} [{est['ci_low']:.2f}, {est['ci_high']:.2f}]  "
+                f"{rec['timing']['texts_per_second']:,.0f} texts/s  p50 {lat.get('p50_ms', float('nan')):.2f} ms  "
+                f"-> {cell.path}"
+            )
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    results_dir: Path = typer.Option(Path("results"), help="folder of run records"),
+    out: Path = typer.Option(Path("leaderboard.md"), help="markdown file to write"),
+) -> None:
+    """Render leaderboard.md from the run records."""
+    from recbench.benchmark.report import write_leaderboard
+
+    path = write_leaderboard(results_dir, out)
+    typer.echo(f"wrote {path}")
+
+
+@app.command("list")
+def list_models() -> None:
+    """Which model runs on which dataset (the compatibility matrix)."""
+    from tabulate import tabulate
+
+    dnames = datasets.names()
+    rows = []
+    for entry in baselines:
+        factory = entry.load()
+        rows.append([entry.name, entry.source,
+                     *["yes" if supports(factory, datasets.get(d).kind) else "–" for d in dnames]])
+    typer.echo(tabulate(rows, headers=["model", "from", *dnames], tablefmt="github"))
+
+
+@app.command("datasets")
+def list_datasets(data_dir: Optional[Path] = typer.Option(None, help="also look here")) -> None:
+    """Where each dataset comes from and whether its files are present."""
+    from tabulate import tabulate
+
+    locator = DataLocator(data_dir=data_dir, allow_download=False)
+    rows = []
+    for entry in datasets:
+        cls = entry.load()
+        ds = cls(name=entry.name, locator=locator)
+        sources = ds.sources()
+        if not sources:
+            where, present = "(a path you give: name:PATH)", "–"
+        else:
+            found = [locator.find(s) for s in sources]
+            present = "yes: " + ", ".join(str(f) for f in found) if all(found) else "no"
+            where = "; ".join(s.url or s.homepage or s.subdir for s in sources)
+        rows.append([entry.name, cls.kind, present, where, cls.description])
+    typer.echo(tabulate(rows, headers=["dataset", "kind", "present", "source", "what"], tablefmt="github"))
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
