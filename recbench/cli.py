@@ -58,6 +58,8 @@ def run(
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
     results_dir: Path = typer.Option(Path("results"), help="where run records are written"),
     progress: bool = typer.Option(True, help="progress bars"),
+    isolate: bool = typer.Option(True, help="run each cell in a fresh process, so its load time, latency and "
+                                 "peak memory are its own (asv-style); --no-isolate shares one process"),
 ) -> None:
     """Run every model on every dataset and write one run record per cell."""
     options = parse_options(opt)
@@ -81,25 +83,74 @@ def run(
             if not supports(factories[m], kind):
                 typer.echo(f"skip  {m} x {d}: {m} cannot run {kind!r} tasks")
                 continue
-            try:
-                cell = run_cell(m, d, split=split, options=options, settings=settings, locator=locator,
-                                results_dir=results_dir)
-            except (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError) as exc:
+            outcome = run_one(m, d, split, options, settings, locator, results_dir, isolate)
+            if outcome["status"] != "ok":
                 failures += 1
-                typer.secho(f"FAIL  {m} x {d}: {exc}", fg=typer.colors.RED, err=True)
+                typer.secho(f"FAIL  {m} x {d}: {outcome['message']}", fg=typer.colors.RED, err=True)
                 continue
-            rec = cell.record
-            pm = rec["primary_metric"]
-            est = rec["metrics"][pm]
-            lat = rec["timing"].get("latency", {})
-            typer.echo(
-                f"done  {rec['model']['label']} x {rec['dataset']['name']} ({rec['dataset']['split']}): "
-                f"{pm} {est['value']:.2f} [{est['ci_low']:.2f}, {est['ci_high']:.2f}]  "
-                f"{rec['timing']['texts_per_second']:,.0f} texts/s  p50 {lat.get('p50_ms', float('nan')):.2f} ms  "
-                f"-> {cell.path}"
-            )
+            typer.echo(f"done  {outcome['summary']}")
     if failures:
         raise typer.Exit(1)
+
+
+EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
+
+
+def summarise(record: dict[str, Any], path: Path | None) -> str:
+    pm = record["primary_metric"]
+    est = record["metrics"][pm]
+    lat = record["timing"].get("latency", {})
+    return (
+        f"{record['model']['label']} x {record['dataset']['name']} ({record['dataset']['split']}): "
+        f"{pm} {est['value']:.2f} [{est['ci_low']:.2f}, {est['ci_high']:.2f}]  "
+        f"{record['timing']['texts_per_second']:,.0f} texts/s  p50 {lat.get('p50_ms', float('nan')):.2f} ms  -> {path}"
+    )
+
+
+def _cell(model: str, dataset: str, split: str | None, options: dict[str, Any], settings: EvalSettings,
+          locator: DataLocator, results_dir: Path) -> dict[str, Any]:
+    try:
+        cell = run_cell(model, dataset, split=split, options=options, settings=settings, locator=locator,
+                        results_dir=results_dir)
+    except EXPECTED_ERRORS as exc:
+        return {"status": "error", "message": str(exc)}
+    return {"status": "ok", "summary": summarise(cell.record, cell.path)}
+
+
+def _cell_in_child(queue: Any, *args: Any) -> None:
+    try:
+        queue.put(_cell(*args))
+    except KeyboardInterrupt:
+        queue.put({"status": "interrupted", "message": "interrupted"})
+    except BaseException as exc:  # report, never hang the parent
+        queue.put({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+
+
+def run_one(model: str, dataset: str, split: str | None, options: dict[str, Any], settings: EvalSettings,
+            locator: DataLocator, results_dir: Path, isolate: bool) -> dict[str, Any]:
+    """One cell, in a fresh process when ``isolate``: imports, caches and memory of earlier
+    cells then cannot flatter or burden its timings."""
+    args = (model, dataset, split, options, settings, locator, results_dir)
+    if not isolate:
+        return _cell(*args)
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_cell_in_child, args=(queue, *args))
+    child.start()
+    try:
+        while True:
+            try:
+                return queue.get(timeout=1.0)
+            except Exception:  # queue.Empty: still running?
+                if not child.is_alive():
+                    return {"status": "error", "message": f"the cell's process died (exit code {child.exitcode})"}
+    except KeyboardInterrupt:
+        child.terminate()
+        raise
+    finally:
+        child.join(timeout=10)
 
 
 @app.command()

@@ -23,7 +23,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 SEPARATOR = "\n"
-TOKEN_RE = re.compile(r"[^\W_]+(?=n't\b)|n't\b|'(?:s|re|ll|ve|m|d)\b|[^\W_]+(?:[.,][0-9]+)*|\n")
+# "n't" is split off by a plain string replace first ("don't" -> "do n't"): a look-ahead in
+# the pattern would make the regex engine backtrack through every word.
+TOKEN_RE = re.compile(r"n't\b|'(?:s|re|ll|ve|m|d)\b|[^\W_]+(?:[.,][0-9]+)*|\n")
 
 
 def tokenize(text: str) -> list[str]:
@@ -32,7 +34,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def _normalise(text: str) -> str:
-    return text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    return text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("n't", " n't")
 
 
 @dataclass
@@ -53,7 +55,12 @@ def tokenize_batch(texts: Sequence[str], vocab: pd.Index) -> TokenBatch:
     sentence = np.cumsum(is_sep)
     words = tokens[~is_sep]
     sentence = sentence[~is_sep]
-    ids = vocab.get_indexer(words) if len(words) else np.zeros(0, dtype=np.int64)
+    if len(words):
+        # hash each distinct token once, then broadcast back: far fewer look-ups than tokens
+        codes, distinct = pd.factorize(words)
+        ids = vocab.get_indexer(distinct)[codes]
+    else:
+        ids = np.zeros(0, dtype=np.int64)
     known = ids >= 0
     return TokenBatch(sentence[known].astype(np.int64), ids[known].astype(np.int64), len(texts), int(len(words)))
 

@@ -72,9 +72,10 @@ class SIF:
 
     Options:
     - ``a``: the smoothing constant (default 1e-3, the paper's).
-    - ``word_freq``: ``wordfreq`` (default: English frequencies from the wordfreq package) or a
-      path to a plain-text corpus to count words on (same tokenizer). Words the source lacks
-      get a Zipf estimate from their GloVe frequency rank.
+    - ``word_freq``: ``wordfreq`` (default: English frequencies from the wordfreq package),
+      ``zipf`` (Zipf's law over GloVe's frequency ranks, as fse does for vectors without
+      counts), or a path to a plain-text corpus to count words on (same tokenizer). Words the
+      source lacks get the Zipf estimate.
     - ``pc``: where u is fitted. ``self`` (default, the original code): on the evaluated
       texts themselves; ``reference``: on a reference corpus (``reference`` option: a text
       file, one sentence a line; default gensim's Lee background corpus); ``none``: no removal.
@@ -122,6 +123,8 @@ class SIF:
     def _word_probabilities(self, source: str) -> np.ndarray:
         words = self.vectors.words
         fallback = zipf_probabilities(len(words))
+        if source == "zipf":
+            return fallback
         if source == "wordfreq":
             from wordfreq import get_frequency_dict
 

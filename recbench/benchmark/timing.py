@@ -77,12 +77,20 @@ def peak_rss_mb() -> float:
 
 
 def thread_count() -> int:
-    try:
-        import torch
-
+    """Threads the model computed with: torch's pool if the model loaded torch, else the BLAS
+    pool numpy uses (importing torch here would cost seconds for models that never use it)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
         return int(torch.get_num_threads())
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            return int(max(pools))
     except Exception:
-        return os.cpu_count() or 1
+        pass
+    return os.cpu_count() or 1
 
 
 def cpu_model() -> str:

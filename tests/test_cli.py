@@ -1,0 +1,63 @@
+"""The command line end to end, as a user types it."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from recbench.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_run_on_lee_writes_a_record_and_report_renders_it(in_tmp):
+    result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "lee", "--n-bootstrap", "100",
+                                 "--latency-queries", "10", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "done  sif x lee (test): pearson" in result.output
+    records = list((in_tmp / "results").glob("lee__sif__*.json"))
+    assert len(records) == 1 and str(records[0].relative_to(in_tmp)) in result.output
+    rec = json.loads(records[0].read_text())
+    assert 30 < rec["metrics"]["pearson"]["value"] < 70  # SIF on Lee: ~50 (random would be ~0)
+
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 0, result.output
+    board = (in_tmp / "leaderboard.md").read_text()
+    assert "## lee (test)" in board and "`sif`" in board
+
+
+def test_unknown_model_and_dataset_get_suggestions(in_tmp):
+    result = runner.invoke(app, ["run", "--model", "glove-average", "--dataset", "lee"])
+    assert result.exit_code == 2 and "Did you mean 'glove-avg'" in result.output
+    result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "sts-16"])
+    assert result.exit_code == 2 and "Did you mean 'sts16'" in result.output
+    assert not (in_tmp / "results").exists()
+
+
+def test_an_option_no_model_takes_is_refused(in_tmp):
+    result = runner.invoke(app, ["run", "--model", "glove-avg", "--dataset", "lee", "-o", "pc=reference"])
+    assert result.exit_code == 2 and "option 'pc' is accepted by none of the models" in result.output
+
+
+def test_missing_data_fails_the_cell_with_the_full_message(in_tmp, monkeypatch):
+    monkeypatch.setenv("RECBENCH_DATA", str(in_tmp / "empty"))
+    monkeypatch.setenv("RECBENCH_CACHE", str(in_tmp / "cache"))
+    result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "sts-b", "--no-progress"])
+    assert result.exit_code == 1
+    assert "dataset 'sts-b'" in result.output and str(in_tmp / "empty" / "sts" / "stsbenchmark") in result.output
+    assert not list((in_tmp / "results").glob("*.json")) if (in_tmp / "results").exists() else True
+
+
+def test_list_and_datasets_commands(in_tmp, real_data):
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "sif" in result.output and "sts-b" in result.output
+    result = runner.invoke(app, ["datasets"])
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.output.splitlines() if l.startswith("| sts-b"))
+    assert "yes" in line and "Stsbenchmark.tar.gz" in line

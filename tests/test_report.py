@@ -1,0 +1,26 @@
+"""The leaderboard: newest run per cell, published rows apart and beside our figure."""
+
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.report import render_markdown
+from recbench.benchmark.runner import run_cell
+
+FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)
+
+
+def test_published_rows_sit_beside_our_figure(tmp_path, real_data):
+    rec = run_cell("sif", "sts-b", settings=FAST, results_dir=tmp_path).record
+    board = render_markdown(tmp_path)
+    ours = f"{rec['metrics']['pearson']['value']:.2f}"
+    line = next(l for l in board.splitlines() if l.startswith("| SIF (fse)"))
+    assert "64.11" in line and ours in line and "GloVe 6B 50d" in line
+    assert "| avg GloVe " in board and "not run" in board  # glove-avg was not run here
+
+
+def test_the_newest_run_of_a_cell_wins_and_the_table_says_so(tmp_path):
+    run_cell("random", "lee", settings=FAST, results_dir=tmp_path)
+    newer = run_cell("random", "lee", options={"dim": 8}, settings=FAST, results_dir=tmp_path).record
+    run_cell("random", "lee", settings=FAST, results_dir=tmp_path)
+    board = render_markdown(tmp_path)
+    rows = [l for l in board.splitlines() if l.startswith("| `random")]
+    assert len(rows) == 2  # two cells: random and random[dim=8]
+    assert any("2 (newest shown)" in r for r in rows) and newer["model"]["label"] == "random[dim=8]"
