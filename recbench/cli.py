@@ -10,6 +10,7 @@ import typer
 
 from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError, supports
+from recbench.benchmark.pooling import Pooling
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets, split_spec
 from recbench.benchmark.runner import accepted_options, run_cell
 
@@ -51,6 +52,13 @@ def run(
     dataset: str = typer.Option(..., "--dataset", "-d", help="dataset(s), comma-separated: lee,sts-b,pairs:my.csv"),
     split: Optional[str] = typer.Option(None, help="split (default: each dataset's own, e.g. test)"),
     opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable), e.g. -o pc=reference"),
+    dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D",
+                                          help="dataset option KEY=VALUE (repeatable), e.g. -D on_missing=drop"),
+    pooling: str = typer.Option("mean", help="impressions: user profile from history embeddings: mean | topk | mix"),
+    topk: int = typer.Option(3, help="impressions: k of top-k pooling"),
+    fields: Optional[str] = typer.Option(None, help="impressions: item fields forming the text, e.g. title,abstract "
+                                         "(default: the dataset's, title for MIND)"),
+    cache: bool = typer.Option(True, help="impressions: reuse item embeddings cached on disk (--no-cache re-encodes)"),
     batch_size: int = typer.Option(32, help="encoding batch size"),
     seed: int = typer.Option(0, help="seed for bootstrap resampling and random baselines"),
     n_bootstrap: int = typer.Option(1000, help="bootstrap resamples for the 95% intervals"),
@@ -63,6 +71,7 @@ def run(
 ) -> None:
     """Run every model on every dataset and write one run record per cell."""
     options = parse_options(opt)
+    dataset_options = parse_options(dataset_opt)
     models, dsets = split_list(model), split_list(dataset)
     try:
         factories = {m: baselines.get(m) for m in models}
@@ -73,8 +82,17 @@ def run(
         takers = [m for m, f in factories.items() if (acc := accepted_options(f)) is None or key in acc]
         if not takers:
             fail(f"option {key!r} is accepted by none of the models {', '.join(models)}")
+    for key in dataset_options:
+        takers = [d for d, c in dataset_classes.items() if (acc := accepted_options(c)) is None or key in acc]
+        if not takers:
+            fail(f"dataset option {key!r} is accepted by none of the datasets {', '.join(dsets)}")
+    try:
+        Pooling(pooling, topk)
+    except ValueError as exc:
+        fail(str(exc))
     settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
-                            latency_queries=latency_queries, progress=progress)
+                            latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
+                            fields=tuple(split_list(fields)) if fields else None, use_cache=cache)
     locator = DataLocator(data_dir=data_dir)
     failures = 0
     for d in dsets:
@@ -83,7 +101,7 @@ def run(
             if not supports(factories[m], kind):
                 typer.echo(f"skip  {m} x {d}: {m} cannot run {kind!r} tasks")
                 continue
-            outcome = run_one(m, d, split, options, settings, locator, results_dir, isolate)
+            outcome = run_one(m, d, split, options, settings, locator, results_dir, isolate, dataset_options)
             if outcome["status"] != "ok":
                 failures += 1
                 typer.secho(f"FAIL  {m} x {d}: {outcome['message']}", fg=typer.colors.RED, err=True)
@@ -96,6 +114,13 @@ def run(
 EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
 
 
+def _throughput(timing: dict[str, Any]) -> str:
+    if timing.get("embedding_cache_hit"):
+        return "embeddings from cache"
+    rate = timing.get("texts_per_second")
+    return f"{rate:,.0f} texts/s" if rate else "no encoding"
+
+
 def summarise(record: dict[str, Any], path: Path | None) -> str:
     pm = record["primary_metric"]
     est = record["metrics"][pm]
@@ -103,15 +128,15 @@ def summarise(record: dict[str, Any], path: Path | None) -> str:
     return (
         f"{record['model']['label']} x {record['dataset']['name']} ({record['dataset']['split']}): "
         f"{pm} {est['value']:.2f} [{est['ci_low']:.2f}, {est['ci_high']:.2f}]  "
-        f"{record['timing']['texts_per_second']:,.0f} texts/s  p50 {lat.get('p50_ms', float('nan')):.2f} ms  -> {path}"
+        f"{_throughput(record['timing'])}  p50 {lat.get('p50_ms', float('nan')):.2f} ms  -> {path}"
     )
 
 
 def _cell(model: str, dataset: str, split: str | None, options: dict[str, Any], settings: EvalSettings,
-          locator: DataLocator, results_dir: Path) -> dict[str, Any]:
+          locator: DataLocator, results_dir: Path, dataset_options: dict[str, Any]) -> dict[str, Any]:
     try:
         cell = run_cell(model, dataset, split=split, options=options, settings=settings, locator=locator,
-                        results_dir=results_dir)
+                        results_dir=results_dir, dataset_options=dataset_options)
     except EXPECTED_ERRORS as exc:
         return {"status": "error", "message": str(exc)}
     return {"status": "ok", "summary": summarise(cell.record, cell.path)}
@@ -127,10 +152,10 @@ def _cell_in_child(queue: Any, *args: Any) -> None:
 
 
 def run_one(model: str, dataset: str, split: str | None, options: dict[str, Any], settings: EvalSettings,
-            locator: DataLocator, results_dir: Path, isolate: bool) -> dict[str, Any]:
+            locator: DataLocator, results_dir: Path, isolate: bool, dataset_options: dict[str, Any]) -> dict[str, Any]:
     """One cell, in a fresh process when ``isolate``: imports, caches and memory of earlier
     cells then cannot flatter or burden its timings."""
-    args = (model, dataset, split, options, settings, locator, results_dir)
+    args = (model, dataset, split, options, settings, locator, results_dir, dataset_options)
     if not isolate:
         return _cell(*args)
     import multiprocessing as mp

@@ -80,7 +80,8 @@ class DataLocator:
         """Folders to look in, best first."""
         out: list[Path] = []
         if self.data_dir is not None:
-            out += [self.data_dir / source.subdir, self.data_dir]
+            # a data root, a folder holding the dataset's folder, or the dataset's folder itself
+            out += [self.data_dir / source.subdir, self.data_dir / Path(source.subdir).name, self.data_dir]
         if self.env_dir is not None:
             out.append(self.env_dir / source.subdir)
         out.append(self.cache_dir / source.subdir)

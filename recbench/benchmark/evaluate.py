@@ -4,14 +4,23 @@ quality (with intervals) and timing; it knows capabilities, never model or datas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from recbench.benchmark.metrics import CORRELATIONS, bootstrap_indices, percentile_interval
-from recbench.benchmark.protocols import CorpusFitted, Encoder
-from recbench.benchmark.tasks import PairsTask
+from recbench.benchmark.cache import EmbeddingCache
+from recbench.benchmark.metrics import (
+    CORRELATIONS,
+    bootstrap_indices,
+    impression_metrics,
+    mean_with_ci,
+    percentile_interval,
+)
+from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
+from recbench.benchmark.protocols import ClickScorer, CorpusFitted, Encoder
+from recbench.benchmark.tasks import ImpressionsTask, PairsTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
 
@@ -27,6 +36,12 @@ class EvalSettings:
     latency_queries: int = 200
     warmup_texts: int = 64
     progress: bool = True
+    pooling: str = "mean"  # impressions: how a user profile is pooled from history embeddings
+    topk: int = 3
+    mix_weight: float = 0.5
+    fields: tuple[str, ...] | None = None  # impressions: item fields forming the text (None: dataset default)
+    use_cache: bool = True  # impressions: reuse item embeddings cached on disk
+    cache_dir: str | None = None
 
 
 @dataclass
@@ -35,6 +50,7 @@ class EvalResult:
     primary_metric: str
     timing: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
+    variant: dict[str, Any] = field(default_factory=dict)  # protocol choices that name a distinct row
 
 
 PROTOCOLS: dict[str, Callable[[Any, Any, EvalSettings], EvalResult]] = {}
@@ -201,3 +217,91 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
             "aggregates": "spearman/pearson: all pairs pooled; *_mean: plain mean over subsets; *_wmean: size-weighted",
         },
     )
+
+
+# ---------------------------------------------------------------------------------------
+def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: EvalSettings) -> tuple[dict, dict]:
+    imps = task.test
+    if not np.isfinite(scores).all():
+        raise EvaluationError(f"a score is NaN or inf for {int((~np.isfinite(scores)).sum())} candidates")
+    per_query = impression_metrics(scores, imps.labels, imps.candidate_offsets)
+    metrics = {name: mean_with_ci(vals, settings.n_bootstrap, settings.seed) for name, vals in per_query.items()}
+    counted = {f"impressions_scored_{name}": int(np.isfinite(v).sum()) for name, v in per_query.items()}
+    return metrics, counted
+
+
+@protocol("impressions", needs=(Encoder, ClickScorer))
+def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
+    """Scores every candidate of every test impression, then MIND's metrics averaged over
+    impressions (AUC skips impressions with one label class; all skip those with no click).
+
+    An encoder ranks by the cosine between a pooled user profile and each candidate; each
+    distinct item that the test impressions reference is encoded once (cached on disk). A
+    click scorer (popularity) is fitted on the train split's clicks. Latency is per impression:
+    pooling + scoring with item vectors already computed, the work done online at serving time.
+    """
+    imps = task.test
+    timing: dict[str, Any] = {"batch_size": settings.batch_size}
+    details: dict[str, Any] = {}
+    variant: dict[str, Any] = {}
+    pooling = Pooling(settings.pooling, settings.topk, settings.mix_weight)
+    if isinstance(model, ClickScorer):
+        if task.train is None:
+            raise EvaluationError(f"model {model.name!r} learns from clicks, but {task.name!r} has no train split")
+        with stopwatch() as fit_sw:
+            model.fit_clicks(task.train, len(task.item_ids))
+        timing["fit_seconds"] = fit_sw.seconds
+        scores = np.asarray(model.score_items(imps.candidates), dtype=np.float64)
+
+        def one(i: int) -> np.ndarray:
+            return model.score_items(imps.candidates_of(i))
+
+        details["ranker"] = "click counts on the train split"
+    else:
+        fields = tuple(settings.fields or task.default_fields)
+        texts_all = task.item_texts(fields)
+        used = np.unique(np.concatenate([imps.history, imps.candidates]))
+        texts = [texts_all[r] for r in used]
+        with stopwatch() as fit_sw:
+            if isinstance(model, CorpusFitted):
+                model.fit_corpus(texts)
+        timing["fit_seconds"] = fit_sw.seconds
+
+        def encode_all() -> np.ndarray:
+            warm = texts[: settings.warmup_texts]
+            if warm:
+                model.encode(warm, batch_size=settings.batch_size)
+            return encode_checked(model, texts, settings.batch_size, settings.progress)
+
+        with stopwatch() as enc_sw:
+            if settings.use_cache:
+                emb, hit = EmbeddingCache(settings.cache_dir and Path(settings.cache_dir)).get_or_compute(model, texts, encode_all)
+            else:
+                emb, hit = encode_all(), False
+        timing["encode_seconds"] = enc_sw.seconds
+        timing["embedding_cache_hit"] = hit
+        timing["encoded_items"] = len(texts)
+        if not hit:
+            timing["items_per_second"] = len(texts) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf")
+        timing["texts_per_second"] = timing.get("items_per_second")
+        timing["embedding_dim"] = int(emb.shape[1])
+        unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)
+        unit[used] = unit_rows(np.asarray(emb, dtype=np.float32))
+        with stopwatch() as score_sw:
+            scores = score_all(unit, imps, pooling).astype(np.float64)
+        timing["score_seconds"] = score_sw.seconds
+
+        def one(i: int) -> np.ndarray:
+            return score_one(unit, imps.history_of(i), imps.candidates_of(i), pooling)
+
+        details.update({"fields": list(fields), **pooling.describe()})
+        if pooling.kind != "mean":
+            variant.update(pooling.describe())
+        if fields != tuple(task.default_fields):
+            variant["fields"] = "+".join(fields)
+    metrics, counted = _impression_quality(scores, task, settings)
+    nq = min(settings.latency_queries, len(imps))
+    picks = np.linspace(0, len(imps) - 1, nq).astype(int) if nq else np.array([], dtype=int)
+    timing["latency"] = latency_percentiles(lambda i: one(int(picks[i])), nq) if nq else {}
+    details.update(counted)
+    return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant)

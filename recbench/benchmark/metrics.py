@@ -67,3 +67,108 @@ def correlation_with_ci(
     boots = fn(pred[indices], gold[indices]) * scale
     lo, hi = percentile_interval(np.asarray(boots))
     return Estimate(value, lo, hi)
+
+
+# --- impression ranking metrics (MIND's official scorer, vectorised) ---------------------
+# MIND's evaluate.py scores one impression at a time: AUC with sklearn's roc_auc_score (tied
+# scores count one half), MRR = sum over clicked items of 1/rank divided by the clicks, and
+# nDCG@k with gain 2^label - 1 and discount log2(rank + 1). Its ranks come from
+# ``np.argsort(score)[::-1]``: among tied scores the candidate listed *later* ranks first; we
+# reproduce that exactly (a stable sort, reversed). Every function below takes all
+# impressions at once as flat arrays plus ``offsets`` (impression i is
+# ``offsets[i]:offsets[i+1]``) and returns one value per impression: NaN where the metric is
+# undefined (AUC without both a click and a non-click; MRR/nDCG without a click).
+
+
+def segment_ids(offsets: np.ndarray) -> np.ndarray:
+    lengths = np.diff(offsets)
+    return np.repeat(np.arange(len(lengths)), lengths)
+
+
+def _mind_rank_order(scores: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per impression, positions sorted as MIND ranks them; returns (order, segment, 1-based rank)."""
+    seg = segment_ids(offsets)
+    idx = np.arange(len(scores))
+    order = np.lexsort((-idx, -scores, seg))  # by impression, score descending, later index first
+    seg_sorted = seg[order]
+    rank = idx - offsets[seg_sorted] + 1
+    return order, seg_sorted, rank
+
+
+def impression_auc(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    n_imp = len(offsets) - 1
+    seg = segment_ids(offsets)
+    order = np.lexsort((scores, seg))
+    s_sorted, seg_sorted = scores[order], seg[order]
+    # groups of equal (impression, score): each gets the average of its 1-based ranks
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (seg_sorted[1:] != seg_sorted[:-1]) | (s_sorted[1:] != s_sorted[:-1])
+    group = np.cumsum(new_group) - 1
+    pos_in_imp = np.arange(len(order)) - offsets[seg_sorted] + 1
+    first = np.flatnonzero(new_group)
+    last = np.r_[first[1:], len(order)] - 1
+    avg_rank = ((pos_in_imp[first] + pos_in_imp[last]) / 2.0)[group]
+    ranks = np.empty(len(order))
+    ranks[order] = avg_rank
+    pos = np.bincount(seg, weights=labels, minlength=n_imp)
+    neg = np.diff(offsets) - pos
+    rank_sum = np.bincount(seg, weights=ranks * labels, minlength=n_imp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)
+    auc[(pos == 0) | (neg == 0)] = np.nan
+    return auc
+
+
+def impression_mrr(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels, dtype=np.float64)
+    order, seg_sorted, rank = _mind_rank_order(np.asarray(scores, dtype=np.float64), offsets)
+    n_imp = len(offsets) - 1
+    rr = np.bincount(seg_sorted, weights=labels[order] / rank, minlength=n_imp)
+    clicks = np.bincount(seg_sorted, weights=labels[order], minlength=n_imp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = rr / clicks
+    out[clicks == 0] = np.nan
+    return out
+
+
+def impression_ndcg(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray, k: int) -> np.ndarray:
+    labels = np.asarray(labels, dtype=np.float64)
+    n_imp = len(offsets) - 1
+    order, seg_sorted, rank = _mind_rank_order(np.asarray(scores, dtype=np.float64), offsets)
+    gains = 2.0 ** labels[order] - 1.0
+    disc = np.where(rank <= k, 1.0 / np.log2(rank + 1.0), 0.0)
+    dcg = np.bincount(seg_sorted, weights=gains * disc, minlength=n_imp)
+    # ideal: the same impressions with candidates sorted by label
+    ideal_order, ideal_seg, ideal_rank = _mind_rank_order(labels, offsets)
+    ideal_gains = 2.0 ** labels[ideal_order] - 1.0
+    ideal_disc = np.where(ideal_rank <= k, 1.0 / np.log2(ideal_rank + 1.0), 0.0)
+    idcg = np.bincount(ideal_seg, weights=ideal_gains * ideal_disc, minlength=n_imp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = dcg / idcg
+    out[idcg == 0] = np.nan
+    return out
+
+
+def impression_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-impression AUC, MRR, nDCG@5 and nDCG@10 as MIND's scorer defines them."""
+    return {
+        "auc": impression_auc(scores, labels, offsets),
+        "mrr": impression_mrr(scores, labels, offsets),
+        "ndcg@5": impression_ndcg(scores, labels, offsets, 5),
+        "ndcg@10": impression_ndcg(scores, labels, offsets, 10),
+    }
+
+
+def mean_with_ci(values: np.ndarray, n_boot: int, seed: int, scale: float = 1.0) -> dict[str, float]:
+    """Mean over the defined (non-NaN) per-query values, with a percentile bootstrap interval
+    over queries."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {"value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
+    idx = bootstrap_indices(values.size, n_boot, seed)
+    boots = values[idx].mean(axis=1) * scale
+    lo, hi = percentile_interval(boots)
+    return {"value": float(values.mean() * scale), "ci_low": lo, "ci_high": hi, "n": int(values.size)}

@@ -46,4 +46,17 @@ def describe_capabilities(model: Any) -> list[str]:
         caps.append("encoder")
     if isinstance(model, CorpusFitted):
         caps.append("corpus-fitted")
+    if isinstance(model, ClickScorer):
+        caps.append("click-scorer")
     return caps
+
+
+@runtime_checkable
+class ClickScorer(Protocol):
+    """A model that learns from the clicks of a train split and scores candidate items
+    without text (popularity). ``fit_clicks`` gets the train impressions and the item count;
+    ``score_items`` returns one score per item row."""
+
+    def fit_clicks(self, impressions: Any, n_items: int) -> None: ...
+
+    def score_items(self, rows: np.ndarray) -> np.ndarray: ...

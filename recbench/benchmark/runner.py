@@ -47,13 +47,15 @@ def build_model(spec: str, options: dict[str, Any] | None = None) -> Any:
     return factory(arg=arg, **options_for(factory, options or {}))
 
 
-def build_dataset(spec: str, locator: DataLocator) -> Any:
+def build_dataset(spec: str, locator: DataLocator, options: dict[str, Any] | None = None) -> Any:
+    """Instantiates a dataset adapter with the options (``-D KEY=VALUE``) its class accepts."""
     name, arg = split_spec(spec)
     cls = datasets.get(spec)
-    return cls(name=name, arg=arg, locator=locator)
+    return cls(name=name, arg=arg, locator=locator, **options_for(cls, options or {}))
 
 
 def model_label(spec: str, options: dict[str, Any]) -> str:
+    """``sif`` + options -> ``sif[pc=reference]``: one leaderboard row per distinct configuration."""
     return spec + (f"[{','.join(f'{k}={v}' for k, v in sorted(options.items()))}]" if options else "")
 
 
@@ -69,6 +71,7 @@ def run_cell(
     settings: EvalSettings | None = None,
     locator: DataLocator | None = None,
     results_dir: Path | None = Path("results"),
+    dataset_options: dict[str, Any] | None = None,
 ) -> CellResult:
     """Loads the data, builds the model, evaluates, and writes the record atomically.
 
@@ -81,7 +84,8 @@ def run_cell(
     started = _dt.datetime.now(_dt.timezone.utc)
 
     reset_peak_rss()
-    dataset = build_dataset(dataset_spec, locator)
+    dataset = build_dataset(dataset_spec, locator, dataset_options)
+    used_dataset_options = options_for(type(dataset), dataset_options or {})
     with stopwatch() as load_data_sw:
         task = dataset.load(split)
     factory = baselines.get(model_spec)
@@ -93,9 +97,10 @@ def run_cell(
 
     primary = dataset.primary_metric or result.primary_metric
     model_params = dict(model.params)
+    protocol_settings = {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")}
     configuration = {
         "model": model_spec, "params": model_params, "dataset": dataset.name, "split": task.split,
-        "fingerprint": task.fingerprint, "seed": settings.seed, "batch_size": settings.batch_size,
+        "dataset_options": used_dataset_options, "fingerprint": task.fingerprint, "settings": protocol_settings,
     }
     chash = config_hash(configuration)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -108,23 +113,24 @@ def run_cell(
         "model": {
             "name": model.name,
             "spec": model_spec,
-            "label": model_label(model_spec, used_options),
+            "label": model_label(model_spec, {**used_options, **result.variant}),
             "options": used_options,
             "params": model_params,
             "version": getattr(model, "version", None),
         },
         "dataset": {
-            "name": dataset.name,
+            "name": model_label(dataset.name, used_dataset_options),
             "kind": task.kind,
             "split": task.split,
             "sizes": task.sizes,
+            "options": used_dataset_options,
             "fingerprint": task.fingerprint,
             "info": task.info,
         },
         "primary_metric": primary,
         "metrics": result.metrics,
         "details": result.details,
-        "settings": {"seed": settings.seed, "n_bootstrap": settings.n_bootstrap, "batch_size": settings.batch_size},
+        "settings": protocol_settings,
         "timing": {
             "data_load_seconds": load_data_sw.seconds,
             "model_load_seconds": load_model_sw.seconds,

@@ -123,3 +123,75 @@ def fingerprint_texts(*parts: Any) -> str:
     for part in parts:
         h.update(repr(part).encode())
     return h.hexdigest()[:16]
+
+
+@dataclass
+class Impressions:
+    """One split of impressions, columnar: flat arrays plus offsets, so that metrics and
+    pooling run over all impressions at once. Item references are row indices into the
+    task's item table."""
+
+    ids: np.ndarray  # (n,) impression ids as given
+    users: np.ndarray  # (n,) user ids
+    times: np.ndarray  # (n,) time strings as given ("" where the source has none)
+    history: np.ndarray  # (H,) int64 item rows, clicked before the impression, oldest first
+    history_offsets: np.ndarray  # (n + 1,)
+    candidates: np.ndarray  # (C,) int64 item rows shown
+    candidate_offsets: np.ndarray  # (n + 1,)
+    labels: np.ndarray  # (C,) int8, 1 = clicked
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def history_of(self, i: int) -> np.ndarray:
+        return self.history[self.history_offsets[i] : self.history_offsets[i + 1]]
+
+    def candidates_of(self, i: int) -> np.ndarray:
+        return self.candidates[self.candidate_offsets[i] : self.candidate_offsets[i + 1]]
+
+    def stats(self) -> dict[str, float]:
+        n = max(len(self), 1)
+        return {
+            "impressions": int(len(self)),
+            "users": int(len(np.unique(self.users))),
+            "mean_history_length": float(len(self.history) / n),
+            "mean_candidates": float(len(self.candidates) / n),
+            "mean_positives": float(self.labels.sum() / n),
+        }
+
+
+@dataclass
+class ImpressionsTask:
+    """News-style recommendation: items with named text fields, and impressions (a user's
+    clicked history + the candidates shown, with click labels). ``train`` feeds models that
+    learn from clicks (popularity); ``test`` is evaluated."""
+
+    name: str
+    split: str
+    item_ids: np.ndarray  # (I,) item ids as given (e.g. "N1234")
+    item_fields: dict[str, list[str]]  # field name -> (I,) texts
+    test: Impressions
+    train: Impressions | None = None
+    default_fields: tuple[str, ...] = ("title",)
+    fingerprint: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "impressions"
+
+    def __len__(self) -> int:
+        return len(self.test)
+
+    def item_texts(self, fields: tuple[str, ...] | None = None) -> list[str]:
+        """Each item's text: the chosen fields joined with '. ' (empty fields left out)."""
+        fields = tuple(fields or self.default_fields)
+        unknown = [f for f in fields if f not in self.item_fields]
+        if unknown:
+            raise ValueError(f"{self.name}: unknown item field(s) {unknown}; this dataset has {list(self.item_fields)}")
+        if len(fields) == 1:
+            return list(self.item_fields[fields[0]])
+        columns = [self.item_fields[f] for f in fields]
+        return [". ".join(part for part in parts if part) for parts in zip(*columns)]
+
+    @property
+    def sizes(self) -> dict[str, Any]:
+        return {"items": int(len(self.item_ids)), **self.test.stats()}
