@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -204,9 +205,15 @@ def list_models() -> None:
     typer.echo(tabulate(rows, headers=["model", "from", *dnames], tablefmt="github"))
 
 
-@app.command("datasets")
-def list_datasets(data_dir: Optional[Path] = typer.Option(None, help="also look here")) -> None:
+datasets_app = typer.Typer(help="Where each dataset comes from and whether it is present; build datasets.")
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.callback(invoke_without_command=True)
+def list_datasets(ctx: typer.Context, data_dir: Optional[Path] = typer.Option(None, help="also look here")) -> None:
     """Where each dataset comes from and whether its files are present."""
+    if ctx.invoked_subcommand is not None:
+        return
     from tabulate import tabulate
 
     locator = DataLocator(data_dir=data_dir, allow_download=False)
@@ -223,6 +230,30 @@ def list_datasets(data_dir: Optional[Path] = typer.Option(None, help="also look 
             where = "; ".join(s.url or s.homepage or s.subdir for s in sources)
         rows.append([entry.name, cls.kind, present, where, cls.description])
     typer.echo(tabulate(rows, headers=["dataset", "kind", "present", "source", "what"], tablefmt="github"))
+
+
+@datasets_app.command("build-impressions")
+def build_impressions_cmd(
+    source: str = typer.Argument(..., help="interaction log: ml100k | amazon-scientific"),
+    out: Path = typer.Option(..., "--out", help="folder to write train/ and dev/ (MIND format) into"),
+    negatives: int = typer.Option(20, help="negatives per impression"),
+    window: int = typer.Option(500, help="negatives come from this many engagements before and after"),
+    max_history: int = typer.Option(50, help="history items kept (the most recent)"),
+    seed: int = typer.Option(0, help="seed for negative sampling and candidate order"),
+    data_dir: Optional[Path] = typer.Option(None, help="folder with the source data"),
+) -> None:
+    """Write Mix-style impressions (MIND's news.tsv / behaviors.tsv) from an interaction log."""
+    from recbench.datasets.mix import MixRecipe, build_impressions, load_source
+
+    if (out / "dev" / "behaviors.tsv").exists():
+        fail(f"{out} already holds impressions; choose an empty folder (nothing is overwritten)")
+    try:
+        log = load_source(source, DataLocator(data_dir=data_dir))
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    stats = build_impressions(log, out, MixRecipe(negatives, window, max_history, seed))
+    typer.echo(json.dumps(stats, indent=2))
+    typer.echo(f"wrote {out}/train and {out}/dev; run it with --dataset mind:{out}")
 
 
 def main() -> None:  # pragma: no cover

@@ -32,5 +32,5 @@ class Popularity:
 
     def score_items(self, rows: np.ndarray) -> np.ndarray:
         if self.scores is None:
-            raise RuntimeError("popularity: fit_clicks must run before score_items")
+            raise RuntimeError("popularity needs a train split to count clicks on; this dataset has none")
         return self.scores[rows]

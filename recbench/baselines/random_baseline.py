@@ -1,4 +1,8 @@
-"""The floor of every table: a seeded random vector per distinct text."""
+"""The floor of every table: seeded noise.
+
+On pairs it is an encoder (a random vector per distinct text); on impressions it scores each
+shown candidate with independent noise, so that not even a repeated item or a duplicated text
+gives it an edge: its AUC is 0.5 up to sampling error."""
 
 from __future__ import annotations
 
@@ -25,6 +29,13 @@ class RandomEncoder:
     @property
     def params(self) -> dict[str, Any]:
         return {"seed": self.seed, "dim": self.dim}
+
+    def fit_clicks(self, impressions: Any, n_items: int) -> None:
+        """Nothing to learn; present so that the impressions protocol scores with pure noise."""
+
+    def score_items(self, rows: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, len(rows)])
+        return rng.random(len(rows))
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -19,7 +19,7 @@ from recbench.benchmark.metrics import (
     percentile_interval,
 )
 from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
-from recbench.benchmark.protocols import ClickScorer, CorpusFitted, Encoder
+from recbench.benchmark.protocols import ItemScorer, CorpusFitted, Encoder
 from recbench.benchmark.tasks import ImpressionsTask, PairsTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
@@ -230,7 +230,7 @@ def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: Eva
     return metrics, counted
 
 
-@protocol("impressions", needs=(Encoder, ClickScorer))
+@protocol("impressions", needs=(Encoder, ItemScorer))
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
     """Scores every candidate of every test impression, then MIND's metrics averaged over
     impressions (AUC skips impressions with one label class; all skip those with no click).
@@ -245,18 +245,17 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     details: dict[str, Any] = {}
     variant: dict[str, Any] = {}
     pooling = Pooling(settings.pooling, settings.topk, settings.mix_weight)
-    if isinstance(model, ClickScorer):
-        if task.train is None:
-            raise EvaluationError(f"model {model.name!r} learns from clicks, but {task.name!r} has no train split")
+    if isinstance(model, ItemScorer):
         with stopwatch() as fit_sw:
-            model.fit_clicks(task.train, len(task.item_ids))
+            if task.train is not None:
+                model.fit_clicks(task.train, len(task.item_ids))
         timing["fit_seconds"] = fit_sw.seconds
         scores = np.asarray(model.score_items(imps.candidates), dtype=np.float64)
 
         def one(i: int) -> np.ndarray:
             return model.score_items(imps.candidates_of(i))
 
-        details["ranker"] = "click counts on the train split"
+        details["ranker"] = "item scorer (no text)"
     else:
         fields = tuple(settings.fields or task.default_fields)
         texts_all = task.item_texts(fields)

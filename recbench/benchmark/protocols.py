@@ -46,16 +46,18 @@ def describe_capabilities(model: Any) -> list[str]:
         caps.append("encoder")
     if isinstance(model, CorpusFitted):
         caps.append("corpus-fitted")
-    if isinstance(model, ClickScorer):
-        caps.append("click-scorer")
+    if isinstance(model, ItemScorer):
+        caps.append("item-scorer")
     return caps
 
 
 @runtime_checkable
-class ClickScorer(Protocol):
-    """A model that learns from the clicks of a train split and scores candidate items
-    without text (popularity). ``fit_clicks`` gets the train impressions and the item count;
-    ``score_items`` returns one score per item row."""
+class ItemScorer(Protocol):
+    """A model that scores candidate items without their text: popularity (fitted on the
+    train split's clicks) and the random floor. ``fit_clicks`` gets the train impressions and
+    the item count; ``score_items`` returns one score per entry of ``rows`` (item rows; a row
+    may repeat, and each occurrence may score differently, as pure noise does). Where a model
+    is both an Encoder and an ItemScorer, the impressions protocol uses the ItemScorer."""
 
     def fit_clicks(self, impressions: Any, n_items: int) -> None: ...
 

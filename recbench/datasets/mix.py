@@ -8,6 +8,9 @@ The recipe (the seed project's "Mix" dataset):
   engaged, are the negatives ("about the same time": drawn from the ``window`` engagements
   before and after it in the global time order, widened if too few qualify);
 - each user's final impression goes to dev, the earlier ones to train;
+- a re-engagement (an item already in the user's history) makes no impression: the task is
+  recommending new items, and a positive that sits in the history is given away to any model
+  that compares vectors (counted in build.json as ``repeat_engagements_skipped``);
 - everything is seeded; candidates are shuffled so the positive's position tells nothing.
 
 Stand-in where a log has no timestamps (Amazon's UniSRec files keep order, not time):
@@ -51,6 +54,9 @@ class InteractionLog:
     timestamps: np.ndarray | None
     news: pd.DataFrame  # columns id, category, subcategory, title, abstract
     source_files: list[Path]
+
+
+BUILDER_VERSION = 2  # part of the cache key: a change to the recipe's code rebuilds cached folders
 
 
 @dataclass(frozen=True)
@@ -198,19 +204,28 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
         return chosen
 
     rows = {"train": [], "dev": []}
-    short_users = 0
+    short_users = repeats = 0
     for user in sorted(by_user):
         positions = by_user[user]
-        if len(positions) < 2:
-            short_users += 1  # one engagement: no history to recommend from
+        first_time = []  # positions whose item the user had not engaged before
+        seen_items: set[str] = set()
+        for p in positions:
+            if items[p] in seen_items:
+                repeats += 1
+            else:
+                first_time.append(p)
+                seen_items.add(items[p])
+        if len(first_time) < 2:
+            short_users += 1  # one distinct engagement: no history to recommend from
             continue
-        for t in range(1, len(positions)):
-            pos = positions[t]
+        targets = first_time[1:]
+        for t_index, pos in enumerate(targets):
+            t = positions.index(pos)
             history = [items[p] for p in positions[max(0, t - recipe.max_history):t]]
             negs = draw_negatives(pos, user)
             cands = [(items[pos], 1)] + [(c, 0) for c in negs]
             perm = rng.permutation(len(cands))
-            split = "dev" if t == len(positions) - 1 else "train"
+            split = "dev" if t_index == len(targets) - 1 else "train"
             rows[split].append((user, _format_time(times[pos] if times is not None else None), " ".join(history),
                                 " ".join(f"{cands[i][0]}-{cands[i][1]}" for i in perm)))
     out = Path(out)
@@ -228,6 +243,7 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
                 f.write(f"{split[0]}{k}\t{user}\t{time}\t{hist}\t{imp}\n")
         stats[split] = {"impressions": len(split_rows), "news": int(len(news))}
     stats["users_skipped_one_engagement"] = short_users
+    stats["repeat_engagements_skipped"] = repeats
     stats["recipe"] = asdict(recipe)
     stats["negatives_from"] = "time window" if times is not None else "popularity-matched (no timestamps)"
     (out / "build.json").write_text(json.dumps(stats, indent=2) + "\n")
@@ -238,7 +254,7 @@ def build_cached(source: str, locator: DataLocator, recipe: MixRecipe, cache_roo
     """The built folder for (source data, recipe), built once into the cache, atomically."""
     src, loader = SOURCES[source]
     folder = locator.locate(src, source)
-    h = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps({**asdict(recipe), "builder": BUILDER_VERSION}, sort_keys=True).encode())
     for name in sorted(src.files):
         h.update((folder / name).read_bytes())
     target = (cache_root or default_cache_dir()) / "mix" / f"{source}-{h.hexdigest()[:12]}"
