@@ -23,11 +23,9 @@ def latest_per_cell(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, A
     return list(best.values()), counts
 
 
-def fmt_estimate(est: dict[str, Any] | None, digits: int | None = None) -> str:
+def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
     if not est or est.get("value") is None:
         return "–"
-    if digits is None:  # correlations are x100; rates in [0, 1] need more digits
-        digits = 2 if abs(est["value"]) > 1.5 else 4
     value = f"{est['value']:.{digits}f}"
     if est.get("ci_low") is None or est.get("ci_high") is None:
         return value
@@ -57,6 +55,9 @@ def measured_table(records: list[dict[str, Any]], counts: dict[tuple, int]) -> s
     metrics = metric_names(records)
     headers = ["model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
                "encoded/s", "p50 ms", "p95 ms", "load s", "peak MB", "runs"]
+    # correlations are x100 (2 decimals do); rates in [0, 1] need 4
+    top = max(abs(r["metrics"].get(primary, {}).get("value") or 0.0) for r in records)
+    digits = 2 if top > 1.5 else 4
     rows = []
     for rec in records:
         t = rec["timing"]
@@ -65,7 +66,7 @@ def measured_table(records: list[dict[str, Any]], counts: dict[tuple, int]) -> s
         n = counts.get(key, 1)
         rows.append([
             f"`{rec['model']['label']}`",
-            *[fmt_estimate(rec["metrics"].get(m)) for m in metrics],
+            *[fmt_estimate(rec["metrics"].get(m), digits) for m in metrics],
             "cached" if t.get("embedding_cache_hit") else fmt_num(t.get("texts_per_second"), 0),
             fmt_num(lat.get("p50_ms"), 2),
             fmt_num(lat.get("p95_ms"), 2),
@@ -87,7 +88,7 @@ def published_table(dataset_name: str, records: list[dict[str, Any]]) -> str | N
     rows = []
     for p in published:
         ours = by_label.get(p.ours)
-        ours_value = fmt_estimate(ours["metrics"].get(p.metric)) if ours else "not run"
+        ours_value = fmt_estimate(ours["metrics"].get(p.metric), 2 if abs(p.value) > 1.5 else 4) if ours else "not run"
         rows.append([p.model, p.metric, f"{p.value:.2f}", f"`{p.ours}`" if p.ours else "–", ours_value, p.note, p.citation])
     return tabulate(rows, headers=["published model", "metric", "published", "ours", "our figure", "setting", "source"],
                     tablefmt="github", disable_numparse=True)
