@@ -110,22 +110,24 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def git_sha(cwd: Path | None = None) -> str | None:
+def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5,
-        )
-        if out.returncode != 0:
-            return None
-        sha = out.stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd or Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5,
-        ).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_sha(cwd: Path | None = None) -> str | None:
+    """The commit of the code that ran, with "-dirty" if the package's code differs from it
+    (edits to docs or results do not count)."""
+    here = cwd or Path(__file__).resolve().parent
+    top = _git(["rev-parse", "--show-toplevel"], here)
+    sha = _git(["rev-parse", "HEAD"], here)
+    if not top or not sha:
+        return None
+    changes = _git(["status", "--porcelain", "--untracked-files=no", "--", "recbench", "pyproject.toml"], Path(top))
+    return sha + ("-dirty" if changes else "")
 
 
 def total_memory_gb() -> float | None:
