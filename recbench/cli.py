@@ -11,7 +11,6 @@ import typer
 
 from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError, supports
-from recbench.benchmark.pooling import Pooling
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets, split_spec
 from recbench.benchmark.runner import accepted_options, run_cell
 
@@ -55,7 +54,8 @@ def run(
     opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable), e.g. -o pc=reference"),
     dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D",
                                           help="dataset option KEY=VALUE (repeatable), e.g. -D on_missing=drop"),
-    pooling: str = typer.Option("mean", help="impressions: user profile from history embeddings: mean | topk | mix"),
+    pooling: str = typer.Option("mean", help="user profile from history embeddings: mean | topk | mix "
+                                "(impressions) | recency (sequences)"),
     topk: int = typer.Option(3, help="impressions: k of top-k pooling"),
     fields: Optional[str] = typer.Option(None, help="impressions: item fields forming the text, e.g. title,abstract "
                                          "(default: the dataset's, title for MIND)"),
@@ -87,10 +87,8 @@ def run(
         takers = [d for d, c in dataset_classes.items() if (acc := accepted_options(c)) is None or key in acc]
         if not takers:
             fail(f"dataset option {key!r} is accepted by none of the datasets {', '.join(dsets)}")
-    try:
-        Pooling(pooling, topk)
-    except ValueError as exc:
-        fail(str(exc))
+    if pooling not in ("mean", "topk", "mix", "recency"):
+        fail(f"--pooling must be mean, topk, mix or recency, not {pooling!r}")
     settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
                             latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache)

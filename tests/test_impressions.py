@@ -9,7 +9,7 @@ import pytest
 from mind_fixture import write_mind
 from recbench.baselines.popularity import Popularity
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, evaluate
+from recbench.benchmark.evaluate import EvalSettings, click_counts, evaluate
 from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
 from recbench.benchmark.registry import baselines
 from recbench.benchmark.tasks import Impressions
@@ -56,12 +56,12 @@ def test_popularity_counts_train_clicks_and_breaks_ties_by_seed():
                         candidates=np.array([0, 1, 2, 1, 3]), candidate_offsets=np.array([0, 3, 5]),
                         labels=np.array([0, 1, 0, 1, 1], dtype=np.int8))
     pop = Popularity(seed=0)
-    pop.fit_clicks(train, 6)
+    pop.fit_counts(click_counts(train, 6))
     s = pop.score_items(np.arange(6))
     assert np.floor(s).tolist() == [0, 2, 0, 1, 0, 0]
     assert len(set(s.tolist())) == 6  # no ties left
     other = Popularity(seed=1)
-    other.fit_clicks(train, 6)
+    other.fit_counts(click_counts(train, 6))
     assert np.argsort(s)[-2:].tolist() == [3, 1] and not np.array_equal(s, other.score_items(np.arange(6)))
 
 

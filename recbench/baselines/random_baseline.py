@@ -25,17 +25,18 @@ class RandomEncoder:
     def __init__(self, arg: str | None = None, seed: int = 0, dim: int = 64) -> None:
         self.seed = int(seed)
         self.dim = int(dim)
+        self._noise = np.random.default_rng([self.seed, 1])
 
     @property
     def params(self) -> dict[str, Any]:
         return {"seed": self.seed, "dim": self.dim}
 
-    def fit_clicks(self, impressions: Any, n_items: int) -> None:
+    def fit_counts(self, counts: np.ndarray | None) -> None:
         """Nothing to learn; present so that the impressions protocol scores with pure noise."""
 
     def score_items(self, rows: np.ndarray) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, len(rows)])
-        return rng.random(len(rows))
+        """Fresh noise on every call: reproducible for a given seed and order of calls."""
+        return self._noise.random(len(rows))
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -36,8 +36,9 @@ class EvalSettings:
     latency_queries: int = 200
     warmup_texts: int = 64
     progress: bool = True
-    pooling: str = "mean"  # impressions: how a user profile is pooled from history embeddings
+    pooling: str = "mean"  # impressions/sequences: how a user profile is pooled from history embeddings
     topk: int = 3
+    recency_decay: float = 0.8  # sequences, pooling=recency: weight decay**age
     mix_weight: float = 0.5
     fields: tuple[str, ...] | None = None  # impressions: item fields forming the text (None: dataset default)
     use_cache: bool = True  # impressions: reuse item embeddings cached on disk
@@ -230,6 +231,11 @@ def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: Eva
     return metrics, counted
 
 
+def click_counts(train: Any, n_items: int) -> np.ndarray:
+    """Clicks per item in a train split of impressions."""
+    return np.bincount(train.candidates[train.labels == 1], minlength=n_items).astype(np.float64)
+
+
 @protocol("impressions", needs=(Encoder, ItemScorer))
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
     """Scores every candidate of every test impression, then MIND's metrics averaged over
@@ -247,8 +253,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     pooling = Pooling(settings.pooling, settings.topk, settings.mix_weight)
     if isinstance(model, ItemScorer):
         with stopwatch() as fit_sw:
-            if task.train is not None:
-                model.fit_clicks(task.train, len(task.item_ids))
+            model.fit_counts(click_counts(task.train, len(task.item_ids)) if task.train is not None else None)
         timing["fit_seconds"] = fit_sw.seconds
         scores = np.asarray(model.score_items(imps.candidates), dtype=np.float64)
 
@@ -304,3 +309,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     timing["latency"] = latency_percentiles(lambda i: one(int(picks[i])), nq) if nq else {}
     details.update(counted)
     return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant)
+
+
+# the full-ranking protocols (item-to-item, sequences) register themselves on import
+from recbench.benchmark import full_ranking  # noqa: E402,F401

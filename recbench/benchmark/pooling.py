@@ -26,7 +26,7 @@ class Pooling:
 
     def __post_init__(self) -> None:
         if self.kind not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.kind!r}")
+            raise ValueError(f"impressions pool histories by {', '.join(POOLINGS)}, not {self.kind!r}")
         if self.k < 1:
             raise ValueError(f"top-k pooling needs k >= 1, not {self.k}")
 

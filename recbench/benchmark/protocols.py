@@ -54,11 +54,12 @@ def describe_capabilities(model: Any) -> list[str]:
 @runtime_checkable
 class ItemScorer(Protocol):
     """A model that scores candidate items without their text: popularity (fitted on the
-    train split's clicks) and the random floor. ``fit_clicks`` gets the train impressions and
-    the item count; ``score_items`` returns one score per entry of ``rows`` (item rows; a row
-    may repeat, and each occurrence may score differently, as pure noise does). Where a model
-    is both an Encoder and an ItemScorer, the impressions protocol uses the ItemScorer."""
+    train split's engagements) and the random floor. ``fit_counts`` gets each item's engagement
+    count in the task's training data (None where the task has none); ``score_items`` returns
+    one score per entry of ``rows`` (item rows; a row may repeat, and each occurrence may score
+    differently, as pure noise does). Where a model is both an Encoder and an ItemScorer, the
+    ranking protocols use the ItemScorer."""
 
-    def fit_clicks(self, impressions: Any, n_items: int) -> None: ...
+    def fit_counts(self, counts: np.ndarray | None) -> None: ...
 
     def score_items(self, rows: np.ndarray) -> np.ndarray: ...

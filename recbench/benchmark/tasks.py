@@ -181,17 +181,108 @@ class ImpressionsTask:
     def __len__(self) -> int:
         return len(self.test)
 
-    def item_texts(self, fields: tuple[str, ...] | None = None) -> list[str]:
+    def item_texts(self, fields: tuple[str, ...] | None = None, style: str = "plain") -> list[str]:
         """Each item's text: the chosen fields joined with '. ' (empty fields left out)."""
-        fields = tuple(fields or self.default_fields)
-        unknown = [f for f in fields if f not in self.item_fields]
-        if unknown:
-            raise ValueError(f"{self.name}: unknown item field(s) {unknown}; this dataset has {list(self.item_fields)}")
-        if len(fields) == 1:
-            return list(self.item_fields[fields[0]])
-        columns = [self.item_fields[f] for f in fields]
-        return [". ".join(part for part in parts if part) for parts in zip(*columns)]
+        return _join_fields(self.item_fields, tuple(fields or self.default_fields), style)
 
     @property
     def sizes(self) -> dict[str, Any]:
         return {"items": int(len(self.item_ids)), **self.test.stats()}
+
+
+def _join_fields(item_fields: dict[str, list[str]], fields: tuple[str, ...], style: str = "plain") -> list[str]:
+    """Items' texts from named fields: ``plain`` joins the non-empty fields with '. ';
+    ``kv`` writes Recformer-style key-value sentences ("title: ... brand: ...")."""
+    unknown = [f for f in fields if f not in item_fields]
+    if unknown:
+        raise ValueError(f"unknown item field(s) {unknown}; this dataset has {list(item_fields)}")
+    if style not in ("plain", "kv"):
+        raise ValueError(f"text style must be 'plain' or 'kv', not {style!r}")
+    columns = [item_fields[f] for f in fields]
+    if style == "kv":
+        return [" ".join(f"{f}: {v}" for f, v in zip(fields, parts) if v) for parts in zip(*columns)]
+    if len(fields) == 1:
+        return list(columns[0])
+    return [". ".join(part for part in parts if part) for parts in zip(*columns)]
+
+
+@dataclass
+class ItemToItemTask:
+    """Rank a catalog for each query; relevance judgments say which catalog rows are hits.
+
+    A query is either a catalog item (``query_items``: its row, whose text in the chosen fields
+    is the query) or a text of its own (``query_texts``, e.g. a wine's title); ``excluded`` lists, per query, catalog rows that may never count (the query item
+    itself). ``relevant`` / ``grades``: per query, the relevant rows and their grades (1 for
+    binary judgments)."""
+
+    name: str
+    split: str
+    item_ids: np.ndarray
+    item_fields: dict[str, list[str]]
+    relevant: np.ndarray
+    relevant_offsets: np.ndarray
+    excluded: np.ndarray
+    excluded_offsets: np.ndarray
+    query_items: np.ndarray | None = None
+    query_texts: list[str] | None = None
+    grades: np.ndarray | None = None
+    default_fields: tuple[str, ...] = ("description",)
+    fingerprint: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "item-to-item"
+
+    def __post_init__(self) -> None:
+        if (self.query_items is None) == (self.query_texts is None):
+            raise ValueError(f"{self.name}: give either query_items or query_texts")
+
+    def __len__(self) -> int:
+        return len(self.query_items) if self.query_items is not None else len(self.query_texts or [])
+
+    def item_texts(self, fields: tuple[str, ...] | None = None, style: str = "plain") -> list[str]:
+        return _join_fields(self.item_fields, tuple(fields or self.default_fields), style)
+
+    @property
+    def sizes(self) -> dict[str, Any]:
+        n = max(len(self), 1)
+        return {"catalog": int(len(self.item_ids)), "queries": int(len(self)),
+                "mean_relevant": float(len(self.relevant) / n)}
+
+
+@dataclass
+class SequencesTask:
+    """Next-item prediction by full ranking: each user's chronological history (capped) and
+    the item that came next. Items already in the history are excluded from the ranking
+    (except the target itself, should the user have re-engaged it). ``train_counts`` counts
+    engagements in the training part of every sequence (for popularity)."""
+
+    name: str
+    split: str
+    item_ids: np.ndarray
+    item_fields: dict[str, list[str]]
+    users: np.ndarray
+    history: np.ndarray
+    history_offsets: np.ndarray
+    targets: np.ndarray
+    train_counts: np.ndarray
+    default_fields: tuple[str, ...] = ("title",)
+    text_style: str = "plain"
+    fingerprint: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "sequences"
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def history_of(self, i: int) -> np.ndarray:
+        return self.history[self.history_offsets[i] : self.history_offsets[i + 1]]
+
+    def item_texts(self, fields: tuple[str, ...] | None = None, style: str | None = None) -> list[str]:
+        return _join_fields(self.item_fields, tuple(fields or self.default_fields), style or self.text_style)
+
+    @property
+    def sizes(self) -> dict[str, Any]:
+        n = max(len(self), 1)
+        return {"items": int(len(self.item_ids)), "users": int(len(self)),
+                "mean_history_length": float(len(self.history) / n)}

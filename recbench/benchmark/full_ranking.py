@@ -1,0 +1,289 @@
+"""Full-ranking protocols: item-to-item retrieval and sequential next-item prediction.
+
+Every query is scored against the whole catalog (no sampled negatives: sampled ranking is
+the main reason published sequential-recommendation numbers do not reproduce). Metrics come
+from the exact rank of each relevant item: 1 + the number of non-excluded catalog items that
+score strictly higher (a tie counts in the relevant item's favour). Queries are processed in
+blocks so memory stays bounded.
+
+Per-query latency is the serving path: build the query vector (encode the query text, or pool
+the history), then an exact inner-product search in faiss over all item vectors for the top
+10 (+ the excluded items, filtered out afterwards).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from recbench.benchmark.cache import EmbeddingCache
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, encode_checked, protocol
+from recbench.benchmark.metrics import mean_with_ci
+from recbench.benchmark.pooling import unit_rows
+from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer
+from recbench.benchmark.tasks import ItemToItemTask, SequencesTask
+from recbench.benchmark.timing import latency_percentiles, stopwatch
+
+SEQUENCE_POOLINGS = ("mean", "recency", "topk")
+
+
+def relevant_ranks(
+    score_block: Callable[[np.ndarray], np.ndarray],
+    n_queries: int,
+    relevant: np.ndarray,
+    relevant_offsets: np.ndarray,
+    excluded: np.ndarray,
+    excluded_offsets: np.ndarray,
+    block: int = 512,
+) -> np.ndarray:
+    """The 1-based full-catalog rank of every relevant (query, item) pair.
+
+    ``score_block(query_rows)`` returns a (len(query_rows), n_items) score matrix."""
+    ranks = np.empty(len(relevant), dtype=np.int64)
+    for start in range(0, n_queries, block):
+        rows = np.arange(start, min(start + block, n_queries))
+        scores = np.array(score_block(rows), dtype=np.float32, copy=True)
+        if not np.isfinite(scores).all():
+            raise EvaluationError("a score is NaN or inf")
+        ex_lo, ex_hi = excluded_offsets[rows[0]], excluded_offsets[rows[-1] + 1]
+        ex_q = np.repeat(rows - start, np.diff(excluded_offsets[rows[0] : rows[-1] + 2]))
+        scores[ex_q, excluded[ex_lo:ex_hi]] = -np.inf
+        rel_lo, rel_hi = relevant_offsets[rows[0]], relevant_offsets[rows[-1] + 1]
+        rel_q = np.repeat(rows - start, np.diff(relevant_offsets[rows[0] : rows[-1] + 2]))
+        rel_items = relevant[rel_lo:rel_hi]
+        target = scores[rel_q, rel_items]
+        # count strictly higher scores, in slices to bound the (pairs x items) comparison
+        step = max(1, 2_000_000 // max(scores.shape[1], 1))
+        out = np.empty(len(rel_q), dtype=np.int64)
+        for s in range(0, len(rel_q), step):
+            q, t = rel_q[s : s + step], target[s : s + step]
+            out[s : s + step] = (scores[q] > t[:, None]).sum(axis=1) + 1
+        ranks[rel_lo:rel_hi] = out
+    return ranks
+
+
+def metrics_from_ranks(
+    ranks: np.ndarray, offsets: np.ndarray, grades: np.ndarray | None, k: int = 10
+) -> dict[str, np.ndarray]:
+    """Per-query MRR (first relevant), HR@k (any relevant in the top k) and nDCG@k
+    (gain 2^grade - 1, ideal from the query's own grades)."""
+    n = len(offsets) - 1
+    grades = np.ones(len(ranks)) if grades is None else np.asarray(grades, dtype=np.float64)
+    q = np.repeat(np.arange(n), np.diff(offsets))
+    best = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(best, q, ranks)
+    gains = 2.0 ** grades - 1.0
+    dcg = np.bincount(q, weights=np.where(ranks <= k, gains / np.log2(ranks + 1.0), 0.0), minlength=n)
+    # ideal DCG: each query's gains sorted in descending order, first k positions
+    order = np.lexsort((-gains, q))
+    pos = np.arange(len(order)) - offsets[q[order]]
+    idcg = np.bincount(q[order], weights=np.where(pos < k, gains[order] / np.log2(pos + 2.0), 0.0), minlength=n)
+    has = np.diff(offsets) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mrr = np.where(has, 1.0 / best, np.nan)
+        hr = np.where(has, (best <= k).astype(np.float64), np.nan)
+        ndcg = np.where(has & (idcg > 0), dcg / idcg, np.nan)
+    return {"mrr": mrr, f"hr@{k}": hr, f"ndcg@{k}": ndcg}
+
+
+def faiss_index(item_vectors: np.ndarray) -> Any:
+    import faiss
+
+    index = faiss.IndexFlatIP(item_vectors.shape[1])
+    index.add(np.ascontiguousarray(item_vectors, dtype=np.float32))
+    return index
+
+
+def top_k(index: Any, query: np.ndarray, k: int, excluded: np.ndarray) -> np.ndarray:
+    """The top-k catalog rows for one query vector, excluded rows filtered out."""
+    _, idx = index.search(np.ascontiguousarray(query[None, :], dtype=np.float32), k + len(excluded))
+    hits = idx[0][~np.isin(idx[0], excluded)]
+    return hits[:k]
+
+
+def encode_items(model: Any, texts: list[str], settings: EvalSettings, timing: dict[str, Any]) -> np.ndarray:
+    """Encodes (or reads from the cache) every item once; unit rows for cosine by dot."""
+    def compute() -> np.ndarray:
+        warm = texts[: settings.warmup_texts]
+        if warm:
+            model.encode(warm, batch_size=settings.batch_size)
+        return encode_checked(model, texts, settings.batch_size, settings.progress)
+
+    with stopwatch() as sw:
+        if settings.use_cache:
+            from pathlib import Path
+
+            emb, hit = EmbeddingCache(Path(settings.cache_dir) if settings.cache_dir else None).get_or_compute(
+                model, texts, compute)
+        else:
+            emb, hit = compute(), False
+    timing.update({"encode_seconds": sw.seconds, "encoded_items": len(texts), "embedding_cache_hit": hit,
+                   "embedding_dim": int(emb.shape[1])})
+    if not hit:
+        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
+    return unit_rows(np.asarray(emb, dtype=np.float32))
+
+
+def _summarise(per_query: dict[str, np.ndarray], settings: EvalSettings) -> dict[str, dict[str, float]]:
+    return {name: mean_with_ci(v, settings.n_bootstrap, settings.seed) for name, v in per_query.items()}
+
+
+def _noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]:
+    def block(rows: np.ndarray) -> np.ndarray:
+        flat = np.tile(np.arange(n_items), len(rows))
+        return np.asarray(model.score_items(flat), dtype=np.float32).reshape(len(rows), n_items)
+
+    return block
+
+
+# --- item-to-item -------------------------------------------------------------------------
+@protocol("item-to-item", needs=(Encoder, ItemScorer))
+def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
+    """Each query text is encoded and every catalog item ranked by cosine; the query's own
+    item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item."""
+    timing: dict[str, Any] = {"batch_size": settings.batch_size}
+    details: dict[str, Any] = {}
+    n_items = len(task.item_ids)
+    if isinstance(model, ItemScorer):
+        with stopwatch() as fit_sw:
+            model.fit_counts(getattr(task, "item_counts", None))
+        timing["fit_seconds"] = fit_sw.seconds
+        score_block = _noise_block(model, n_items)
+        one_query: Callable[[int], Any] = lambda i: np.argsort(-model.score_items(np.arange(n_items)))[:10]  # noqa: E731
+    else:
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        with stopwatch() as fit_sw:
+            if isinstance(model, CorpusFitted):
+                model.fit_corpus(texts)
+        timing["fit_seconds"] = fit_sw.seconds
+        items = encode_items(model, texts, settings, timing)
+        if task.query_items is not None:
+            queries = items[task.query_items]
+            query_text = lambda i: texts[task.query_items[i]]  # noqa: E731
+        else:
+            queries = unit_rows(encode_checked(model, task.query_texts, settings.batch_size, settings.progress))
+            query_text = lambda i: task.query_texts[i]  # noqa: E731
+        score_block = lambda rows: queries[rows] @ items.T  # noqa: E731
+        index = faiss_index(items)
+        timing["index_bytes_per_item"] = int(items.shape[1] * 4)
+
+        def one_query(i: int) -> np.ndarray:
+            q = unit_rows(model.encode([query_text(i)], batch_size=1))[0]
+            return top_k(index, q, 10, task.excluded[task.excluded_offsets[i]:task.excluded_offsets[i + 1]])
+
+        details["fields"] = list(fields)
+    with stopwatch() as rank_sw:
+        ranks = relevant_ranks(score_block, len(task), task.relevant, task.relevant_offsets, task.excluded,
+                               task.excluded_offsets)
+    timing["rank_seconds"] = rank_sw.seconds
+    per_query = metrics_from_ranks(ranks, task.relevant_offsets, task.grades, 10)
+    metrics = _summarise(per_query, settings)
+    details["queries_scored"] = int(np.isfinite(per_query["mrr"]).sum())
+    nq = min(settings.latency_queries, len(task))
+    picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
+    timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
+    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details)
+
+
+# --- sequences ----------------------------------------------------------------------------
+def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: float) -> np.ndarray:
+    """One query vector per user: the mean of the history's unit vectors, or a recency-weighted
+    mean (weight decay**age, the newest item age 0)."""
+    n = len(task)
+    lengths = np.diff(task.history_offsets)
+    owner = np.repeat(np.arange(n), lengths)
+    if kind == "recency":
+        age = task.history_offsets[owner + 1] - 1 - np.arange(len(task.history))
+        w = decay ** age.astype(np.float64)
+    else:
+        w = np.ones(len(task.history))
+    out = np.zeros((n, unit.shape[1]), dtype=np.float64)
+    np.add.at(out, owner, unit[task.history] * w[:, None])
+    return unit_rows(out.astype(np.float32))
+
+
+@protocol("sequences", needs=(Encoder, ItemScorer))
+def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
+    """Next item by full ranking over all items, the user's history excluded (the target
+    itself never is). User profile: ``--pooling mean | recency | topk`` over history
+    embeddings. NDCG@10, Recall@10 and MRR over users."""
+    timing: dict[str, Any] = {"batch_size": settings.batch_size}
+    details: dict[str, Any] = {}
+    n_items = len(task.item_ids)
+    # exclusions: history items other than the target
+    owner = np.repeat(np.arange(len(task)), np.diff(task.history_offsets))
+    keep = task.history != task.targets[owner]
+    excluded = task.history[keep]
+    excluded_offsets = np.r_[0, np.cumsum(np.bincount(owner[keep], minlength=len(task)))]
+    relevant, relevant_offsets = task.targets, np.arange(len(task) + 1)
+    pooling = settings.pooling if settings.pooling != "mix" else "mean"
+    if pooling not in SEQUENCE_POOLINGS:
+        raise EvaluationError(f"sequences pool histories by {', '.join(SEQUENCE_POOLINGS)}, not {settings.pooling!r}")
+    if isinstance(model, ItemScorer):
+        with stopwatch() as fit_sw:
+            model.fit_counts(task.train_counts)
+        timing["fit_seconds"] = fit_sw.seconds
+        score_block = _noise_block(model, n_items)
+
+        def one_query(i: int) -> np.ndarray:
+            s = model.score_items(np.arange(n_items))
+            s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+            return np.argpartition(-s, 10)[:10]
+
+        details["ranker"] = "item scorer (no text)"
+    else:
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        with stopwatch() as fit_sw:
+            if isinstance(model, CorpusFitted):
+                model.fit_corpus(texts)
+        timing["fit_seconds"] = fit_sw.seconds
+        unit = encode_items(model, texts, settings, timing)
+        index = faiss_index(unit)
+        decay = settings.recency_decay
+        if pooling == "topk":
+            k = settings.topk
+
+            def score_block(rows: np.ndarray) -> np.ndarray:
+                out = np.empty((len(rows), n_items), dtype=np.float32)
+                for j, i in enumerate(rows):
+                    sims = unit[task.history_of(i)] @ unit.T
+                    kk = min(k, sims.shape[0])
+                    out[j] = np.partition(sims, sims.shape[0] - kk, axis=0)[-kk:].mean(axis=0)
+                return out
+
+            def one_query(i: int) -> np.ndarray:
+                s = score_block(np.array([i]))[0]
+                s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+                return np.argpartition(-s, 10)[:10]
+        else:
+            users = pool_histories(unit, task, pooling, decay)
+            score_block = lambda rows: users[rows] @ unit.T  # noqa: E731
+
+            def one_query(i: int) -> np.ndarray:
+                h = task.history_of(i)
+                w = decay ** np.arange(len(h) - 1, -1, -1.0) if pooling == "recency" else np.ones(len(h))
+                q = unit_rows((w[:, None] * unit[h]).sum(axis=0, keepdims=True).astype(np.float32))[0]
+                return top_k(index, q, 10, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+
+        details.update({"fields": list(fields), "text_style": task.text_style, "pooling": pooling,
+                        **({"k": settings.topk} if pooling == "topk" else {}),
+                        **({"decay": decay} if pooling == "recency" else {})})
+    with stopwatch() as rank_sw:
+        ranks = relevant_ranks(score_block, len(task), relevant, relevant_offsets, excluded, excluded_offsets)
+    timing["rank_seconds"] = rank_sw.seconds
+    per_query = metrics_from_ranks(ranks, relevant_offsets, None, 10)
+    per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
+    metrics = _summarise(per_query, settings)
+    nq = min(settings.latency_queries, len(task))
+    picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
+    timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
+    variant = {}
+    if not isinstance(model, ItemScorer):
+        if pooling != "mean":
+            variant["pooling"] = pooling
+        if tuple(details["fields"]) != tuple(task.default_fields):
+            variant["fields"] = "+".join(details["fields"])
+    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant)

@@ -1,0 +1,55 @@
+"""Leave-one-out splits of chronological item sequences, shared by the sequence adapters."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from recbench.benchmark.tasks import SequencesTask
+
+MAX_HISTORY = 50
+
+
+def leave_one_out(
+    name: str,
+    split: str,
+    item_ids: np.ndarray,
+    item_fields: dict[str, list[str]],
+    users: Sequence[str],
+    sequences: Sequence[np.ndarray],
+    default_fields: tuple[str, ...],
+    text_style: str = "plain",
+    fingerprint: str = "",
+    info: dict[str, Any] | None = None,
+    max_history: int = MAX_HISTORY,
+) -> SequencesTask:
+    """``test``: the last item is the target, the items before it (the last ``max_history``)
+    the history; ``valid``: the same one step earlier. A user whose sequence is too short to
+    give a target and at least one history item (1 item for test, 2 for valid) cannot be
+    split: counted and skipped. Popularity counts the training part (all but the last two)."""
+    if split not in ("test", "valid"):
+        raise ValueError(f"sequences split must be 'test' or 'valid', not {split!r}")
+    drop_last = 0 if split == "test" else 1
+    kept_users, histories, targets = [], [], []
+    skipped = 0
+    counts = np.zeros(len(item_ids), dtype=np.float64)
+    for user, seq in zip(users, sequences):
+        seq = np.asarray(seq, dtype=np.int64)
+        np.add.at(counts, seq[:-2], 1.0)
+        usable = seq[: len(seq) - drop_last]
+        if len(usable) < 2:
+            skipped += 1
+            continue
+        kept_users.append(user)
+        histories.append(usable[:-1][-max_history:])
+        targets.append(usable[-1])
+    lengths = np.array([len(h) for h in histories], dtype=np.int64)
+    return SequencesTask(
+        name=name, split=split, item_ids=item_ids, item_fields=item_fields,
+        users=np.array(kept_users, dtype=object),
+        history=np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64),
+        history_offsets=np.r_[0, np.cumsum(lengths)], targets=np.array(targets, dtype=np.int64),
+        train_counts=counts, default_fields=default_fields, text_style=text_style, fingerprint=fingerprint,
+        info={**(info or {}), "users_skipped_too_short": skipped, "max_history": max_history},
+    )
