@@ -102,6 +102,13 @@ def top_k(index: Any, query: np.ndarray, k: int, excluded: np.ndarray) -> np.nda
     return hits[:k]
 
 
+def best_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k highest scores, best first (k may exceed the catalog)."""
+    k = min(k, len(scores))
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
 def encode_items(model: Any, texts: list[str], settings: EvalSettings, timing: dict[str, Any]) -> np.ndarray:
     """Encodes (or reads from the cache) every item once; unit rows for cosine by dot."""
     def compute() -> np.ndarray:
@@ -150,7 +157,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
             model.fit_counts(getattr(task, "item_counts", None))
         timing["fit_seconds"] = fit_sw.seconds
         score_block = _noise_block(model, n_items)
-        one_query: Callable[[int], Any] = lambda i: np.argsort(-model.score_items(np.arange(n_items)))[:10]  # noqa: E731
+        one_query: Callable[[int], Any] = lambda i: best_k(model.score_items(np.arange(n_items)), 10)  # noqa: E731
     else:
         fields = tuple(settings.fields or task.default_fields)
         texts = task.item_texts(fields)
@@ -230,7 +237,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         def one_query(i: int) -> np.ndarray:
             s = model.score_items(np.arange(n_items))
             s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-            return np.argpartition(-s, 10)[:10]
+            return best_k(s, 10)
 
         details["ranker"] = "item scorer (no text)"
     else:
@@ -257,7 +264,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
             def one_query(i: int) -> np.ndarray:
                 s = score_block(np.array([i]))[0]
                 s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-                return np.argpartition(-s, 10)[:10]
+                return best_k(s, 10)
         else:
             users = pool_histories(unit, task, pooling, decay)
             score_block = lambda rows: users[rows] @ unit.T  # noqa: E731
