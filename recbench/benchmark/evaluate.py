@@ -19,7 +19,7 @@ from recbench.benchmark.metrics import (
     percentile_interval,
 )
 from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
-from recbench.benchmark.protocols import ItemScorer, CorpusFitted, Encoder
+from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer, TokenEncoder
 from recbench.benchmark.tasks import ImpressionsTask, PairsTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
@@ -113,6 +113,16 @@ def encode_checked(model: Encoder, texts: Sequence[str], batch_size: int, progre
     return emb.astype(np.float32, copy=False)
 
 
+def check_tokens(model: Any, tokens: list[np.ndarray], texts: Sequence[str]) -> None:
+    """Token encoders get the same NaN check as encoders, naming the model and the text."""
+    if len(tokens) != len(texts):
+        raise EvaluationError(f"model {model.name!r} returned {len(tokens)} token arrays for {len(texts)} texts")
+    for i, t in enumerate(tokens):
+        if not np.isfinite(t).all():
+            raise EvaluationError(f"model {model.name!r} produced non-finite token vectors for text {i}: "
+                                  f"{texts[i][:80]!r}; no record written")
+
+
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity; a zero vector has similarity 0 with everything."""
     na = np.linalg.norm(a, axis=1)
@@ -122,7 +132,7 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)
 
 
-@protocol("pairs", needs=(Encoder,))
+@protocol("pairs", needs=(Encoder, TokenEncoder))
 def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> EvalResult:
     """Cosine of the two texts' embeddings against the gold score: Spearman and Pearson x100.
 
@@ -143,16 +153,28 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
     timing["fit_seconds"] = fit_sw.seconds
 
     warm = distinct_list[: settings.warmup_texts]
-    if warm:
-        model.encode(warm, batch_size=settings.batch_size)
-    with stopwatch() as enc_sw:
-        emb = encode_checked(model, distinct_list, settings.batch_size, settings.progress)
+    late = isinstance(model, TokenEncoder)
+    if late:
+        from recbench.benchmark.late_interaction import symmetric_maxsim, token_bytes_per_item
+
+        if warm:
+            model.encode_tokens(warm, kind="document", batch_size=settings.batch_size)
+        with stopwatch() as enc_sw:
+            tokens = model.encode_tokens(distinct_list, kind="document", batch_size=settings.batch_size)
+        check_tokens(model, tokens, distinct_list)
+        pred = np.array([symmetric_maxsim(tokens[a], tokens[b]) for a, b in zip(inverse[:n], inverse[n:])])
+        timing["stored_bytes_per_text"] = token_bytes_per_item(tokens)
+    else:
+        if warm:
+            model.encode(warm, batch_size=settings.batch_size)
+        with stopwatch() as enc_sw:
+            emb = encode_checked(model, distinct_list, settings.batch_size, settings.progress)
+        timing["embedding_dim"] = int(emb.shape[1])
+        timing["stored_bytes_per_text"] = int(emb.shape[1] * 4)
+        pred = cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64)
     timing["encode_seconds"] = enc_sw.seconds
     timing["encoded_texts"] = len(distinct_list)
     timing["texts_per_second"] = len(distinct_list) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf")
-    timing["embedding_dim"] = int(emb.shape[1])
-
-    pred = cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64)
     gold = task.gold
 
     # --- quality with a stratified bootstrap --------------------------------------------
@@ -204,6 +226,9 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
 
     def one_query(i: int) -> float:
         j = picks[i]
+        if late:
+            ta, tb = model.encode_tokens([task.texts_a[j], task.texts_b[j]], kind="document", batch_size=2)
+            return symmetric_maxsim(ta, tb)
         e = model.encode([task.texts_a[j], task.texts_b[j]], batch_size=2)
         return float(cosine_rows(e[:1], e[1:])[0])
 
@@ -236,7 +261,7 @@ def click_counts(train: Any, n_items: int) -> np.ndarray:
     return np.bincount(train.candidates[train.labels == 1], minlength=n_items).astype(np.float64)
 
 
-@protocol("impressions", needs=(Encoder, ItemScorer))
+@protocol("impressions", needs=(Encoder, ItemScorer, TokenEncoder))
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
     """Scores every candidate of every test impression, then MIND's metrics averaged over
     impressions (AUC skips impressions with one label class; all skip those with no click).
@@ -261,6 +286,37 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
             return model.score_items(imps.candidates_of(i))
 
         details["ranker"] = "item scorer (no text)"
+    elif isinstance(model, TokenEncoder):
+        from recbench.benchmark.late_interaction import candidates_vs_history, token_bytes_per_item
+
+        fields = tuple(settings.fields or task.default_fields)
+        texts_all = task.item_texts(fields)
+        used = np.unique(np.concatenate([imps.history, imps.candidates]))
+        texts = [texts_all[r] for r in used]
+        timing["fit_seconds"] = 0.0
+        model.encode_tokens(texts[: settings.warmup_texts], kind="document", batch_size=settings.batch_size)
+        with stopwatch() as enc_sw:
+            used_tokens = model.encode_tokens(texts, kind="document", batch_size=settings.batch_size)
+        check_tokens(model, used_tokens, texts)
+        timing.update({"encode_seconds": enc_sw.seconds, "encoded_items": len(texts),
+                       "texts_per_second": len(texts) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf"),
+                       "stored_bytes_per_item": token_bytes_per_item(used_tokens)})
+        tokens: list[np.ndarray] = [np.zeros((0, 1), dtype=np.float32)] * len(task.item_ids)
+        for r, t in zip(used, used_tokens):
+            tokens[r] = t
+        with stopwatch() as score_sw:
+            scores = np.empty(len(imps.candidates), dtype=np.float64)
+            for i in range(len(imps)):
+                lo, hi = imps.candidate_offsets[i], imps.candidate_offsets[i + 1]
+                scores[lo:hi] = candidates_vs_history(tokens, imps.history_of(i), imps.candidates[lo:hi])
+        timing["score_seconds"] = score_sw.seconds
+
+        def one(i: int) -> np.ndarray:
+            return candidates_vs_history(tokens, imps.history_of(i), imps.candidates_of(i))
+
+        details.update({"fields": list(fields), "interaction": "candidate tokens vs all history tokens (MaxSim mean)"})
+        if fields != tuple(task.default_fields):
+            variant["fields"] = "+".join(fields)
     else:
         fields = tuple(settings.fields or task.default_fields)
         texts_all = task.item_texts(fields)
@@ -289,6 +345,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
             timing["items_per_second"] = len(texts) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf")
         timing["texts_per_second"] = timing.get("items_per_second")
         timing["embedding_dim"] = int(emb.shape[1])
+        timing["stored_bytes_per_item"] = int(emb.shape[1] * 4)
         unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)
         unit[used] = unit_rows(np.asarray(emb, dtype=np.float32))
         with stopwatch() as score_sw:

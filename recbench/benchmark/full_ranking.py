@@ -21,7 +21,7 @@ from recbench.benchmark.cache import EmbeddingCache
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, encode_checked, protocol
 from recbench.benchmark.metrics import mean_with_ci
 from recbench.benchmark.pooling import unit_rows
-from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer
+from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer, TokenEncoder
 from recbench.benchmark.tasks import ItemToItemTask, SequencesTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
@@ -126,7 +126,7 @@ def encode_items(model: Any, texts: list[str], settings: EvalSettings, timing: d
         else:
             emb, hit = compute(), False
     timing.update({"encode_seconds": sw.seconds, "encoded_items": len(texts), "embedding_cache_hit": hit,
-                   "embedding_dim": int(emb.shape[1])})
+                   "embedding_dim": int(emb.shape[1]), "stored_bytes_per_item": int(emb.shape[1] * 4)})
     if not hit:
         timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
     return unit_rows(np.asarray(emb, dtype=np.float32))
@@ -145,7 +145,24 @@ def _noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]
 
 
 # --- item-to-item -------------------------------------------------------------------------
-@protocol("item-to-item", needs=(Encoder, ItemScorer))
+def encode_tokens_timed(model: Any, texts: list[str], kind: str, settings: EvalSettings,
+                        timing: dict[str, Any]) -> list[np.ndarray]:
+    from recbench.benchmark.evaluate import check_tokens
+    from recbench.benchmark.late_interaction import token_bytes_per_item
+
+    model.encode_tokens(texts[: settings.warmup_texts], kind=kind, batch_size=settings.batch_size)
+    with stopwatch() as sw:
+        tokens = model.encode_tokens(texts, kind=kind, batch_size=settings.batch_size)
+    check_tokens(model, tokens, texts)
+    key = "item" if kind == "document" else "query"
+    timing[f"{key}_token_encode_seconds"] = sw.seconds
+    if kind == "document":
+        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
+        timing["stored_bytes_per_item"] = token_bytes_per_item(tokens)
+    return tokens
+
+
+@protocol("item-to-item", needs=(Encoder, ItemScorer, TokenEncoder))
 def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
     """Each query text is encoded and every catalog item ranked by cosine; the query's own
     item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item."""
@@ -158,6 +175,36 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         timing["fit_seconds"] = fit_sw.seconds
         score_block = _noise_block(model, n_items)
         one_query: Callable[[int], Any] = lambda i: best_k(model.score_items(np.arange(n_items)), 10)  # noqa: E731
+    elif isinstance(model, TokenEncoder):
+        from recbench.benchmark.late_interaction import maxsim_sum, rerank_block
+
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        timing["fit_seconds"] = 0.0
+        items = encode_items(model, texts, settings, timing)  # the dense first stage
+        dense_bytes = timing["stored_bytes_per_item"]
+        doc_tokens = encode_tokens_timed(model, texts, "document", settings, timing)
+        timing["dense_first_stage_bytes_per_item"] = dense_bytes
+        q_texts = [texts[r] for r in task.query_items] if task.query_items is not None else list(task.query_texts)
+        q_tokens = encode_tokens_timed(model, q_texts, "query", settings, timing)
+        queries = items[task.query_items] if task.query_items is not None else unit_rows(
+            encode_checked(model, q_texts, settings.batch_size, settings.progress))
+        depth = int(getattr(model, "rerank_depth", 100))
+
+        def score_block(rows: np.ndarray) -> np.ndarray:
+            return rerank_block(queries[rows] @ items.T, depth,
+                                lambda j, cand: [maxsim_sum(q_tokens[rows[j]], doc_tokens[c]) for c in cand])
+
+        index = faiss_index(items)
+
+        def one_query(i: int) -> np.ndarray:
+            q_vec = unit_rows(model.encode([q_texts[i]], batch_size=1))[0]
+            q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
+            cand = top_k(index, q_vec, depth, task.excluded[task.excluded_offsets[i]:task.excluded_offsets[i + 1]])
+            late = np.array([maxsim_sum(q_tok, doc_tokens[c]) for c in cand])
+            return cand[np.argsort(-late, kind="stable")][:10]
+
+        details.update({"fields": list(fields), "interaction": f"dense top-{depth}, re-ranked by MaxSim"})
     else:
         fields = tuple(settings.fields or task.default_fields)
         texts = task.item_texts(fields)
@@ -211,7 +258,7 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
     return unit_rows(out.astype(np.float32))
 
 
-@protocol("sequences", needs=(Encoder, ItemScorer))
+@protocol("sequences", needs=(Encoder, ItemScorer, TokenEncoder))
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
     """Next item by full ranking over all items, the user's history excluded (the target
     itself never is). User profile: ``--pooling mean | recency | topk`` over history
@@ -240,6 +287,35 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
             return best_k(s, 10)
 
         details["ranker"] = "item scorer (no text)"
+    elif isinstance(model, TokenEncoder):
+        from recbench.benchmark.late_interaction import candidates_vs_history, rerank_block
+
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        timing["fit_seconds"] = 0.0
+        unit = encode_items(model, texts, settings, timing)  # the dense first stage
+        timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
+        tokens = encode_tokens_timed(model, texts, "document", settings, timing)
+        users = pool_histories(unit, task, "mean", settings.recency_decay)
+        depth = int(getattr(model, "rerank_depth", 100))
+        index = faiss_index(unit)
+
+        def score_block(rows: np.ndarray) -> np.ndarray:
+            dense = users[rows] @ unit.T
+            for j, i in enumerate(rows):  # history items are excluded: keep them out of the top
+                dense[j, excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+            return rerank_block(np.nan_to_num(dense, neginf=-1e9), depth,
+                                lambda j, cand: candidates_vs_history(tokens, task.history_of(rows[j]), cand))
+
+        def one_query(i: int) -> np.ndarray:
+            h = task.history_of(i)
+            q = unit_rows(unit[h].sum(axis=0, keepdims=True))[0]
+            cand = top_k(index, q, depth, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+            late = candidates_vs_history(tokens, h, cand)
+            return cand[np.argsort(-late, kind="stable")][:10]
+
+        details.update({"fields": list(fields), "text_style": task.text_style,
+                        "interaction": f"dense top-{depth} (mean pooling), re-ranked by MaxSim against history tokens"})
     else:
         fields = tuple(settings.fields or task.default_fields)
         texts = task.item_texts(fields)
@@ -288,7 +364,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
     timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
     variant = {}
-    if not isinstance(model, ItemScorer):
+    if not isinstance(model, (ItemScorer, TokenEncoder)):
         if pooling != "mean":
             variant["pooling"] = pooling
         if tuple(details["fields"]) != tuple(task.default_fields):

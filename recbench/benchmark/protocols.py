@@ -48,6 +48,8 @@ def describe_capabilities(model: Any) -> list[str]:
         caps.append("corpus-fitted")
     if isinstance(model, ItemScorer):
         caps.append("item-scorer")
+    if isinstance(model, TokenEncoder):
+        caps.append("token-encoder")
     return caps
 
 
@@ -63,3 +65,12 @@ class ItemScorer(Protocol):
     def fit_counts(self, counts: np.ndarray | None) -> None: ...
 
     def score_items(self, rows: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TokenEncoder(Protocol):
+    """Texts -> one (tokens, dim) array of unit vectors each, for late interaction (ColBERT).
+    ``kind`` is "query" or "document" (ColBERT encodes the two differently). The protocols
+    prefer this capability over Encoder where a model has both."""
+
+    def encode_tokens(self, texts: Sequence[str], kind: str = "document", batch_size: int = 32) -> list[np.ndarray]: ...
