@@ -124,9 +124,10 @@ def summarise(record: dict[str, Any], path: Path | None) -> str:
     pm = record["primary_metric"]
     est = record["metrics"][pm]
     lat = record["timing"].get("latency", {})
+    d = 2 if abs(est["value"]) > 1.5 else 4  # correlations are x100; rates need more digits
     return (
         f"{record['model']['label']} x {record['dataset']['name']} ({record['dataset']['split']}): "
-        f"{pm} {est['value']:.2f} [{est['ci_low']:.2f}, {est['ci_high']:.2f}]  "
+        f"{pm} {est['value']:.{d}f} [{est['ci_low']:.{d}f}, {est['ci_high']:.{d}f}]  "
         f"{_throughput(record['timing'])}  p50 {lat.get('p50_ms', float('nan')):.2f} ms  -> {path}"
     )
 

@@ -87,9 +87,15 @@ def published_table(dataset_name: str, records: list[dict[str, Any]]) -> str | N
     by_label = {r["model"]["label"]: r for r in records}
     rows = []
     for p in published:
-        ours = by_label.get(p.ours)
-        ours_value = fmt_estimate(ours["metrics"].get(p.metric), 2 if abs(p.value) > 1.5 else 4) if ours else "not run"
-        rows.append([p.model, p.metric, f"{p.value:.2f}", f"`{p.ours}`" if p.ours else "–", ours_value, p.note, p.citation])
+        label = p.ours
+        if not label:  # no counterpart named: compare with our best measured row on that metric
+            scored = [r for r in records if (r["metrics"].get(p.metric) or {}).get("value") is not None]
+            label = max(scored, key=lambda r: r["metrics"][p.metric]["value"])["model"]["label"] if scored else ""
+        ours = by_label.get(label)
+        digits = 2 if abs(p.value) > 1.5 else 4
+        ours_value = fmt_estimate(ours["metrics"].get(p.metric), digits) if ours else "not run"
+        shown = f"`{label}`" + ("" if p.ours else " (our best)") if label else "–"
+        rows.append([p.model, p.metric, f"{p.value:.{digits}f}", shown, ours_value, p.note, p.citation])
     return tabulate(rows, headers=["published model", "metric", "published", "ours", "our figure", "setting", "source"],
                     tablefmt="github", disable_numparse=True)
 
