@@ -12,7 +12,7 @@ import typer
 from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError, supports
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets, split_spec
-from recbench.benchmark.runner import accepted_options, run_cell
+from recbench.benchmark.runner import accepted_options, cell_key, run_cell
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark text recommenders and sentence embeddings: quality with intervals, latency measured seriously.")
@@ -69,8 +69,13 @@ def run(
     progress: bool = typer.Option(True, help="progress bars"),
     isolate: bool = typer.Option(True, help="run each cell in a fresh process, so its load time, latency and "
                                  "peak memory are its own (asv-style); --no-isolate shares one process"),
+    rerun: bool = typer.Option(False, help="run cells that already have a record of the same configuration"),
 ) -> None:
-    """Run every model on every dataset and write one run record per cell."""
+    """Run every compatible model x dataset cell; write one run record per cell.
+
+    A cell whose configuration already has a record in --results-dir is skipped (--rerun to
+    run it again), so an interrupted grid resumes where it stopped. A failing cell is reported
+    and the others go on; Ctrl-C stops at once and leaves no half record."""
     options = parse_options(opt)
     dataset_options = parse_options(dataset_opt)
     models, dsets = split_list(model), split_list(dataset)
@@ -93,21 +98,56 @@ def run(
                             latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache)
     locator = DataLocator(data_dir=data_dir)
-    failures = 0
+    cells = []
     for d in dsets:
         kind = dataset_classes[d].kind
         for m in models:
-            if not supports(factories[m], kind):
+            if supports(factories[m], kind):
+                cells.append((m, d))
+            else:
                 typer.echo(f"skip  {m} x {d}: {m} cannot run {kind!r} tasks")
+    done_keys = set() if rerun else existing_cell_keys(results_dir)
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(cells, desc="grid", unit="cell", disable=not progress or len(cells) < 2)
+    try:
+        for m, d in bar:
+            bar.set_postfix_str(f"{m} x {d}")
+            key = cell_key(m, d, split, options, dataset_options, settings)
+            if key in done_keys:
+                counts["skipped"] += 1
+                bar.write(f"skip  {m} x {d}: a record of this configuration exists (--rerun to run it again)")
                 continue
             outcome = run_one(m, d, split, options, settings, locator, results_dir, isolate, dataset_options)
             if outcome["status"] != "ok":
-                failures += 1
+                counts["failed"] += 1
                 typer.secho(f"FAIL  {m} x {d}: {outcome['message']}", fg=typer.colors.RED, err=True)
                 continue
-            typer.echo(f"done  {outcome['summary']}")
-    if failures:
+            counts["done"] += 1
+            done_keys.add(key)
+            bar.write(f"done  {outcome['summary']}")
+    except KeyboardInterrupt:
+        bar.close()
+        left = len(cells) - sum(counts.values())
+        typer.secho(f"interrupted: {counts['done']} cell(s) done, {counts['skipped']} skipped, {counts['failed']} "
+                    f"failed, {left} not run (no half record was written); run the same command to do the rest",
+                    fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130)
+    bar.close()
+    if len(cells) > 1:
+        typer.echo(f"grid: {counts['done']} run, {counts['skipped']} skipped (already recorded), "
+                   f"{counts['failed']} failed")
+    if counts["failed"]:
         raise typer.Exit(1)
+
+
+def existing_cell_keys(results_dir: Path) -> set[str]:
+    from recbench.benchmark.results import iter_records
+
+    if not Path(results_dir).is_dir():
+        return set()
+    return {rec["cell_key"] for _, rec in iter_records(results_dir) if rec.get("cell_key")}
 
 
 EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
@@ -181,13 +221,97 @@ def run_one(model: str, dataset: str, split: str | None, options: dict[str, Any]
 @app.command()
 def report(
     results_dir: Path = typer.Option(Path("results"), help="folder of run records"),
-    out: Path = typer.Option(Path("leaderboard.md"), help="markdown file to write"),
+    out: Optional[Path] = typer.Option(None, help="file to write (default leaderboard.md / .csv / .json)"),
+    fmt: str = typer.Option("md", "--format", help="md (tables + plots) | csv | json (one row per cell)"),
+    plots_dir: Optional[Path] = typer.Option(None, help="where plots go (default RESULTS_DIR/plots)"),
+    significance: bool = typer.Option(True, help="mark rows not significantly different from the best"),
 ) -> None:
-    """Render leaderboard.md from the run records."""
-    from recbench.benchmark.report import write_leaderboard
+    """Render the leaderboard from the run records (the newest run of each cell)."""
+    from recbench.benchmark.report import write_report
 
-    path = write_leaderboard(results_dir, out)
+    if fmt not in ("md", "csv", "json"):
+        fail(f"--format must be md, csv or json, not {fmt!r}")
+    target = out or Path(f"leaderboard.{fmt}")
+    path = write_report(results_dir, target, fmt, plots_dir, significance)
     typer.echo(f"wrote {path}")
+
+
+def find_record(ref: str, results_dir: Path) -> Path:
+    """A record by path, file name, or run id (unique prefix)."""
+    p = Path(ref)
+    if p.is_file():
+        return p
+    matches = sorted(Path(results_dir).glob(f"*{ref}*.json"))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        fail(f"no run record matches {ref!r} in {results_dir}/ (give a path, a file name or a run id)")
+    fail(f"{ref!r} matches {len(matches)} records in {results_dir}/: " + ", ".join(m.name for m in matches[:5]))
+    raise AssertionError("unreachable")
+
+
+@app.command()
+def compare(
+    run_a: str = typer.Argument(..., help="record path, file name or run id"),
+    run_b: str = typer.Argument(..., help="record path, file name or run id"),
+    metric: Optional[str] = typer.Option(None, help="metric to compare (default: the primary one)"),
+    results_dir: Path = typer.Option(Path("results"), help="where to look up run ids"),
+    seed: int = typer.Option(0, help="seed of the bootstrap and the randomisation test"),
+    output_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
+) -> None:
+    """Paired difference B - A over the queries both runs share: 95% bootstrap interval and a
+    randomisation-test p-value."""
+    from recbench.benchmark.results import RecordError, read_record
+    from recbench.benchmark.significance import compare_runs
+
+    pa, pb = find_record(run_a, results_dir), find_record(run_b, results_dir)
+    try:
+        c = compare_runs(pa, pb, metric, seed=seed)
+    except RecordError as exc:
+        fail(str(exc))
+    if output_json:
+        typer.echo(json.dumps(c.as_dict(), indent=2))
+        return
+    la, lb = read_record(pa)["model"]["label"], read_record(pb)["model"]["label"]
+    verdict = "significant at 95%" if c.significant() else "NOT significant at 95%"
+    typer.echo(f"{c.metric} on {c.shared_queries:,} shared queries\n"
+               f"  A {la}: {c.a:.4f}\n  B {lb}: {c.b:.4f}\n"
+               f"  B - A = {c.difference:+.4f}  95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]  "
+               f"randomisation p = {c.p_value:.4f}  ({verdict})")
+
+
+@app.command()
+def check(
+    suite: Path = typer.Option(Path("checks") / "smoke.json", help="the declared smoke suite"),
+    update: bool = typer.Option(False, help="write the measured values as the new expected ones"),
+) -> None:
+    """CI's regression gate: run the smoke suite, compare with the expected values; exit 1 on
+    a regression, printing cell, metric, expected, got and tolerance. Latency is reported only."""
+    from tabulate import tabulate
+
+    from recbench.benchmark.check import load_suite, run_suite, update_suite
+
+    try:
+        spec = load_suite(suite)
+    except ValueError as exc:
+        fail(str(exc))
+    rows, errors = run_suite(spec, on_cell=lambda name: typer.echo(f"check {name}", err=True))
+    if update:
+        update_suite(suite, spec, rows)
+        typer.echo(f"wrote the measured values into {suite}")
+        return
+    table = [[r.cell, r.metric, f"{r.expected:.4f}", "–" if r.got is None else f"{r.got:.4f}", f"±{r.tolerance:g}",
+              "ok" if r.ok else "REGRESSION", "–" if r.p50_ms is None else f"{r.p50_ms:.2f}"] for r in rows]
+    typer.echo(tabulate(table, headers=["cell", "metric", "expected", "got", "tolerance", "status",
+                                        "p50 ms (not gated)"], tablefmt="github", disable_numparse=True))
+    for name, message in errors:
+        typer.secho(f"FAIL  {name}: {message}", fg=typer.colors.RED, err=True)
+    bad = [r for r in rows if not r.ok]
+    if bad or errors:
+        typer.secho(f"recbench check: {len(bad)} regression(s), {len(errors)} cell(s) failed", fg=typer.colors.RED,
+                    err=True)
+        raise typer.Exit(1)
+    typer.echo(f"recbench check: all {len(rows)} gated values within tolerance")
 
 
 @app.command("list")

@@ -102,8 +102,12 @@ def installed_plugin(tmp_path_factory):
     return site
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def run_cli(args, site, cwd):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    # the plugin's site and the checkout under test, whatever an installed recbench points to
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), REPO, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "recbench.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 

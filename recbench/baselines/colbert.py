@@ -61,6 +61,11 @@ class ColBERTMiniLM:
                 "projection": "seeded random" if self.projection is not None else "none",
                 "rerank_depth": self.rerank_depth, "trained": False}
 
+    @property
+    def n_parameters(self) -> int:
+        extra = self.projection.size if self.projection is not None else 0
+        return int(sum(p.numel() for p in self.model.parameters())) + int(extra)
+
     # -- encoding -----------------------------------------------------------------------------
     def _batch(self, texts: Sequence[str], marker: int, maxlen: int, pad_with_mask: bool):
         enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=maxlen - 3)

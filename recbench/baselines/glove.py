@@ -31,6 +31,10 @@ class GloveAverage:
     def params(self) -> dict[str, Any]:
         return {"vectors": self.vectors.source, "tokenizer": "recbench GloVe (lower-case, clitics split, punctuation dropped)"}
 
+    @property
+    def n_parameters(self) -> int:
+        return int(self.vectors.vectors.size)
+
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         batch = tokenize_batch(texts, self.vectors.words)
         return weighted_average(batch, self.vectors.vectors, None)
@@ -119,6 +123,11 @@ class SIF:
             "reference": self.reference,
             "component_fitted_on": self.component_fitted_on,
         }
+
+    @property
+    def n_parameters(self) -> int:
+        """Word vectors, word weights and the removed component."""
+        return int(self.vectors.vectors.size + self.weights.size + (self.component.size if self.component is not None else 0))
 
     def _word_probabilities(self, source: str) -> np.ndarray:
         words = self.vectors.words

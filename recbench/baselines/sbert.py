@@ -56,6 +56,10 @@ class SBERT:
             "dim": self._dimension(),
         }
 
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
     def _dimension(self) -> int | None:
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return getter()

@@ -52,6 +52,9 @@ class EvalResult:
     timing: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
     variant: dict[str, Any] = field(default_factory=dict)  # protocol choices that name a distinct row
+    # per-query values for paired significance (the run's sidecar file): "query_id" plus one
+    # array per metric (NaN where undefined); pairs store "prediction" and "gold" instead
+    per_query: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 PROTOCOLS: dict[str, Callable[[Any, Any, EvalSettings], EvalResult]] = {}
@@ -234,6 +237,7 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
 
     timing["latency"] = latency_percentiles(one_query, nq) if nq else {}
     return EvalResult(
+        per_query={"query_id": np.arange(n), "prediction": pred, "gold": gold},
         metrics=metrics,
         primary_metric="spearman",
         timing=timing,
@@ -246,14 +250,14 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
 
 
 # ---------------------------------------------------------------------------------------
-def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: EvalSettings) -> tuple[dict, dict]:
+def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: EvalSettings) -> tuple[dict, dict, dict]:
     imps = task.test
     if not np.isfinite(scores).all():
         raise EvaluationError(f"a score is NaN or inf for {int((~np.isfinite(scores)).sum())} candidates")
     per_query = impression_metrics(scores, imps.labels, imps.candidate_offsets)
     metrics = {name: mean_with_ci(vals, settings.n_bootstrap, settings.seed) for name, vals in per_query.items()}
     counted = {f"impressions_scored_{name}": int(np.isfinite(v).sum()) for name, v in per_query.items()}
-    return metrics, counted
+    return metrics, counted, per_query
 
 
 def click_counts(train: Any, n_items: int) -> np.ndarray:
@@ -360,12 +364,13 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
             variant.update(pooling.describe())
         if fields != tuple(task.default_fields):
             variant["fields"] = "+".join(fields)
-    metrics, counted = _impression_quality(scores, task, settings)
+    metrics, counted, per_query_values = _impression_quality(scores, task, settings)
     nq = min(settings.latency_queries, len(imps))
     picks = np.linspace(0, len(imps) - 1, nq).astype(int) if nq else np.array([], dtype=int)
     timing["latency"] = latency_percentiles(lambda i: one(int(picks[i])), nq) if nq else {}
     details.update(counted)
-    return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant)
+    return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant,
+                      per_query={"query_id": np.asarray(imps.ids).astype(str), **per_query_values})
 
 
 # the full-ranking protocols (item-to-item, sequences) register themselves on import

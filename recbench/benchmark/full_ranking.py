@@ -238,7 +238,8 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     nq = min(settings.latency_queries, len(task))
     picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
     timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
-    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details)
+    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details,
+                      per_query={"query_id": np.arange(len(task)), **per_query})
 
 
 # --- sequences ----------------------------------------------------------------------------
@@ -369,4 +370,5 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
             variant["pooling"] = pooling
         if tuple(details["fields"]) != tuple(task.default_fields):
             variant["fields"] = "+".join(details["fields"])
-    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant)
+    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
+                      per_query={"query_id": np.asarray(task.users).astype(str), **per_query})

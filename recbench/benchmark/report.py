@@ -1,26 +1,98 @@
-"""Leaderboard tables from run records: measured rows, then published rows kept apart."""
+"""The leaderboard from run records: per dataset a table (quality with intervals, latency,
+throughput, memory, size), the Pareto frontier of latency vs quality marked and plotted, rows
+not significantly different from the best marked, a summary of mean ranks across datasets,
+and the published rows kept apart from measured ones."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+import pandas as pd
 from tabulate import tabulate
 
 from recbench.benchmark.registry import datasets
-from recbench.benchmark.results import DEFAULT_RESULTS_DIR, iter_records
+from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_records
+
+FRONTIER = "★"
+NOT_SIGNIFICANT = "≈"
 
 
-def latest_per_cell(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[tuple, int]]:
+def latest_per_cell(records: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[list[tuple[Path, dict]], dict[tuple, int]]:
     """Keeps the newest record per (dataset, split, model label); counts the runs per cell."""
-    best: dict[tuple, dict[str, Any]] = {}
+    best: dict[tuple, tuple[Path, dict[str, Any]]] = {}
     counts: dict[tuple, int] = {}
-    for rec in records:
-        key = (rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"])
+    for path, rec in records:
+        key = cell_of(rec)
         counts[key] = counts.get(key, 0) + 1
-        if key not in best or rec["date"] > best[key]["date"]:
-            best[key] = rec
+        if key not in best or rec["date"] > best[key][1]["date"]:
+            best[key] = (path, rec)
     return list(best.values()), counts
+
+
+def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
+    return rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"]
+
+
+def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> pd.DataFrame:
+    """Run records as a DataFrame, one row per run (``latest``: the newest run of each cell)."""
+    pairs = list(iter_records(Path(results_dir)))
+    counts: dict[tuple, int] = {}
+    if latest:
+        pairs, counts = latest_per_cell(pairs)
+    rows = []
+    for path, rec in pairs:
+        pm = rec["primary_metric"]
+        est = rec["metrics"].get(pm) or {}
+        t = rec["timing"]
+        lat = t.get("latency") or {}
+        rows.append({
+            "dataset": rec["dataset"]["name"], "split": rec["dataset"]["split"], "kind": rec["dataset"]["kind"],
+            "model": rec["model"]["label"], "primary_metric": pm, "value": est.get("value"),
+            "ci_low": est.get("ci_low"), "ci_high": est.get("ci_high"),
+            "p50_ms": lat.get("p50_ms"), "p95_ms": lat.get("p95_ms"), "p99_ms": lat.get("p99_ms"),
+            "encoded_per_s": None if t.get("embedding_cache_hit") else t.get("texts_per_second"),
+            "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
+            "parameters": rec["model"].get("n_parameters"),
+            "bytes_per_item": t.get("stored_bytes_per_item", t.get("stored_bytes_per_text")),
+            "runs": counts.get(cell_of(rec), 1), "date": rec["date"], "run_id": rec["run_id"],
+            "git_sha": rec["environment"].get("git_sha"), "path": str(path),
+            **{f"metric:{k}": v.get("value") for k, v in rec["metrics"].items()},
+        })
+    return pd.DataFrame(rows)
+
+
+def pareto_frontier(latency: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """True where no other row is at least as fast and at least as good, and strictly one of
+    the two (rows without a latency are never on the frontier)."""
+    lat = np.asarray(latency, dtype=np.float64)
+    q = np.asarray(quality, dtype=np.float64)
+    ok = np.isfinite(lat) & np.isfinite(q)
+    out = np.zeros(len(lat), dtype=bool)
+    for i in np.flatnonzero(ok):
+        dominated = ok & (lat <= lat[i]) & (q >= q[i]) & ((lat < lat[i]) | (q > q[i]))
+        out[i] = not dominated.any()
+    return out
+
+
+def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, float]:
+    """Randomisation-test p-value of each row against the best row of its table (where both
+    runs have per-query sidecars)."""
+    from recbench.benchmark.significance import compare_runs
+
+    best = group.loc[group["value"].idxmax()]
+    out: dict[str, float] = {}
+    for _, row in group.iterrows():
+        if row["model"] == best["model"]:
+            continue
+        try:
+            out[row["model"]] = compare_runs(Path(best["path"]), Path(row["path"]), n_perm=n_perm).p_value
+        except (RecordError, KeyError, ValueError):
+            continue
+    return out
 
 
 def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
@@ -33,11 +105,23 @@ def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
 
 
 def fmt_num(x: Any, digits: int = 1) -> str:
-    if x is None:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "–"
-    if isinstance(x, float) and x >= 10000:
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
+    if abs(x) >= 10000:
         return f"{x:,.0f}"
-    return f"{x:,.{digits}f}" if isinstance(x, float) else str(x)
+    return f"{x:,.{digits}f}"
+
+
+def fmt_size(n: Any) -> str:
+    if n is None or (isinstance(n, float) and not np.isfinite(n)):
+        return "–"
+    n = float(n)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}"
 
 
 def metric_names(records: list[dict[str, Any]]) -> list[str]:
@@ -49,32 +133,71 @@ def metric_names(records: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def measured_table(records: list[dict[str, Any]], counts: dict[tuple, int]) -> str:
-    primary = records[0]["primary_metric"]
-    records = sorted(records, key=lambda r: -(r["metrics"].get(primary, {}).get("value") or float("-inf")))
-    metrics = metric_names(records)
-    headers = ["model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
-               "encoded/s", "p50 ms", "p95 ms", "load s", "peak MB", "runs"]
-    # correlations are x100 (2 decimals do); rates in [0, 1] need 4
-    top = max(abs(r["metrics"].get(primary, {}).get("value") or 0.0) for r in records)
-    digits = 2 if top > 1.5 else 4
+def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
+    """Latency (log scale) against the primary metric, the frontier drawn, points labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = group[np.isfinite(group["p50_ms"].astype(float)) & np.isfinite(group["value"].astype(float))]
+    g = g[g["p50_ms"] > 0]
+    if g.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    front = g[g["frontier"]].sort_values("p50_ms")
+    ax.scatter(g["p50_ms"], g["value"], color="#888888", zorder=2)
+    ax.scatter(front["p50_ms"], front["value"], color="#d62728", zorder=3, label="Pareto frontier")
+    ax.step(front["p50_ms"], front["value"], where="post", color="#d62728", alpha=0.6, zorder=1)
+    ax.errorbar(g["p50_ms"], g["value"], yerr=[g["value"] - g["ci_low"], g["ci_high"] - g["value"]],
+                fmt="none", ecolor="#bbbbbb", zorder=1)
+    for _, r in g.iterrows():
+        ax.annotate(r["model"], (r["p50_ms"], r["value"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency per query, ms (log scale)")
+    ax.set_ylabel(f"{g['primary_metric'].iloc[0]} (95% CI)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
+def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pvalues: dict[str, float],
+                   plot_link: str | None) -> str:
+    primary = group["primary_metric"].iloc[0]
+    group = group.sort_values("value", ascending=False)
+    recs = [records[m] for m in group["model"]]
+    metrics = metric_names(recs)
+    top = float(np.nanmax(np.abs(group["value"].astype(float)))) if len(group) else 0.0
+    digits = 2 if top > 1.5 else 4  # correlations are x100; rates in [0, 1] need 4 decimals
+    headers = ["", "model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
+               "p50 ms", "p95 ms", "encoded/s", "load s", "peak MB", "params", "bytes/item", "runs"]
     rows = []
-    for rec in records:
-        t = rec["timing"]
-        lat = t.get("latency") or {}
-        key = (rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"])
-        n = counts.get(key, 1)
+    for (_, row), rec in zip(group.iterrows(), recs):
+        mark = FRONTIER if row["frontier"] else ""
+        p = pvalues.get(row["model"])
+        if p is not None and p >= 0.05:
+            mark += NOT_SIGNIFICANT
+        cached = rec["timing"].get("embedding_cache_hit")
         rows.append([
-            f"`{rec['model']['label']}`",
+            mark, f"`{row['model']}`",
             *[fmt_estimate(rec["metrics"].get(m), digits) for m in metrics],
-            "cached" if t.get("embedding_cache_hit") else fmt_num(t.get("texts_per_second"), 0),
-            fmt_num(lat.get("p50_ms"), 2),
-            fmt_num(lat.get("p95_ms"), 2),
-            fmt_num(t.get("model_load_seconds"), 2),
-            fmt_num(t.get("peak_rss_mb"), 0),
-            f"{n} (newest shown)" if n > 1 else "1",
+            fmt_num(row["p50_ms"], 2), fmt_num(row["p95_ms"], 2),
+            "cached" if cached else fmt_num(row["encoded_per_s"], 0),
+            fmt_num(row["model_load_s"], 2), fmt_num(row["peak_rss_mb"], 0), fmt_size(row["parameters"]),
+            fmt_size(row["bytes_per_item"]),
+            f"{row['runs']} (newest shown)" if row["runs"] > 1 else "1",
         ])
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    if plot_link:
+        table += f"\n\n[latency vs {primary} plot]({plot_link})"
+    return table
 
 
 def published_table(dataset_name: str, records: list[dict[str, Any]]) -> str | None:
@@ -100,47 +223,97 @@ def published_table(dataset_name: str, records: list[dict[str, Any]]) -> str | N
                     tablefmt="github", disable_numparse=True)
 
 
-def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR) -> str:
-    records = [rec for _, rec in iter_records(results_dir)]
-    latest, counts = latest_per_cell(records)
-    by_dataset: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for rec in latest:
-        by_dataset.setdefault((rec["dataset"]["name"], rec["dataset"]["split"]), []).append(rec)
-    envs = sorted({rec["environment"].get("fingerprint", "?") for rec in latest})
+def summary_table(frame: pd.DataFrame) -> str:
+    """Mean rank per model over the datasets it ran on (rank 1 = best primary metric)."""
+    ranks = frame.assign(rank=frame.groupby(["dataset", "split"])["value"].rank(ascending=False, method="average"))
+    s = ranks.groupby("model").agg(mean_rank=("rank", "mean"), datasets=("rank", "size"),
+                                   median_p50_ms=("p50_ms", "median")).sort_values(["mean_rank", "datasets"],
+                                                                                   ascending=[True, False])
+    rows = [[f"`{m}`", f"{r.mean_rank:.2f}", int(r.datasets), fmt_num(r.median_p50_ms, 2)] for m, r in s.iterrows()]
+    return tabulate(rows, headers=["model", "mean rank", "datasets", "median p50 ms"], tablefmt="github",
+                    disable_numparse=True)
+
+
+def dataset_order(key: tuple[str, str], kinds: dict[tuple[str, str], str]) -> tuple:
+    order = {"pairs": 0, "impressions": 1, "item-to-item": 2, "sequences": 3}
+    return order.get(kinds[key], 9), key[0], key[1]
+
+
+def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | None = None,
+                    out_dir: Path = Path("."), significance: bool = True) -> str:
+    results_dir = Path(results_dir)
+    all_pairs = list(iter_records(results_dir))
+    latest, counts = latest_per_cell(all_pairs)
+    frame = load(results_dir)
+    records = {str(p): rec for p, rec in latest}
+    envs = sorted({rec["environment"].get("fingerprint", "?") for _, rec in latest})
+    newest = max((r["date"] for _, r in all_pairs), default="–")[:10]
     out = [
         "# recbench leaderboard",
         "",
-        f"Generated by `recbench report` from {len(records)} run record(s) in `{results_dir}/` "
-        f"(newest run {max((r['date'] for r in records), default='–')[:10]}). Every quality figure has a 95% "
-        "bootstrap interval; correlations (pairs) are ×100, impression metrics (AUC, MRR, nDCG) are in [0, 1] "
-        "and averaged over impressions as MIND's scorer does. Latency is one query at a time after a warm-up: a "
-        "pairs query encodes both texts and takes their cosine; an impression query pools the user's history "
-        "and scores the candidates from item vectors computed beforehand (the online part of serving). "
-        "encoded/s is batched encoding of every distinct text or item; peak MB is the cell's own peak RSS "
-        "(each cell runs in a fresh process).",
+        f"Generated by `recbench report` from {len(all_pairs)} run record(s) in `{results_dir}/` (newest run "
+        f"{newest}). Every quality figure has a 95% bootstrap interval; correlations (pairs) are ×100, impression "
+        "and ranking metrics are in [0, 1] and averaged over queries. Latency is one query at a time after a "
+        "warm-up: a pairs query encodes both texts and scores them; an impression query pools the user's history "
+        "and scores the candidates from item vectors computed beforehand; an item-to-item or sequence query "
+        "builds the query vector and searches all items (faiss). encoded/s is batched encoding of every "
+        "distinct text or item; peak MB is the cell's own peak RSS (each cell runs in a fresh process); "
+        "bytes/item is what an index stores per item.",
+        "",
+        f"{FRONTIER} on the Pareto frontier of its table (no other row both faster at p50 and better); "
+        f"{NOT_SIGNIFICANT} not significantly different from the table's best row (paired randomisation test "
+        "over shared queries, p >= 0.05). Where a cell has several runs, the newest is shown.",
         "",
         "Machine(s): " + "; ".join(envs),
         "",
     ]
-    for (name, split) in sorted(by_dataset, key=lambda k: (k[0] != "lee", k[0], k[1])):
-        recs = by_dataset[(name, split)]
-        first = recs[0]
-        out += [f"## {name} ({split})", ""]
+    if frame.empty:
+        return "\n".join(out + ["No run records yet: `recbench run --model sif --dataset lee`.", ""])
+    frame["frontier"] = False
+    kinds = {(d, s): k for d, s, k in frame[["dataset", "split", "kind"]].itertuples(index=False)}
+    out += ["## Summary across datasets", "", summary_table(frame), ""]
+    for key in sorted(kinds, key=lambda k: dataset_order(k, kinds)):
+        name, split = key
+        idx = frame.index[(frame["dataset"] == name) & (frame["split"] == split)]
+        group = frame.loc[idx].copy()
+        group["frontier"] = pareto_frontier(group["p50_ms"].astype(float), group["value"].astype(float))
+        frame.loc[idx, "frontier"] = group["frontier"]
+        group_records = {row["model"]: records[row["path"]] for _, row in group.iterrows()}
+        pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
+        link = None
+        if plots_dir is not None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{name}__{split}")
+            png = plot_dataset(group, f"{name} ({split})", Path(plots_dir) / f"{safe}.png")
+            if png is not None:
+                link = os.path.relpath(png, out_dir)
+        first = next(iter(group_records.values()))
         sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
                           for k, v in first["dataset"]["sizes"].items())
-        out += [f"{first['dataset']['kind']} · {sizes} · primary metric **{first['primary_metric']}**", ""]
-        out += [measured_table(recs, counts), ""]
-        pub = published_table(name, recs)
+        out += [f"## {name} ({split})", "", f"{first['dataset']['kind']} · {sizes} · primary metric "
+                f"**{first['primary_metric']}**", ""]
+        out += [measured_table(group, group_records, pvalues, link), ""]
+        pub = published_table(name, list(group_records.values()))
         if pub:
             out += ["Published figures (not measured here; each with its own setting):", "", pub, ""]
-    if not by_dataset:
-        out += ["No run records yet: `recbench run --model sif --dataset lee`.", ""]
     return "\n".join(out)
 
 
-def write_leaderboard(results_dir: Path = DEFAULT_RESULTS_DIR, out: Path = Path("leaderboard.md")) -> Path:
-    text = render_markdown(results_dir)
+def write_report(results_dir: Path = DEFAULT_RESULTS_DIR, out: Path = Path("leaderboard.md"), fmt: str = "md",
+                 plots_dir: Path | None = None, significance: bool = True) -> Path:
+    """Writes the leaderboard (md, with plots) or the table of latest runs (csv, json), atomically."""
+    if fmt == "md":
+        text = render_markdown(results_dir, plots_dir if plots_dir is not None else Path(results_dir) / "plots",
+                               out.parent, significance)
+    elif fmt in ("csv", "json"):
+        frame = load(results_dir)
+        text = frame.to_csv(index=False) if fmt == "csv" else json.dumps(
+            json.loads(frame.to_json(orient="records")), indent=2) + "\n"
+    else:
+        raise ValueError(f"format must be md, csv or json, not {fmt!r}")
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+write_leaderboard = write_report  # the name earlier code and docs use

@@ -11,6 +11,8 @@ import json
 import math
 import os
 import tempfile
+
+import numpy as np
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,13 +42,38 @@ def record_filename(record: dict[str, Any]) -> str:
     return f"{safe(record['dataset']['name'])}__{safe(record['model']['label'])}__{record['run_id']}.json"
 
 
-def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
-    """Atomically writes ``record`` under ``results_dir``; refuses to replace an existing file."""
+def sidecar_path(record_path: Path) -> Path:
+    """The per-query values of a run live next to its record: ``<record>.queries.npz``."""
+    return Path(record_path).with_suffix(".queries.npz")
+
+
+def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR,
+                 per_query: dict[str, np.ndarray] | None = None) -> Path:
+    """Atomically writes ``record`` (and its per-query sidecar) under ``results_dir``; refuses
+    to replace an existing file. The sidecar is written first, so a record never points at a
+    missing sidecar; a failure removes what this call wrote."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / record_filename(record)
     if path.exists():
         raise FileExistsError(f"{path} exists already; run ids are unique, so this is a second write of one run")
+    side = sidecar_path(path)
+    if per_query:
+        fd, tmp_side = tempfile.mkstemp(dir=results_dir, prefix=".tmp-", suffix=".npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **{k: np.asarray(v) for k, v in per_query.items()})
+        os.replace(tmp_side, side)
+        record = {**record, "sidecar": side.name}
+    try:
+        _write_json(record, path)
+    except BaseException:
+        side.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_json(record: dict[str, Any], path: Path) -> None:
+    results_dir = path.parent
     text = json.dumps(_clean(record), indent=2, sort_keys=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=results_dir, prefix=".tmp-", suffix=".json")
     try:
@@ -57,7 +84,6 @@ def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR
         os.link(tmp, path)  # fails rather than overwrites if the name appeared meanwhile
     finally:
         os.unlink(tmp)
-    return path
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -78,6 +104,17 @@ def read_record(path: Path) -> dict[str, Any]:
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """Brings an older record to the current schema (none older exist yet: version 1 is the first)."""
     return record
+
+
+def read_per_query(record_path: Path, record: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    record = record or read_record(record_path)
+    if not record.get("sidecar"):
+        raise RecordError(f"{record_path}: this run has no per-query sidecar (recorded before they existed?)")
+    side = Path(record_path).parent / record["sidecar"]
+    if not side.is_file():
+        raise RecordError(f"{record_path}: its sidecar {side.name} is missing")
+    with np.load(side, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def iter_records(results_dir: Path = DEFAULT_RESULTS_DIR) -> Iterator[tuple[Path, dict[str, Any]]]:

@@ -63,6 +63,24 @@ def config_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
+    """The settings that change a run's numbers (not progress bars or cache locations)."""
+    return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")}
+
+
+def cell_key(model_spec: str, dataset_spec: str, split: str | None, options: dict[str, Any] | None,
+             dataset_options: dict[str, Any] | None, settings: EvalSettings) -> str:
+    """What a cell *is*, computable before running it: a grid skips a cell whose key already
+    has a record (``--rerun`` runs it anyway)."""
+    factory = baselines.get(model_spec)
+    dataset_cls = datasets.get(dataset_spec)
+    return config_hash({
+        "model": model_spec, "options": options_for(factory, options or {}),
+        "dataset": dataset_spec, "dataset_options": options_for(dataset_cls, dataset_options or {}),
+        "split": split or dataset_cls.default_split, "settings": protocol_settings(settings),
+    })
+
+
 def run_cell(
     model_spec: str,
     dataset_spec: str,
@@ -97,10 +115,9 @@ def run_cell(
 
     primary = dataset.primary_metric or result.primary_metric
     model_params = dict(model.params)
-    protocol_settings = {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")}
     configuration = {
         "model": model_spec, "params": model_params, "dataset": dataset.name, "split": task.split,
-        "dataset_options": used_dataset_options, "fingerprint": task.fingerprint, "settings": protocol_settings,
+        "dataset_options": used_dataset_options, "fingerprint": task.fingerprint, "settings": protocol_settings(settings),
     }
     chash = config_hash(configuration)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -109,6 +126,7 @@ def run_cell(
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "config_hash": chash,
+        "cell_key": cell_key(model_spec, dataset_spec, split, options, dataset_options, settings),
         "date": started.isoformat(timespec="seconds"),
         "model": {
             "name": model.name,
@@ -117,6 +135,7 @@ def run_cell(
             "options": used_options,
             "params": model_params,
             "version": getattr(model, "version", None),
+            "n_parameters": getattr(model, "n_parameters", None),
         },
         "dataset": {
             "name": model_label(dataset.name, used_dataset_options),
@@ -130,7 +149,7 @@ def run_cell(
         "primary_metric": primary,
         "metrics": result.metrics,
         "details": result.details,
-        "settings": protocol_settings,
+        "settings": protocol_settings(settings),
         "timing": {
             "data_load_seconds": load_data_sw.seconds,
             "model_load_seconds": load_model_sw.seconds,
@@ -141,5 +160,5 @@ def run_cell(
         },
         "environment": {**asdict(env), "fingerprint": env.fingerprint()},
     }
-    path = write_record(record, results_dir) if results_dir is not None else None
+    path = write_record(record, results_dir, result.per_query) if results_dir is not None else None
     return CellResult(record=record, path=path)

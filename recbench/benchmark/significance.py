@@ -1,0 +1,122 @@
+"""Paired comparison of two runs on the queries they share: is a difference real?
+
+For per-query metrics (impressions, item-to-item, sequences) the statistic is the mean of
+the per-query differences B - A; its 95% interval comes from a paired bootstrap over queries
+and its p-value from a paired randomisation test (each query's two values swapped with
+probability 1/2; two-sided, with the +1 correction of Phipson & Smyth).
+
+For correlations (pairs) a query has no value of its own, so both resample and swap whole
+pairs: the bootstrap resamples pairs and recomputes both correlations; the randomisation test
+swaps, pair by pair, the two models' standardised predictions (ranks for Spearman, z-scores
+for Pearson, so that the models' different score scales do not matter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+
+from recbench.benchmark.metrics import bootstrap_indices, pearson, percentile_interval
+from recbench.benchmark.results import RecordError, read_per_query, read_record
+
+
+@dataclass
+class Comparison:
+    metric: str
+    a: float
+    b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    shared_queries: int
+
+    def significant(self, level: float = 0.05) -> bool:
+        return self.p_value < level
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _align(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    ids_a, ids_b = a["query_id"].astype(str), b["query_id"].astype(str)
+    common, ia, ib = np.intersect1d(ids_a, ids_b, return_indices=True)
+    if len(common) == 0:
+        raise RecordError("the two runs share no query")
+    return ia, ib
+
+
+def compare_per_query(va: np.ndarray, vb: np.ndarray, metric: str, n_boot: int = 2000, n_perm: int = 10000,
+                      seed: int = 0) -> Comparison:
+    ok = np.isfinite(va) & np.isfinite(vb)
+    va, vb = va[ok].astype(np.float64), vb[ok].astype(np.float64)
+    if len(va) == 0:
+        raise RecordError(f"no query has a defined {metric} in both runs")
+    d = vb - va
+    observed = float(d.mean())
+    boots = d[bootstrap_indices(len(d), n_boot, seed)].mean(axis=1)
+    lo, hi = percentile_interval(boots)
+    rng = np.random.default_rng(seed + 1)
+    perm = np.empty(n_perm)
+    for start in range(0, n_perm, 1000):  # in blocks: (block, queries) signs
+        m = min(1000, n_perm - start)
+        signs = rng.choice((-1.0, 1.0), size=(m, len(d)))
+        perm[start : start + m] = (signs * d).mean(axis=1)
+    p = (np.sum(np.abs(perm) >= abs(observed) - 1e-15) + 1) / (n_perm + 1)
+    return Comparison(metric, float(va.mean()), float(vb.mean()), observed, lo, hi, float(p), int(len(d)))
+
+
+def compare_correlations(pred_a: np.ndarray, pred_b: np.ndarray, gold: np.ndarray, metric: str,
+                         n_boot: int = 2000, n_perm: int = 5000, seed: int = 0) -> Comparison:
+    spearman = metric.startswith("spearman")
+    if spearman:
+        xa, xb, g = rankdata(pred_a), rankdata(pred_b), rankdata(gold)
+    else:
+        xa, xb, g = pred_a, pred_b, gold
+    za = (xa - xa.mean()) / (xa.std() or 1.0)
+    zb = (xb - xb.mean()) / (xb.std() or 1.0)
+    ra, rb = float(pearson(za, g)) * 100, float(pearson(zb, g)) * 100
+    idx = bootstrap_indices(len(g), n_boot, seed)
+    # resampled correlations (Spearman re-ranks each resample)
+    if spearman:
+        boot_a = pearson(rankdata(pred_a[idx], axis=1), rankdata(gold[idx], axis=1)) * 100
+        boot_b = pearson(rankdata(pred_b[idx], axis=1), rankdata(gold[idx], axis=1)) * 100
+    else:
+        boot_a = pearson(pred_a[idx], gold[idx]) * 100
+        boot_b = pearson(pred_b[idx], gold[idx]) * 100
+    lo, hi = percentile_interval(np.asarray(boot_b - boot_a))
+    rng = np.random.default_rng(seed + 1)
+    perm = np.empty(n_perm)
+    for start in range(0, n_perm, 500):
+        m = min(500, n_perm - start)
+        swap = rng.random((m, len(g))) < 0.5
+        pa = np.where(swap, zb, za)
+        pb = np.where(swap, za, zb)
+        perm[start : start + m] = (pearson(pb, g) - pearson(pa, g)) * 100
+    observed = rb - ra
+    p = (np.sum(np.abs(perm) >= abs(observed) - 1e-12) + 1) / (n_perm + 1)
+    return Comparison(metric, ra, rb, observed, lo, hi, float(p), int(len(g)))
+
+
+def compare_runs(path_a: Path, path_b: Path, metric: str | None = None, seed: int = 0,
+                 n_perm: int | None = None) -> Comparison:
+    """B minus A on ``metric`` (default: the primary metric of A), over the shared queries."""
+    rec_a, rec_b = read_record(path_a), read_record(path_b)
+    if (rec_a["dataset"]["name"], rec_a["dataset"]["split"]) != (rec_b["dataset"]["name"], rec_b["dataset"]["split"]):
+        raise RecordError(f"{path_a.name} and {path_b.name} evaluate different datasets or splits")
+    metric = metric or rec_a["primary_metric"]
+    qa, qb = read_per_query(path_a, rec_a), read_per_query(path_b, rec_b)
+    ia, ib = _align(qa, qb)
+    if "prediction" in qa:
+        base = metric.replace("_mean", "")
+        if base not in ("spearman", "pearson"):
+            raise RecordError(f"pairs runs compare on spearman or pearson, not {metric!r}")
+        return compare_correlations(qa["prediction"][ia], qb["prediction"][ib], qa["gold"][ia], base, seed=seed,
+                                    n_perm=n_perm or 5000)
+    if metric not in qa or metric not in qb:
+        raise RecordError(f"metric {metric!r} is not among the per-query values {sorted(k for k in qa if k != 'query_id')}")
+    return compare_per_query(qa[metric][ia], qb[metric][ib], metric, seed=seed, n_perm=n_perm or 10000)

@@ -1,0 +1,49 @@
+"""A grid survives: Ctrl-C leaves no half record, and the next run does only what is missing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def start_grid(cwd, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "recbench.cli", "run", "--model", "random,glove-avg,sif,random",
+         "--dataset", "lee", "--n-bootstrap", "50", "--latency-queries", "5", "--no-progress"],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
+    # the checkout under test, whatever an installed recbench points to
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = start_grid(tmp_path, env)
+    lines = []
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for the first finished cell, then press Ctrl-C
+        line = proc.stdout.readline()
+        lines.append(line)
+        if line.startswith("done"):
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert "interrupted:" in rest
+    records = sorted(p.name for p in (tmp_path / "results").glob("*.json"))
+    assert 1 <= len(records) < 3
+    assert not [p for p in (tmp_path / "results").iterdir() if p.name.startswith(".tmp")]  # no half record
+
+    again = subprocess.run(
+        [sys.executable, "-m", "recbench.cli", "run", "--model", "random,glove-avg,sif,random",
+         "--dataset", "lee", "--n-bootstrap", "50", "--latency-queries", "5", "--no-progress"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    skipped = again.stdout.count("skip  ")
+    ran = again.stdout.count("done  ")
+    # random appears twice in the grid: the same configuration, recorded once, skipped after
+    assert skipped == len(records) + 1 and ran == 3 - len(records)
+    assert f"grid: {ran} run, {skipped} skipped" in again.stdout
+    assert len(list((tmp_path / "results").glob("*.json"))) == 3

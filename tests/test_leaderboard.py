@@ -1,0 +1,70 @@
+"""Leaderboard features: Pareto frontier, plots, summary, formats, the results DataFrame,
+`recbench compare` and `recbench check`."""
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.report import pareto_frontier, render_markdown, write_report
+from recbench.benchmark.runner import run_cell
+from recbench.cli import app
+
+FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)
+runner = CliRunner()
+
+
+def test_pareto_frontier():
+    lat = np.array([1.0, 2.0, 3.0, 0.5, 2.0, np.nan])
+    q = np.array([0.5, 0.7, 0.6, 0.2, 0.7, 0.9])
+    # (3.0, 0.6) is dominated by (2.0, 0.7); the two (2.0, 0.7) rows tie and both stay
+    assert pareto_frontier(lat, q).tolist() == [True, True, False, True, True, False]
+
+
+def test_report_plots_summary_formats_and_dataframe(tmp_path):
+    res = tmp_path / "results"
+    for m in ("random", "glove-avg", "sif"):
+        run_cell(m, "lee", settings=FAST, results_dir=res)
+    out = write_report(res, tmp_path / "leaderboard.md", "md", res / "plots")
+    board = out.read_text()
+    assert "## Summary across datasets" in board and "★" in board
+    assert (res / "plots" / "lee__test.png").is_file() and "(results/plots/lee__test.png)" in board
+    lee = board.split("## lee (test)")[1]
+    sif_row = next(line for line in lee.splitlines() if "`sif`" in line and "|" in line)
+    assert "★" in sif_row  # the best on Lee is on the frontier by definition
+    import recbench.results
+
+    df = recbench.results.load(res)
+    assert set(df["model"]) == {"random", "glove-avg", "sif"} and df["value"].notna().all()
+    csv = write_report(res, tmp_path / "board.csv", "csv").read_text()
+    assert csv.splitlines()[0].startswith("dataset,split,kind,model")
+    rows = json.loads(write_report(res, tmp_path / "board.json", "json").read_text())
+    assert len(rows) == 3
+
+
+def test_compare_two_real_runs(tmp_path):
+    res = tmp_path / "results"
+    a = run_cell("random", "lee", settings=FAST, results_dir=res).path
+    b = run_cell("sif", "lee", settings=FAST, results_dir=res).path
+    result = runner.invoke(app, ["compare", str(a), str(b), "--metric", "pearson", "--json"])
+    assert result.exit_code == 0, result.output
+    c = json.loads(result.output)
+    assert c["shared_queries"] == 1225 and c["difference"] > 30 and c["p_value"] < 0.01
+    assert c["ci_low"] < c["difference"] < c["ci_high"]
+
+
+def test_check_fails_with_its_table_on_a_wrong_expected_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+    good = run_cell("random", "lee", settings=FAST, results_dir=None).record["metrics"]["pearson"]["value"]
+    suite = tmp_path / "suite.json"
+    cells = [{"model": "random", "dataset": "lee", "metrics": {"pearson": {"expected": good, "tolerance": 0.01}}}]
+    suite.write_text(json.dumps({"cells": cells, "n_bootstrap": 20, "latency_queries": 3}))
+    ok = runner.invoke(app, ["check", "--suite", str(suite)])
+    assert ok.exit_code == 0, ok.output
+    cells[0]["metrics"]["pearson"]["expected"] = good + 5.0  # a deliberately wrong value
+    suite.write_text(json.dumps({"cells": cells, "n_bootstrap": 20, "latency_queries": 3}))
+    bad = runner.invoke(app, ["check", "--suite", str(suite)])
+    assert bad.exit_code == 1
+    assert "| cell" in bad.output and "REGRESSION" in bad.output and "random x lee" in bad.output
+    assert f"{good + 5.0:.4f}" in bad.output and f"{good:.4f}" in bad.output and "±0.01" in bad.output

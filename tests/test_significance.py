@@ -1,0 +1,45 @@
+"""Paired significance: the randomisation test against scipy's, and sanity on real pairs."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from recbench.benchmark.significance import compare_correlations, compare_per_query
+
+
+def test_identical_runs_are_not_different():
+    v = np.random.default_rng(0).random(300)
+    c = compare_per_query(v, v.copy(), "auc", n_perm=2000)
+    assert c.difference == 0 and c.p_value == 1.0 and c.ci_low == c.ci_high == 0
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.03, 0.1])
+def test_p_value_agrees_with_scipy_paired_permutation_test(shift):
+    rng = np.random.default_rng(1)
+    a = rng.random(400)
+    b = np.clip(a + shift + rng.normal(0, 0.2, 400), 0, 1)
+    ours = compare_per_query(a, b, "mrr", n_perm=5000, seed=3)
+    ref = stats.permutation_test((a, b), lambda x, y: np.mean(y - x), permutation_type="samples",
+                                 n_resamples=5000, alternative="two-sided", random_state=0)
+    assert ours.p_value == pytest.approx(ref.pvalue, abs=0.03)
+    assert ours.ci_low <= ours.difference <= ours.ci_high
+    assert ours.difference == pytest.approx(np.mean(b - a))
+
+
+def test_undefined_queries_are_left_out_pairwise():
+    a = np.array([0.5, np.nan, 0.7, 0.2])
+    b = np.array([0.6, 0.9, np.nan, 0.4])
+    c = compare_per_query(a, b, "auc", n_perm=100)
+    assert c.shared_queries == 2 and c.difference == pytest.approx(0.15)
+
+
+def test_correlation_comparison_finds_a_real_difference_and_not_a_fake_one():
+    rng = np.random.default_rng(2)
+    gold = rng.random(800)
+    good = gold + rng.normal(0, 0.2, 800)
+    bad = gold + rng.normal(0, 0.6, 800)
+    c = compare_correlations(bad, good, gold, "spearman", n_boot=500, n_perm=1000)
+    assert c.difference > 0 and c.p_value < 0.01 and c.ci_low > 0
+    assert c.b == pytest.approx(stats.spearmanr(good, gold).statistic * 100)
+    same = compare_correlations(good, good * 3 + 1, gold, "pearson", n_boot=200, n_perm=500)  # scale-free
+    assert same.difference == pytest.approx(0, abs=1e-9) and same.p_value == 1.0
