@@ -62,9 +62,11 @@ def test_check_fails_with_its_table_on_a_wrong_expected_value(tmp_path, monkeypa
     suite.write_text(json.dumps({"cells": cells, "n_bootstrap": 20, "latency_queries": 3}))
     ok = runner.invoke(app, ["check", "--suite", str(suite)])
     assert ok.exit_code == 0, ok.output
+    assert ok.output.strip().splitlines()[-1] == "check: 1 passed, 0 failed"
     cells[0]["metrics"]["pearson"]["expected"] = good + 5.0  # a deliberately wrong value
     suite.write_text(json.dumps({"cells": cells, "n_bootstrap": 20, "latency_queries": 3}))
     bad = runner.invoke(app, ["check", "--suite", str(suite)])
     assert bad.exit_code == 1
+    assert "check: 0 passed, 1 failed" in bad.output
     assert "| cell" in bad.output and "REGRESSION" in bad.output and "random x lee" in bad.output
     assert f"{good + 5.0:.4f}" in bad.output and f"{good:.4f}" in bad.output and "±0.01" in bad.output
