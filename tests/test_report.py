@@ -21,6 +21,7 @@ def test_the_newest_run_of_a_cell_wins_and_the_table_says_so(tmp_path):
     newer = run_cell("random", "lee", options={"dim": 8}, settings=FAST, results_dir=tmp_path).record
     run_cell("random", "lee", settings=FAST, results_dir=tmp_path)
     board = render_markdown(tmp_path)
-    rows = [l for l in board.splitlines() if l.startswith("| `random")]
+    lee = board.split("## lee (test)")[1]
+    rows = [line for line in lee.splitlines() if "| `random" in line]
     assert len(rows) == 2  # two cells: random and random[dim=8]
     assert any("2 (newest shown)" in r for r in rows) and newer["model"]["label"] == "random[dim=8]"
