@@ -11,7 +11,7 @@ import typer
 
 from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError, supports
-from recbench.benchmark.registry import UnknownNameError, baselines, datasets, split_spec
+from recbench.benchmark.registry import UnknownNameError, baselines, datasets
 from recbench.benchmark.runner import accepted_options, cell_key, run_cell
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,

@@ -11,7 +11,6 @@ from recbench.baselines.popularity import Popularity
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings, click_counts, evaluate
 from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
-from recbench.benchmark.registry import baselines
 from recbench.benchmark.tasks import Impressions
 from recbench.datasets.mind import MindSmall
 from recbench.datasets.mix import InteractionLog, MixRecipe, build_impressions

@@ -7,7 +7,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.report import pareto_frontier, render_markdown, write_report
+from recbench.benchmark.report import pareto_frontier, write_report
 from recbench.benchmark.runner import run_cell
 from recbench.cli import app
 

@@ -1,6 +1,5 @@
 """MIND's format: the reader on closed fixtures and on the real sample, with every anomaly counted."""
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 

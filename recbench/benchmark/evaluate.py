@@ -126,6 +126,51 @@ def check_tokens(model: Any, tokens: list[np.ndarray], texts: Sequence[str]) -> 
                                   f"{texts[i][:80]!r}; no record written")
 
 
+def fit_on_texts(model: Any, texts: list[str], timing: dict[str, Any]) -> None:
+    """Lets a corpus-fitted model (SIF) fit its statistics on the texts it will encode."""
+    with stopwatch() as sw:
+        if isinstance(model, CorpusFitted):
+            model.fit_corpus(texts)
+    timing["fit_seconds"] = sw.seconds
+
+
+def encode_items(model: Any, texts: list[str], settings: EvalSettings, timing: dict[str, Any]) -> np.ndarray:
+    """Encodes (or reads from the cache) every item once; unit rows for cosine by dot."""
+    def compute() -> np.ndarray:
+        warm = texts[: settings.warmup_texts]
+        if warm:
+            model.encode(warm, batch_size=settings.batch_size)
+        return encode_checked(model, texts, settings.batch_size, settings.progress)
+
+    with stopwatch() as sw:
+        if settings.use_cache:
+            emb, hit = EmbeddingCache(Path(settings.cache_dir) if settings.cache_dir else None).get_or_compute(
+                model, texts, compute)
+        else:
+            emb, hit = compute(), False
+    timing.update({"encode_seconds": sw.seconds, "encoded_items": len(texts), "embedding_cache_hit": hit,
+                   "embedding_dim": int(emb.shape[1]), "stored_bytes_per_item": int(emb.shape[1] * 4)})
+    if not hit:
+        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
+    return unit_rows(np.asarray(emb, dtype=np.float32))
+
+
+def encode_item_tokens(model: Any, texts: list[str], kind: str, settings: EvalSettings,
+                        timing: dict[str, Any]) -> list[np.ndarray]:
+    from recbench.benchmark.late_interaction import token_bytes_per_item
+
+    model.encode_tokens(texts[: settings.warmup_texts], kind=kind, batch_size=settings.batch_size)
+    with stopwatch() as sw:
+        tokens = model.encode_tokens(texts, kind=kind, batch_size=settings.batch_size)
+    check_tokens(model, tokens, texts)
+    key = "item" if kind == "document" else "query"
+    timing[f"{key}_token_encode_seconds"] = sw.seconds
+    if kind == "document":
+        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
+        timing["stored_bytes_per_item"] = token_bytes_per_item(tokens)
+    return tokens
+
+
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity; a zero vector has similarity 0 with everything."""
     na = np.linalg.norm(a, axis=1)
@@ -291,20 +336,14 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
 
         details["ranker"] = "item scorer (no text)"
     elif isinstance(model, TokenEncoder):
-        from recbench.benchmark.late_interaction import candidates_vs_history, token_bytes_per_item
+        from recbench.benchmark.late_interaction import candidates_vs_history
 
         fields = tuple(settings.fields or task.default_fields)
         texts_all = task.item_texts(fields)
         used = np.unique(np.concatenate([imps.history, imps.candidates]))
         texts = [texts_all[r] for r in used]
         timing["fit_seconds"] = 0.0
-        model.encode_tokens(texts[: settings.warmup_texts], kind="document", batch_size=settings.batch_size)
-        with stopwatch() as enc_sw:
-            used_tokens = model.encode_tokens(texts, kind="document", batch_size=settings.batch_size)
-        check_tokens(model, used_tokens, texts)
-        timing.update({"encode_seconds": enc_sw.seconds, "encoded_items": len(texts),
-                       "texts_per_second": len(texts) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf"),
-                       "stored_bytes_per_item": token_bytes_per_item(used_tokens)})
+        used_tokens = encode_item_tokens(model, texts, "document", settings, timing)
         tokens: list[np.ndarray] = [np.zeros((0, 1), dtype=np.float32)] * len(task.item_ids)
         for r, t in zip(used, used_tokens):
             tokens[r] = t
@@ -326,32 +365,10 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         texts_all = task.item_texts(fields)
         used = np.unique(np.concatenate([imps.history, imps.candidates]))
         texts = [texts_all[r] for r in used]
-        with stopwatch() as fit_sw:
-            if isinstance(model, CorpusFitted):
-                model.fit_corpus(texts)
-        timing["fit_seconds"] = fit_sw.seconds
-
-        def encode_all() -> np.ndarray:
-            warm = texts[: settings.warmup_texts]
-            if warm:
-                model.encode(warm, batch_size=settings.batch_size)
-            return encode_checked(model, texts, settings.batch_size, settings.progress)
-
-        with stopwatch() as enc_sw:
-            if settings.use_cache:
-                emb, hit = EmbeddingCache(settings.cache_dir and Path(settings.cache_dir)).get_or_compute(model, texts, encode_all)
-            else:
-                emb, hit = encode_all(), False
-        timing["encode_seconds"] = enc_sw.seconds
-        timing["embedding_cache_hit"] = hit
-        timing["encoded_items"] = len(texts)
-        if not hit:
-            timing["items_per_second"] = len(texts) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf")
-        timing["texts_per_second"] = timing.get("items_per_second")
-        timing["embedding_dim"] = int(emb.shape[1])
-        timing["stored_bytes_per_item"] = int(emb.shape[1] * 4)
+        fit_on_texts(model, texts, timing)
+        emb = encode_items(model, texts, settings, timing)
         unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)
-        unit[used] = unit_rows(np.asarray(emb, dtype=np.float32))
+        unit[used] = emb
         with stopwatch() as score_sw:
             scores = score_all(unit, imps, pooling).astype(np.float64)
         timing["score_seconds"] = score_sw.seconds

@@ -17,11 +17,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from recbench.benchmark.cache import EmbeddingCache
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, encode_checked, protocol
+from recbench.benchmark.evaluate import (
+    EvalResult,
+    EvalSettings,
+    EvaluationError,
+    encode_checked,
+    encode_item_tokens,
+    encode_items,
+    fit_on_texts,
+    protocol,
+)
 from recbench.benchmark.metrics import mean_with_ci
 from recbench.benchmark.pooling import unit_rows
-from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer, TokenEncoder
+from recbench.benchmark.protocols import Encoder, ItemScorer, TokenEncoder
 from recbench.benchmark.tasks import ItemToItemTask, SequencesTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
@@ -109,29 +117,6 @@ def best_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def encode_items(model: Any, texts: list[str], settings: EvalSettings, timing: dict[str, Any]) -> np.ndarray:
-    """Encodes (or reads from the cache) every item once; unit rows for cosine by dot."""
-    def compute() -> np.ndarray:
-        warm = texts[: settings.warmup_texts]
-        if warm:
-            model.encode(warm, batch_size=settings.batch_size)
-        return encode_checked(model, texts, settings.batch_size, settings.progress)
-
-    with stopwatch() as sw:
-        if settings.use_cache:
-            from pathlib import Path
-
-            emb, hit = EmbeddingCache(Path(settings.cache_dir) if settings.cache_dir else None).get_or_compute(
-                model, texts, compute)
-        else:
-            emb, hit = compute(), False
-    timing.update({"encode_seconds": sw.seconds, "encoded_items": len(texts), "embedding_cache_hit": hit,
-                   "embedding_dim": int(emb.shape[1]), "stored_bytes_per_item": int(emb.shape[1] * 4)})
-    if not hit:
-        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
-    return unit_rows(np.asarray(emb, dtype=np.float32))
-
-
 def _summarise(per_query: dict[str, np.ndarray], settings: EvalSettings) -> dict[str, dict[str, float]]:
     return {name: mean_with_ci(v, settings.n_bootstrap, settings.seed) for name, v in per_query.items()}
 
@@ -145,23 +130,6 @@ def _noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]
 
 
 # --- item-to-item -------------------------------------------------------------------------
-def encode_tokens_timed(model: Any, texts: list[str], kind: str, settings: EvalSettings,
-                        timing: dict[str, Any]) -> list[np.ndarray]:
-    from recbench.benchmark.evaluate import check_tokens
-    from recbench.benchmark.late_interaction import token_bytes_per_item
-
-    model.encode_tokens(texts[: settings.warmup_texts], kind=kind, batch_size=settings.batch_size)
-    with stopwatch() as sw:
-        tokens = model.encode_tokens(texts, kind=kind, batch_size=settings.batch_size)
-    check_tokens(model, tokens, texts)
-    key = "item" if kind == "document" else "query"
-    timing[f"{key}_token_encode_seconds"] = sw.seconds
-    if kind == "document":
-        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
-        timing["stored_bytes_per_item"] = token_bytes_per_item(tokens)
-    return tokens
-
-
 @protocol("item-to-item", needs=(Encoder, ItemScorer, TokenEncoder))
 def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
     """Each query text is encoded and every catalog item ranked by cosine; the query's own
@@ -183,10 +151,10 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         timing["fit_seconds"] = 0.0
         items = encode_items(model, texts, settings, timing)  # the dense first stage
         dense_bytes = timing["stored_bytes_per_item"]
-        doc_tokens = encode_tokens_timed(model, texts, "document", settings, timing)
+        doc_tokens = encode_item_tokens(model, texts, "document", settings, timing)
         timing["dense_first_stage_bytes_per_item"] = dense_bytes
         q_texts = [texts[r] for r in task.query_items] if task.query_items is not None else list(task.query_texts)
-        q_tokens = encode_tokens_timed(model, q_texts, "query", settings, timing)
+        q_tokens = encode_item_tokens(model, q_texts, "query", settings, timing)
         queries = items[task.query_items] if task.query_items is not None else unit_rows(
             encode_checked(model, q_texts, settings.batch_size, settings.progress))
         depth = int(getattr(model, "rerank_depth", 100))
@@ -208,10 +176,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     else:
         fields = tuple(settings.fields or task.default_fields)
         texts = task.item_texts(fields)
-        with stopwatch() as fit_sw:
-            if isinstance(model, CorpusFitted):
-                model.fit_corpus(texts)
-        timing["fit_seconds"] = fit_sw.seconds
+        fit_on_texts(model, texts, timing)
         items = encode_items(model, texts, settings, timing)
         if task.query_items is not None:
             queries = items[task.query_items]
@@ -296,7 +261,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         timing["fit_seconds"] = 0.0
         unit = encode_items(model, texts, settings, timing)  # the dense first stage
         timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
-        tokens = encode_tokens_timed(model, texts, "document", settings, timing)
+        tokens = encode_item_tokens(model, texts, "document", settings, timing)
         users = pool_histories(unit, task, "mean", settings.recency_decay)
         depth = int(getattr(model, "rerank_depth", 100))
         index = faiss_index(unit)
@@ -320,10 +285,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     else:
         fields = tuple(settings.fields or task.default_fields)
         texts = task.item_texts(fields)
-        with stopwatch() as fit_sw:
-            if isinstance(model, CorpusFitted):
-                model.fit_corpus(texts)
-        timing["fit_seconds"] = fit_sw.seconds
+        fit_on_texts(model, texts, timing)
         unit = encode_items(model, texts, settings, timing)
         index = faiss_index(unit)
         decay = settings.recency_decay
