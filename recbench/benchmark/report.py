@@ -144,22 +144,28 @@ def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
     g = g[g["p50_ms"] > 0]
     if g.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(9.5, 4.8), dpi=110)
     front = g[g["frontier"]].sort_values("p50_ms")
     ax.scatter(g["p50_ms"], g["value"], color="#888888", zorder=2)
     ax.scatter(front["p50_ms"], front["value"], color="#d62728", zorder=3, label="Pareto frontier")
     ax.step(front["p50_ms"], front["value"], where="post", color="#d62728", alpha=0.6, zorder=1)
     ax.errorbar(g["p50_ms"], g["value"], yerr=[g["value"] - g["ci_low"], g["ci_high"] - g["value"]],
                 fmt="none", ecolor="#bbbbbb", zorder=1)
-    for _, r in g.iterrows():
-        ax.annotate(r["model"], (r["p50_ms"], r["value"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    # points are numbered (best first) and named in a key beside the axes: names never overlap
+    g = g.sort_values("value", ascending=False)
+    for n, (_, r) in enumerate(g.iterrows(), start=1):
+        ax.annotate(str(n), (r["p50_ms"], r["value"]), textcoords="offset points", xytext=(4, 3), fontsize=8,
+                    color="#d62728" if r["frontier"] else "#444444")
+    key = "\n".join(f"{n}  {m}{'  ' + FRONTIER if f else ''}"
+                    for n, (m, f) in enumerate(zip(g["model"], g["frontier"]), start=1))
+    ax.text(1.02, 1.0, key, transform=ax.transAxes, va="top", ha="left", fontsize=8, family="monospace")
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency per query, ms (log scale)")
     ax.set_ylabel(f"{g['primary_metric'].iloc[0]} (95% CI)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.72, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp)
