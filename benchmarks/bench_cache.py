@@ -10,9 +10,10 @@ scoring, metrics, latency), in a fresh cache folder; the second finds every embe
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
+
+from _common import emit
 
 
 def main() -> None:
@@ -24,7 +25,6 @@ def main() -> None:
 
     from recbench.benchmark.evaluate import EvalSettings
     from recbench.benchmark.runner import run_cell
-    from recbench.benchmark.timing import Environment
 
     runs = []
     with tempfile.TemporaryDirectory() as cache:
@@ -38,12 +38,8 @@ def main() -> None:
     assert cold["auc"] == warm["auc"], "cached embeddings changed the result"
     result = {"model": args.model, "dataset": args.dataset, "runs": runs,
               "total_ratio_cold_over_warm": cold["total_seconds"] / warm["total_seconds"],
-              "encode_ratio_cold_over_warm": cold["encode_seconds"] / warm["encode_seconds"],
-              "environment": {"fingerprint": Environment().fingerprint(), "git_sha": Environment().git_sha}}
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+              "encode_ratio_cold_over_warm": cold["encode_seconds"] / warm["encode_seconds"]}
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from _common import emit
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -36,7 +37,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.timing import Environment
     from recbench.datasets.sts import STSBenchmark
 
     task = STSBenchmark(name="sts-b", locator=DataLocator()).load("test")
@@ -81,16 +81,10 @@ def main() -> None:
     results["sbert_recbench_sentences_per_second"] = len(sentences) / statistics.median(t_ours)
     results["sbert_plain_sentences_per_second"] = len(sentences) / statistics.median(t_plain)
     results["sbert_throughput_ratio"] = statistics.median(t_plain) / statistics.median(t_ours)
-    env = Environment()
-    results["environment"] = {"fingerprint": env.fingerprint(), "git_sha": env.git_sha, "packages": env.packages}
-
-    print(json.dumps({k: v for k, v in results.items() if k != "environment"}, indent=2))
+    emit(results, args.out)
     print(f"SBERT recbench/plain throughput ratio: {results['sbert_throughput_ratio']:.3f} (goal >= 0.95)")
     print(f"SIF: {results['sif_sentences_per_second']:,.0f} sentences/s (goal >= 100,000)")
     print(f"GloVe 6B 50d load: {results['glove_load_seconds']:.2f} s; SIF construction: {results['sif_construct_seconds']:.2f} s")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ plain numpy sort, and ColBERT late interaction vs SBERT on the same queries.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import emit
 
 
 def main() -> None:
@@ -35,7 +35,6 @@ def main() -> None:
     from recbench.benchmark.full_ranking import faiss_index, pool_histories
     from recbench.benchmark.pooling import unit_rows
     from recbench.benchmark.runner import build_dataset
-    from recbench.benchmark.timing import Environment
 
     task = build_dataset("amazon-scientific", DataLocator()).load("test")
     texts = task.item_texts()
@@ -107,12 +106,8 @@ def main() -> None:
         "colbert_over_sbert_latency": statistics.median(t_colbert) / statistics.median(t_sbert),
         "sbert_bytes_per_text": 384 * 4, "colbert_bytes_per_text": col_bytes,
         "colbert_over_sbert_bytes": col_bytes / (384 * 4),
-        "environment": {"fingerprint": Environment().fingerprint(), "git_sha": Environment().git_sha},
     })
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ scores one impression (roc_auc_score, its mrr and ndcg functions); both must agr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import emit
 from sklearn.metrics import roc_auc_score
 
 
@@ -49,7 +49,6 @@ def main() -> None:
     from recbench.benchmark.metrics import impression_metrics
     from recbench.benchmark.pooling import Pooling, score_all, unit_rows
     from recbench.benchmark.runner import build_dataset
-    from recbench.benchmark.timing import Environment
 
     model = GloveAverage()
     all_scores, all_labels, all_lengths = [], [], []
@@ -78,13 +77,9 @@ def main() -> None:
         "vectorised_seconds": t_fast, "loop_seconds": t_loop, "speedup": t_loop / t_fast,
         "max_abs_difference": max_diff, "same_undefined_impressions": same_nan,
         "means": {k: float(np.nanmean(v)) for k, v in fast.items()},
-        "environment": {"fingerprint": Environment().fingerprint(), "git_sha": Environment().git_sha},
     }
-    print(json.dumps(result, indent=2))
+    emit(result, args.out)
     assert same_nan and max(max_diff.values()) < 1e-9, "vectorised and loop metrics disagree"
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
