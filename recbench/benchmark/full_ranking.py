@@ -130,10 +130,14 @@ def _noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]
 
 
 # --- item-to-item -------------------------------------------------------------------------
-@protocol("item-to-item", needs=(Encoder, ItemScorer, TokenEncoder))
+@protocol("item-to-item", needs=(Encoder, TokenEncoder))
 def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
     """Each query text is encoded and every catalog item ranked by cosine; the query's own
-    item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item."""
+    item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item.
+
+    Text-free scorers need interaction counts, which item-to-item data lacks, so a model
+    that is only an ItemScorer (popularity) cannot run here; one that is also an Encoder
+    (random) is scored through its ItemScorer side: pure noise."""
     timing: dict[str, Any] = {"batch_size": settings.batch_size}
     details: dict[str, Any] = {}
     n_items = len(task.item_ids)

@@ -212,21 +212,26 @@ def build_task(name: str, split: str, test_folder: Path, train_folder: Path | No
 MIND_FILES = {"news.tsv": "", "behaviors.tsv": ""}
 
 
-class MindRelease(Dataset):
-    """One MIND release: the dev split is evaluated, train gives click counts."""
+class MindFormat(Dataset):
+    """What every MIND-format adapter shares: the kind, the dev split, and ``on_missing``."""
 
     kind = "impressions"
-    citation = "Wu et al. (2020), MIND: A Large-scale Dataset for News Recommendation, ACL"
-    licence = "Microsoft Research License Terms (non-commercial research)"
     splits = ("dev",)
     default_split = "dev"
     primary_metric = "auc"
-    release = ""  # "small", "large", "demo"
-    base_url = "https://mind201910small.blob.core.windows.net/release/"
 
     def __init__(self, name: str, arg: str | None = None, locator=None, on_missing: str = "error") -> None:
         super().__init__(name, arg, locator)
         self.on_missing = on_missing
+
+
+class MindRelease(MindFormat):
+    """One MIND release: the dev split is evaluated, train gives click counts."""
+
+    citation = "Wu et al. (2020), MIND: A Large-scale Dataset for News Recommendation, ACL"
+    licence = "Microsoft Research License Terms (non-commercial research)"
+    release = ""  # "small", "large", "demo"
+    base_url = "https://mind201910small.blob.core.windows.net/release/"
 
     def _source(self, part: str) -> DataSource:
         folder = f"MIND{self.release}_{part}"
@@ -268,19 +273,11 @@ class MindDemo(MindRelease):
 
 
 @datasets.register("mind")
-class MindFolder(Dataset):
+class MindFolder(MindFormat):
     """``mind:<dir>``: any folder in MIND's format."""
 
-    kind = "impressions"
     description = "any MIND-format folder: mind:<dir> (train/ + dev/ inside, or news.tsv + behaviors.tsv)"
     citation = "user data in MIND's format"
-    splits = ("dev",)
-    default_split = "dev"
-    primary_metric = "auc"
-
-    def __init__(self, name: str, arg: str | None = None, locator=None, on_missing: str = "error") -> None:
-        super().__init__(name, arg, locator)
-        self.on_missing = on_missing
 
     def load(self, split: str | None = None) -> ImpressionsTask:
         split = self.check_split(split)
