@@ -6,9 +6,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from recbench.benchmark.tasks import SequencesTask
+from recbench.benchmark.tasks import Dataset, SequencesTask
 
 MAX_HISTORY = 50
+
+
+class SequenceDataset(Dataset):
+    """What every sequence adapter shares: leave-one-out splits, NDCG@10 first, and the
+    ``text_style`` option (``-D text_style=kv`` for Recformer's key-value item sentences)."""
+
+    kind = "sequences"
+    splits = ("test", "valid")
+    default_split = "test"
+    primary_metric = "ndcg@10"
+
+    def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain") -> None:
+        super().__init__(name, arg, locator)
+        self.text_style = text_style
 
 
 def leave_one_out(

@@ -30,9 +30,9 @@ import pandas as pd
 
 from recbench.benchmark.data import DataSource
 from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import Dataset, PublishedResult, SequencesTask, fingerprint_files
+from recbench.benchmark.tasks import PublishedResult, SequencesTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._sequences import leave_one_out
+from recbench.datasets._sequences import SequenceDataset, leave_one_out
 
 RECFORMER = "Li et al. (2023), Text Is All You Need: Learning Language Representations for Sequential Recommendation (Recformer), KDD, Table 2"
 SCIENTIFIC_PUBLISHED = tuple(
@@ -83,18 +83,9 @@ def read_unisrec(folder: Path, name: str) -> tuple[np.ndarray, dict[str, list[st
     return asins, fields, users, sequences, [text_path, index_path, test_path]
 
 
-class UniSRecCategory(Dataset):
-    kind = "sequences"
+class UniSRecCategory(SequenceDataset):
     citation = "Ni et al. (2019) Amazon reviews; processed by Hou et al. (2022), UniSRec, KDD"
     licence = "Amazon review data, research use"
-    splits = ("test", "valid")
-    default_split = "test"
-    primary_metric = "ndcg@10"
-    category = ""
-
-    def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain") -> None:
-        super().__init__(name, arg, locator)
-        self.text_style = text_style
 
     def _folder(self) -> tuple[Path, str]:
         raise NotImplementedError
@@ -169,19 +160,14 @@ def five_core(users: np.ndarray, items: np.ndarray, k: int = 5) -> np.ndarray:
 
 
 @datasets.register("amazon")
-class AmazonRaw(Dataset):
-    kind = "sequences"
+class AmazonRaw(SequenceDataset):
     description = "raw Amazon 2018 reviews + metadata json: amazon:<dir> (5-core, time order)"
     citation = "Ni, Li & McAuley (2019), Justifying recommendations using distantly-labeled reviews, EMNLP"
     licence = "Amazon review data, research use"
-    splits = ("test", "valid")
-    default_split = "test"
-    primary_metric = "ndcg@10"
 
     def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain",
                  core: int = 5) -> None:
-        super().__init__(name, arg, locator)
-        self.text_style = text_style
+        super().__init__(name, arg, locator, text_style)
         self.core = int(core)
 
     def load(self, split: str | None = None) -> SequencesTask:

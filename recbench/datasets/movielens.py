@@ -9,25 +9,17 @@ import numpy as np
 import pandas as pd
 
 from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import Dataset, SequencesTask, fingerprint_files
+from recbench.benchmark.tasks import SequencesTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._sequences import leave_one_out
+from recbench.datasets._sequences import SequenceDataset, leave_one_out
 from recbench.datasets.mix import ML100K
 
 
 @datasets.register("ml100k")
-class ML100k(Dataset):
-    kind = "sequences"
+class ML100k(SequenceDataset):
     description = "MovieLens-100K: next movie by full ranking over 1,682 titles (leave-one-out)"
     citation = "Harper & Konstan (2015), The MovieLens Datasets, ACM TiiS"
     licence = "GroupLens research licence"
-    splits = ("test", "valid")
-    default_split = "test"
-    primary_metric = "ndcg@10"
-
-    def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain") -> None:
-        super().__init__(name, arg, locator)
-        self.text_style = text_style
 
     def sources(self):
         return [ML100K]
