@@ -106,6 +106,9 @@ def load_ml100k(folder: Path) -> InteractionLog:
         "subcategory": items["class:token_seq"],
         "title": items["movie_title:token_seq"],
         "abstract": items["release_year:token"] + ". " + genres.str.join(", "),
+        # kept apart too, for the sequence adapter's fields (not written to news.tsv)
+        "year": items["release_year:token"],
+        "genres": genres.str.join(", "),
     })
     return InteractionLog(
         users=inter["user_id:token"].to_numpy(dtype=object),
