@@ -9,7 +9,8 @@ import pytest
 
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.full_ranking import faiss_index, metrics_from_ranks, relevant_ranks, top_k
+from recbench.benchmark.full_ranking import faiss_index, relevant_tie_counts, top_k
+from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.runner import build_dataset, run_cell
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets.wine import read_wine_reviews
@@ -24,8 +25,10 @@ def test_ranks_and_metrics_match_a_brute_force_sort():
     exc = [np.setdiff1d(rng.choice(50, size=2, replace=False), r) for r in rel]
     flat = lambda xs: (np.concatenate(xs).astype(np.int64), np.r_[0, np.cumsum([len(x) for x in xs])])  # noqa: E731
     (r, ro), (e, eo) = flat(rel), flat(exc)
-    ranks = relevant_ranks(lambda rows: scores[rows], 30, r, ro, e, eo, block=7)
-    per_query = metrics_from_ranks(ranks, ro, None, 10)
+    higher, tied = relevant_tie_counts(lambda rows: scores[rows], 30, r, ro, e, eo, block=7)
+    assert (tied == 0).all()  # continuous scores: no ties, so the expectation is the plain rank
+    ranks = higher + 1
+    per_query = expected_ranking_metrics(higher, tied, ro, None, 10)
     for q in range(30):
         order = [i for i in np.argsort(-scores[q], kind="stable") if i not in exc[q]]
         positions = sorted(order.index(i) + 1 for i in rel[q])
@@ -35,6 +38,68 @@ def test_ranks_and_metrics_match_a_brute_force_sort():
         dcg = sum(1 / np.log2(p + 1) for p in positions if p <= 10)
         idcg = sum(1 / np.log2(p + 1) for p in range(1, min(len(positions), 10) + 1))
         assert per_query["ndcg@10"][q] == pytest.approx(dcg / idcg)
+
+
+def _brute_force_expectation(scores, relevant, grades, k):
+    """Averages MRR, HR@k and nDCG@k over every order of the tied items (all permutations)."""
+    import itertools
+
+    groups = [np.flatnonzero(scores == v) for v in sorted(set(scores.tolist()), reverse=True)]
+    gain = {int(i): 2.0 ** g - 1 for i, g in zip(relevant, grades)}
+    ideal = sorted(gain.values(), reverse=True)
+    idcg = sum(g / np.log2(p + 2) for p, g in enumerate(ideal[:k]))
+    totals, count = np.zeros(3), 0
+    for orders in itertools.product(*[itertools.permutations(g) for g in groups]):
+        ranking = [int(i) for order in orders for i in order]
+        pos = [ranking.index(i) + 1 for i in gain]
+        dcg = sum(gain[i] / np.log2(ranking.index(i) + 2) for i in gain if ranking.index(i) < k)
+        totals += [1 / min(pos), float(min(pos) <= k), dcg / idcg]
+        count += 1
+    return totals / count
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_tie_expectation_equals_averaging_over_every_tie_order(seed):
+    """The independent reference: enumerate every order of the tied items and average."""
+    rng = np.random.default_rng(seed)
+    n_items, k = 9, 3
+    scores = rng.integers(0, 3, size=n_items).astype(np.float32)  # three levels: many ties
+    relevant = rng.choice(n_items, size=rng.integers(1, 4), replace=False)
+    grades = rng.integers(1, 3, size=len(relevant)).astype(float)
+    higher, tied = relevant_tie_counts(lambda rows: scores[None, :], 1, relevant, np.array([0, len(relevant)]),
+                                       np.array([], dtype=np.int64), np.array([0, 0]))
+    got = expected_ranking_metrics(higher, tied, np.array([0, len(relevant)]), grades, k)
+    want = _brute_force_expectation(scores, relevant, grades, k)
+    assert [got["mrr"][0], got[f"hr@{k}"][0], got[f"ndcg@{k}"][0]] == pytest.approx(want, abs=1e-12)
+
+
+def test_tie_averaged_ndcg_matches_scikit_learn():
+    """scikit-learn's ndcg_score(ignore_ties=False) averages DCG over tied orders too."""
+    from sklearn.metrics import ndcg_score
+
+    rng = np.random.default_rng(7)
+    n_q, n_items, k = 40, 60, 10
+    scores = rng.integers(0, 6, size=(n_q, n_items)).astype(np.float32)
+    rel = [rng.choice(n_items, size=rng.integers(1, 5), replace=False) for _ in range(n_q)]
+    flat = np.concatenate(rel).astype(np.int64)
+    offsets = np.r_[0, np.cumsum([len(x) for x in rel])]
+    higher, tied = relevant_tie_counts(lambda rows: scores[rows], n_q, flat, offsets,
+                                       np.array([], dtype=np.int64), np.zeros(n_q + 1, dtype=np.int64))
+    got = expected_ranking_metrics(higher, tied, offsets, None, k)["ndcg@10"]
+    for q in range(n_q):
+        truth = np.zeros((1, n_items))
+        truth[0, rel[q]] = 1
+        assert got[q] == pytest.approx(ndcg_score(truth, scores[q : q + 1], k=k, ignore_ties=False), abs=1e-12)
+
+
+def test_a_constant_ranking_scores_exactly_chance():
+    """All items tied: MRR = H(N)/N, HR@k = k/N, nDCG@k = mean discount of the first k places."""
+    n_items, k = 500, 10
+    higher, tied = np.zeros(1, dtype=np.int64), np.full(1, n_items - 1)
+    got = expected_ranking_metrics(higher, tied, np.array([0, 1]), None, k)
+    assert got["mrr"][0] == pytest.approx(sum(1 / r for r in range(1, n_items + 1)) / n_items, rel=1e-12)
+    assert got[f"hr@{k}"][0] == pytest.approx(k / n_items, rel=1e-12)
+    assert got[f"ndcg@{k}"][0] == pytest.approx(sum(1 / np.log2(r + 1) for r in range(1, k + 1)) / n_items, rel=1e-12)
 
 
 def test_faiss_top_k_equals_a_numpy_sort_and_skips_excluded():

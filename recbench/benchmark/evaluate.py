@@ -19,7 +19,7 @@ from recbench.benchmark.metrics import (
     percentile_interval,
 )
 from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
-from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer, TokenEncoder
+from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.tasks import ImpressionsTask, PairsTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
@@ -180,6 +180,24 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)
 
 
+def refuse_constant_similarities(model: Any, task: PairsTask, pred: np.ndarray) -> None:
+    """A correlation with a constant is undefined: a model whose similarities do not vary over
+    a dataset's (or a subset's) pairs cannot be scored there, and saying NaN would be a lie
+    of its own. Typical causes: an untrained or collapsed encoder, one vector for every text."""
+    if not np.isfinite(pred).all():
+        raise EvaluationError(f"model {model.name!r} on {task.name}: a similarity score is not finite; "
+                              "no record written")
+    subsets = task.subsets if task.subsets is not None else np.full(len(pred), "all", dtype=object)
+    for name in dict.fromkeys(subsets.tolist()):
+        part = pred[subsets == name]
+        if np.ptp(part) == 0:
+            where = "" if name == "all" else f" of subset {name!r}"
+            raise EvaluationError(
+                f"model {model.name!r} on {task.name}: all {len(part):,} pairs{where} got the same similarity "
+                f"({float(part[0]):.6g}); its embeddings do not vary over these texts (a constant or collapsed "
+                "model), so a correlation is undefined; no record written")
+
+
 @protocol("pairs", needs=(Encoder, TokenEncoder))
 def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> EvalResult:
     """Cosine of the two texts' embeddings against the gold score: Spearman and Pearson x100.
@@ -220,6 +238,7 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
         timing["embedding_dim"] = int(emb.shape[1])
         timing["stored_bytes_per_text"] = int(emb.shape[1] * 4)
         pred = cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64)
+    refuse_constant_similarities(model, task, pred)
     timing["encode_seconds"] = enc_sw.seconds
     timing["encoded_texts"] = len(distinct_list)
     timing["texts_per_second"] = len(distinct_list) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf")
@@ -265,8 +284,6 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
                 estimate = {"value": float(w @ values), "ci_low": lo, "ci_high": hi}
                 # the size-weighted mean stays in the details, to keep tables narrow
                 (metrics if agg == "mean" else wmeans)[f"{which}_{agg}"] = estimate
-    if not np.isfinite(pred).all():
-        raise EvaluationError(f"model {model.name!r}: a similarity score is not finite")
 
     # --- per-query latency: encode one pair and score it ---------------------------------
     nq = min(settings.latency_queries, n)
@@ -310,7 +327,7 @@ def click_counts(train: Any, n_items: int) -> np.ndarray:
     return np.bincount(train.candidates[train.labels == 1], minlength=n_items).astype(np.float64)
 
 
-@protocol("impressions", needs=(Encoder, ItemScorer, TokenEncoder))
+@protocol("impressions", needs=(Ranker, Encoder, ItemScorer, TokenEncoder))
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
     """Scores every candidate of every test impression, then MIND's metrics averaged over
     impressions (AUC skips impressions with one label class; all skip those with no click).
@@ -325,7 +342,20 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     details: dict[str, Any] = {}
     variant: dict[str, Any] = {}
     pooling = Pooling(settings.pooling, settings.topk, settings.mix_weight)
-    if isinstance(model, ItemScorer):
+    if isinstance(model, Ranker):
+        timing["fit_seconds"] = 0.0
+        with stopwatch() as score_sw:
+            scores = np.asarray(model.score_queries(task, np.arange(len(imps))), dtype=np.float64)
+        timing["score_seconds"] = score_sw.seconds
+        if scores.shape != imps.candidates.shape:
+            raise EvaluationError(f"model {model.name!r} returned {scores.shape} scores for "
+                                  f"{len(imps.candidates)} candidates")
+
+        def one(i: int) -> np.ndarray:
+            return model.score_queries(task, np.array([i]))
+
+        details["ranker"] = "joint scorer"
+    elif isinstance(model, ItemScorer):
         with stopwatch() as fit_sw:
             model.fit_counts(click_counts(task.train, len(task.item_ids)) if task.train is not None else None)
         timing["fit_seconds"] = fit_sw.seconds

@@ -2,9 +2,11 @@
 
 Every query is scored against the whole catalog (no sampled negatives: sampled ranking is
 the main reason published sequential-recommendation numbers do not reproduce). Metrics come
-from the exact rank of each relevant item: 1 + the number of non-excluded catalog items that
-score strictly higher (a tie counts in the relevant item's favour). Queries are processed in
-blocks so memory stays bounded.
+from each relevant item's place among the non-excluded catalog items: how many score strictly
+higher, and how many tie with it. Ties are broken as a random ranking would break them: every
+metric is its expected value over a uniformly random order of the tied items
+(``metrics.expected_ranking_metrics``), so a model that scores everything alike lands exactly
+at chance and never above it. Queries are processed in blocks so memory stays bounded.
 
 Per-query latency is the serving path: build the query vector (encode the query text, or pool
 the history), then an exact inner-product search in faiss over all item vectors for the top
@@ -27,16 +29,16 @@ from recbench.benchmark.evaluate import (
     fit_on_texts,
     protocol,
 )
-from recbench.benchmark.metrics import mean_with_ci
+from recbench.benchmark.metrics import expected_ranking_metrics, mean_with_ci
 from recbench.benchmark.pooling import unit_rows
-from recbench.benchmark.protocols import Encoder, ItemScorer, TokenEncoder
+from recbench.benchmark.protocols import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.tasks import ItemToItemTask, SequencesTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
 SEQUENCE_POOLINGS = ("mean", "recency", "topk")
 
 
-def relevant_ranks(
+def relevant_tie_counts(
     score_block: Callable[[np.ndarray], np.ndarray],
     n_queries: int,
     relevant: np.ndarray,
@@ -44,11 +46,14 @@ def relevant_ranks(
     excluded: np.ndarray,
     excluded_offsets: np.ndarray,
     block: int = 512,
-) -> np.ndarray:
-    """The 1-based full-catalog rank of every relevant (query, item) pair.
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every relevant (query, item) pair: how many non-excluded catalog items score
+    strictly higher, and how many others score exactly the same (its tie group, less itself).
 
-    ``score_block(query_rows)`` returns a (len(query_rows), n_items) score matrix."""
-    ranks = np.empty(len(relevant), dtype=np.int64)
+    ``score_block(query_rows)`` returns a (len(query_rows), n_items) score matrix. The metrics
+    take the expectation over a random order of the tied items, so a tie never flatters."""
+    higher = np.empty(len(relevant), dtype=np.int64)
+    tied = np.empty(len(relevant), dtype=np.int64)
     for start in range(0, n_queries, block):
         rows = np.arange(start, min(start + block, n_queries))
         scores = np.array(score_block(rows), dtype=np.float32, copy=True)
@@ -59,40 +64,17 @@ def relevant_ranks(
         scores[ex_q, excluded[ex_lo:ex_hi]] = -np.inf
         rel_lo, rel_hi = relevant_offsets[rows[0]], relevant_offsets[rows[-1] + 1]
         rel_q = np.repeat(rows - start, np.diff(relevant_offsets[rows[0] : rows[-1] + 2]))
-        rel_items = relevant[rel_lo:rel_hi]
-        target = scores[rel_q, rel_items]
-        # count strictly higher scores, in slices to bound the (pairs x items) comparison
+        target = scores[rel_q, relevant[rel_lo:rel_hi]]
+        if not np.isfinite(target).all():
+            bad = int(rows[0] + rel_q[np.flatnonzero(~np.isfinite(target))[0]])
+            raise EvaluationError(f"query {bad}: a relevant item is also excluded from the ranking")
+        # compare in slices to bound the (pairs x items) temporaries
         step = max(1, 2_000_000 // max(scores.shape[1], 1))
-        out = np.empty(len(rel_q), dtype=np.int64)
         for s in range(0, len(rel_q), step):
-            q, t = rel_q[s : s + step], target[s : s + step]
-            out[s : s + step] = (scores[q] > t[:, None]).sum(axis=1) + 1
-        ranks[rel_lo:rel_hi] = out
-    return ranks
-
-
-def metrics_from_ranks(
-    ranks: np.ndarray, offsets: np.ndarray, grades: np.ndarray | None, k: int = 10
-) -> dict[str, np.ndarray]:
-    """Per-query MRR (first relevant), HR@k (any relevant in the top k) and nDCG@k
-    (gain 2^grade - 1, ideal from the query's own grades)."""
-    n = len(offsets) - 1
-    grades = np.ones(len(ranks)) if grades is None else np.asarray(grades, dtype=np.float64)
-    q = np.repeat(np.arange(n), np.diff(offsets))
-    best = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(best, q, ranks)
-    gains = 2.0 ** grades - 1.0
-    dcg = np.bincount(q, weights=np.where(ranks <= k, gains / np.log2(ranks + 1.0), 0.0), minlength=n)
-    # ideal DCG: each query's gains sorted in descending order, first k positions
-    order = np.lexsort((-gains, q))
-    pos = np.arange(len(order)) - offsets[q[order]]
-    idcg = np.bincount(q[order], weights=np.where(pos < k, gains[order] / np.log2(pos + 2.0), 0.0), minlength=n)
-    has = np.diff(offsets) > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mrr = np.where(has, 1.0 / best, np.nan)
-        hr = np.where(has, (best <= k).astype(np.float64), np.nan)
-        ndcg = np.where(has & (idcg > 0), dcg / idcg, np.nan)
-    return {"mrr": mrr, f"hr@{k}": hr, f"ndcg@{k}": ndcg}
+            block_scores, t = scores[rel_q[s : s + step]], target[s : s + step, None]
+            higher[rel_lo + s : rel_lo + s + len(t)] = (block_scores > t).sum(axis=1)
+            tied[rel_lo + s : rel_lo + s + len(t)] = (block_scores == t).sum(axis=1) - 1
+    return higher, tied
 
 
 def faiss_index(item_vectors: np.ndarray) -> Any:
@@ -130,7 +112,30 @@ def _noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]
 
 
 # --- item-to-item -------------------------------------------------------------------------
-@protocol("item-to-item", needs=(Encoder, TokenEncoder))
+def _ranker_block(model: Any, task: Any) -> Callable[[np.ndarray], np.ndarray]:
+    n_items = len(task.item_ids)
+
+    def block(rows: np.ndarray) -> np.ndarray:
+        out = np.asarray(model.score_queries(task, rows), dtype=np.float32)
+        if out.shape != (len(rows), n_items):
+            raise EvaluationError(f"model {model.name!r} returned scores of shape {out.shape} for {len(rows)} "
+                                  f"queries over {n_items} items; expected ({len(rows)}, {n_items})")
+        return out
+
+    return block
+
+
+def _ranker_top(block: Callable[[np.ndarray], np.ndarray], excluded: np.ndarray,
+                excluded_offsets: np.ndarray) -> Callable[[int], np.ndarray]:
+    def one_query(i: int) -> np.ndarray:
+        s = block(np.array([i]))[0].copy()
+        s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+        return best_k(s, 10)
+
+    return one_query
+
+
+@protocol("item-to-item", needs=(Ranker, Encoder, TokenEncoder))
 def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
     """Each query text is encoded and every catalog item ranked by cosine; the query's own
     item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item.
@@ -141,7 +146,12 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     timing: dict[str, Any] = {"batch_size": settings.batch_size}
     details: dict[str, Any] = {}
     n_items = len(task.item_ids)
-    if isinstance(model, ItemScorer):
+    if isinstance(model, Ranker):
+        timing["fit_seconds"] = 0.0
+        score_block = _ranker_block(model, task)
+        one_query = _ranker_top(score_block, task.excluded, task.excluded_offsets)
+        details["ranker"] = "joint scorer"
+    elif isinstance(model, ItemScorer):
         with stopwatch() as fit_sw:
             model.fit_counts(getattr(task, "item_counts", None))
         timing["fit_seconds"] = fit_sw.seconds
@@ -198,10 +208,11 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
 
         details["fields"] = list(fields)
     with stopwatch() as rank_sw:
-        ranks = relevant_ranks(score_block, len(task), task.relevant, task.relevant_offsets, task.excluded,
-                               task.excluded_offsets)
+        higher, tied = relevant_tie_counts(score_block, len(task), task.relevant, task.relevant_offsets,
+                                           task.excluded, task.excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
-    per_query = metrics_from_ranks(ranks, task.relevant_offsets, task.grades, 10)
+    per_query = expected_ranking_metrics(higher, tied, task.relevant_offsets, task.grades, 10)
+    details["relevant_items_in_ties"] = int((tied > 0).sum())
     metrics = _summarise(per_query, settings)
     details["queries_scored"] = int(np.isfinite(per_query["mrr"]).sum())
     nq = min(settings.latency_queries, len(task))
@@ -228,7 +239,7 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
     return unit_rows(out.astype(np.float32))
 
 
-@protocol("sequences", needs=(Encoder, ItemScorer, TokenEncoder))
+@protocol("sequences", needs=(Ranker, Encoder, ItemScorer, TokenEncoder))
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
     """Next item by full ranking over all items, the user's history excluded (the target
     itself never is). User profile: ``--pooling mean | recency | topk`` over history
@@ -245,7 +256,12 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     pooling = settings.pooling if settings.pooling != "mix" else "mean"
     if pooling not in SEQUENCE_POOLINGS:
         raise EvaluationError(f"sequences pool histories by {', '.join(SEQUENCE_POOLINGS)}, not {settings.pooling!r}")
-    if isinstance(model, ItemScorer):
+    if isinstance(model, Ranker):
+        timing["fit_seconds"] = 0.0
+        score_block = _ranker_block(model, task)
+        one_query = _ranker_top(score_block, excluded, excluded_offsets)
+        details["ranker"] = "joint scorer"
+    elif isinstance(model, ItemScorer):
         with stopwatch() as fit_sw:
             model.fit_counts(task.train_counts)
         timing["fit_seconds"] = fit_sw.seconds
@@ -322,16 +338,18 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                         **({"k": settings.topk} if pooling == "topk" else {}),
                         **({"decay": decay} if pooling == "recency" else {})})
     with stopwatch() as rank_sw:
-        ranks = relevant_ranks(score_block, len(task), relevant, relevant_offsets, excluded, excluded_offsets)
+        higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
+                                           excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
-    per_query = metrics_from_ranks(ranks, relevant_offsets, None, 10)
+    per_query = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
+    details["relevant_items_in_ties"] = int((tied > 0).sum())
     per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
     metrics = _summarise(per_query, settings)
     nq = min(settings.latency_queries, len(task))
     picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
     timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
     variant = {}
-    if not isinstance(model, (ItemScorer, TokenEncoder)):
+    if not isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
         if pooling != "mean":
             variant["pooling"] = pooling
         if tuple(details["fields"]) != tuple(task.default_fields):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import digamma, gammaln
 from scipy.stats import rankdata
 
 
@@ -172,3 +173,82 @@ def mean_with_ci(values: np.ndarray, n_boot: int, seed: int, scale: float = 1.0)
     boots = values[idx].mean(axis=1) * scale
     lo, hi = percentile_interval(boots)
     return {"value": float(values.mean() * scale), "ci_low": lo, "ci_high": hi, "n": int(values.size)}
+
+
+# --- full-ranking metrics under random tie-breaking --------------------------------------
+# A full ranking (item-to-item, sequences) must not let a tie flatter the relevant item: a
+# model that scores every item alike would otherwise rank every relevant item first. Each
+# metric below is its *expected value when tied items are put in a uniformly random order*
+# (McSherry & Najork 2008; scikit-learn's ``ndcg_score(ignore_ties=False)`` for DCG). It is
+# exact, needs no seed, and a constant model scores exactly what a random ranking scores.
+# Input per relevant (query, item) pair: ``higher`` = catalog items scored strictly above it,
+# ``tied`` = other catalog items with exactly its score (other relevant ones included).
+
+
+def expected_discount(higher: np.ndarray, tied: np.ndarray, k: int) -> np.ndarray:
+    """E[1/log2(rank + 1) if rank <= k else 0] for a rank uniform on higher+1 .. higher+tied+1."""
+    cum = np.r_[0.0, np.cumsum(1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64)))]  # cum[r]: ranks 1..r
+    top = np.minimum(higher + tied + 1, k)
+    low = np.minimum(higher, k)
+    return (cum[top] - cum[low]) / (tied + 1.0)
+
+
+def _first_relevant_group(higher: np.ndarray, tied: np.ndarray, q: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Per query, the tie group of its best-scored relevant items: items strictly above it (s),
+    the group's size (m) and how many relevant items it holds (j). Relevant items with the
+    same count of strictly higher items have the same score, so they share a group."""
+    s = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(s, q, higher)
+    top = higher == s[q]
+    m = np.zeros(n, dtype=np.int64)
+    np.maximum.at(m, q[top], tied[top] + 1)
+    j = np.bincount(q[top], minlength=n)
+    return s, m, j
+
+
+def _harmonic(x: np.ndarray) -> np.ndarray:
+    return digamma(np.asarray(x, dtype=np.float64) + 1.0) + np.euler_gamma
+
+
+def expected_ranking_metrics(higher: np.ndarray, tied: np.ndarray, offsets: np.ndarray,
+                             grades: np.ndarray | None = None, k: int = 10) -> dict[str, np.ndarray]:
+    """Per-query MRR (first relevant item), HR@k (a relevant item in the top k) and nDCG@k
+    (gain 2^grade - 1, ideal from the query's own grades), each the expectation over a random
+    order of tied items; NaN for a query without relevant items.
+
+    nDCG: by linearity each relevant item's discount is averaged over its tie group's
+    positions. MRR and HR depend on the first relevant item only: it lies in the best group
+    holding one (s items above, m items in it, j of them relevant); its position p in that
+    group has P(p) = C(m-p, j-1) / C(m, j)."""
+    higher = np.asarray(higher, dtype=np.int64)
+    tied = np.asarray(tied, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    grades = np.ones(len(higher)) if grades is None else np.asarray(grades, dtype=np.float64)
+    q = np.repeat(np.arange(n), np.diff(offsets))
+    has = np.diff(offsets) > 0
+    gains = 2.0 ** grades - 1.0
+    dcg = np.bincount(q, weights=gains * expected_discount(higher, tied, k), minlength=n)
+    order = np.lexsort((-gains, q))  # ideal DCG: each query's gains, descending, first k positions
+    pos = np.arange(len(order)) - offsets[q[order]]
+    idcg = np.bincount(q[order], weights=np.where(pos < k, gains[order] / np.log2(pos + 2.0), 0.0), minlength=n)
+
+    s, m, j = _first_relevant_group(higher, tied, q, n)
+    s, m, j = np.where(has, s, 0), np.where(has, m, 1), np.where(has, j, 1)
+    # HR@k = 1 - P(none of the j relevant items among the group's first q = k - s positions)
+    first = np.clip(k - s, 0, m)
+    room = m - first >= j
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_miss = (gammaln(m - first + 1.0) - gammaln(np.maximum(m - first - j, 0) + 1.0)
+                    - gammaln(m + 1.0) + gammaln(m - j + 1.0))
+    hr = 1.0 - np.where(room, np.exp(log_miss), 0.0)
+    # MRR: j == 1 is a uniform position, E[1/(s+p)] = (H(s+m) - H(s)) / m; j > 1 sums over p
+    mrr = (_harmonic(s + m) - _harmonic(s)) / m
+    for i in np.flatnonzero(has & (j > 1)):
+        p = np.arange(1, m[i] - j[i] + 2, dtype=np.float64)
+        log_p = (gammaln(m[i] - p + 1.0) - gammaln(float(j[i])) - gammaln(m[i] - p - j[i] + 2.0)
+                 - gammaln(m[i] + 1.0) + gammaln(j[i] + 1.0) + gammaln(m[i] - j[i] + 1.0))
+        mrr[i] = float(np.sum(np.exp(log_p) / (s[i] + p)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndcg = np.where(has & (idcg > 0), dcg / idcg, np.nan)
+    return {"mrr": np.where(has, mrr, np.nan), f"hr@{k}": np.where(has, hr, np.nan), f"ndcg@{k}": ndcg}

@@ -50,6 +50,8 @@ def describe_capabilities(model: Any) -> list[str]:
         caps.append("item-scorer")
     if isinstance(model, TokenEncoder):
         caps.append("token-encoder")
+    if isinstance(model, Ranker):
+        caps.append("ranker")
     return caps
 
 
@@ -74,3 +76,16 @@ class TokenEncoder(Protocol):
     prefer this capability over Encoder where a model has both."""
 
     def encode_tokens(self, texts: Sequence[str], kind: str = "document", batch_size: int = 32) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """A model that scores a query's items jointly from the task itself (its history, item
+    ids, texts) rather than through a pooled encoder: NRMS, SASRec, Recformer, and the
+    oracles of the metamorphic tests. ``queries`` are query rows of the task's evaluated
+    split. For item-to-item and sequences it returns a (len(queries), n_items) matrix over the
+    whole catalog (excluded items are masked by the protocol); for impressions, the flat
+    scores of those impressions' candidates, in order. The protocols prefer this capability
+    over every other where a model has several."""
+
+    def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray: ...

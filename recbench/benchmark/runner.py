@@ -13,6 +13,7 @@ from typing import Any
 
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings, evaluate
+from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, write_record
 from recbench.benchmark.timing import Environment, peak_rss_mb, reset_peak_rss, stopwatch, thread_count
@@ -112,6 +113,7 @@ def run_cell(
         model = build_model(model_spec, options)
     with stopwatch() as total_sw:
         result = evaluate(model, task, settings)
+    check_metrics(result.metrics, f"{model_spec} x {dataset.name} ({task.split})")
 
     primary = dataset.primary_metric or result.primary_metric
     model_params = dict(model.params)
