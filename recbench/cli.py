@@ -9,10 +9,11 @@ from typing import Any, Optional
 
 import typer
 
-from recbench.benchmark.data import DataLocator, DataNotFoundError
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError, supports
+from recbench.benchmark.cells import Cell, CellError, plan
+from recbench.benchmark.data import DataLocator
+from recbench.benchmark.evaluate import EvalSettings, supports
+from recbench.benchmark.grid import GridInterrupted, Outcome, run_grid
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
-from recbench.benchmark.runner import accepted_options, cell_key, run_cell
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark text recommenders and sentence embeddings: quality with intervals, latency measured seriously.")
@@ -54,8 +55,8 @@ def run(
     opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable), e.g. -o pc=reference"),
     dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D",
                                           help="dataset option KEY=VALUE (repeatable), e.g. -D on_missing=drop"),
-    pooling: str = typer.Option("mean", help="user profile from history embeddings: mean | topk | mix "
-                                "(impressions) | recency (sequences)"),
+    pooling: str = typer.Option("mean", help="user profile from history embeddings: impressions mean | topk | "
+                                "mix; sequences mean | recency | topk (other kinds pool nothing)"),
     topk: int = typer.Option(3, help="impressions: k of top-k pooling"),
     fields: Optional[str] = typer.Option(None, help="impressions: item fields forming the text, e.g. title,abstract "
                                          "(default: the dataset's, title for MIND)"),
@@ -78,79 +79,47 @@ def run(
     and the others go on; Ctrl-C stops at once and leaves no half record."""
     options = parse_options(opt)
     dataset_options = parse_options(dataset_opt)
-    models, dsets = split_list(model), split_list(dataset)
-    try:
-        factories = {m: baselines.get(m) for m in models}
-        dataset_classes = {d: datasets.get(d) for d in dsets}
-    except (UnknownNameError, RuntimeError) as exc:
-        fail(str(exc))
-    for key in options:
-        takers = [m for m, f in factories.items() if (acc := accepted_options(f)) is None or key in acc]
-        if not takers:
-            fail(f"option {key!r} is accepted by none of the models {', '.join(models)}")
-    for key in dataset_options:
-        takers = [d for d, c in dataset_classes.items() if (acc := accepted_options(c)) is None or key in acc]
-        if not takers:
-            fail(f"dataset option {key!r} is accepted by none of the datasets {', '.join(dsets)}")
-    if pooling not in ("mean", "topk", "mix", "recency"):
-        fail(f"--pooling must be mean, topk, mix or recency, not {pooling!r}")
     settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
                             latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache)
-    locator = DataLocator(data_dir=data_dir)
-    cells = []
-    for d in dsets:
-        kind = dataset_classes[d].kind
-        for m in models:
-            if supports(factories[m], kind):
-                cells.append((m, d))
-            else:
-                typer.echo(f"skip  {m} x {d}: {m} cannot run {kind!r} tasks")
-    done_keys = set() if rerun else existing_cell_keys(results_dir)
-    counts = {"done": 0, "skipped": 0, "failed": 0}
+    try:  # every cell resolved before anything loads: names, options, splits, pooling
+        cells, unsupported = plan(split_list(model), split_list(dataset), split, options, dataset_options, settings)
+    except (UnknownNameError, CellError, RuntimeError) as exc:
+        fail(str(exc))
+    for m, d, reason in unsupported:
+        typer.echo(f"skip  {m} x {d}: {reason}")
     from tqdm.auto import tqdm
 
-    bar = tqdm(cells, desc="grid", unit="cell", disable=not progress or len(cells) < 2)
+    bar = tqdm(total=len(cells), desc="grid", unit="cell", disable=not progress or len(cells) < 2)
+
+    def started(cell: Cell) -> None:
+        bar.set_postfix_str(f"{cell.model} x {cell.dataset}")
+
+    def finished(outcome: Outcome) -> None:
+        bar.update(1)
+        c = outcome.cell
+        if outcome.status == "skipped":
+            bar.write(f"skip  {c.model} x {c.dataset}: {outcome.message}")
+        elif outcome.status == "ok":
+            bar.write(f"done  {summarise(outcome.record, outcome.path)}")
+        else:
+            typer.secho(f"FAIL  {c.model} x {c.dataset}: {outcome.message}", fg=typer.colors.RED, err=True)
+
     try:
-        for m, d in bar:
-            bar.set_postfix_str(f"{m} x {d}")
-            key = cell_key(m, d, split, options, dataset_options, settings)
-            if key in done_keys:
-                counts["skipped"] += 1
-                bar.write(f"skip  {m} x {d}: a record of this configuration exists (--rerun to run it again)")
-                continue
-            outcome = run_one(m, d, split, options, settings, locator, results_dir, isolate, dataset_options)
-            if outcome["status"] != "ok":
-                counts["failed"] += 1
-                typer.secho(f"FAIL  {m} x {d}: {outcome['message']}", fg=typer.colors.RED, err=True)
-                continue
-            counts["done"] += 1
-            done_keys.add(key)
-            bar.write(f"done  {outcome['summary']}")
-    except KeyboardInterrupt:
+        counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir, isolate=isolate, rerun=rerun,
+                          on_start=started, on_outcome=finished)
+    except GridInterrupted as stop:
         bar.close()
-        left = len(cells) - sum(counts.values())
-        typer.secho(f"interrupted: {counts['done']} cell(s) done, {counts['skipped']} skipped, {counts['failed']} "
-                    f"failed, {left} not run (no half record was written); run the same command to do the rest",
+        c = stop.counts
+        typer.secho(f"interrupted: {c.done} cell(s) done, {c.skipped} skipped, {c.failed} failed, {stop.left} not "
+                    "run (no half record was written); run the same command to do the rest",
                     fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(130)
     bar.close()
     if len(cells) > 1:
-        typer.echo(f"grid: {counts['done']} run, {counts['skipped']} skipped (already recorded), "
-                   f"{counts['failed']} failed")
-    if counts["failed"]:
+        typer.echo(f"grid: {counts.done} run, {counts.skipped} skipped (already recorded), {counts.failed} failed")
+    if counts.failed:
         raise typer.Exit(1)
-
-
-def existing_cell_keys(results_dir: Path) -> set[str]:
-    from recbench.benchmark.results import iter_records
-
-    if not Path(results_dir).is_dir():
-        return set()
-    return {rec["cell_key"] for _, rec in iter_records(results_dir) if rec.get("cell_key")}
-
-
-EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
 
 
 def _throughput(timing: dict[str, Any]) -> str:
@@ -170,52 +139,6 @@ def summarise(record: dict[str, Any], path: Path | None) -> str:
         f"{pm} {est['value']:.{d}f} [{est['ci_low']:.{d}f}, {est['ci_high']:.{d}f}]  "
         f"{_throughput(record['timing'])}  p50 {lat.get('p50_ms', float('nan')):.2f} ms  -> {path}"
     )
-
-
-def _cell(model: str, dataset: str, split: str | None, options: dict[str, Any], settings: EvalSettings,
-          locator: DataLocator, results_dir: Path, dataset_options: dict[str, Any]) -> dict[str, Any]:
-    try:
-        cell = run_cell(model, dataset, split=split, options=options, settings=settings, locator=locator,
-                        results_dir=results_dir, dataset_options=dataset_options)
-    except EXPECTED_ERRORS as exc:
-        return {"status": "error", "message": str(exc)}
-    return {"status": "ok", "summary": summarise(cell.record, cell.path)}
-
-
-def _cell_in_child(queue: Any, *args: Any) -> None:
-    try:
-        queue.put(_cell(*args))
-    except KeyboardInterrupt:
-        queue.put({"status": "interrupted", "message": "interrupted"})
-    except BaseException as exc:  # report, never hang the parent
-        queue.put({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
-
-
-def run_one(model: str, dataset: str, split: str | None, options: dict[str, Any], settings: EvalSettings,
-            locator: DataLocator, results_dir: Path, isolate: bool, dataset_options: dict[str, Any]) -> dict[str, Any]:
-    """One cell, in a fresh process when ``isolate``: imports, caches and memory of earlier
-    cells then cannot flatter or burden its timings."""
-    args = (model, dataset, split, options, settings, locator, results_dir, dataset_options)
-    if not isolate:
-        return _cell(*args)
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_cell_in_child, args=(queue, *args))
-    child.start()
-    try:
-        while True:
-            try:
-                return queue.get(timeout=1.0)
-            except Exception:  # queue.Empty: still running?
-                if not child.is_alive():
-                    return {"status": "error", "message": f"the cell's process died (exit code {child.exitcode})"}
-    except KeyboardInterrupt:
-        child.terminate()
-        raise
-    finally:
-        child.join(timeout=10)
 
 
 @app.command()

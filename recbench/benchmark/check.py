@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.runner import run_cell
+from recbench.benchmark.grid import run_grid
 
 DEFAULT_SUITE = Path("checks") / "smoke.json"
 
@@ -47,31 +48,47 @@ def load_suite(path: Path) -> dict[str, Any]:
     return suite
 
 
+def suite_cells(suite: dict[str, Any], settings: EvalSettings) -> list[tuple[str, Cell | Exception]]:
+    """Each declared cell, resolved (or the error that stops it), under its suite name."""
+    out: list[tuple[str, Cell | Exception]] = []
+    for cell in suite["cells"]:
+        name = f"{cell['model']} x {cell['dataset']}" + (f" ({cell['split']})" if cell.get("split") else "")
+        try:
+            out.append((name, Cell.resolve(cell["model"], cell["dataset"], cell.get("split"), cell.get("options"),
+                                           cell.get("dataset_options"), settings)))
+        except Exception as exc:  # a cell that cannot even be resolved fails the gate too
+            out.append((name, exc))
+    return out
+
+
 def run_suite(suite: dict[str, Any], locator: DataLocator | None = None,
               on_cell: Callable[[str], None] | None = None) -> tuple[list[CheckRow], list[tuple[str, str]]]:
-    """Every cell once (no record written); returns the metric rows and the cells that failed."""
+    """Every cell once through the grid engine (in this process, no record written); returns
+    the metric rows and the cells that failed."""
     rows: list[CheckRow] = []
     errors: list[tuple[str, str]] = []
     settings = EvalSettings(progress=False, n_bootstrap=int(suite.get("n_bootstrap", 100)),
                             latency_queries=int(suite.get("latency_queries", 20)))
     with tempfile.TemporaryDirectory() as cache:
         settings.cache_dir = cache  # a clean cache: the check encodes for real
-        for cell in suite["cells"]:
-            name = f"{cell['model']} x {cell['dataset']}" + (f" ({cell['split']})" if cell.get("split") else "")
-            if on_cell:
-                on_cell(name)
-            try:
-                rec = run_cell(cell["model"], cell["dataset"], split=cell.get("split"), options=cell.get("options"),
-                               dataset_options=cell.get("dataset_options"), settings=settings,
-                               locator=locator or DataLocator(), results_dir=None).record
-            except Exception as exc:  # a cell that cannot run is a failure of the gate too
-                errors.append((name, f"{type(exc).__name__}: {exc}"))
+        resolved = suite_cells(suite, settings)
+        names = {id(c): n for n, c in resolved}
+        errors += [(n, f"{type(c).__name__}: {c}") for n, c in resolved if isinstance(c, Exception)]
+        cells = [c for _, c in resolved if isinstance(c, Cell)]
+        counts = run_grid(cells, locator, results_dir=None, isolate=False, rerun=True, catch=(Exception,),
+                          on_start=(lambda c: on_cell(names[id(c)])) if on_cell else None)
+        specs = [spec for spec, (_, c) in zip(suite["cells"], resolved) if isinstance(c, Cell)]
+        for spec, outcome in zip(specs, counts.outcomes):
+            name = names[id(outcome.cell)]
+            if outcome.status != "ok":
+                errors.append((name, outcome.message))
                 continue
+            rec = outcome.record
             p50 = (rec["timing"].get("latency") or {}).get("p50_ms")
-            for metric, spec in cell["metrics"].items():
+            for metric, m in spec["metrics"].items():
                 got = (rec["metrics"].get(metric) or {}).get("value")
-                rows.append(CheckRow(name, metric, float(spec.get("expected", float("nan"))), got,
-                                     float(spec["tolerance"]), p50))
+                rows.append(CheckRow(name, metric, float(m.get("expected", float("nan"))), got,
+                                     float(m["tolerance"]), p50))
     return rows, errors
 
 

@@ -18,7 +18,7 @@ from recbench.benchmark.metrics import (
     mean_with_ci,
     percentile_interval,
 )
-from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
+from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one, unit_rows
 from recbench.benchmark.protocols import CorpusFitted, Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.tasks import ImpressionsTask, PairsTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
@@ -59,14 +59,17 @@ class EvalResult:
 
 PROTOCOLS: dict[str, Callable[[Any, Any, EvalSettings], EvalResult]] = {}
 REQUIREMENTS: dict[str, tuple[type, ...]] = {}
+POOLINGS_BY_KIND: dict[str, tuple[str, ...]] = {}  # the one vocabulary of --pooling, per task kind
 
 
-def protocol(kind: str, needs: tuple[type, ...]) -> Callable:
-    """Registers the protocol for a task kind and the capabilities a model needs for it."""
+def protocol(kind: str, needs: tuple[type, ...], poolings: tuple[str, ...] = ()) -> Callable:
+    """Registers the protocol for a task kind, the capabilities a model needs for it, and the
+    ways it can pool a user's history (none for kinds without histories)."""
 
     def decorate(fn: Callable[[Any, Any, EvalSettings], EvalResult]) -> Callable:
         PROTOCOLS[kind] = fn
         REQUIREMENTS[kind] = needs
+        POOLINGS_BY_KIND[kind] = poolings
         return fn
 
     return decorate
@@ -327,7 +330,7 @@ def click_counts(train: Any, n_items: int) -> np.ndarray:
     return np.bincount(train.candidates[train.labels == 1], minlength=n_items).astype(np.float64)
 
 
-@protocol("impressions", needs=(Ranker, Encoder, ItemScorer, TokenEncoder))
+@protocol("impressions", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=POOLINGS)
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
     """Scores every candidate of every test impression, then MIND's metrics averaged over
     impressions (AUC skips impressions with one label class; all skip those with no click).

@@ -239,7 +239,7 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
     return unit_rows(out.astype(np.float32))
 
 
-@protocol("sequences", needs=(Ranker, Encoder, ItemScorer, TokenEncoder))
+@protocol("sequences", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=SEQUENCE_POOLINGS)
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
     """Next item by full ranking over all items, the user's history excluded (the target
     itself never is). User profile: ``--pooling mean | recency | topk`` over history
@@ -253,9 +253,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     excluded = task.history[keep]
     excluded_offsets = np.r_[0, np.cumsum(np.bincount(owner[keep], minlength=len(task)))]
     relevant, relevant_offsets = task.targets, np.arange(len(task) + 1)
-    pooling = settings.pooling if settings.pooling != "mix" else "mean"
-    if pooling not in SEQUENCE_POOLINGS:
-        raise EvaluationError(f"sequences pool histories by {', '.join(SEQUENCE_POOLINGS)}, not {settings.pooling!r}")
+    pooling = settings.pooling  # its vocabulary (SEQUENCE_POOLINGS) is checked when the cell is resolved
     if isinstance(model, Ranker):
         timing["fit_seconds"] = 0.0
         score_block = _ranker_block(model, task)

@@ -190,7 +190,8 @@ def expected_discount(higher: np.ndarray, tied: np.ndarray, k: int) -> np.ndarra
     cum = np.r_[0.0, np.cumsum(1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64)))]  # cum[r]: ranks 1..r
     top = np.minimum(higher + tied + 1, k)
     low = np.minimum(higher, k)
-    return (cum[top] - cum[low]) / (tied + 1.0)
+    single = np.where(higher < k, 1.0 / np.log2(higher + 2.0), 0.0)  # no tie: the discount itself, exactly
+    return np.where(tied == 0, single, (cum[top] - cum[low]) / (tied + 1.0))
 
 
 def _first_relevant_group(higher: np.ndarray, tied: np.ndarray, q: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
@@ -241,7 +242,7 @@ def expected_ranking_metrics(higher: np.ndarray, tied: np.ndarray, offsets: np.n
     with np.errstate(invalid="ignore", divide="ignore"):
         log_miss = (gammaln(m - first + 1.0) - gammaln(np.maximum(m - first - j, 0) + 1.0)
                     - gammaln(m + 1.0) + gammaln(m - j + 1.0))
-    hr = 1.0 - np.where(room, np.exp(log_miss), 0.0)
+    hr = np.where(j == 1, first / m, 1.0 - np.where(room, np.exp(log_miss), 0.0))  # j == 1: exact
     # MRR: j == 1 is a uniform position, E[1/(s+p)] = (H(s+m) - H(s)) / m; j > 1 sums over p
     mrr = (_harmonic(s + m) - _harmonic(s)) / m
     for i in np.flatnonzero(has & (j > 1)):
@@ -249,6 +250,6 @@ def expected_ranking_metrics(higher: np.ndarray, tied: np.ndarray, offsets: np.n
         log_p = (gammaln(m[i] - p + 1.0) - gammaln(float(j[i])) - gammaln(m[i] - p - j[i] + 2.0)
                  - gammaln(m[i] + 1.0) + gammaln(j[i] + 1.0) + gammaln(m[i] - j[i] + 1.0))
         mrr[i] = float(np.sum(np.exp(log_p) / (s[i] + p)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndcg = np.where(has & (idcg > 0), dcg / idcg, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):  # dcg <= idcg; the clip removes only rounding
+        ndcg = np.where(has & (idcg > 0), np.minimum(dcg / idcg, 1.0), np.nan)
     return {"mrr": np.where(has, mrr, np.nan), f"hr@{k}": np.where(has, hr, np.nan), f"ndcg@{k}": ndcg}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from recbench.benchmark.registry import datasets
+from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_records
 
 FRONTIER = "★"
@@ -206,11 +206,19 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     return table
 
 
-def published_table(dataset_name: str, records: list[dict[str, Any]]) -> str | None:
+def published_for(records: list[dict[str, Any]]) -> tuple[tuple, str | None]:
+    """The published figures of the dataset the records ran on, found by the dataset spec each
+    record stores (its label may carry options: ``amazon-scientific[text_style=kv]``); and a
+    note saying why none could be found, for the leaderboard to show rather than drop them."""
+    spec = records[0]["dataset"].get("spec") or records[0]["dataset"]["name"]
     try:
-        published = datasets.get(dataset_name).published
-    except Exception:
-        return None
+        return tuple(datasets.get(spec).published), None
+    except (UnknownNameError, RuntimeError) as exc:
+        return (), f"Published figures for `{spec}` cannot be shown: {exc}"
+
+
+def published_table(records: list[dict[str, Any]]) -> str | None:
+    published, _ = published_for(records)
     if not published:
         return None
     by_label = {r["model"]["label"]: r for r in records}
@@ -266,6 +274,12 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         "distinct text or item; peak MB is the cell's own peak RSS (each cell runs in a fresh process); "
         "bytes/item is what an index stores per item.",
         "",
+        "Ties: item-to-item and sequence metrics are their expected value over a uniformly random order of "
+        "tied items, so a model that scores every item alike lands exactly at chance, never above it; "
+        "impression metrics follow MIND's official scorer, the published definition (AUC counts a tie one "
+        "half; for MRR and nDCG the candidate listed later wins a tie). Row names: the model's own options in "
+        "`[...]`, protocol variants (pooling, fields) in `{...}`.",
+        "",
         f"{FRONTIER} on the Pareto frontier of its table (no other row both faster at p50 and better); "
         f"{NOT_SIGNIFICANT} not significantly different from the table's best row (paired randomisation test "
         "over shared queries, p >= 0.05). Where a cell has several runs, the newest is shown.",
@@ -298,9 +312,12 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         out += [f"## {name} ({split})", "", f"{first['dataset']['kind']} · {sizes} · primary metric "
                 f"**{first['primary_metric']}**", ""]
         out += [measured_table(group, group_records, pvalues, link), ""]
-        pub = published_table(name, list(group_records.values()))
+        _, missing = published_for(list(group_records.values()))
+        pub = published_table(list(group_records.values()))
         if pub:
             out += ["Published figures (not measured here; each with its own setting):", "", pub, ""]
+        elif missing:
+            out += [missing, ""]
     return "\n".join(out)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from pathlib import Path
 from typing import Any, Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: model options and protocol variants apart (label, model.variant, cell)
 DEFAULT_RESULTS_DIR = Path("results")
 
 
@@ -101,8 +101,36 @@ def read_record(path: Path) -> dict[str, Any]:
     return upgrade(record)
 
 
+def format_label(spec: str, options: dict[str, Any] | None = None, variant: dict[str, Any] | None = None) -> str:
+    """A row's name: the spec, its own options in ``[...]`` and the protocol's variant in
+    ``{...}`` (``sif[pc=reference]``, ``sif{k=3,pooling=topk}``). Two namespaces, so a model
+    option never hides a protocol setting of the same name."""
+    def part(d: dict[str, Any] | None, open_: str, close: str) -> str:
+        return f"{open_}{','.join(f'{k}={v}' for k, v in sorted(d.items()))}{close}" if d else ""
+
+    return spec + part(options, "[", "]") + part(variant, "{", "}")
+
+
+def _label_items(label: str) -> dict[str, str]:
+    """``spec[a=1,b=x]`` -> {"a": "1", "b": "x"} (a version-1 label)."""
+    if not label.endswith("]") or "[" not in label:
+        return {}
+    inside = label[label.index("[") + 1 : -1]
+    return dict(item.split("=", 1) for item in inside.split(",") if "=" in item)
+
+
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
-    """Brings an older record to the current schema (none older exist yet: version 1 is the first)."""
+    """Brings an older record to the current schema, so that every record ever written still
+    loads. Version 1 labels held model options and protocol variants in one bracket: the
+    variant is what the label shows beyond the model's own options."""
+    if record["schema_version"] == 1:
+        model, dataset = record["model"], record["dataset"]
+        options = model.get("options") or {}
+        variant = {k: v for k, v in _label_items(model["label"]).items() if str(options.get(k)) != v}
+        model["variant"] = variant
+        model["label"] = format_label(model["spec"], options, variant)
+        dataset.setdefault("spec", dataset["name"].split("[", 1)[0])
+        record["schema_version"] = 2
     return record
 
 

@@ -1,0 +1,160 @@
+"""A benchmark cell, resolved once: which model with which of its own options, on which dataset
+split with which dataset options, under which protocol settings.
+
+Everything a user can get wrong about a cell is checked here, before any data or weights load:
+an unknown name, an option nobody takes, a split the dataset lacks, a model without a
+capability the task kind needs, a pooling the kind does not know. The same object then travels
+through the run (in a child process too), the record and the report, so a cell is named the
+same way everywhere: model options in ``[...]``, protocol variants in ``{...}``, never mixed
+(`sif[pc=reference]`, `sif{k=3,pooling=topk}`, `plugin[pooling=cls]{k=3,pooling=topk}`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from recbench.benchmark.evaluate import POOLINGS_BY_KIND, EvalSettings, supports
+from recbench.benchmark.registry import baselines, datasets, split_spec
+from recbench.benchmark.results import format_label
+
+DEFAULT_POOLING = EvalSettings.pooling
+
+
+class CellError(ValueError):
+    """A cell that cannot run as asked; raised before anything is loaded."""
+
+
+class UnsupportedCell(CellError):
+    """The model has none of the capabilities the dataset's task kind needs (a grid skips it)."""
+
+
+def accepted_options(factory: Any) -> set[str] | None:
+    """Keyword options a factory takes; None when it takes ``**kwargs`` (anything)."""
+    sig = inspect.signature(factory)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return {
+        name for name, p in sig.parameters.items()
+        if name not in ("self", "arg") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def options_for(factory: Any, options: dict[str, Any] | None) -> dict[str, Any]:
+    accepted = accepted_options(factory)
+    options = dict(options or {})
+    return options if accepted is None else {k: v for k, v in options.items() if k in accepted}
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
+    """The settings that change a run's numbers (not progress bars or cache locations)."""
+    return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")}
+
+
+def check_pooling(kind: str, pooling: str, dataset: str) -> None:
+    """One vocabulary per task kind, declared by the kind's protocol; the default ``mean``
+    means "no choice made" and is accepted everywhere."""
+    allowed = POOLINGS_BY_KIND.get(kind, ())
+    if pooling == DEFAULT_POOLING or pooling in allowed:
+        return
+    known = "; ".join(f"{k}: {', '.join(v)}" for k, v in POOLINGS_BY_KIND.items() if v)
+    if not allowed:
+        raise CellError(f"--pooling {pooling} does not apply to {kind!r} tasks ({dataset}): they pool no "
+                        f"history. Poolings by task kind: {known}")
+    raise CellError(f"--pooling {pooling} is not a pooling of {kind!r} tasks ({dataset}); choose one of "
+                    f"{', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model x dataset split x settings; build it with :meth:`resolve`."""
+
+    model: str  # spec as given: "sif", "sbert:/path/to/model"
+    dataset: str  # spec as given: "lee", "mind:/data/x"
+    split: str
+    kind: str
+    model_options: dict[str, Any] = field(default_factory=dict)  # only those the model accepts
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # only those the dataset accepts
+    settings: EvalSettings = field(default_factory=EvalSettings)
+
+    @classmethod
+    def resolve(cls, model: str, dataset: str, split: str | None = None, options: dict[str, Any] | None = None,
+                dataset_options: dict[str, Any] | None = None, settings: EvalSettings | None = None) -> "Cell":
+        """Looks every name up and checks every choice; raises UnknownNameError, CellError or
+        UnsupportedCell naming what is wrong. Loads nothing."""
+        settings = settings or EvalSettings()
+        factory = baselines.get(model)
+        dataset_cls = datasets.get(dataset)
+        split = split or dataset_cls.default_split
+        if split not in dataset_cls.splits:
+            raise CellError(f"dataset {dataset!r} has no split {split!r}; choose one of {', '.join(dataset_cls.splits)}")
+        kind = dataset_cls.kind
+        if not supports(factory, kind):
+            raise UnsupportedCell(f"{model} cannot run {kind!r} tasks")
+        check_pooling(kind, settings.pooling, dataset)
+        return cls(model=model, dataset=dataset, split=split, kind=kind,
+                   model_options=options_for(factory, options), dataset_options=options_for(dataset_cls, dataset_options),
+                   settings=settings)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} x {self.dataset} ({self.split})"
+
+    @property
+    def key(self) -> str:
+        """What the cell *is*: a grid skips a cell whose key already has a record. Model
+        options and protocol settings are hashed under separate names."""
+        return config_hash({"model": self.model, "options": self.model_options, "dataset": self.dataset,
+                            "dataset_options": self.dataset_options, "split": self.split,
+                            "settings": protocol_settings(self.settings)})
+
+    @property
+    def dataset_label(self) -> str:
+        return format_label(self.dataset, self.dataset_options)
+
+    def model_label(self, variant: dict[str, Any] | None = None) -> str:
+        return format_label(self.model, self.model_options, variant)
+
+    def build_model(self) -> Any:
+        factory = baselines.get(self.model)
+        return factory(arg=split_spec(self.model)[1], **self.model_options)
+
+    def build_dataset(self, locator: Any) -> Any:
+        name, arg = split_spec(self.dataset)
+        return datasets.get(self.dataset)(name=name, arg=arg, locator=locator, **self.dataset_options)
+
+    def describe(self, variant: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The cell as the record stores it."""
+        return {"key": self.key, "model": self.model, "model_options": self.model_options,
+                "dataset": self.dataset, "dataset_options": self.dataset_options, "split": self.split,
+                "kind": self.kind, "variant": dict(variant or {})}
+
+
+def plan(models: list[str], dataset_specs: list[str], split: str | None, options: dict[str, Any],
+         dataset_options: dict[str, Any], settings: EvalSettings) -> tuple[list[Cell], list[tuple[str, str, str]]]:
+    """Every model x dataset cell of a grid, resolved up front: the runnable cells and the
+    skipped ones (model, dataset, reason). An option that no model (or dataset) of the grid
+    takes, or a pooling a kind does not know, is an error before anything runs."""
+    factories = {m: baselines.get(m) for m in models}
+    classes = {d: datasets.get(d) for d in dataset_specs}
+    for key in options:
+        if not any((acc := accepted_options(f)) is None or key in acc for f in factories.values()):
+            raise CellError(f"option {key!r} is accepted by none of the models {', '.join(models)}")
+    for key in dataset_options:
+        if not any((acc := accepted_options(c)) is None or key in acc for c in classes.values()):
+            raise CellError(f"dataset option {key!r} is accepted by none of the datasets {', '.join(dataset_specs)}")
+    cells, skipped = [], []
+    for d in dataset_specs:
+        for m in models:
+            try:
+                cells.append(Cell.resolve(m, d, split, options, dataset_options, settings))
+            except UnsupportedCell as exc:
+                skipped.append((m, d, str(exc)))
+    return cells, skipped

@@ -1,0 +1,133 @@
+"""The grid engine: runs resolved cells one after another, each in a fresh process by default,
+skips cells already recorded, counts failures and survives Ctrl-C. `recbench run` and
+`recbench check` both go through it.
+
+A failing cell is reported and the others go on. Ctrl-C ends the cell in progress at once
+(records are written atomically, so none is left half written) and raises
+:class:`GridInterrupted` with the counts so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from recbench.benchmark.cells import Cell
+from recbench.benchmark.data import DataLocator, DataNotFoundError
+from recbench.benchmark.evaluate import EvaluationError
+from recbench.benchmark.results import iter_records
+
+# what a cell may fail with and still let the grid go on: bad data, bad model output
+EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
+
+
+@dataclass
+class Outcome:
+    cell: Cell
+    status: str  # "ok" | "skipped" | "error"
+    message: str = ""
+    record: dict[str, Any] | None = None
+    path: Path | None = None
+
+
+@dataclass
+class GridCounts:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+class GridInterrupted(KeyboardInterrupt):
+    def __init__(self, counts: GridCounts, left: int) -> None:
+        super().__init__("interrupted")
+        self.counts, self.left = counts, left
+
+
+def existing_cell_keys(results_dir: Path | None) -> set[str]:
+    """Keys of the cells that already have a record: a grid skips them."""
+    if results_dir is None or not Path(results_dir).is_dir():
+        return set()
+    return {rec["cell_key"] for _, rec in iter_records(Path(results_dir)) if rec.get("cell_key")}
+
+
+def _run_here(cell: Cell, locator: DataLocator, results_dir: Path | None,
+              catch: tuple[type[BaseException], ...]) -> dict[str, Any]:
+    from recbench.benchmark.runner import run_resolved
+
+    try:
+        result = run_resolved(cell, locator, results_dir)
+    except catch as exc:
+        return {"status": "error", "message": str(exc) if isinstance(exc, EXPECTED_ERRORS)
+                else f"{type(exc).__name__}: {exc}"}
+    return {"status": "ok", "record": result.record, "path": result.path}
+
+
+def _run_in_child(queue: Any, cell: Cell, locator: DataLocator, results_dir: Path | None) -> None:
+    try:
+        queue.put(_run_here(cell, locator, results_dir, (Exception,)))
+    except KeyboardInterrupt:
+        queue.put({"status": "error", "message": "interrupted"})
+    except BaseException as exc:  # report, never hang the parent
+        queue.put({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+
+
+def run_one(cell: Cell, locator: DataLocator, results_dir: Path | None, isolate: bool = True,
+            catch: tuple[type[BaseException], ...] = EXPECTED_ERRORS) -> Outcome:
+    """One cell, in a fresh process when ``isolate``: imports, caches and memory of earlier
+    cells then cannot flatter or burden its timings (asv's rule). In-process, ``catch`` says
+    which exceptions become a failed outcome (anything else propagates)."""
+    if not isolate:
+        return Outcome(cell, **_run_here(cell, locator, results_dir, catch))
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_run_in_child, args=(queue, cell, locator, results_dir))
+    child.start()
+    try:
+        while True:
+            try:
+                return Outcome(cell, **queue.get(timeout=1.0))
+            except Exception:  # queue.Empty: still running?
+                if not child.is_alive():
+                    return Outcome(cell, "error", f"the cell's process died (exit code {child.exitcode})")
+    except KeyboardInterrupt:
+        child.terminate()
+        raise
+    finally:
+        child.join(timeout=10)
+
+
+def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_dir: Path | None = Path("results"),
+             isolate: bool = True, rerun: bool = False, on_start: Callable[[Cell], None] | None = None,
+             on_outcome: Callable[[Outcome], None] | None = None,
+             catch: tuple[type[BaseException], ...] = EXPECTED_ERRORS) -> GridCounts:
+    """Runs every cell not yet recorded in ``results_dir`` (all of them with ``rerun``, or
+    when ``results_dir`` is None: nothing is written then). A cell that occurs twice runs once."""
+    cells = list(cells)
+    locator = locator or DataLocator()
+    done_keys = set() if rerun else existing_cell_keys(results_dir)
+    counts = GridCounts()
+    try:
+        for cell in cells:
+            if on_start:
+                on_start(cell)
+            if cell.key in done_keys:
+                outcome = Outcome(cell, "skipped", "a record of this configuration exists (--rerun to run it again)")
+                counts.skipped += 1
+            else:
+                outcome = run_one(cell, locator, results_dir, isolate, catch)
+                if outcome.status == "ok":
+                    counts.done += 1
+                    if results_dir is not None:
+                        done_keys.add(cell.key)
+                else:
+                    counts.failed += 1
+            counts.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+    except KeyboardInterrupt:
+        raise GridInterrupted(counts, len(cells) - len(counts.outcomes)) from None
+    return counts

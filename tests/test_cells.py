@@ -1,0 +1,135 @@
+"""A row is exactly one configuration: cells resolved once, model options and protocol variants
+kept apart, published rows found under dataset options, one pooling vocabulary per kind."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from recbench.benchmark.cells import Cell, CellError, UnsupportedCell, plan
+from recbench.benchmark.check import run_suite
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.grid import run_grid
+from recbench.benchmark.registry import baselines
+from recbench.benchmark.report import render_markdown
+from recbench.benchmark.results import format_label, iter_records, read_record
+
+FAST = EvalSettings(n_bootstrap=30, latency_queries=2, progress=False, use_cache=False)
+
+
+class PoolingPlugin:
+    """A third-party encoder with an option of its own named ``pooling`` (hashed words)."""
+
+    name = "minilm-pool"
+
+    def __init__(self, arg=None, pooling: str = "cls"):
+        self.pooling = pooling
+
+    @property
+    def params(self):
+        return {"pooling": self.pooling}
+
+    def encode(self, texts, batch_size=32):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        x = HashingVectorizer(n_features=64, alternate_sign=False).transform(texts).toarray().astype(np.float32)
+        return np.sqrt(x) if self.pooling == "max" else x
+
+
+@pytest.fixture()
+def plugin():
+    baselines.add("minilm-pool", PoolingPlugin)
+    yield
+    baselines._entries.pop("minilm-pool", None)
+
+
+def test_labels_keep_model_options_and_protocol_variants_apart():
+    assert format_label("sif", {"pc": "reference"}) == "sif[pc=reference]"
+    assert format_label("sif", {}, {"pooling": "topk", "k": 3}) == "sif{k=3,pooling=topk}"
+    assert format_label("p", {"pooling": "cls"}, {"pooling": "topk", "k": 3}) == "p[pooling=cls]{k=3,pooling=topk}"
+
+
+@pytest.mark.usefixtures("real_data", "plugin")
+def test_a_model_option_named_like_a_protocol_setting_makes_its_own_row(tmp_path):
+    settings = EvalSettings(n_bootstrap=30, latency_queries=2, progress=False, use_cache=False, pooling="topk")
+    cells = [Cell.resolve("minilm-pool", "ml100k-mix", options={"pooling": p}, settings=settings) for p in ("cls", "max")]
+    assert cells[0].key != cells[1].key
+    counts = run_grid(cells, results_dir=tmp_path, isolate=False)
+    assert counts.done == 2, [o.message for o in counts.outcomes]
+    labels = sorted(rec["model"]["label"] for _, rec in iter_records(tmp_path))
+    assert labels == ["minilm-pool[pooling=cls]{k=3,pooling=topk}", "minilm-pool[pooling=max]{k=3,pooling=topk}"]
+    rec = next(rec for _, rec in iter_records(tmp_path))
+    assert rec["model"]["options"]["pooling"] in ("cls", "max") and rec["model"]["variant"]["pooling"] == "topk"
+    assert rec["cell"]["model_options"] == rec["model"]["options"] and rec["cell"]["variant"] == rec["model"]["variant"]
+    board = render_markdown(tmp_path, plots_dir=None, significance=False)
+    assert "`minilm-pool[pooling=cls]{k=3,pooling=topk}`" in board
+    assert "`minilm-pool[pooling=max]{k=3,pooling=topk}`" in board
+    assert "newest shown" not in board
+
+
+@pytest.mark.usefixtures("real_data")
+def test_published_rows_survive_a_dataset_option(tmp_path):
+    cell = Cell.resolve("popularity", "amazon-scientific", dataset_options={"text_style": "kv"}, settings=FAST)
+    assert cell.dataset_label == "amazon-scientific[text_style=kv]"
+    assert run_grid([cell], results_dir=tmp_path, isolate=False).done == 1
+    board = render_markdown(tmp_path, plots_dir=None, significance=False)
+    assert "Published figures (not measured here" in board
+    assert all(f"| {m} " in board for m in ("SASRec", "UniSRec", "Recformer"))
+
+
+def test_published_rows_that_cannot_be_found_are_said_so(tmp_path):
+    rec = {"schema_version": 2, "run_id": "x", "date": "2026-01-01", "cell_key": "k", "primary_metric": "mrr",
+           "model": {"name": "m", "spec": "m", "label": "m", "options": {}, "variant": {}},
+           "dataset": {"name": "gone-plugin", "spec": "gone-plugin", "kind": "sequences", "split": "test",
+                       "sizes": {"users": 3}},
+           "metrics": {"mrr": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}}, "timing": {}, "environment": {}}
+    (tmp_path / "gone-plugin__m__x.json").write_text(json.dumps(rec))
+    board = render_markdown(tmp_path, plots_dir=None, significance=False)
+    assert "Published figures for `gone-plugin` cannot be shown: unknown dataset 'gone-plugin'" in board
+
+
+def test_pooling_has_one_vocabulary_per_kind_checked_before_anything_loads():
+    with pytest.raises(CellError, match="--pooling recency is not a pooling of 'impressions' tasks.*mean, topk, mix"):
+        Cell.resolve("sif", "mind-small", settings=EvalSettings(pooling="recency"))
+    with pytest.raises(CellError, match="--pooling mix is not a pooling of 'sequences' tasks.*mean, recency, topk"):
+        Cell.resolve("sif", "amazon-scientific", settings=EvalSettings(pooling="mix"))
+    with pytest.raises(CellError, match="does not apply to 'pairs' tasks"):
+        Cell.resolve("sif", "lee", settings=EvalSettings(pooling="topk"))
+    assert Cell.resolve("sif", "amazon-scientific", settings=EvalSettings(pooling="recency")).kind == "sequences"
+
+
+def test_a_grid_is_planned_before_it_runs():
+    cells, skipped = plan(["sif", "popularity"], ["lee", "ml100k"], None, {}, {}, FAST)
+    assert [(c.model, c.dataset) for c in cells] == [("sif", "lee"), ("sif", "ml100k"), ("popularity", "ml100k")]
+    assert skipped == [("popularity", "lee", "popularity cannot run 'pairs' tasks")]
+    with pytest.raises(CellError, match="option 'nope' is accepted by none of the models sif"):
+        plan(["sif"], ["lee"], None, {"nope": 1}, {}, FAST)
+    with pytest.raises(CellError, match="has no split 'train'"):
+        Cell.resolve("sif", "lee", split="train")
+    with pytest.raises(UnsupportedCell):
+        Cell.resolve("popularity", "lee")
+
+
+def test_a_version_1_record_is_read_with_its_variant_apart(tmp_path):
+    old = {"schema_version": 1, "run_id": "r", "date": "2026-01-01",
+           "model": {"spec": "sif", "label": "sif[k=3,pc=reference,pooling=topk]", "options": {"pc": "reference"}},
+           "dataset": {"name": "amazon-scientific[text_style=kv]"}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    rec = read_record(tmp_path / "old.json")
+    assert rec["schema_version"] == 2
+    assert rec["model"]["variant"] == {"k": "3", "pooling": "topk"}
+    assert rec["model"]["label"] == "sif[pc=reference]{k=3,pooling=topk}"
+    assert rec["dataset"]["spec"] == "amazon-scientific"
+
+
+@pytest.mark.usefixtures("real_data")
+def test_check_runs_through_the_grid_engine_and_reports_unresolvable_cells():
+    suite = {"n_bootstrap": 20, "latency_queries": 2, "cells": [
+        {"model": "sif", "dataset": "lee", "metrics": {"pearson": {"expected": 49.87, "tolerance": 0.5}}},
+        {"model": "sif", "dataset": "lee", "split": "train", "metrics": {"pearson": {"expected": 0, "tolerance": 1}}},
+    ]}
+    rows, errors = run_suite(suite)
+    assert [(r.cell, r.ok) for r in rows] == [("sif x lee", True)]
+    assert errors == [("sif x lee (train)", "CellError: dataset 'lee' has no split 'train'; choose one of test")]
