@@ -32,7 +32,8 @@ def main() -> None:
 
     from recbench.baselines.glove import SIF
     from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.full_ranking import faiss_index, pool_histories
+    from recbench.benchmark.kinds.ranking import faiss_index
+    from recbench.benchmark.kinds.sequences import pool_histories
     from recbench.benchmark.pooling import unit_rows
     from recbench.benchmark.runner import build_dataset
 

@@ -9,7 +9,7 @@ import pytest
 
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.full_ranking import faiss_index, relevant_tie_counts, top_k
+from recbench.benchmark.kinds.ranking import faiss_index, relevant_tie_counts, top_k
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.runner import build_dataset, run_cell
 from recbench.datasets._parsing import DataFormatError

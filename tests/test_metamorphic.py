@@ -24,7 +24,7 @@ from scipy.stats import hypergeom
 
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError, evaluate
-from recbench.benchmark.full_ranking import relevant_tie_counts
+from recbench.benchmark.kinds.ranking import relevant_tie_counts
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.registry import baselines, datasets

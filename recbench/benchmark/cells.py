@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from recbench.benchmark.evaluate import POOLINGS_BY_KIND, EvalSettings, supports
+from recbench.benchmark.evaluate import EvalSettings, pooling_vocabulary, supports
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import format_label
 
@@ -61,10 +61,11 @@ def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
 def check_pooling(kind: str, pooling: str, dataset: str) -> None:
     """One vocabulary per task kind, declared by the kind's protocol; the default ``mean``
     means "no choice made" and is accepted everywhere."""
-    allowed = POOLINGS_BY_KIND.get(kind, ())
+    vocabulary = pooling_vocabulary()
+    allowed = vocabulary.get(kind, ())
     if pooling == DEFAULT_POOLING or pooling in allowed:
         return
-    known = "; ".join(f"{k}: {', '.join(v)}" for k, v in POOLINGS_BY_KIND.items() if v)
+    known = "; ".join(f"{k}: {', '.join(v)}" for k, v in vocabulary.items() if v)
     if not allowed:
         raise CellError(f"--pooling {pooling} does not apply to {kind!r} tasks ({dataset}): they pool no "
                         f"history. Poolings by task kind: {known}")

@@ -7,7 +7,7 @@
   whose gold line is empty is unscored and skipped (counted in the record); STS13's ``SMT``
   subset is LDC-restricted (gold without input) and left out.
 
-Aggregates (see ``recbench.benchmark.evaluate.evaluate_pairs``): ``spearman``/``pearson`` pool
+Aggregates (see ``recbench.benchmark.kinds.pairs.evaluate_pairs``): ``spearman``/``pearson`` pool
 every scored pair of the year ("all", the convention of the SBERT and SimCSE papers);
 ``*_mean`` is the plain mean over subsets (SentEval's "mean", and the per-year average the SIF
 paper reports); ``*_wmean`` weights subsets by size.

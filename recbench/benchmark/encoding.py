@@ -1,0 +1,104 @@
+"""Encoding shared by every task kind: each distinct text once, in chunks with a progress bar,
+NaN/inf and shape refused naming the model and the text, item vectors cached on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from recbench.benchmark.cache import EmbeddingCache
+from recbench.benchmark.capabilities import CorpusFitted, Encoder
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.pooling import unit_rows
+from recbench.benchmark.timing import stopwatch
+
+
+def encode_checked(model: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False) -> np.ndarray:
+    """Encodes in chunks (for a progress bar) and refuses NaN/inf or a wrong shape, naming the model."""
+    chunk = max(batch_size * 16, 1024)
+    parts = []
+    with tqdm(total=len(texts), desc=f"encode {model.name}", unit="text", disable=not progress, leave=False) as bar:
+        for start in range(0, len(texts), chunk):
+            part = np.asarray(model.encode(list(texts[start : start + chunk]), batch_size=batch_size))
+            parts.append(part)
+            bar.update(len(part))
+    emb = np.concatenate(parts, axis=0) if parts else np.zeros((0, 0), dtype=np.float32)
+    if emb.ndim != 2 or emb.shape[0] != len(texts):
+        raise EvaluationError(
+            f"model {model.name!r} returned an array of shape {emb.shape} for {len(texts)} texts; expected (n, d)"
+        )
+    bad = ~np.isfinite(emb).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise EvaluationError(
+            f"model {model.name!r} produced non-finite embeddings (NaN or inf) for {int(bad.sum())} of "
+            f"{len(texts)} texts, the first for text {first}: {texts[first][:80]!r}; no record written"
+        )
+    return emb.astype(np.float32, copy=False)
+
+
+def check_tokens(model: Any, tokens: list[np.ndarray], texts: Sequence[str]) -> None:
+    """Token encoders get the same NaN check as encoders, naming the model and the text."""
+    if len(tokens) != len(texts):
+        raise EvaluationError(f"model {model.name!r} returned {len(tokens)} token arrays for {len(texts)} texts")
+    for i, t in enumerate(tokens):
+        if not np.isfinite(t).all():
+            raise EvaluationError(f"model {model.name!r} produced non-finite token vectors for text {i}: "
+                                  f"{texts[i][:80]!r}; no record written")
+
+
+def fit_on_texts(model: Any, texts: list[str], timing: dict[str, Any]) -> None:
+    """Lets a corpus-fitted model (SIF) fit its statistics on the texts it will encode."""
+    with stopwatch() as sw:
+        if isinstance(model, CorpusFitted):
+            model.fit_corpus(texts)
+    timing["fit_seconds"] = sw.seconds
+
+
+def encode_items(model: Any, texts: list[str], settings: EvalSettings, timing: dict[str, Any]) -> np.ndarray:
+    """Encodes (or reads from the cache) every item once; unit rows for cosine by dot."""
+    def compute() -> np.ndarray:
+        warm = texts[: settings.warmup_texts]
+        if warm:
+            model.encode(warm, batch_size=settings.batch_size)
+        return encode_checked(model, texts, settings.batch_size, settings.progress)
+
+    with stopwatch() as sw:
+        if settings.use_cache:
+            emb, hit = EmbeddingCache(Path(settings.cache_dir) if settings.cache_dir else None).get_or_compute(
+                model, texts, compute)
+        else:
+            emb, hit = compute(), False
+    timing.update({"encode_seconds": sw.seconds, "encoded_items": len(texts), "embedding_cache_hit": hit,
+                   "embedding_dim": int(emb.shape[1]), "stored_bytes_per_item": int(emb.shape[1] * 4)})
+    if not hit:
+        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
+    return unit_rows(np.asarray(emb, dtype=np.float32))
+
+
+def encode_item_tokens(model: Any, texts: list[str], kind: str, settings: EvalSettings,
+                        timing: dict[str, Any]) -> list[np.ndarray]:
+    from recbench.benchmark.late_interaction import token_bytes_per_item
+
+    model.encode_tokens(texts[: settings.warmup_texts], kind=kind, batch_size=settings.batch_size)
+    with stopwatch() as sw:
+        tokens = model.encode_tokens(texts, kind=kind, batch_size=settings.batch_size)
+    check_tokens(model, tokens, texts)
+    key = "item" if kind == "document" else "query"
+    timing[f"{key}_token_encode_seconds"] = sw.seconds
+    if kind == "document":
+        timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
+        timing["stored_bytes_per_item"] = token_bytes_per_item(tokens)
+    return tokens
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity; a zero vector has similarity 0 with everything."""
+    na = np.linalg.norm(a, axis=1)
+    nb = np.linalg.norm(b, axis=1)
+    den = na * nb
+    dots = np.einsum("ij,ij->i", a, b)
+    return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)

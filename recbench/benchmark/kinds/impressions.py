@@ -1,0 +1,124 @@
+"""Task kind ``impressions``: a user's history and the candidates shown, with click labels;
+MIND's official metrics averaged over impressions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol
+from recbench.benchmark.metrics import impression_metrics, mean_with_ci
+from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
+from recbench.benchmark.tasks import ImpressionsTask
+from recbench.benchmark.timing import latency_percentiles, stopwatch
+
+
+def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: EvalSettings) -> tuple[dict, dict, dict]:
+    imps = task.test
+    if not np.isfinite(scores).all():
+        raise EvaluationError(f"a score is NaN or inf for {int((~np.isfinite(scores)).sum())} candidates")
+    per_query = impression_metrics(scores, imps.labels, imps.candidate_offsets)
+    metrics = {name: mean_with_ci(vals, settings.n_bootstrap, settings.seed) for name, vals in per_query.items()}
+    counted = {f"impressions_scored_{name}": int(np.isfinite(v).sum()) for name, v in per_query.items()}
+    return metrics, counted, per_query
+
+
+def click_counts(train: Any, n_items: int) -> np.ndarray:
+    """Clicks per item in a train split of impressions."""
+    return np.bincount(train.candidates[train.labels == 1], minlength=n_items).astype(np.float64)
+
+
+@protocol("impressions", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=POOLINGS)
+def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
+    """Scores every candidate of every test impression, then MIND's metrics averaged over
+    impressions (AUC skips impressions with one label class; all skip those with no click).
+
+    An encoder ranks by the cosine between a pooled user profile and each candidate; each
+    distinct item that the test impressions reference is encoded once (cached on disk). A
+    click scorer (popularity) is fitted on the train split's clicks. Latency is per impression:
+    pooling + scoring with item vectors already computed, the work done online at serving time.
+    """
+    imps = task.test
+    timing: dict[str, Any] = {"batch_size": settings.batch_size}
+    details: dict[str, Any] = {}
+    variant: dict[str, Any] = {}
+    pooling = Pooling(settings.pooling, settings.topk, settings.mix_weight)
+    if isinstance(model, Ranker):
+        timing["fit_seconds"] = 0.0
+        with stopwatch() as score_sw:
+            scores = np.asarray(model.score_queries(task, np.arange(len(imps))), dtype=np.float64)
+        timing["score_seconds"] = score_sw.seconds
+        if scores.shape != imps.candidates.shape:
+            raise EvaluationError(f"model {model.name!r} returned {scores.shape} scores for "
+                                  f"{len(imps.candidates)} candidates")
+
+        def one(i: int) -> np.ndarray:
+            return model.score_queries(task, np.array([i]))
+
+        details["ranker"] = "joint scorer"
+    elif isinstance(model, ItemScorer):
+        with stopwatch() as fit_sw:
+            model.fit_counts(click_counts(task.train, len(task.item_ids)) if task.train is not None else None)
+        timing["fit_seconds"] = fit_sw.seconds
+        scores = np.asarray(model.score_items(imps.candidates), dtype=np.float64)
+
+        def one(i: int) -> np.ndarray:
+            return model.score_items(imps.candidates_of(i))
+
+        details["ranker"] = "item scorer (no text)"
+    elif isinstance(model, TokenEncoder):
+        from recbench.benchmark.late_interaction import candidates_vs_history
+
+        fields = tuple(settings.fields or task.default_fields)
+        texts_all = task.item_texts(fields)
+        used = np.unique(np.concatenate([imps.history, imps.candidates]))
+        texts = [texts_all[r] for r in used]
+        timing["fit_seconds"] = 0.0
+        used_tokens = encode_item_tokens(model, texts, "document", settings, timing)
+        tokens: list[np.ndarray] = [np.zeros((0, 1), dtype=np.float32)] * len(task.item_ids)
+        for r, t in zip(used, used_tokens):
+            tokens[r] = t
+        with stopwatch() as score_sw:
+            scores = np.empty(len(imps.candidates), dtype=np.float64)
+            for i in range(len(imps)):
+                lo, hi = imps.candidate_offsets[i], imps.candidate_offsets[i + 1]
+                scores[lo:hi] = candidates_vs_history(tokens, imps.history_of(i), imps.candidates[lo:hi])
+        timing["score_seconds"] = score_sw.seconds
+
+        def one(i: int) -> np.ndarray:
+            return candidates_vs_history(tokens, imps.history_of(i), imps.candidates_of(i))
+
+        details.update({"fields": list(fields), "interaction": "candidate tokens vs all history tokens (MaxSim mean)"})
+        if fields != tuple(task.default_fields):
+            variant["fields"] = "+".join(fields)
+    else:
+        fields = tuple(settings.fields or task.default_fields)
+        texts_all = task.item_texts(fields)
+        used = np.unique(np.concatenate([imps.history, imps.candidates]))
+        texts = [texts_all[r] for r in used]
+        fit_on_texts(model, texts, timing)
+        emb = encode_items(model, texts, settings, timing)
+        unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)
+        unit[used] = emb
+        with stopwatch() as score_sw:
+            scores = score_all(unit, imps, pooling).astype(np.float64)
+        timing["score_seconds"] = score_sw.seconds
+
+        def one(i: int) -> np.ndarray:
+            return score_one(unit, imps.history_of(i), imps.candidates_of(i), pooling)
+
+        details.update({"fields": list(fields), **pooling.describe()})
+        if pooling.kind != "mean":
+            variant.update(pooling.describe())
+        if fields != tuple(task.default_fields):
+            variant["fields"] = "+".join(fields)
+    metrics, counted, per_query_values = _impression_quality(scores, task, settings)
+    nq = min(settings.latency_queries, len(imps))
+    picks = np.linspace(0, len(imps) - 1, nq).astype(int) if nq else np.array([], dtype=int)
+    timing["latency"] = latency_percentiles(lambda i: one(int(picks[i])), nq) if nq else {}
+    details.update(counted)
+    return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant,
+                      per_query={"query_id": np.asarray(imps.ids).astype(str), **per_query_values})

@@ -1,0 +1,105 @@
+"""Task kind ``item-to-item``: a seed item (or a query text) ranks the whole catalog; MRR,
+HR@10, nDCG@10 with ties broken as a random ranking would."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, fit_on_texts
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, protocol
+from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, ranker_block, ranker_top,
+                                              relevant_tie_counts, summarise, top_k)
+from recbench.benchmark.metrics import expected_ranking_metrics
+from recbench.benchmark.pooling import unit_rows
+from recbench.benchmark.timing import latency_percentiles, stopwatch
+from recbench.benchmark.tasks import ItemToItemTask
+
+
+@protocol("item-to-item", needs=(Ranker, Encoder, TokenEncoder))
+def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
+    """Each query text is encoded and every catalog item ranked by cosine; the query's own
+    item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item.
+
+    Text-free scorers need interaction counts, which item-to-item data lacks, so a model
+    that is only an ItemScorer (popularity) cannot run here; one that is also an Encoder
+    (random) is scored through its ItemScorer side: pure noise."""
+    timing: dict[str, Any] = {"batch_size": settings.batch_size}
+    details: dict[str, Any] = {}
+    n_items = len(task.item_ids)
+    if isinstance(model, Ranker):
+        timing["fit_seconds"] = 0.0
+        score_block = ranker_block(model, task)
+        one_query = ranker_top(score_block, task.excluded, task.excluded_offsets)
+        details["ranker"] = "joint scorer"
+    elif isinstance(model, ItemScorer):
+        with stopwatch() as fit_sw:
+            model.fit_counts(getattr(task, "item_counts", None))
+        timing["fit_seconds"] = fit_sw.seconds
+        score_block = noise_block(model, n_items)
+        one_query: Callable[[int], Any] = lambda i: best_k(model.score_items(np.arange(n_items)), 10)  # noqa: E731
+    elif isinstance(model, TokenEncoder):
+        from recbench.benchmark.late_interaction import maxsim_sum, rerank_block
+
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        timing["fit_seconds"] = 0.0
+        items = encode_items(model, texts, settings, timing)  # the dense first stage
+        dense_bytes = timing["stored_bytes_per_item"]
+        doc_tokens = encode_item_tokens(model, texts, "document", settings, timing)
+        timing["dense_first_stage_bytes_per_item"] = dense_bytes
+        q_texts = [texts[r] for r in task.query_items] if task.query_items is not None else list(task.query_texts)
+        q_tokens = encode_item_tokens(model, q_texts, "query", settings, timing)
+        queries = items[task.query_items] if task.query_items is not None else unit_rows(
+            encode_checked(model, q_texts, settings.batch_size, settings.progress))
+        depth = int(getattr(model, "rerank_depth", 100))
+
+        def score_block(rows: np.ndarray) -> np.ndarray:
+            return rerank_block(queries[rows] @ items.T, depth,
+                                lambda j, cand: [maxsim_sum(q_tokens[rows[j]], doc_tokens[c]) for c in cand])
+
+        index = faiss_index(items)
+
+        def one_query(i: int) -> np.ndarray:
+            q_vec = unit_rows(model.encode([q_texts[i]], batch_size=1))[0]
+            q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
+            cand = top_k(index, q_vec, depth, task.excluded[task.excluded_offsets[i]:task.excluded_offsets[i + 1]])
+            late = np.array([maxsim_sum(q_tok, doc_tokens[c]) for c in cand])
+            return cand[np.argsort(-late, kind="stable")][:10]
+
+        details.update({"fields": list(fields), "interaction": f"dense top-{depth}, re-ranked by MaxSim"})
+    else:
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        fit_on_texts(model, texts, timing)
+        items = encode_items(model, texts, settings, timing)
+        if task.query_items is not None:
+            queries = items[task.query_items]
+            query_text = lambda i: texts[task.query_items[i]]  # noqa: E731
+        else:
+            queries = unit_rows(encode_checked(model, task.query_texts, settings.batch_size, settings.progress))
+            query_text = lambda i: task.query_texts[i]  # noqa: E731
+        score_block = lambda rows: queries[rows] @ items.T  # noqa: E731
+        index = faiss_index(items)
+        timing["index_bytes_per_item"] = int(items.shape[1] * 4)
+
+        def one_query(i: int) -> np.ndarray:
+            q = unit_rows(model.encode([query_text(i)], batch_size=1))[0]
+            return top_k(index, q, 10, task.excluded[task.excluded_offsets[i]:task.excluded_offsets[i + 1]])
+
+        details["fields"] = list(fields)
+    with stopwatch() as rank_sw:
+        higher, tied = relevant_tie_counts(score_block, len(task), task.relevant, task.relevant_offsets,
+                                           task.excluded, task.excluded_offsets)
+    timing["rank_seconds"] = rank_sw.seconds
+    per_query = expected_ranking_metrics(higher, tied, task.relevant_offsets, task.grades, 10)
+    details["relevant_items_in_ties"] = int((tied > 0).sum())
+    metrics = summarise(per_query, settings)
+    details["queries_scored"] = int(np.isfinite(per_query["mrr"]).sum())
+    nq = min(settings.latency_queries, len(task))
+    picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
+    timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
+    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details,
+                      per_query={"query_id": np.arange(len(task)), **per_query})

@@ -1,0 +1,120 @@
+"""What the full-ranking kinds (item-to-item, sequences) share: tie counts, faiss search,
+the score blocks of rankers and item scorers.
+
+Every query is scored against the whole catalog (no sampled negatives: sampled ranking is
+the main reason published sequential-recommendation numbers do not reproduce). Metrics come
+from each relevant item's place among the non-excluded catalog items: how many score strictly
+higher, and how many tie with it. Ties are broken as a random ranking would break them: every
+metric is its expected value over a uniformly random order of the tied items
+(``metrics.expected_ranking_metrics``), so a model that scores everything alike lands exactly
+at chance and never above it. Queries are processed in blocks so memory stays bounded.
+
+Per-query latency is the serving path: build the query vector (encode the query text, or pool
+the history), then an exact inner-product search in faiss over all item vectors for the top
+10 (+ the excluded items, filtered out afterwards).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.metrics import mean_with_ci
+
+
+def relevant_tie_counts(
+    score_block: Callable[[np.ndarray], np.ndarray],
+    n_queries: int,
+    relevant: np.ndarray,
+    relevant_offsets: np.ndarray,
+    excluded: np.ndarray,
+    excluded_offsets: np.ndarray,
+    block: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every relevant (query, item) pair: how many non-excluded catalog items score
+    strictly higher, and how many others score exactly the same (its tie group, less itself).
+
+    ``score_block(query_rows)`` returns a (len(query_rows), n_items) score matrix. The metrics
+    take the expectation over a random order of the tied items, so a tie never flatters."""
+    higher = np.empty(len(relevant), dtype=np.int64)
+    tied = np.empty(len(relevant), dtype=np.int64)
+    for start in range(0, n_queries, block):
+        rows = np.arange(start, min(start + block, n_queries))
+        scores = np.array(score_block(rows), dtype=np.float32, copy=True)
+        if not np.isfinite(scores).all():
+            raise EvaluationError("a score is NaN or inf")
+        ex_lo, ex_hi = excluded_offsets[rows[0]], excluded_offsets[rows[-1] + 1]
+        ex_q = np.repeat(rows - start, np.diff(excluded_offsets[rows[0] : rows[-1] + 2]))
+        scores[ex_q, excluded[ex_lo:ex_hi]] = -np.inf
+        rel_lo, rel_hi = relevant_offsets[rows[0]], relevant_offsets[rows[-1] + 1]
+        rel_q = np.repeat(rows - start, np.diff(relevant_offsets[rows[0] : rows[-1] + 2]))
+        target = scores[rel_q, relevant[rel_lo:rel_hi]]
+        if not np.isfinite(target).all():
+            bad = int(rows[0] + rel_q[np.flatnonzero(~np.isfinite(target))[0]])
+            raise EvaluationError(f"query {bad}: a relevant item is also excluded from the ranking")
+        # compare in slices to bound the (pairs x items) temporaries
+        step = max(1, 2_000_000 // max(scores.shape[1], 1))
+        for s in range(0, len(rel_q), step):
+            block_scores, t = scores[rel_q[s : s + step]], target[s : s + step, None]
+            higher[rel_lo + s : rel_lo + s + len(t)] = (block_scores > t).sum(axis=1)
+            tied[rel_lo + s : rel_lo + s + len(t)] = (block_scores == t).sum(axis=1) - 1
+    return higher, tied
+
+
+def faiss_index(item_vectors: np.ndarray) -> Any:
+    import faiss
+
+    index = faiss.IndexFlatIP(item_vectors.shape[1])
+    index.add(np.ascontiguousarray(item_vectors, dtype=np.float32))
+    return index
+
+
+def top_k(index: Any, query: np.ndarray, k: int, excluded: np.ndarray) -> np.ndarray:
+    """The top-k catalog rows for one query vector, excluded rows filtered out."""
+    _, idx = index.search(np.ascontiguousarray(query[None, :], dtype=np.float32), k + len(excluded))
+    hits = idx[0][~np.isin(idx[0], excluded)]
+    return hits[:k]
+
+
+def best_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k highest scores, best first (k may exceed the catalog)."""
+    k = min(k, len(scores))
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def summarise(per_query: dict[str, np.ndarray], settings: EvalSettings) -> dict[str, dict[str, float]]:
+    return {name: mean_with_ci(v, settings.n_bootstrap, settings.seed) for name, v in per_query.items()}
+
+
+def noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]:
+    def block(rows: np.ndarray) -> np.ndarray:
+        flat = np.tile(np.arange(n_items), len(rows))
+        return np.asarray(model.score_items(flat), dtype=np.float32).reshape(len(rows), n_items)
+
+    return block
+
+
+def ranker_block(model: Any, task: Any) -> Callable[[np.ndarray], np.ndarray]:
+    n_items = len(task.item_ids)
+
+    def block(rows: np.ndarray) -> np.ndarray:
+        out = np.asarray(model.score_queries(task, rows), dtype=np.float32)
+        if out.shape != (len(rows), n_items):
+            raise EvaluationError(f"model {model.name!r} returned scores of shape {out.shape} for {len(rows)} "
+                                  f"queries over {n_items} items; expected ({len(rows)}, {n_items})")
+        return out
+
+    return block
+
+
+def ranker_top(block: Callable[[np.ndarray], np.ndarray], excluded: np.ndarray,
+                excluded_offsets: np.ndarray) -> Callable[[int], np.ndarray]:
+    def one_query(i: int) -> np.ndarray:
+        s = block(np.array([i]))[0].copy()
+        s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+        return best_k(s, 10)
+
+    return one_query

@@ -1,0 +1,153 @@
+"""Task kind ``sequences``: a user's history predicts the next item by full ranking
+(leave-one-out); NDCG@10, Recall@10, MRR with ties broken as a random ranking would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, protocol
+from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, ranker_block, ranker_top,
+                                              relevant_tie_counts, summarise, top_k)
+from recbench.benchmark.metrics import expected_ranking_metrics
+from recbench.benchmark.pooling import unit_rows
+from recbench.benchmark.timing import latency_percentiles, stopwatch
+from recbench.benchmark.tasks import SequencesTask
+
+SEQUENCE_POOLINGS = ("mean", "recency", "topk")
+
+
+def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: float) -> np.ndarray:
+    """One query vector per user: the mean of the history's unit vectors, or a recency-weighted
+    mean (weight decay**age, the newest item age 0)."""
+    n = len(task)
+    lengths = np.diff(task.history_offsets)
+    owner = np.repeat(np.arange(n), lengths)
+    if kind == "recency":
+        age = task.history_offsets[owner + 1] - 1 - np.arange(len(task.history))
+        w = decay ** age.astype(np.float64)
+    else:
+        w = np.ones(len(task.history))
+    out = np.zeros((n, unit.shape[1]), dtype=np.float64)
+    np.add.at(out, owner, unit[task.history] * w[:, None])
+    return unit_rows(out.astype(np.float32))
+
+
+@protocol("sequences", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=SEQUENCE_POOLINGS)
+def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
+    """Next item by full ranking over all items, the user's history excluded (the target
+    itself never is). User profile: ``--pooling mean | recency | topk`` over history
+    embeddings. NDCG@10, Recall@10 and MRR over users."""
+    timing: dict[str, Any] = {"batch_size": settings.batch_size}
+    details: dict[str, Any] = {}
+    n_items = len(task.item_ids)
+    # exclusions: history items other than the target
+    owner = np.repeat(np.arange(len(task)), np.diff(task.history_offsets))
+    keep = task.history != task.targets[owner]
+    excluded = task.history[keep]
+    excluded_offsets = np.r_[0, np.cumsum(np.bincount(owner[keep], minlength=len(task)))]
+    relevant, relevant_offsets = task.targets, np.arange(len(task) + 1)
+    pooling = settings.pooling  # its vocabulary (SEQUENCE_POOLINGS) is checked when the cell is resolved
+    if isinstance(model, Ranker):
+        timing["fit_seconds"] = 0.0
+        score_block = ranker_block(model, task)
+        one_query = ranker_top(score_block, excluded, excluded_offsets)
+        details["ranker"] = "joint scorer"
+    elif isinstance(model, ItemScorer):
+        with stopwatch() as fit_sw:
+            model.fit_counts(task.train_counts)
+        timing["fit_seconds"] = fit_sw.seconds
+        score_block = noise_block(model, n_items)
+
+        def one_query(i: int) -> np.ndarray:
+            s = model.score_items(np.arange(n_items))
+            s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+            return best_k(s, 10)
+
+        details["ranker"] = "item scorer (no text)"
+    elif isinstance(model, TokenEncoder):
+        from recbench.benchmark.late_interaction import candidates_vs_history, rerank_block
+
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        timing["fit_seconds"] = 0.0
+        unit = encode_items(model, texts, settings, timing)  # the dense first stage
+        timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
+        tokens = encode_item_tokens(model, texts, "document", settings, timing)
+        users = pool_histories(unit, task, "mean", settings.recency_decay)
+        depth = int(getattr(model, "rerank_depth", 100))
+        index = faiss_index(unit)
+
+        def score_block(rows: np.ndarray) -> np.ndarray:
+            dense = users[rows] @ unit.T
+            for j, i in enumerate(rows):  # history items are excluded: keep them out of the top
+                dense[j, excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+            return rerank_block(np.nan_to_num(dense, neginf=-1e9), depth,
+                                lambda j, cand: candidates_vs_history(tokens, task.history_of(rows[j]), cand))
+
+        def one_query(i: int) -> np.ndarray:
+            h = task.history_of(i)
+            q = unit_rows(unit[h].sum(axis=0, keepdims=True))[0]
+            cand = top_k(index, q, depth, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+            late = candidates_vs_history(tokens, h, cand)
+            return cand[np.argsort(-late, kind="stable")][:10]
+
+        details.update({"fields": list(fields), "text_style": task.text_style,
+                        "interaction": f"dense top-{depth} (mean pooling), re-ranked by MaxSim against history tokens"})
+    else:
+        fields = tuple(settings.fields or task.default_fields)
+        texts = task.item_texts(fields)
+        fit_on_texts(model, texts, timing)
+        unit = encode_items(model, texts, settings, timing)
+        index = faiss_index(unit)
+        decay = settings.recency_decay
+        if pooling == "topk":
+            k = settings.topk
+
+            def score_block(rows: np.ndarray) -> np.ndarray:
+                out = np.empty((len(rows), n_items), dtype=np.float32)
+                for j, i in enumerate(rows):
+                    sims = unit[task.history_of(i)] @ unit.T
+                    kk = min(k, sims.shape[0])
+                    out[j] = np.partition(sims, sims.shape[0] - kk, axis=0)[-kk:].mean(axis=0)
+                return out
+
+            def one_query(i: int) -> np.ndarray:
+                s = score_block(np.array([i]))[0]
+                s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+                return best_k(s, 10)
+        else:
+            users = pool_histories(unit, task, pooling, decay)
+            score_block = lambda rows: users[rows] @ unit.T  # noqa: E731
+
+            def one_query(i: int) -> np.ndarray:
+                h = task.history_of(i)
+                w = decay ** np.arange(len(h) - 1, -1, -1.0) if pooling == "recency" else np.ones(len(h))
+                q = unit_rows((w[:, None] * unit[h]).sum(axis=0, keepdims=True).astype(np.float32))[0]
+                return top_k(index, q, 10, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+
+        details.update({"fields": list(fields), "text_style": task.text_style, "pooling": pooling,
+                        **({"k": settings.topk} if pooling == "topk" else {}),
+                        **({"decay": decay} if pooling == "recency" else {})})
+    with stopwatch() as rank_sw:
+        higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
+                                           excluded_offsets)
+    timing["rank_seconds"] = rank_sw.seconds
+    per_query = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
+    details["relevant_items_in_ties"] = int((tied > 0).sum())
+    per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
+    metrics = summarise(per_query, settings)
+    nq = min(settings.latency_queries, len(task))
+    picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
+    timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
+    variant = {}
+    if not isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
+        if pooling != "mean":
+            variant["pooling"] = pooling
+        if tuple(details["fields"]) != tuple(task.default_fields):
+            variant["fields"] = "+".join(details["fields"])
+    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
+                      per_query={"query_id": np.asarray(task.users).astype(str), **per_query})
