@@ -14,6 +14,7 @@ from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings, supports
 from recbench.benchmark.grid import GridInterrupted, Outcome, run_grid
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
+from recbench.benchmark.training import Budget, TrainSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark text recommenders and sentence embeddings: quality with intervals, latency measured seriously.")
@@ -71,6 +72,10 @@ def run(
     isolate: bool = typer.Option(True, help="run each cell in a fresh process, so its load time, latency and "
                                  "peak memory are its own (asv-style); --no-isolate shares one process"),
     rerun: bool = typer.Option(False, help="run cells that already have a record of the same configuration"),
+    train_budget: str = typer.Option("6m", help="trained models: at most this much training, e.g. 6m, 90s, "
+                                     "400steps (exactly repeatable) or 400steps,6m"),
+    retrain: bool = typer.Option(False, help="trained models: train again even where a checkpoint is cached"),
+    train_seed: int = typer.Option(0, help="trained models: seed of initialisation, sampling and batch order"),
 ) -> None:
     """Run every compatible model x dataset cell; write one run record per cell.
 
@@ -82,9 +87,11 @@ def run(
     settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
                             latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache)
-    try:  # every cell resolved before anything loads: names, options, splits, pooling
-        cells, unsupported = plan(split_list(model), split_list(dataset), split, options, dataset_options, settings)
-    except (UnknownNameError, CellError, RuntimeError) as exc:
+    try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
+        training = TrainSettings(budget=Budget.parse(train_budget), seed=train_seed, retrain=retrain)
+        cells, unsupported = plan(split_list(model), split_list(dataset), split, options, dataset_options, settings,
+                                  training)
+    except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:
         fail(str(exc))
     for m, d, reason in unsupported:
         typer.echo(f"skip  {m} x {d}: {reason}")

@@ -20,6 +20,7 @@ from typing import Any
 from recbench.benchmark.evaluate import EvalSettings, pooling_vocabulary, supports
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import format_label
+from recbench.benchmark.training import Trainable, TrainSettings
 
 DEFAULT_POOLING = EvalSettings.pooling
 
@@ -84,10 +85,12 @@ class Cell:
     model_options: dict[str, Any] = field(default_factory=dict)  # only those the model accepts
     dataset_options: dict[str, Any] = field(default_factory=dict)  # only those the dataset accepts
     settings: EvalSettings = field(default_factory=EvalSettings)
+    training: TrainSettings | None = None  # set for Trainable models only
 
     @classmethod
     def resolve(cls, model: str, dataset: str, split: str | None = None, options: dict[str, Any] | None = None,
-                dataset_options: dict[str, Any] | None = None, settings: EvalSettings | None = None) -> "Cell":
+                dataset_options: dict[str, Any] | None = None, settings: EvalSettings | None = None,
+                training: TrainSettings | None = None) -> "Cell":
         """Looks every name up and checks every choice; raises UnknownNameError, CellError or
         UnsupportedCell naming what is wrong. Loads nothing."""
         settings = settings or EvalSettings()
@@ -100,9 +103,10 @@ class Cell:
         if not supports(factory, kind):
             raise UnsupportedCell(f"{model} cannot run {kind!r} tasks")
         check_pooling(kind, settings.pooling, dataset)
+        trainable = isinstance(factory, type) and issubclass(factory, Trainable)
         return cls(model=model, dataset=dataset, split=split, kind=kind,
                    model_options=options_for(factory, options), dataset_options=options_for(dataset_cls, dataset_options),
-                   settings=settings)
+                   settings=settings, training=(training or TrainSettings()) if trainable else None)
 
     @property
     def name(self) -> str:
@@ -112,9 +116,12 @@ class Cell:
     def key(self) -> str:
         """What the cell *is*: a grid skips a cell whose key already has a record. Model
         options and protocol settings are hashed under separate names."""
-        return config_hash({"model": self.model, "options": self.model_options, "dataset": self.dataset,
-                            "dataset_options": self.dataset_options, "split": self.split,
-                            "settings": protocol_settings(self.settings)})
+        payload = {"model": self.model, "options": self.model_options, "dataset": self.dataset,
+                   "dataset_options": self.dataset_options, "split": self.split,
+                   "settings": protocol_settings(self.settings)}
+        if self.training is not None:  # only trained cells carry it: older keys stay as they were
+            payload["training"] = self.training.key_payload()
+        return config_hash(payload)
 
     @property
     def dataset_label(self) -> str:
@@ -135,11 +142,13 @@ class Cell:
         """The cell as the record stores it."""
         return {"key": self.key, "model": self.model, "model_options": self.model_options,
                 "dataset": self.dataset, "dataset_options": self.dataset_options, "split": self.split,
-                "kind": self.kind, "variant": dict(variant or {})}
+                "kind": self.kind, "variant": dict(variant or {}),
+                **({"training": self.training.key_payload()} if self.training is not None else {})}
 
 
 def plan(models: list[str], dataset_specs: list[str], split: str | None, options: dict[str, Any],
-         dataset_options: dict[str, Any], settings: EvalSettings) -> tuple[list[Cell], list[tuple[str, str, str]]]:
+         dataset_options: dict[str, Any], settings: EvalSettings,
+         training: TrainSettings | None = None) -> tuple[list[Cell], list[tuple[str, str, str]]]:
     """Every model x dataset cell of a grid, resolved up front: the runnable cells and the
     skipped ones (model, dataset, reason). An option that no model (or dataset) of the grid
     takes, or a pooling a kind does not know, is an error before anything runs."""
@@ -155,7 +164,7 @@ def plan(models: list[str], dataset_specs: list[str], split: str | None, options
     for d in dataset_specs:
         for m in models:
             try:
-                cells.append(Cell.resolve(m, d, split, options, dataset_options, settings))
+                cells.append(Cell.resolve(m, d, split, options, dataset_options, settings, training))
             except UnsupportedCell as exc:
                 skipped.append((m, d, str(exc)))
     return cells, skipped

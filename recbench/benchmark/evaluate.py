@@ -78,6 +78,27 @@ def load_kinds() -> None:
     _loaded = True
 
 
+TRAINING_SPLITS: dict[str, Callable[[Any, int], tuple[Any, Any]]] = {}
+
+
+def training_split(kind: str) -> Callable:
+    """Registers how a task kind carves (train part, validation slice) out of a task's training
+    data for a Trainable model; the evaluated split never goes into either."""
+
+    def decorate(fn: Callable[[Any, int], tuple[Any, Any]]) -> Callable:
+        TRAINING_SPLITS[kind] = fn
+        return fn
+
+    return decorate
+
+
+def split_for_training(task: Any, seed: int) -> tuple[Any, Any]:
+    load_kinds()
+    if task.kind not in TRAINING_SPLITS:
+        raise EvaluationError(f"models cannot be trained on {task.kind!r} tasks yet (no training split for the kind)")
+    return TRAINING_SPLITS[task.kind](task, seed)
+
+
 def pooling_vocabulary() -> dict[str, tuple[str, ...]]:
     """Each task kind's poolings (empty for kinds without histories)."""
     load_kinds()
@@ -87,6 +108,9 @@ def pooling_vocabulary() -> dict[str, tuple[str, ...]]:
 def supports(model_or_class: Any, kind: str) -> bool:
     """Whether a model (or a model class) has a capability that the kind's protocol accepts."""
     load_kinds()
+    declared = getattr(model_or_class, "task_kinds", None)  # a model may name the kinds it serves
+    if declared is not None and kind not in declared:
+        return False
     needs = REQUIREMENTS.get(kind, ())
     if isinstance(model_or_class, type):
         return any(issubclass(model_or_class, cap) for cap in needs) if needs else False

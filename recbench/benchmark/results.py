@@ -48,7 +48,8 @@ def sidecar_path(record_path: Path) -> Path:
 
 
 def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR,
-                 per_query: dict[str, np.ndarray] | None = None) -> Path:
+                 per_query: dict[str, np.ndarray] | None = None,
+                 sidecars: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
     """Atomically writes ``record`` (and its per-query sidecar) under ``results_dir``; refuses
     to replace an existing file. The sidecar is written first, so a record never points at a
     missing sidecar; a failure removes what this call wrote."""
@@ -58,18 +59,30 @@ def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR
     if path.exists():
         raise FileExistsError(f"{path} exists already; run ids are unique, so this is a second write of one run")
     side = sidecar_path(path)
-    if per_query:
-        fd, tmp_side = tempfile.mkstemp(dir=results_dir, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **{k: np.asarray(v) for k, v in per_query.items()})
-        os.replace(tmp_side, side)
-        record = {**record, "sidecar": side.name}
+    written: list[Path] = []
     try:
+        if per_query:
+            _write_npz(per_query, side)
+            written.append(side)
+            record = {**record, "sidecar": side.name}
+        for name, arrays in (sidecars or {}).items():  # e.g. the training curves: <record>.training.npz
+            extra = path.with_suffix(f".{name}.npz")
+            _write_npz(arrays, extra)
+            written.append(extra)
+            record = {**record, "sidecars": {**record.get("sidecars", {}), name: extra.name}}
         _write_json(record, path)
     except BaseException:
-        side.unlink(missing_ok=True)
+        for p in written:
+            p.unlink(missing_ok=True)
         raise
     return path
+
+
+def _write_npz(arrays: dict[str, np.ndarray], target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npz")
+    with os.fdopen(fd, "wb") as f:
+        np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()})
+    os.replace(tmp, target)
 
 
 def _write_json(record: dict[str, Any], path: Path) -> None:

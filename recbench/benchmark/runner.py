@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from recbench.benchmark.cells import Cell, config_hash, options_for, protocol_settings
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, evaluate
+from recbench.benchmark.evaluate import EvalSettings, evaluate, split_for_training
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, write_record
 from recbench.benchmark.timing import Environment, peak_rss_mb, reset_peak_rss, stopwatch, thread_count
+from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
 
 
 @dataclass
@@ -63,6 +64,10 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
         task = dataset.load(cell.split)
     with stopwatch() as load_model_sw:
         model = cell.build_model()
+    training, curves = None, None
+    if isinstance(model, Trainable):
+        training, curves = train_model(model, task, dataset, cell)
+        settings = replace(settings, use_cache=False)  # a trained model's vectors depend on its weights
     with stopwatch() as total_sw:
         result = evaluate(model, task, settings)
     check_metrics(result.metrics, cell.name)
@@ -117,5 +122,23 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
         },
         "environment": {**asdict(env), "fingerprint": env.fingerprint()},
     }
-    path = write_record(record, results_dir, result.per_query) if results_dir is not None else None
+    if training is not None:
+        record["training"] = training
+    sidecars = {"training": curves} if curves is not None else {}
+    path = write_record(record, results_dir, result.per_query, sidecars) if results_dir is not None else None
     return CellResult(record=record, path=path)
+
+
+def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Trains a Trainable model on the task's train part (or loads its cached checkpoint),
+    choosing the checkpoint by the primary metric on the kind's validation slice."""
+    training = cell.training or TrainSettings()
+    train_task, valid_task = split_for_training(task, training.seed)
+    quick = replace(cell.settings, n_bootstrap=1, latency_queries=0, progress=False, use_cache=False)
+    metric = dataset.primary_metric or {"impressions": "auc"}.get(task.kind, "ndcg@10")
+
+    def validate() -> float:
+        return evaluate(model, valid_task, quick).metrics[metric]["value"]
+
+    fingerprint = f"{task.fingerprint}|{cell.dataset_label}|fields={cell.settings.fields}"
+    return fit_or_load(model, train_task, validate, training, fingerprint, metric, cell.settings.progress)

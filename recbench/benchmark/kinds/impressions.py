@@ -9,10 +9,10 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
-from recbench.benchmark.tasks import ImpressionsTask
+from recbench.benchmark.tasks import Impressions, ImpressionsTask
 from recbench.benchmark.timing import latency_percentiles, stopwatch
 
 
@@ -122,3 +122,51 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     details.update(counted)
     return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant,
                       per_query={"query_id": np.asarray(imps.ids).astype(str), **per_query_values})
+
+
+VALIDATION_IMPRESSIONS = 1000
+
+
+def take_impressions(imps: Impressions, rows: np.ndarray) -> Impressions:
+    """The impressions at ``rows``, as a new columnar split."""
+    def gather(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.diff(offsets)[rows]
+        idx = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]) if len(rows) else np.zeros(0, int)
+        return flat[idx], np.r_[0, np.cumsum(lengths)]
+
+    history, history_offsets = gather(imps.history, imps.history_offsets)
+    candidates, candidate_offsets = gather(imps.candidates, imps.candidate_offsets)
+    labels, _ = gather(imps.labels, imps.candidate_offsets)
+    return Impressions(imps.ids[rows], imps.users[rows], imps.times[rows], history, history_offsets,
+                       candidates, candidate_offsets, labels)
+
+
+@training_split("impressions")
+def impressions_training_split(task: ImpressionsTask, seed: int) -> tuple[ImpressionsTask, ImpressionsTask]:
+    """Train part and validation slice, both from the task's train split: the validation slice
+    is each user's last train impression (in file order, which is time order for MIND and the
+    Mix recipe) among users with at least two, a seeded sample of at most 1,000 of them; the
+    rest trains. Impressions without a click train nothing and are dropped from the train part.
+    The evaluated split (dev/test) is in neither."""
+    if task.train is None or len(task.train) == 0:
+        raise EvaluationError(f"{task.name}: no train split of impressions to train on")
+    train = task.train
+    clicks = np.add.reduceat(train.labels, train.candidate_offsets[:-1]) if len(train.labels) else np.zeros(0)
+    if not (clicks > 0).any():
+        raise EvaluationError(f"{task.name}: the train split has no impression with a click; nothing to learn from")
+    users = np.asarray(train.users)
+    last = {u: i for i, u in enumerate(users)}
+    counts = dict(zip(*np.unique(users, return_counts=True)))
+    candidates = np.array(sorted(i for u, i in last.items() if counts[u] >= 2 and clicks[i] > 0), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    valid_rows = np.sort(rng.choice(candidates, size=min(VALIDATION_IMPRESSIONS, len(candidates)), replace=False))
+    keep = np.ones(len(train), dtype=bool)
+    keep[valid_rows] = False
+    keep &= clicks > 0
+    train_part = take_impressions(train, np.flatnonzero(keep))
+    valid = take_impressions(train, valid_rows)
+    common = dict(name=task.name, item_ids=task.item_ids, item_fields=task.item_fields,
+                  default_fields=task.default_fields, fingerprint=task.fingerprint, info=task.info)
+    nothing = take_impressions(train, np.zeros(0, dtype=np.int64))
+    return (ImpressionsTask(split="train", test=nothing, train=train_part, **common),
+            ImpressionsTask(split="valid", test=valid, train=train_part, **common))

@@ -1,0 +1,70 @@
+"""Neural building blocks shared by the trained baselines (NRMS, the fine-tuned bi-encoder):
+additive attention, multi-head self-attention with a padding mask, impression sampling."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class AdditiveAttention(nn.Module):
+    """Weights a sequence by softmax(q . tanh(W x + b)) and sums it (NRMS, Wu et al. 2019).
+    Rows whose mask is all False give the zero vector."""
+
+    def __init__(self, dim: int, hidden: int = 200) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim, hidden)
+        self.query = nn.Linear(hidden, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logits = self.query(torch.tanh(self.proj(x))).squeeze(-1).masked_fill(~mask, -1e9)
+        weights = torch.softmax(logits, dim=-1) * mask
+        return (weights.unsqueeze(-1) * x).sum(dim=1)
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """``heads`` x ``head_dim`` self-attention over a padded sequence (keys masked)."""
+
+    def __init__(self, in_dim: int, heads: int = 16, head_dim: int = 16) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.qkv = nn.Linear(in_dim, 3 * heads * head_dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        safe = mask.clone()
+        safe[~mask.any(dim=1), 0] = True  # an empty sequence attends to its padding, not to nothing
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=safe[:, None, None, :])
+        return out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim)
+
+
+def click_samples(imps: Any, negatives: int, rng: np.random.Generator) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Endless (impression row, clicked item, ``negatives`` shown-but-not-clicked items) samples in a
+    seeded random order: NRMS's training unit (K negatives per click, drawn with replacement
+    where an impression shows fewer). Impressions without a non-clicked candidate are skipped."""
+    pairs = []
+    for i in range(len(imps)):
+        lo, hi = imps.candidate_offsets[i], imps.candidate_offsets[i + 1]
+        labels = imps.labels[lo:hi]
+        if labels.all():
+            continue
+        for pos in imps.candidates[lo:hi][labels == 1]:
+            pairs.append((i, int(pos)))
+    if not pairs:
+        raise ValueError("no impression has both a click and a non-clicked candidate to train on")
+    while True:
+        for j in rng.permutation(len(pairs)):
+            i, pos = pairs[j]
+            lo, hi = imps.candidate_offsets[i], imps.candidate_offsets[i + 1]
+            neg_pool = imps.candidates[lo:hi][imps.labels[lo:hi] == 0]
+            yield i, pos, rng.choice(neg_pool, size=negatives, replace=len(neg_pool) < negatives)
+
+
+def batched(samples: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while True:
+        yield [next(samples) for _ in range(size)]

@@ -1,0 +1,328 @@
+"""The one training path, for every trainable model: budget, the loop, validation-driven
+checkpoint choice, and a checkpoint cache. It knows no model by name.
+
+A model is trained here when it has the :class:`Trainable` capability. It sees the task's train
+part only: the kind's protocol module carves a validation slice from it (impressions: each
+user's last train impression, ``kinds/impressions.py``) and hides the evaluated split. The loop
+is AdamW with linear warm-up then cosine decay, gradient clipping at 1.0, a validation pass
+(the kind's own protocol on the validation slice, its primary metric) a few times per run and
+at the end; the best validated state is kept. A NaN or infinite loss stops training, naming
+the step, and keeps no checkpoint.
+
+Checkpoints are cached under ``<cache>/checkpoints/``, keyed by the model's identity and
+parameters, the training settings, the training data's fingerprint and the seed: a second run
+of the same cell loads instead of training (``--retrain`` forces it). A checkpoint is written to
+a temporary folder and renamed into place; a folder that is damaged or whose manifest does not
+match the key is refused with the reason and trained again. Ctrl-C leaves no checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+
+import numpy as np
+
+from recbench.benchmark.data import default_cache_dir
+from recbench.benchmark.timing import peak_rss_mb
+
+MANIFEST = "recbench-checkpoint.json"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on: a NaN loss, no positive example, a budget too small for a step."""
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """A model the harness trains on the task's train part before evaluating it.
+
+    - ``prepare_training(train_task, seed)``: build what training needs (vocabulary, modules,
+      cached frozen features) from the train part only; returns the torch module to optimise.
+    - ``training_batches(rng)``: an endless iterator of batches; ``training_loss(batch)`` returns
+      ``(loss tensor, examples in the batch, texts encoded)``.
+    - ``learning_rate``: the peak learning rate (``warmup_steps`` optional, default 50).
+    - ``save_checkpoint(folder)`` / ``load_checkpoint(folder)``: everything scoring needs.
+    After training (or loading), the model must score through its other capabilities."""
+
+    def prepare_training(self, train_task: Any, seed: int) -> Any: ...
+
+    def training_batches(self, rng: np.random.Generator) -> Iterator[Any]: ...
+
+    def training_loss(self, batch: Any) -> tuple[Any, int, int]: ...
+
+    def save_checkpoint(self, folder: Path) -> None: ...
+
+    def load_checkpoint(self, folder: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to train: at most ``steps`` optimiser steps and at most ``minutes`` of wall time
+    (either may be None). A step budget is exactly repeatable; a time budget ends where time
+    runs out, and its cosine schedule spans the steps projected from the first ten."""
+
+    steps: int | None = None
+    minutes: float | None = 6.0
+
+    @classmethod
+    def parse(cls, text: str) -> "Budget":
+        """``6m``, ``90s``, ``1.5h``, ``400steps``, or both: ``400steps,6m``."""
+        steps: int | None = None
+        minutes: float | None = None
+        for part in (p.strip().lower() for p in str(text).split(",") if p.strip()):
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(steps?|s|sec|m|min|h)", part)
+            if not m:
+                raise ValueError(f"--train-budget: {part!r} is not a budget; write e.g. 6m, 90s, 400steps or 400steps,6m")
+            value, unit = float(m.group(1)), m.group(2)
+            if unit.startswith("step"):
+                steps = int(value)
+            else:
+                minutes = value / 60 if unit in ("s", "sec") else value * 60 if unit == "h" else value
+        if steps is None and minutes is None:
+            raise ValueError("--train-budget is empty")
+        if (steps is not None and steps < 1) or (minutes is not None and minutes <= 0):
+            raise ValueError(f"--train-budget {text!r} is too small for one training step")
+        return cls(steps=steps, minutes=minutes)
+
+    def describe(self) -> str:
+        parts = ([f"{self.steps}steps"] if self.steps else []) + ([f"{self.minutes:g}m"] if self.minutes else [])
+        return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    budget: Budget = field(default_factory=Budget)
+    seed: int = 0
+    validations: int = 4  # validation passes spread over the run (plus one at the end)
+    retrain: bool = False
+
+    def key_payload(self) -> dict[str, Any]:
+        return {"budget": self.budget.describe(), "seed": self.seed, "validations": self.validations}
+
+
+@dataclass
+class TrainingReport:
+    seconds: float
+    steps: int
+    planned_steps: int
+    examples: int
+    texts_encoded: int
+    chosen_step: int
+    valid_metric: str
+    best_valid: float
+    peak_rss_mb: float
+    budget: str
+    stopped_by: str
+    curve_steps: list[int] = field(default_factory=list)
+    curve_loss: list[float] = field(default_factory=list)
+    valid_steps: list[int] = field(default_factory=list)
+    valid_values: list[float] = field(default_factory=list)
+    valid_minutes: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The record's ``training`` section (the curves go to a sidecar)."""
+        d = {k: v for k, v in asdict(self).items() if not k.startswith(("curve_", "valid_steps", "valid_values",
+                                                                          "valid_minutes"))}
+        d["examples_per_second"] = self.examples / self.seconds if self.seconds > 0 else None
+        d["texts_per_second"] = self.texts_encoded / self.seconds if self.seconds > 0 else None
+        d["minutes"] = self.seconds / 60
+        return d
+
+    def curves(self) -> dict[str, np.ndarray]:
+        return {"step": np.asarray(self.curve_steps), "loss": np.asarray(self.curve_loss),
+                "valid_step": np.asarray(self.valid_steps), "valid_value": np.asarray(self.valid_values),
+                "valid_minutes": np.asarray(self.valid_minutes)}
+
+
+def learning_rate_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train(model: Any, train_task: Any, validate: Callable[[], float], settings: TrainSettings,
+          valid_metric: str = "auc", progress: bool = True) -> TrainingReport:
+    """Runs the loop within the budget; leaves the model in its best validated state."""
+    import torch
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    started = time.perf_counter()
+    module = model.prepare_training(train_task, settings.seed)
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise TrainingError(f"model {model.name!r} has no trainable parameters")
+    lr = float(model.learning_rate)
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=float(getattr(model, "weight_decay", 0.01)))
+    budget = settings.budget
+    warmup = int(getattr(model, "warmup_steps", 50))
+    planned = budget.steps or 0
+    deadline = started + budget.minutes * 60 if budget.minutes else float("inf")
+    report = TrainingReport(0.0, 0, planned, 0, 0, 0, valid_metric, float("-inf"), 0.0, budget.describe(), "")
+    best_state: dict[str, Any] | None = None
+    batches = model.training_batches(rng)
+    bar = tqdm(total=planned or None, desc=f"train {model.name}", unit="step", disable=not progress, leave=False)
+
+    def run_validation(step: int) -> None:
+        nonlocal best_state
+        module.eval()
+        with torch.no_grad():
+            value = float(validate())
+        module.train()
+        report.valid_steps.append(step)
+        report.valid_values.append(value)
+        report.valid_minutes.append((time.perf_counter() - started) / 60)
+        if value > report.best_valid:
+            report.best_valid, report.chosen_step = value, step
+            best_state = copy.deepcopy(module.state_dict())
+
+    step = 0
+    next_validation = None
+    module.train()
+    while True:
+        if budget.steps is not None and step >= budget.steps:
+            report.stopped_by = "steps"
+            break
+        if time.perf_counter() >= deadline:
+            report.stopped_by = "time"
+            break
+        batch = next(batches)
+        loss, examples, texts = model.training_loss(batch)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingError(f"model {model.name!r}: the training loss is {value} at step {step + 1}; "
+                                "training stopped, no checkpoint kept")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if planned == 0 and step == 10:  # a time budget: project the schedule's length from ten steps
+            per_step = (time.perf_counter() - started) / 10
+            planned = max(step + 1, int((deadline - started) / per_step))
+            report.planned_steps = planned
+        for group in optimiser.param_groups:
+            group["lr"] = lr * learning_rate_factor(step, min(warmup, max(1, (planned or 10 ** 9) // 10)),
+                                                    planned or 10 ** 9)
+        optimiser.step()
+        step += 1
+        report.examples += int(examples)
+        report.texts_encoded += int(texts)
+        report.curve_steps.append(step)
+        report.curve_loss.append(value)
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.4f}")
+        if planned and next_validation is None:
+            next_validation = max(1, planned // max(1, settings.validations))
+        if next_validation and step % next_validation == 0 and step < (budget.steps or 10 ** 9):
+            run_validation(step)
+    bar.close()
+    if step == 0:
+        raise TrainingError(f"the training budget {budget.describe()} ended before one step of {model.name!r}")
+    if not report.valid_steps or report.valid_steps[-1] != step:
+        run_validation(step)
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    report.steps = step
+    report.seconds = time.perf_counter() - started
+    report.peak_rss_mb = peak_rss_mb()
+    return report
+
+
+# --- the checkpoint cache ---------------------------------------------------------------------
+def checkpoint_key(model: Any, settings: TrainSettings, data_fingerprint: str) -> str:
+    payload = {"model": model.name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
+               "params": model.params, "training": settings.key_payload(), "data": data_fingerprint}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+class CheckpointCache:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else default_cache_dir() / "checkpoints"
+
+    def folder(self, model: Any, key: str) -> Path:
+        return self.root / f"{model.name.replace('/', '_')}-{key}"
+
+    def load(self, model: Any, key: str) -> tuple[dict[str, Any] | None, str]:
+        """The manifest of a usable checkpoint (loaded into the model), or None and why not."""
+        folder = self.folder(model, key)
+        if not folder.is_dir():
+            return None, "no checkpoint yet"
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            return None, f"{folder}: unreadable manifest ({exc})"
+        if manifest.get("key") != key:
+            return None, f"{folder}: its manifest is for another configuration ({manifest.get('key')} != {key})"
+        if manifest.get("files") != _tree_digest(folder):
+            return None, f"{folder}: its files do not match their checksums (damaged or changed)"
+        try:
+            model.load_checkpoint(folder)
+        except Exception as exc:  # a checkpoint that cannot be read is trained again
+            return None, f"{folder}: cannot be loaded ({type(exc).__name__}: {exc})"
+        return manifest, "loaded"
+
+    def save(self, model: Any, key: str, report: TrainingReport, extra: dict[str, Any]) -> Path:
+        """Writes into a temporary folder, then renames it into place (replacing a refused one)."""
+        target = self.folder(model, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
+        try:
+            model.save_checkpoint(tmp)
+            np.savez_compressed(tmp / "training_curves.npz", **report.curves())
+            manifest = {"key": key, "model": model.name, "params": model.params, "training": report.summary(),
+                        **extra, "files": _tree_digest(tmp)}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+
+def fit_or_load(model: Any, train_task: Any, validate: Callable[[], float], settings: TrainSettings,
+                data_fingerprint: str, valid_metric: str, progress: bool = True,
+                cache: CheckpointCache | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Trains (or loads the cached checkpoint of) ``model``; returns the record's training
+    section and the curves for its sidecar."""
+    cache = cache or CheckpointCache()
+    key = checkpoint_key(model, settings, data_fingerprint)
+    if not settings.retrain:
+        t0 = time.perf_counter()
+        manifest, why = cache.load(model, key)
+        if manifest is not None:
+            folder = cache.folder(model, key)
+            with np.load(folder / "training_curves.npz") as z:
+                curves = {k: z[k] for k in z.files}
+            section = {**manifest["training"], "checkpoint": str(folder), "reused": True,
+                       "load_seconds": time.perf_counter() - t0}
+            return section, curves
+        if why != "no checkpoint yet":
+            warnings.warn(f"checkpoint refused, training again: {why}", stacklevel=2)
+    report = train(model, train_task, validate, settings, valid_metric, progress)
+    folder = cache.save(model, key, report, {"data_fingerprint": data_fingerprint})
+    return {**report.summary(), "checkpoint": str(folder), "reused": False}, report.curves()
