@@ -42,3 +42,15 @@ def test_bootstrap_interval_is_seeded_and_covers_the_value():
 def test_percentile_interval_ignores_nan():
     lo, hi = percentile_interval(np.array([np.nan, 1.0, 2.0, 3.0]))
     assert 1.0 <= lo < hi <= 3.0
+
+
+def test_scores_one_rounding_error_apart_are_one_tie():
+    """Identical item vectors may get scores that differ in the last bits of a matrix product;
+    they are still one tie, so the rule does not depend on the BLAS build or catalog order."""
+    from recbench.benchmark.kinds.ranking import relevant_tie_counts
+
+    s = np.float32(0.731)
+    row = np.array([[s, np.nextafter(s, np.float32(1)), np.nextafter(s, np.float32(0)), 0.5, 0.9]], dtype=np.float32)
+    higher, tied = relevant_tie_counts(lambda rows: row[rows], 1, np.array([0]), np.array([0, 1]),
+                                       np.zeros(0, dtype=np.int64), np.array([0, 0]))
+    assert (higher[0], tied[0]) == (1, 2)  # 0.9 above; the two neighbours beside it

@@ -110,6 +110,9 @@ class NRMS:
     def training_batches(self, rng: np.random.Generator) -> Iterator[Any]:
         return batched(click_samples(self.train_impressions, self.negatives, rng), self.batch)
 
+    def weights_changed(self) -> None:
+        self._news = None
+
     def training_loss(self, batch: list[tuple[int, int, np.ndarray]]) -> tuple[torch.Tensor, int, int]:
         self._news = None  # weights change: cached news vectors are stale
         imps = self.train_impressions

@@ -58,6 +58,7 @@ def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> 
             "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
             "parameters": rec["model"].get("n_parameters"),
             "bytes_per_item": t.get("stored_bytes_per_item", t.get("stored_bytes_per_text")),
+            "train_minutes": (rec.get("training") or {}).get("minutes"),
             "runs": counts.get(cell_of(rec), 1), "date": rec["date"], "run_id": rec["run_id"],
             "git_sha": rec["environment"].get("git_sha"), "path": str(path),
             **{f"metric:{k}": v.get("value") for k, v in rec["metrics"].items()},
@@ -174,6 +175,42 @@ def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
     return out
 
 
+def plot_training(group: pd.DataFrame, records: dict[str, dict[str, Any]], title: str, out: Path) -> Path | None:
+    """Validation quality against training minutes, one line per trained row (from each
+    record's training sidecar)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = []
+    for _, row in group.iterrows():
+        rec = records[row["model"]]
+        name = (rec.get("sidecars") or {}).get("training")
+        if not name or not (Path(row["path"]).parent / name).is_file():
+            continue
+        with np.load(Path(row["path"]).parent / name) as z:
+            if len(z["valid_value"]):
+                lines.append((row["model"], z["valid_minutes"], z["valid_value"], rec["training"]["valid_metric"]))
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(9.5, 4.8), dpi=110)
+    for label, minutes, values, _ in lines:
+        ax.plot(minutes, values, marker="o", label=label)
+    ax.set_xlabel("training minutes (this machine)")
+    ax.set_ylabel(f"validation {lines[0][3]} (train-carved slice)")
+    ax.set_title(f"{title}: validation quality while training")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout(rect=(0, 0, 0.75, 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
 def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pvalues: dict[str, float],
                    plot_link: str | None) -> str:
     primary = group["primary_metric"].iloc[0]
@@ -183,7 +220,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     top = float(np.nanmax(np.abs(group["value"].astype(float)))) if len(group) else 0.0
     digits = 2 if top > 1.5 else 4  # correlations are x100; rates in [0, 1] need 4 decimals
     headers = ["", "model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
-               "p50 ms", "p95 ms", "encoded/s", "load s", "peak MB", "params", "bytes/item", "runs"]
+               "train min", "p50 ms", "p95 ms", "encoded/s", "load s", "peak MB", "params", "bytes/item", "runs"]
     rows = []
     for (_, row), rec in zip(group.iterrows(), recs):
         mark = FRONTIER if row["frontier"] else ""
@@ -194,7 +231,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
         rows.append([
             mark, f"`{row['model']}`",
             *[fmt_estimate(rec["metrics"].get(m), digits) for m in metrics],
-            fmt_num(row["p50_ms"], 2), fmt_num(row["p95_ms"], 2),
+            fmt_num(row["train_minutes"], 1), fmt_num(row["p50_ms"], 2), fmt_num(row["p95_ms"], 2),
             "cached" if cached else fmt_num(row["encoded_per_s"], 0),
             fmt_num(row["model_load_s"], 2), fmt_num(row["peak_rss_mb"], 0), fmt_size(row["parameters"]),
             fmt_size(row["bytes_per_item"]),
@@ -272,7 +309,8 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         "and scores the candidates from item vectors computed beforehand; an item-to-item or sequence query "
         "builds the query vector and searches all items (faiss). encoded/s is batched encoding of every "
         "distinct text or item; peak MB is the cell's own peak RSS (each cell runs in a fresh process); "
-        "bytes/item is what an index stores per item.",
+        "bytes/item is what an index stores per item; train min is the training time of a trained row (on the "
+        "train split only; its checkpoint is cached, so later runs load it).",
         "",
         "Ties: item-to-item and sequence metrics are their expected value over a uniformly random order of "
         "tied items, so a model that scores every item alike lands exactly at chance, never above it; "
@@ -300,18 +338,23 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         frame.loc[idx, "frontier"] = group["frontier"]
         group_records = {row["model"]: records[row["path"]] for _, row in group.iterrows()}
         pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
-        link = None
+        link = training_link = None
         if plots_dir is not None:
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{name}__{split}")
             png = plot_dataset(group, f"{name} ({split})", Path(plots_dir) / f"{safe}.png")
             if png is not None:
                 link = os.path.relpath(png, out_dir)
+            trained = plot_training(group, group_records, f"{name} ({split})", Path(plots_dir) / f"{safe}__training.png")
+            if trained is not None:
+                training_link = os.path.relpath(trained, out_dir)
         first = next(iter(group_records.values()))
         sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
                           for k, v in first["dataset"]["sizes"].items())
         out += [f"## {name} ({split})", "", f"{first['dataset']['kind']} · {sizes} · primary metric "
                 f"**{first['primary_metric']}**", ""]
         out += [measured_table(group, group_records, pvalues, link), ""]
+        if training_link:
+            out += [f"[validation quality vs training minutes of the trained rows]({training_link})", ""]
         _, missing = published_for(list(group_records.values()))
         pub = published_table(list(group_records.values()))
         if pub:

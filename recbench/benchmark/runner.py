@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import datetime as _dt
 import secrets
 from dataclasses import asdict, dataclass, replace
@@ -40,9 +42,10 @@ def run_cell(
     locator: DataLocator | None = None,
     results_dir: Path | None = Path("results"),
     dataset_options: dict[str, Any] | None = None,
+    training: TrainSettings | None = None,
 ) -> CellResult:
     """Resolves the cell (every name and option checked before anything loads), then runs it."""
-    cell = Cell.resolve(model_spec, dataset_spec, split, options, dataset_options, settings)
+    cell = Cell.resolve(model_spec, dataset_spec, split, options, dataset_options, settings, training)
     return run_resolved(cell, locator, results_dir)
 
 
@@ -126,6 +129,8 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
         record["training"] = training
     sidecars = {"training": curves} if curves is not None else {}
     path = write_record(record, results_dir, result.per_query, sidecars) if results_dir is not None else None
+    if path is not None:
+        record = json.loads(path.read_text())  # as written: with its sidecar names
     return CellResult(record=record, path=path)
 
 

@@ -54,6 +54,8 @@ class Trainable(Protocol):
       ``(loss tensor, examples in the batch, texts encoded)``.
     - ``learning_rate``: the peak learning rate (``warmup_steps`` optional, default 50).
     - ``save_checkpoint(folder)`` / ``load_checkpoint(folder)``: everything scoring needs.
+    - ``weights_changed()`` (optional): called whenever the loop swaps weights in (the
+      validation-chosen state after training), so caches of item vectors are dropped.
     After training (or loading), the model must score through its other capabilities."""
 
     def prepare_training(self, train_task: Any, seed: int) -> Any: ...
@@ -236,6 +238,9 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
         run_validation(step)
     if best_state is not None:
         module.load_state_dict(best_state)
+        changed = getattr(model, "weights_changed", None)
+        if changed is not None:
+            changed()  # item vectors cached at the last validation belong to other weights
     module.eval()
     report.steps = step
     report.seconds = time.perf_counter() - started

