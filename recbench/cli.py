@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import typer
 
@@ -76,6 +76,9 @@ def run(
                                      "400steps (exactly repeatable) or 400steps,6m"),
     retrain: bool = typer.Option(False, help="trained models: train again even where a checkpoint is cached"),
     train_seed: int = typer.Option(0, help="trained models: seed of initialisation, sampling and batch order"),
+    export: Tuple[str, Path] = typer.Option((None, None), help="also write each cell's predictions in a format, "
+                                            "e.g. --export mind-submission DIR (MIND's prediction.txt + .zip, "
+                                            "impressions cells; the cells run even if recorded)"),
 ) -> None:
     """Run every compatible model x dataset cell; write one run record per cell.
 
@@ -89,8 +92,9 @@ def run(
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache)
     try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
         training = TrainSettings(budget=Budget.parse(train_budget), seed=train_seed, retrain=retrain)
+        wanted_export = (export[0], str(export[1])) if export and export[0] else None
         cells, unsupported = plan(split_list(model), split_list(dataset), split, options, dataset_options, settings,
-                                  training)
+                                  training, wanted_export)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:
         fail(str(exc))
     for m, d, reason in unsupported:
@@ -109,12 +113,14 @@ def run(
             bar.write(f"skip  {c.model} x {c.dataset}: {outcome.message}")
         elif outcome.status == "ok":
             bar.write(f"done  {summarise(outcome.record, outcome.path)}")
+            for path in (outcome.record.get("exported") or {}).get("files", []):
+                bar.write(f"      exported {path}")
         else:
             typer.secho(f"FAIL  {c.model} x {c.dataset}: {outcome.message}", fg=typer.colors.RED, err=True)
 
     try:
-        counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir, isolate=isolate, rerun=rerun,
-                          on_start=started, on_outcome=finished)
+        counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir, isolate=isolate,
+                          rerun=rerun or wanted_export is not None, on_start=started, on_outcome=finished)
     except GridInterrupted as stop:
         bar.close()
         c = stop.counts
@@ -141,9 +147,14 @@ def summarise(record: dict[str, Any], path: Path | None) -> str:
     est = record["metrics"][pm]
     lat = record["timing"].get("latency", {})
     d = 2 if abs(est["value"]) > 1.5 else 4  # correlations are x100; rates need more digits
+    t = record.get("training")
+    trained = ""
+    if t:
+        trained = (f"checkpoint reused ({t['steps']} steps)  " if t.get("reused") else
+                   f"trained {t['steps']} steps in {t['seconds'] / 60:.1f} min ({t.get('examples_per_second') or 0:.1f}/s)  ")
     return (
         f"{record['model']['label']} x {record['dataset']['name']} ({record['dataset']['split']}): "
-        f"{pm} {est['value']:.{d}f} [{est['ci_low']:.{d}f}, {est['ci_high']:.{d}f}]  "
+        f"{pm} {est['value']:.{d}f} [{est['ci_low']:.{d}f}, {est['ci_high']:.{d}f}]  {trained}"
         f"{_throughput(record['timing'])}  p50 {lat.get('p50_ms', float('nan')):.2f} ms  -> {path}"
     )
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from recbench.benchmark.evaluate import EvalSettings, pooling_vocabulary, supports
+from recbench.benchmark.evaluate import EXPORTS, EvalSettings, load_kinds, pooling_vocabulary, supports
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import format_label
 from recbench.benchmark.training import Trainable, TrainSettings
@@ -86,11 +88,12 @@ class Cell:
     dataset_options: dict[str, Any] = field(default_factory=dict)  # only those the dataset accepts
     settings: EvalSettings = field(default_factory=EvalSettings)
     training: TrainSettings | None = None  # set for Trainable models only
+    export: tuple[str, str] | None = None  # (format, folder) of --export; not part of what the cell *is*
 
     @classmethod
     def resolve(cls, model: str, dataset: str, split: str | None = None, options: dict[str, Any] | None = None,
                 dataset_options: dict[str, Any] | None = None, settings: EvalSettings | None = None,
-                training: TrainSettings | None = None) -> "Cell":
+                training: TrainSettings | None = None, export: tuple[str, str] | None = None) -> "Cell":
         """Looks every name up and checks every choice; raises UnknownNameError, CellError or
         UnsupportedCell naming what is wrong. Loads nothing."""
         settings = settings or EvalSettings()
@@ -103,10 +106,25 @@ class Cell:
         if not supports(factory, kind):
             raise UnsupportedCell(f"{model} cannot run {kind!r} tasks")
         check_pooling(kind, settings.pooling, dataset)
+        if export is not None:
+            check_export(export[0], kind)
         trainable = isinstance(factory, type) and issubclass(factory, Trainable)
-        return cls(model=model, dataset=dataset, split=split, kind=kind,
+        cell = cls(model=model, dataset=dataset, split=split, kind=kind,
                    model_options=options_for(factory, options), dataset_options=options_for(dataset_cls, dataset_options),
-                   settings=settings, training=(training or TrainSettings()) if trainable else None)
+                   settings=settings, training=(training or TrainSettings()) if trainable else None,
+                   export=(export[0], str(export[1])) if export is not None else None)
+        if cell.export_folder is not None and (cell.export_folder / "prediction.txt").exists():
+            raise CellError(f"--export: {cell.export_folder / 'prediction.txt'} exists already; move it away or "
+                            "export into another folder (files are never overwritten)")
+        return cell
+
+    @property
+    def export_folder(self) -> Path | None:
+        """Where --export writes this cell's files: one folder per model x dataset label."""
+        if self.export is None:
+            return None
+        name = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", f"{self.model_label()}__{self.dataset_label}__{self.split}")
+        return Path(self.export[1]) / name
 
     @property
     def name(self) -> str:
@@ -146,9 +164,18 @@ class Cell:
                 **({"training": self.training.key_payload()} if self.training is not None else {})}
 
 
+def check_export(fmt: str, kind: str) -> None:
+    """An unknown format is an error; a format of another task kind skips the cell."""
+    load_kinds()
+    if fmt not in EXPORTS:
+        raise CellError(f"--export: unknown format {fmt!r}; known: {', '.join(sorted(EXPORTS)) or 'none'}")
+    if EXPORTS[fmt][0] != kind:
+        raise UnsupportedCell(f"--export {fmt} writes {EXPORTS[fmt][0]!r} cells only, not {kind!r}")
+
+
 def plan(models: list[str], dataset_specs: list[str], split: str | None, options: dict[str, Any],
-         dataset_options: dict[str, Any], settings: EvalSettings,
-         training: TrainSettings | None = None) -> tuple[list[Cell], list[tuple[str, str, str]]]:
+         dataset_options: dict[str, Any], settings: EvalSettings, training: TrainSettings | None = None,
+         export: tuple[str, str] | None = None) -> tuple[list[Cell], list[tuple[str, str, str]]]:
     """Every model x dataset cell of a grid, resolved up front: the runnable cells and the
     skipped ones (model, dataset, reason). An option that no model (or dataset) of the grid
     takes, or a pooling a kind does not know, is an error before anything runs."""
@@ -164,7 +191,7 @@ def plan(models: list[str], dataset_specs: list[str], split: str | None, options
     for d in dataset_specs:
         for m in models:
             try:
-                cells.append(Cell.resolve(m, d, split, options, dataset_options, settings, training))
+                cells.append(Cell.resolve(m, d, split, options, dataset_options, settings, training, export))
             except UnsupportedCell as exc:
                 skipped.append((m, d, str(exc)))
     return cells, skipped

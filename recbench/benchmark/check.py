@@ -15,6 +15,7 @@ from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.grid import run_grid
+from recbench.benchmark.training import Budget, TrainSettings
 
 DEFAULT_SUITE = Path("checks") / "smoke.json"
 
@@ -54,8 +55,11 @@ def suite_cells(suite: dict[str, Any], settings: EvalSettings) -> list[tuple[str
     for cell in suite["cells"]:
         name = f"{cell['model']} x {cell['dataset']}" + (f" ({cell['split']})" if cell.get("split") else "")
         try:
+            # a trained cell trains for real every time (never a cached checkpoint), on its budget
+            training = (TrainSettings(budget=Budget.parse(cell["train_budget"]), seed=int(cell.get("train_seed", 0)),
+                                      retrain=True) if cell.get("train_budget") else None)
             out.append((name, Cell.resolve(cell["model"], cell["dataset"], cell.get("split"), cell.get("options"),
-                                           cell.get("dataset_options"), settings)))
+                                           cell.get("dataset_options"), settings, training)))
         except Exception as exc:  # a cell that cannot even be resolved fails the gate too
             out.append((name, exc))
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -45,10 +46,14 @@ class EvalResult:
     # per-query values for paired significance (the run's sidecar file): "query_id" plus one
     # array per metric (NaN where undefined); pairs store "prediction" and "gold" instead
     per_query: dict[str, np.ndarray] = field(default_factory=dict)
+    # impressions: every test candidate's score, flat in the task's order (for --export; not recorded)
+    scores: np.ndarray | None = None
 
 
 PROTOCOLS: dict[str, Callable[[Any, Any, EvalSettings], EvalResult]] = {}
 REQUIREMENTS: dict[str, tuple[type, ...]] = {}
+# --export FORMAT DIR: format -> (the task kind it applies to, writer(task, result, folder) -> files written)
+EXPORTS: dict[str, tuple[str, Callable[[Any, "EvalResult", Path], list[Path]]]] = {}
 POOLINGS_BY_KIND: dict[str, tuple[str, ...]] = {}  # the one vocabulary of --pooling, per task kind
 _loaded = False
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from recbench.benchmark.cells import Cell, config_hash, options_for, protocol_settings
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, evaluate, split_for_training
+from recbench.benchmark.evaluate import EXPORTS, EvalSettings, evaluate, split_for_training
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, write_record
@@ -60,6 +60,10 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     settings = cell.settings
     locator = locator or DataLocator()
     started = _dt.datetime.now(_dt.timezone.utc)
+    export_folder = cell.export_folder
+    if export_folder is not None and (export_folder / "prediction.txt").exists():
+        raise FileExistsError(f"--export: {export_folder / 'prediction.txt'} exists already; move it away or "
+                              "export into another folder (files are never overwritten)")
 
     reset_peak_rss()
     dataset = cell.build_dataset(locator)
@@ -74,6 +78,9 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     with stopwatch() as total_sw:
         result = evaluate(model, task, settings)
     check_metrics(result.metrics, cell.name)
+    exported: list[Path] = []
+    if export_folder is not None:
+        exported = EXPORTS[cell.export[0]][1](task, result, export_folder)
 
     primary = dataset.primary_metric or result.primary_metric
     model_params = dict(model.params)
@@ -127,6 +134,8 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     }
     if training is not None:
         record["training"] = training
+    if exported:
+        record["exported"] = {"format": cell.export[0], "files": [str(p) for p in exported]}
     sidecars = {"training": curves} if curves is not None else {}
     path = write_record(record, results_dir, result.per_query, sidecars) if results_dir is not None else None
     if path is not None:

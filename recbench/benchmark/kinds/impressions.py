@@ -3,13 +3,14 @@ MIND's official metrics averaged over impressions."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
+from recbench.benchmark.evaluate import EXPORTS, EvalResult, EvalSettings, EvaluationError, protocol, training_split
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
 from recbench.benchmark.tasks import Impressions, ImpressionsTask
@@ -121,7 +122,53 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     timing["latency"] = latency_percentiles(lambda i: one(int(picks[i])), nq) if nq else {}
     details.update(counted)
     return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant,
-                      per_query={"query_id": np.asarray(imps.ids).astype(str), **per_query_values})
+                      per_query={"query_id": np.asarray(imps.ids).astype(str), **per_query_values}, scores=scores)
+
+
+def candidate_ranks(scores: np.ndarray) -> np.ndarray:
+    """1 = best. A tie goes to the candidate listed later, as MIND's scorer breaks it
+    (``np.argsort(score)[::-1]``), so MRR and nDCG of the ranks equal ours exactly; AUC does too
+    unless scores tie (a rank cannot say "tied", our AUC counts a tie one half)."""
+    order = np.argsort(scores, kind="stable")[::-1]
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def write_mind_submission(task: ImpressionsTask, result: EvalResult, folder: Path) -> list[Path]:
+    """MIND's leaderboard format: ``prediction.txt``, one line per impression, ``<id> [r1,r2,...]``
+    with the rank of each candidate in the order behaviors.tsv lists them, and
+    ``prediction.zip`` holding it (what the leaderboard takes). Written atomically."""
+    import os
+    import tempfile
+    import zipfile
+
+    if result.scores is None:
+        raise EvaluationError("this evaluation kept no candidate scores to export")
+    imps = task.test
+    offsets = imps.candidate_offsets
+    lines = [f"{imps.ids[i]} [{','.join(map(str, candidate_ranks(result.scores[offsets[i]:offsets[i + 1]])))}]\n"
+             for i in range(len(imps))]
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("prediction.txt", "prediction.zip"):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        os.close(fd)
+        try:
+            if name.endswith(".txt"):
+                Path(tmp).write_text("".join(lines), encoding="utf-8")
+            else:
+                with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+                    z.writestr("prediction.txt", "".join(lines))
+            os.replace(tmp, folder / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(folder / name)
+    return written
+
+
+EXPORTS["mind-submission"] = ("impressions", write_mind_submission)
 
 
 VALIDATION_IMPRESSIONS = 1000
