@@ -133,3 +133,16 @@ def test_check_runs_through_the_grid_engine_and_reports_unresolvable_cells():
     rows, errors = run_suite(suite)
     assert [(r.cell, r.ok) for r in rows] == [("sif x lee", True)]
     assert errors == [("sif x lee (train)", "CellError: dataset 'lee' has no split 'train'; choose one of test")]
+
+
+def test_a_trained_check_cell_trains_on_its_budget_every_time_never_from_a_cached_checkpoint():
+    from recbench.benchmark.check import suite_cells
+
+    suite = {"cells": [{"model": "nrms", "dataset": "ml100k-mix", "train_budget": "40steps", "metrics": {}},
+                       {"model": "sif", "dataset": "lee", "metrics": {}}]}
+    (_, trained), (_, plain) = suite_cells(suite, EvalSettings())
+    assert trained.training.budget.steps == 40 and trained.training.retrain is True
+    assert plain.training is None
+    bad = suite_cells({"cells": [{"model": "nrms", "dataset": "ml100k-mix", "train_budget": "forty", "metrics": {}}]},
+                      EvalSettings())
+    assert isinstance(bad[0][1], ValueError) and "not a budget" in str(bad[0][1])

@@ -137,6 +137,11 @@ class BiEncoder:
         return int(sum(p.numel() for p in self.st.parameters()))
 
     @property
+    def stored_bytes_per_item(self) -> int:
+        """One float32 vector per item is what serving keeps."""
+        return int(self.bert.config.hidden_size * 4)
+
+    @property
     def bert(self) -> nn.Module:
         return self.st[0].auto_model
 

@@ -77,6 +77,11 @@ class NRMS:
                 "lr": self.learning_rate, "word_vectors": "glove-6B-50d (the paper: 300d)", "text": "title"}
 
     @property
+    def stored_bytes_per_item(self) -> int:
+        """One float32 news vector (heads x head_dim) per item."""
+        return int(self.heads * self.head_dim * 4)
+
+    @property
     def n_parameters(self) -> int | None:
         return None if self.module is None else int(sum(p.numel() for p in self.module.parameters()))
 

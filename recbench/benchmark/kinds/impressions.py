@@ -52,6 +52,8 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         with stopwatch() as score_sw:
             scores = np.asarray(model.score_queries(task, np.arange(len(imps))), dtype=np.float64)
         timing["score_seconds"] = score_sw.seconds
+        if getattr(model, "stored_bytes_per_item", None):  # what serving keeps per item (a vector, say)
+            timing["stored_bytes_per_item"] = int(model.stored_bytes_per_item)
         if scores.shape != imps.candidates.shape:
             raise EvaluationError(f"model {model.name!r} returned {scores.shape} scores for "
                                   f"{len(imps.candidates)} candidates")
