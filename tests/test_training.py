@@ -178,3 +178,24 @@ def test_biencoder_options_are_checked():
         baselines.get("biencoder")(loss="hinge")
     with pytest.raises(ValueError, match="pooling must be one of mean, topk, mix, sasrec"):
         baselines.get("biencoder")(pooling="max")
+
+
+def test_a_time_budget_that_ends_before_one_step_is_a_clear_error(tmp_path):
+    class Slow(Toy):
+        def prepare_training(self, train_task, seed):
+            import time
+
+            time.sleep(0.05)  # set-up eats the whole budget
+            return self.w
+
+    with pytest.raises(TrainingError, match="ended before one step of 'toy'"):
+        train(Slow(), None, lambda: 0.0, TrainSettings(budget=Budget(steps=None, minutes=0.0005)), progress=False)
+
+
+def test_biencoder_scores_an_empty_history_as_a_tie_not_an_error():
+    model = baselines.get("biencoder")(pooling="mix")
+    vectors = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    hist, hmask = model._pad([np.array([], dtype=np.int64), np.array([1, 2])])
+    cand, _ = model._pad([np.array([3, 4]), np.array([3, 4])])
+    scores = model._scores(vectors, hist, hmask, cand)
+    assert torch.all(scores[0] == 0) and torch.isfinite(scores).all() and scores[1].abs().sum() > 0
