@@ -199,3 +199,18 @@ def test_biencoder_scores_an_empty_history_as_a_tie_not_an_error():
     cand, _ = model._pad([np.array([3, 4]), np.array([3, 4])])
     scores = model._scores(vectors, hist, hmask, cand)
     assert torch.all(scores[0] == 0) and torch.isfinite(scores).all() and scores[1].abs().sum() > 0
+
+
+def test_sasrec_pooling_starts_near_the_newest_item_not_as_noise():
+    """At initialisation the user vector must still carry the history (the residual path): with
+    position rows drawn N(0, 1) it was noise, and 250 steps of training stayed at chance."""
+    from recbench.baselines.biencoder import SASRecPooling
+
+    torch.manual_seed(0)
+    pooling = SASRecPooling(384).eval()
+    items = torch.nn.functional.normalize(torch.randn(4, 5, 384), dim=-1)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] + [False] * 4, [True] * 2 + [False] * 3])
+    with torch.no_grad():
+        user = torch.nn.functional.normalize(pooling(items, mask), dim=-1)
+    newest = items[torch.arange(4), mask.sum(dim=1) - 1]
+    assert (user * newest).sum(dim=-1).min() > 0.5

@@ -252,6 +252,8 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
 def checkpoint_key(model: Any, settings: TrainSettings, data_fingerprint: str) -> str:
     payload = {"model": model.name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
                "params": model.params, "training": settings.key_payload(), "data": data_fingerprint}
+    if getattr(model, "version", None) is not None:  # a model's code change that alters its weights
+        payload["version"] = str(model.version)     # bumps its version: old checkpoints are not reused
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
