@@ -76,7 +76,7 @@ def run(
                                      "400steps (exactly repeatable) or 400steps,6m"),
     retrain: bool = typer.Option(False, help="trained models: train again even where a checkpoint is cached"),
     train_seed: int = typer.Option(0, help="trained models: seed of initialisation, sampling and batch order"),
-    export: Tuple[str, Path] = typer.Option((None, None), help="also write each cell's predictions in a format, "
+    export: Optional[Tuple[str, str]] = typer.Option(None, help="also write each cell's predictions in a format, "
                                             "e.g. --export mind-submission DIR (MIND's prediction.txt + .zip, "
                                             "impressions cells; the cells run even if recorded)"),
 ) -> None:
