@@ -109,7 +109,10 @@ def run(
     def finished(outcome: Outcome) -> None:
         bar.update(1)
         c = outcome.cell
-        if outcome.status == "skipped":
+        if outcome.status == "skipped" and outcome.record is not None:
+            bar.write(f"skip  {c.model} x {c.dataset}: recorded before (--rerun to run it again): "
+                      f"{summarise(outcome.record, outcome.path)}")
+        elif outcome.status == "skipped":
             bar.write(f"skip  {c.model} x {c.dataset}: {outcome.message}")
         elif outcome.status == "ok":
             bar.write(f"done  {summarise(outcome.record, outcome.path)}")

@@ -46,4 +46,7 @@ def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
     # random appears twice in the grid: the same configuration, recorded once, skipped after
     assert skipped == len(records) + 1 and ran == 3 - len(records)
     assert f"grid: {ran} run, {skipped} skipped" in again.stdout
+    recorded_skips = [l for l in again.stdout.splitlines() if l.startswith("skip  ") and "recorded before" in l]
+    # a cell recorded before this grid shows its figure (random's second occurrence too, when recorded)
+    assert len(recorded_skips) >= len(records) and all("pearson" in l and ".json" in l for l in recorded_skips)
     assert len(list((tmp_path / "results").glob("*.json"))) == 3

@@ -47,9 +47,19 @@ class GridInterrupted(KeyboardInterrupt):
 
 def existing_cell_keys(results_dir: Path | None) -> set[str]:
     """Keys of the cells that already have a record: a grid skips them."""
+    return set(existing_cell_records(results_dir))
+
+
+def existing_cell_records(results_dir: Path | None) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The newest record of each recorded cell, by cell key (a skipped cell reports its figure)."""
     if results_dir is None or not Path(results_dir).is_dir():
-        return set()
-    return {rec["cell_key"] for _, rec in iter_records(Path(results_dir)) if rec.get("cell_key")}
+        return {}
+    newest: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path, rec in iter_records(Path(results_dir)):
+        key = rec.get("cell_key")
+        if key and (key not in newest or str(rec.get("date", "")) >= str(newest[key][1].get("date", ""))):
+            newest[key] = (path, rec)
+    return newest
 
 
 def _run_here(cell: Cell, locator: DataLocator, results_dir: Path | None,
@@ -108,14 +118,17 @@ def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_
     when ``results_dir`` is None: nothing is written then). A cell that occurs twice runs once."""
     cells = list(cells)
     locator = locator or DataLocator()
-    done_keys = set() if rerun else existing_cell_keys(results_dir)
+    recorded = {} if rerun else existing_cell_records(results_dir)
+    done_keys = set(recorded)
     counts = GridCounts()
     try:
         for cell in cells:
             if on_start:
                 on_start(cell)
             if cell.key in done_keys:
-                outcome = Outcome(cell, "skipped", "a record of this configuration exists (--rerun to run it again)")
+                path, record = recorded.get(cell.key, (None, None))
+                outcome = Outcome(cell, "skipped", "a record of this configuration exists (--rerun to run it again)",
+                                  record, path)
                 counts.skipped += 1
             else:
                 outcome = run_one(cell, locator, results_dir, isolate, catch)
