@@ -193,10 +193,12 @@ def test_a_time_budget_that_ends_before_one_step_is_a_clear_error(tmp_path):
 
 
 def test_biencoder_scores_an_empty_history_as_a_tie_not_an_error():
+    from recbench.baselines._neural import pad_rows
+
     model = baselines.get("biencoder")(pooling="mix")
     vectors = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
-    hist, hmask = model._pad([np.array([], dtype=np.int64), np.array([1, 2])])
-    cand, _ = model._pad([np.array([3, 4]), np.array([3, 4])])
+    hist, hmask = pad_rows([np.array([], dtype=np.int64), np.array([1, 2])])
+    cand, _ = pad_rows([np.array([3, 4]), np.array([3, 4])])
     scores = model._scores(vectors, hist, hmask, cand)
     assert torch.all(scores[0] == 0) and torch.isfinite(scores).all() and scores[1].abs().sum() > 0
 

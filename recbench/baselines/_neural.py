@@ -1,5 +1,6 @@
 """Neural building blocks shared by the trained baselines (NRMS, the fine-tuned bi-encoder):
-additive attention, multi-head self-attention with a padding mask, impression sampling."""
+additive attention, multi-head self-attention with a padding mask, ragged-row padding,
+impression sampling."""
 
 from __future__ import annotations
 
@@ -68,3 +69,15 @@ def click_samples(imps: Any, negatives: int, rng: np.random.Generator) -> Iterat
 def batched(samples: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while True:
         yield [next(samples) for _ in range(size)]
+
+
+def pad_rows(rows: list[Any], at: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged rows of item indices -> (index, mask), padded with 0 to the longest row (at least
+    1 wide); ``at`` maps each item to its position in a step's vector table (None: as they are)."""
+    lengths = np.array([len(x) for x in rows], dtype=np.int64)
+    width = max(1, int(lengths.max()) if len(lengths) else 1)
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    index = np.zeros((len(rows), width), dtype=np.int64)
+    flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in rows]) if len(rows) else np.zeros(0, np.int64)
+    index[mask] = flat if at is None else at[flat]
+    return torch.from_numpy(index), torch.from_numpy(mask)

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recbench.baselines._neural import pad_rows
 from recbench.benchmark.registry import baselines
 
 LOSSES = ("mince", "infonce", "bce", "margin", "ranknet")
@@ -187,9 +188,7 @@ class BiEncoder:
         lengths = self.attention[rows].sum(dim=1).numpy()
         order = np.argsort(lengths, kind="stable")
         parts = [self._vectors_trimmed(rows[order[s : s + self.bucket]]) for s in range(0, len(rows), self.bucket)]
-        out = torch.empty(len(rows), parts[0].shape[1], dtype=parts[0].dtype)
-        out = out.index_copy(0, torch.from_numpy(order), torch.cat(parts))
-        return out
+        return torch.cat(parts)[torch.from_numpy(np.argsort(order))]  # back to the rows' order
 
     def _vectors_trimmed(self, rows: np.ndarray) -> torch.Tensor:
         attention = self.attention[rows]
@@ -258,18 +257,6 @@ class BiEncoder:
                                   np.r_[np.ones(len(pos)), np.zeros(len(neg))]))
                 yield batch
 
-    @staticmethod
-    def _pad(lists: list[np.ndarray], at: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ragged rows -> (index, mask), padded to the longest; ``at`` maps item rows to
-        positions in the step's vector table (None: item rows index it directly)."""
-        lengths = np.array([len(x) for x in lists])
-        width = max(1, int(lengths.max()) if len(lengths) else 1)
-        mask = np.arange(width)[None, :] < lengths[:, None]
-        index = np.zeros((len(lists), width), dtype=np.int64)
-        flat = np.concatenate(lists).astype(np.int64) if len(lists) else np.zeros(0, np.int64)
-        index[mask] = flat if at is None else at[flat]
-        return torch.from_numpy(index), torch.from_numpy(mask)
-
     def _scores(self, vectors: torch.Tensor, hist: torch.Tensor, hmask: torch.Tensor,
                 cand: torch.Tensor) -> torch.Tensor:
         """Cosine of each candidate with the pooled user (B, C); an empty history scores 0."""
@@ -299,8 +286,8 @@ class BiEncoder:
         at = np.zeros(int(items.max()) + 1, dtype=np.int64)
         at[items] = np.arange(len(items))
         vectors = self._vectors(items)  # each distinct text once per step
-        hist, hmask = self._pad([h for h, _, _ in batch], at)
-        cand, cmask = self._pad([c for _, c, _ in batch], at)
+        hist, hmask = pad_rows([h for h, _, _ in batch], at)
+        cand, cmask = pad_rows([c for _, c, _ in batch], at)
         labels = torch.zeros(cand.shape)
         for j, (_, _, lab) in enumerate(batch):
             labels[j, : len(lab)] = torch.from_numpy(lab).float()
@@ -393,8 +380,8 @@ class BiEncoder:
         with torch.no_grad():
             for s in range(0, len(queries), 256):
                 rows = queries[s : s + 256]
-                hist, hmask = self._pad([imps.history_of(i)[-self.history:] for i in rows])
-                cand, cmask = self._pad([imps.candidates_of(i) for i in rows])
+                hist, hmask = pad_rows([imps.history_of(i)[-self.history:] for i in rows])
+                cand, cmask = pad_rows([imps.candidates_of(i) for i in rows])
                 scores = self._scores(vectors, hist, hmask, cand)
                 out.extend(scores[j, : int(cmask[j].sum())].numpy() for j in range(len(rows)))
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

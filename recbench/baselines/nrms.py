@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from recbench.baselines._neural import AdditiveAttention, MultiHeadSelfAttention, batched, click_samples
+from recbench.baselines._neural import AdditiveAttention, MultiHeadSelfAttention, batched, click_samples, pad_rows
 from recbench.baselines._words import load_glove_6b_50d, tokenize_batch
 from recbench.benchmark.registry import baselines
 
@@ -132,13 +132,8 @@ class NRMS:
         loss = nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
         return loss, len(batch), len(items)
 
-    def _users(self, news: torch.Tensor, histories: list[list[int]]) -> torch.Tensor:
-        longest = max(1, max(len(h) for h in histories))
-        index = torch.zeros((len(histories), longest), dtype=torch.long)
-        mask = torch.zeros((len(histories), longest), dtype=torch.bool)
-        for j, h in enumerate(histories):
-            index[j, : len(h)] = torch.tensor(h, dtype=torch.long)
-            mask[j, : len(h)] = True
+    def _users(self, news: torch.Tensor, histories: list[Any]) -> torch.Tensor:
+        index, mask = pad_rows(histories)
         return self.module.user(news[index], mask)
 
     def save_checkpoint(self, folder: Path) -> None:

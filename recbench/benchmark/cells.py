@@ -113,10 +113,16 @@ class Cell:
                    model_options=options_for(factory, options), dataset_options=options_for(dataset_cls, dataset_options),
                    settings=settings, training=(training or TrainSettings()) if trainable else None,
                    export=(export[0], str(export[1])) if export is not None else None)
-        if cell.export_folder is not None and (cell.export_folder / "prediction.txt").exists():
-            raise CellError(f"--export: {cell.export_folder / 'prediction.txt'} exists already; move it away or "
-                            "export into another folder (files are never overwritten)")
+        cell.refuse_existing_export()
         return cell
+
+    def refuse_existing_export(self) -> None:
+        """Exported files are never overwritten: checked when the cell is resolved and again just
+        before it runs (an earlier cell of the grid may have written the same folder)."""
+        folder = self.export_folder
+        if folder is not None and (folder / "prediction.txt").exists():
+            raise CellError(f"--export: {folder / 'prediction.txt'} exists already; move it away or "
+                            "export into another folder (files are never overwritten)")
 
     @property
     def export_folder(self) -> Path | None:

@@ -167,6 +167,13 @@ def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout(rect=(0, 0, 0.72, 1))
+    return save_figure(fig, out)
+
+
+def save_figure(fig: Any, out: Path) -> Path:
+    """Writes a figure atomically (temporary name, then rename) and closes it."""
+    import matplotlib.pyplot as plt
+
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp)
@@ -203,12 +210,7 @@ def plot_training(group: pd.DataFrame, records: dict[str, dict[str, Any]], title
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout(rect=(0, 0, 0.75, 1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, out)
 
 
 def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pvalues: dict[str, float],

@@ -60,10 +60,8 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     settings = cell.settings
     locator = locator or DataLocator()
     started = _dt.datetime.now(_dt.timezone.utc)
+    cell.refuse_existing_export()
     export_folder = cell.export_folder
-    if export_folder is not None and (export_folder / "prediction.txt").exists():
-        raise FileExistsError(f"--export: {export_folder / 'prediction.txt'} exists already; move it away or "
-                              "export into another folder (files are never overwritten)")
 
     reset_peak_rss()
     dataset = cell.build_dataset(locator)

@@ -149,8 +149,8 @@ def write_mind_submission(task: ImpressionsTask, result: EvalResult, folder: Pat
         raise EvaluationError("this evaluation kept no candidate scores to export")
     imps = task.test
     offsets = imps.candidate_offsets
-    lines = [f"{imps.ids[i]} [{','.join(map(str, candidate_ranks(result.scores[offsets[i]:offsets[i + 1]])))}]\n"
-             for i in range(len(imps))]
+    text = "".join(f"{imps.ids[i]} [{','.join(map(str, candidate_ranks(result.scores[offsets[i]:offsets[i + 1]])))}]\n"
+                   for i in range(len(imps)))
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in ("prediction.txt", "prediction.zip"):
@@ -158,10 +158,10 @@ def write_mind_submission(task: ImpressionsTask, result: EvalResult, folder: Pat
         os.close(fd)
         try:
             if name.endswith(".txt"):
-                Path(tmp).write_text("".join(lines), encoding="utf-8")
+                Path(tmp).write_text(text, encoding="utf-8")
             else:
                 with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-                    z.writestr("prediction.txt", "".join(lines))
+                    z.writestr("prediction.txt", text)
             os.replace(tmp, folder / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
