@@ -13,7 +13,7 @@ from recbench.benchmark.kinds.ranking import faiss_index, relevant_tie_counts, t
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.runner import build_dataset, run_cell
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets.wine import read_wine_reviews
+from recbench.datasets.wine import read_wine_reviews, held_out_item_mask
 
 FAST = EvalSettings(n_bootstrap=50, latency_queries=3, progress=False, use_cache=False)
 
@@ -121,9 +121,11 @@ def test_the_cut_wine_row_is_reported_by_line_and_the_rest_kept(real_data):
 
 def test_wine_tasks_on_real_data(real_data):
     tdm = build_dataset("wine-tdm", DataLocator()).load()
-    assert len(tdm) == 5810 and tdm.sizes["mean_relevant"] == 1.0
+    test_items = tdm.info["test_items"]
+    assert 0.17 * 5810 < test_items < 0.23 * 5810  # 20% of the items by id hash
+    assert len(tdm) == test_items and tdm.sizes["mean_relevant"] == 1.0 and len(tdm.item_ids) == 5810
     similar = build_dataset("wine-similar", DataLocator()).load()
-    assert len(similar) + similar.info["queries_skipped_no_other_review_of_their_kind"] == 5810
+    assert len(similar) + similar.info["queries_skipped_no_other_review_of_their_kind"] == test_items
     for q in range(0, len(similar), 500):  # the query's own review is excluded and never relevant
         own = similar.query_items[q]
         rel = similar.relevant[similar.relevant_offsets[q]:similar.relevant_offsets[q + 1]]
@@ -133,7 +135,8 @@ def test_wine_tasks_on_real_data(real_data):
 
 def test_wine_expert_layout_on_a_fixture(tmp_path, real_data):
     fields, _ = read_wine_reviews(real_data / "wine" / "winemag-data-130k-v2.first-rows.csv")
-    t = fields["title"]
+    test = np.flatnonzero(held_out_item_mask(fields["id"], 0.2, 0))  # seeds must be test items
+    t = [fields["title"][r] for r in test]
     ann = tmp_path / "expert.csv"
     ann.write_text(
         "seed wine title,seed wine url,recommended title,recommended url,text only ranking (1-5),general rank\n"

@@ -152,5 +152,7 @@ def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[s
     def validate() -> float:
         return evaluate(model, valid_task, quick).metrics[metric]["value"]
 
-    fingerprint = f"{task.fingerprint}|{cell.dataset_label}|fields={cell.settings.fields}"
+    # datasets whose train parts are one and the same (the wine catalogs) name it, sharing the checkpoint
+    part = train_task.info.get("shared_train_part") or cell.dataset_label
+    fingerprint = f"{task.fingerprint}|{part}|fields={cell.settings.fields}"
     return fit_or_load(model, train_task, validate, training, fingerprint, metric, cell.settings.progress)

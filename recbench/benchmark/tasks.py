@@ -229,6 +229,10 @@ class ItemToItemTask:
     default_fields: tuple[str, ...] = ("description",)
     fingerprint: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    # what a trained model may learn from (item-to-item catalogs that carry a train part): tasks
+    # over the train items' own catalog, with no evaluated query's text in them
+    training: "ItemToItemTask | None" = None
+    validation: "ItemToItemTask | None" = None
 
     kind: ClassVar[str] = "item-to-item"
 
@@ -269,6 +273,10 @@ class SequencesTask:
     text_style: str = "plain"
     fingerprint: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    # each user's whole sequence before the target (uncapped, oldest first), what trained models
+    # learn from; None: the history is all there is
+    past: np.ndarray | None = None
+    past_offsets: np.ndarray | None = None
 
     kind: ClassVar[str] = "sequences"
 
@@ -277,6 +285,12 @@ class SequencesTask:
 
     def history_of(self, i: int) -> np.ndarray:
         return self.history[self.history_offsets[i] : self.history_offsets[i + 1]]
+
+    def past_of(self, i: int) -> np.ndarray:
+        """User ``i``'s whole sequence before the target (the history where no longer one is kept)."""
+        if self.past is None or self.past_offsets is None:
+            return self.history_of(i)
+        return self.past[self.past_offsets[i] : self.past_offsets[i + 1]]
 
     def item_texts(self, fields: tuple[str, ...] | None = None, style: str | None = None) -> list[str]:
         return _join_fields(self.item_fields, tuple(fields or self.default_fields), style or self.text_style)

@@ -45,7 +45,7 @@ def leave_one_out(
     if split not in ("test", "valid"):
         raise ValueError(f"sequences split must be 'test' or 'valid', not {split!r}")
     drop_last = 0 if split == "test" else 1
-    kept_users, histories, targets = [], [], []
+    kept_users, histories, targets, pasts = [], [], [], []
     skipped = 0
     counts = np.zeros(len(item_ids), dtype=np.float64)
     for user, seq in zip(users, sequences):
@@ -57,8 +57,10 @@ def leave_one_out(
             continue
         kept_users.append(user)
         histories.append(usable[:-1][-max_history:])
+        pasts.append(usable[:-1])
         targets.append(usable[-1])
     lengths = np.array([len(h) for h in histories], dtype=np.int64)
+    past_lengths = np.array([len(p) for p in pasts], dtype=np.int64)
     return SequencesTask(
         name=name, split=split, item_ids=item_ids, item_fields=item_fields,
         users=np.array(kept_users, dtype=object),
@@ -66,4 +68,5 @@ def leave_one_out(
         history_offsets=np.r_[0, np.cumsum(lengths)], targets=np.array(targets, dtype=np.int64),
         train_counts=counts, default_fields=default_fields, text_style=text_style, fingerprint=fingerprint,
         info={**(info or {}), "users_skipped_too_short": skipped, "max_history": max_history},
+        past=np.concatenate(pasts) if pasts else np.zeros(0, dtype=np.int64), past_offsets=np.r_[0, np.cumsum(past_lengths)],
     )

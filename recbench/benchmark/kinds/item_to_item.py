@@ -9,7 +9,7 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, protocol
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
 from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, ranker_block, ranker_top,
                                               relevant_tie_counts, summarise, top_k)
 from recbench.benchmark.metrics import expected_ranking_metrics
@@ -103,3 +103,13 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details,
                       per_query={"query_id": np.arange(len(task)), **per_query})
+
+
+@training_split("item-to-item")
+def item_to_item_training_split(task: ItemToItemTask, seed: int) -> tuple[ItemToItemTask, ItemToItemTask]:
+    """The train part and validation slice that the dataset carved from its train items (for
+    the wine catalogs: title-description matching over the train items, 500 of them held out
+    for validation; ``datasets/wine.py``). The test items' texts are in neither."""
+    if task.training is None or task.validation is None:
+        raise EvaluationError(f"{task.name}: this item-to-item dataset has no train part of its catalog to train on")
+    return task.training, task.validation

@@ -9,7 +9,7 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, protocol
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
 from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, ranker_block, ranker_top,
                                               relevant_tie_counts, summarise, top_k)
 from recbench.benchmark.metrics import expected_ranking_metrics
@@ -151,3 +151,47 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
             variant["fields"] = "+".join(details["fields"])
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
                       per_query={"query_id": np.asarray(task.users).astype(str), **per_query})
+
+
+VALIDATION_USERS = 2000
+
+
+def sequences_from(users: np.ndarray, sequences: list[np.ndarray], like: SequencesTask, split: str,
+                   max_history: int | None) -> SequencesTask:
+    """A sequences task whose targets are each sequence's last item and whose histories are the
+    items before it (the last ``max_history``; None keeps them whole)."""
+    histories = [s[:-1] if max_history is None else s[:-1][-max_history:] for s in sequences]
+    lengths = np.array([len(h) for h in histories], dtype=np.int64)
+    counts = np.zeros(len(like.item_ids), dtype=np.float64)
+    for s in sequences:
+        np.add.at(counts, s[:-1], 1.0)
+    return SequencesTask(
+        name=like.name, split=split, item_ids=like.item_ids, item_fields=like.item_fields, users=users,
+        history=np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64),
+        history_offsets=np.r_[0, np.cumsum(lengths)],
+        targets=np.array([s[-1] for s in sequences], dtype=np.int64), train_counts=counts,
+        default_fields=like.default_fields, text_style=like.text_style, fingerprint=like.fingerprint,
+        info={**like.info, "part": split}, past=np.concatenate([s[:-1] for s in sequences]) if sequences else None,
+        past_offsets=np.r_[0, np.cumsum([len(s) - 1 for s in sequences])] if sequences else None)
+
+
+@training_split("sequences")
+def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesTask, SequencesTask]:
+    """Train part and validation slice from each user's sequence before the evaluated target:
+    its last item is the validation item, and everything before it trains (SASRec's protocol:
+    for the test split a model trains on each sequence before the dataset's validation item).
+    The validation slice predicts the validation item of a seeded sample of at most 2,000 users
+    with a history of at least one item; the train part holds every user's sequence before the
+    validation item (as history + target: the last item is its target, histories uncapped).
+    Neither holds an evaluated target."""
+    pasts = [task.past_of(i) for i in range(len(task))]
+    trainable = [i for i, p in enumerate(pasts) if len(p) >= 3]  # >= 2 items before the validation item
+    if not trainable:
+        raise EvaluationError(f"{task.name}: no user has two items before the validation item; nothing to train on")
+    train = sequences_from(task.users[trainable], [pasts[i][:-1] for i in trainable], task, "train", None)
+    can_validate = [i for i, p in enumerate(pasts) if len(p) >= 2]
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(can_validate, size=min(VALIDATION_USERS, len(can_validate)), replace=False))
+    max_history = int(task.info.get("max_history", 50))
+    valid = sequences_from(task.users[picked], [pasts[i] for i in picked], task, "valid", max_history)
+    return train, valid

@@ -1,0 +1,182 @@
+"""SASRec (Kang and McAuley, ICDM 2018) on item ids only: the id-based reference that
+Recformer's Table 2 compares with, trained by the harness on each user's sequence before the
+validation item (``kinds/sequences.py``'s training split).
+
+Architecture as RecBole's SASRec, whose settings the Recformer and UniSRec papers' SASRec rows
+come from: item embeddings (hidden 64, shared with the output layer) plus learned positions
+over the last ``max_length`` = 50 items, 2 self-attention blocks (2 heads, feed-forward 256,
+GELU, post-layer-norm, dropout 0.5), causal attention; the output at the newest item scores every
+catalog item by dot product. Loss: cross-entropy over the whole catalog at every position of a
+sequence (each prefix predicts its next item, as the original model trains all positions at
+once); Adam at 1e-3, batch 256 sequences. Sequences are left-padded so that the newest item
+always sits at the last position (position ids count back from it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recbench.benchmark.registry import baselines
+
+
+class SelfAttentionBlock(nn.Module):
+    """Multi-head causal self-attention + feed-forward, each with residual, dropout and a
+    post-layer-norm (RecBole's TransformerLayer)."""
+
+    def __init__(self, hidden: int, heads: int, inner: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.norm1 = nn.LayerNorm(hidden, eps=1e-12)
+        self.ffn = nn.Sequential(nn.Linear(hidden, inner), nn.GELU(), nn.Linear(inner, hidden))
+        self.norm2 = nn.LayerNorm(hidden, eps=1e-12)
+        self.drop = nn.Dropout(dropout)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        b, n, h = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None],
+                                             dropout_p=self.dropout if self.training else 0.0)
+        x = self.norm1(x + self.drop(self.out(att.transpose(1, 2).reshape(b, n, h))))
+        return self.norm2(x + self.drop(self.ffn(x)))
+
+
+class SASRecNet(nn.Module):
+    def __init__(self, n_items: int, hidden: int, layers: int, heads: int, inner: int, dropout: float,
+                 max_length: int) -> None:
+        super().__init__()
+        self.max_length = max_length
+        self.items = nn.Embedding(n_items + 1, hidden, padding_idx=0)  # row 0 pads; catalog row r is r + 1
+        self.positions = nn.Embedding(max_length, hidden)
+        self.norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(SelfAttentionBlock(hidden, heads, inner, dropout) for _ in range(layers))
+        for module in self.modules():  # RecBole's initialisation
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        with torch.no_grad():
+            self.items.weight[0].zero_()
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        """(b, n) left-padded item ids (0 = padding) -> (b, n, hidden) states."""
+        b, n = seq.shape
+        valid = seq > 0
+        pos = torch.arange(self.max_length - n, self.max_length)
+        x = self.drop(self.norm(self.items(seq) + self.positions(pos)[None]))
+        causal = torch.tril(torch.ones(n, n, dtype=torch.bool))
+        # a position sees the real items up to itself; a padding position sees only itself
+        allowed = (causal[None] & valid[:, None, :]) | torch.eye(n, dtype=torch.bool)[None]
+        for block in self.blocks:
+            x = block(x, allowed) * valid.unsqueeze(-1)
+        return x
+
+    def catalog_logits(self, states: torch.Tensor) -> torch.Tensor:
+        return states @ self.items.weight[1:].T
+
+
+def left_padded(rows: list[np.ndarray], width: int) -> torch.Tensor:
+    """Item rows -> (len(rows), w) ids (row + 1), the newest last, w the longest row (<= width)."""
+    w = max(1, min(width, max((len(r) for r in rows), default=1)))
+    out = np.zeros((len(rows), w), dtype=np.int64)
+    for j, r in enumerate(rows):
+        r = np.asarray(r, dtype=np.int64)[-w:]
+        if len(r):
+            out[j, w - len(r):] = r + 1
+    return torch.from_numpy(out)
+
+
+@baselines.register("sasrec")
+class SASRec:
+    name = "sasrec"
+    version = "1"
+    task_kinds = ("sequences",)
+    weight_decay = 0.0  # Adam, as RecBole
+    warmup_steps = 0
+
+    def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
+                 dropout: float = 0.5, max_length: int = 50, batch: int = 256, lr: float = 1e-3) -> None:
+        if int(hidden) % int(heads):
+            raise ValueError(f"sasrec: hidden ({hidden}) must be a multiple of heads ({heads})")
+        self.hidden, self.layers, self.heads, self.inner = int(hidden), int(layers), int(heads), int(inner)
+        self.dropout, self.max_length, self.batch = float(dropout), int(max_length), int(batch)
+        self.learning_rate = float(lr)
+        self.net: SASRecNet | None = None
+        self.n_items = 0
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"hidden": self.hidden, "layers": self.layers, "heads": self.heads, "inner": self.inner,
+                "dropout": self.dropout, "max_length": self.max_length, "batch": self.batch,
+                "lr": self.learning_rate, "loss": "full-catalog cross-entropy", "inputs": "item ids only"}
+
+    @property
+    def n_parameters(self) -> int | None:
+        return int(sum(p.numel() for p in self.net.parameters())) if self.net is not None else None
+
+    @property
+    def stored_bytes_per_item(self) -> int:
+        return self.hidden * 4
+
+    def _build(self, n_items: int, seed: int) -> SASRecNet:
+        torch.manual_seed(seed)
+        self.n_items = n_items
+        self.net = SASRecNet(n_items, self.hidden, self.layers, self.heads, self.inner, self.dropout, self.max_length)
+        return self.net
+
+    # --- Trainable ---------------------------------------------------------------------------
+    def prepare_training(self, train_task: Any, seed: int) -> nn.Module:
+        self.sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]
+        if not self.sequences:
+            raise ValueError(f"{train_task.name}: no training sequence")
+        return self._build(len(train_task.item_ids), seed)
+
+    def training_batches(self, rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
+        size = min(self.batch, len(self.sequences))
+        while True:
+            order = rng.permutation(len(self.sequences))
+            for s in range(0, len(order) - size + 1, size):
+                yield [self.sequences[i][-(self.max_length + 1):] for i in order[s : s + size]]
+
+    def training_loss(self, batch: list[np.ndarray]) -> tuple[torch.Tensor, int, int]:
+        inputs = left_padded([s[:-1] for s in batch], self.max_length)
+        labels = left_padded([s[1:] for s in batch], self.max_length) - 1  # -1 where padded
+        logits = self.net.catalog_logits(self.net(inputs))
+        return F.cross_entropy(logits[labels >= 0], labels[labels >= 0]), len(batch), 0
+
+    def save_checkpoint(self, folder: Path) -> None:
+        torch.save(self.net.state_dict(), folder / "sasrec.pt")
+        (folder / "sasrec.json").write_text(json.dumps({**self.params, "n_items": self.n_items}, indent=2))
+
+    def load_checkpoint(self, folder: Path) -> None:
+        meta = json.loads((folder / "sasrec.json").read_text())
+        self._build(int(meta["n_items"]), 0)
+        self.net.load_state_dict(torch.load(folder / "sasrec.pt", map_location="cpu", weights_only=True))
+        self.net.eval()
+
+    # --- Ranker ------------------------------------------------------------------------------
+    def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:
+        """Every catalog item's score for each query user, from the last ``max_length`` items."""
+        if self.net is None:
+            raise RuntimeError("sasrec must be trained before it scores (it has no zero-shot mode)")
+        if len(task.item_ids) != self.n_items:
+            raise ValueError(f"sasrec was trained on a catalog of {self.n_items} items; {task.name} has "
+                             f"{len(task.item_ids)}")
+        self.net.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(queries), 512):
+                rows = queries[s : s + 512]
+                states = self.net(left_padded([task.history_of(int(i)) for i in rows], self.max_length))
+                out.append(self.net.catalog_logits(states[:, -1]).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.n_items), dtype=np.float32)
