@@ -1,6 +1,7 @@
-"""Neural building blocks shared by the trained baselines (NRMS, the fine-tuned bi-encoder):
-additive attention, multi-head self-attention with a padding mask, ragged-row padding,
-impression sampling."""
+"""Neural building blocks shared by the trained baselines (NRMS, the fine-tuned bi-encoder,
+the trained ColBERT): additive attention, multi-head self-attention with a padding mask,
+ragged-row padding, impression sampling, running a slice of a BERT's layers (frozen-and-cached
+lower layers), LoRA adapters added and merged back."""
 
 from __future__ import annotations
 
@@ -81,3 +82,43 @@ def pad_rows(rows: list[Any], at: np.ndarray | None = None) -> tuple[torch.Tenso
     flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in rows]) if len(rows) else np.zeros(0, np.int64)
     index[mask] = flat if at is None else at[flat]
     return torch.from_numpy(index), torch.from_numpy(mask)
+
+
+def bert_layers(bert: nn.Module, h: torch.Tensor, attention: torch.Tensor, layers: Any) -> torch.Tensor:
+    """Runs hidden states ``h`` through ``layers`` of a Hugging Face BERT under its padding mask:
+    the lower layers once over a catalog (cached), the upper ones each step."""
+    mask = bert._create_attention_masks(attention_mask=attention, encoder_attention_mask=None,
+                                        embedding_output=h, encoder_hidden_states=None, cache=None)[0]
+    for layer in layers:
+        h = layer(h, mask)
+    return h
+
+
+def bert_lower(bert: nn.Module, enc: dict[str, torch.Tensor], frozen_layers: int) -> torch.Tensor:
+    """Embeddings and the lower ``frozen_layers`` layers."""
+    h = bert.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
+    return bert_layers(bert, h, enc["attention_mask"], bert.encoder.layer[:frozen_layers])
+
+
+def add_lora(bert: nn.Module, rank: int, first_layer: int) -> None:
+    """LoRA adapters (peft) of rank ``rank`` on the attention and dense projections of the layers
+    from ``first_layer`` up; every other weight frozen."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=["query", "key", "value", "dense"],
+                        layers_to_transform=list(range(first_layer, len(bert.encoder.layer))))
+    for p in bert.parameters():
+        p.requires_grad_(False)
+    inject_adapter_in_model(config, bert)
+
+
+def merge_lora(bert: nn.Module) -> None:
+    """Merges LoRA adapters into their base layers and puts the plain layers back, so the model
+    saves (and loads) as an ordinary one."""
+    for module in bert.modules():
+        if hasattr(module, "merge") and hasattr(module, "lora_A"):
+            module.merge()
+    for _, module in list(bert.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if hasattr(child, "lora_A") and hasattr(child, "base_layer"):
+                setattr(module, child_name, child.base_layer)

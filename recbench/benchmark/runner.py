@@ -70,7 +70,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     with stopwatch() as load_model_sw:
         model = cell.build_model()
     training, curves = None, None
-    if isinstance(model, Trainable):
+    if isinstance(model, Trainable) and cell.training is not None:  # None: an untrained mode (zero-shot)
         training, curves = train_model(model, task, dataset, cell)
         settings = replace(settings, use_cache=False)  # a trained model's vectors depend on its weights
     with stopwatch() as total_sw:

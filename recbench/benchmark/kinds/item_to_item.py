@@ -94,6 +94,8 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         higher, tied = relevant_tie_counts(score_block, len(task), task.relevant, task.relevant_offsets,
                                            task.excluded, task.excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
+    if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
+        details.update(getattr(model, "details", None) or {})
     per_query = expected_ranking_metrics(higher, tied, task.relevant_offsets, task.grades, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     metrics = summarise(per_query, settings)

@@ -136,6 +136,8 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
                                            excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
+    if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
+        details.update(getattr(model, "details", None) or {})
     per_query = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
@@ -153,7 +155,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                       per_query={"query_id": np.asarray(task.users).astype(str), **per_query})
 
 
-VALIDATION_USERS = 2000
+VALIDATION_USERS = 1000
 
 
 def sequences_from(users: np.ndarray, sequences: list[np.ndarray], like: SequencesTask, split: str,
@@ -180,7 +182,7 @@ def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesT
     """Train part and validation slice from each user's sequence before the evaluated target:
     its last item is the validation item, and everything before it trains (SASRec's protocol:
     for the test split a model trains on each sequence before the dataset's validation item).
-    The validation slice predicts the validation item of a seeded sample of at most 2,000 users
+    The validation slice predicts the validation item of a seeded sample of at most 1,000 users
     with a history of at least one item; the train part holds every user's sequence before the
     validation item (as history + target: the last item is its target, histories uncapped).
     Neither holds an evaluated target."""
