@@ -114,7 +114,7 @@ def test_recobert_trains_on_train_items_only_and_scores_the_sum_of_four_cosines(
     model = RecoBERT()
     titles, descriptions = task.item_fields["title"][:3], task.item_fields["description"][:3]
     with torch.no_grad():
-        t, d = model._title_description(model._pairs(titles, descriptions))
+        t, d = model._title_description(titles, descriptions)
     four = (t[0] @ t.T) + (d[0] @ d.T) + (t[0] @ d.T) + (d[0] @ t.T)
     small = type(task)(name="x", split="test", item_ids=task.item_ids[:3], item_fields={k: v[:3] for k, v in task.item_fields.items()},
                        relevant=np.array([1]), relevant_offsets=np.array([0, 1]), excluded=np.array([0]),
