@@ -11,6 +11,7 @@ import numpy as np
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EXPORTS, EvalResult, EvalSettings, EvaluationError, protocol, training_split
+from recbench.benchmark.kinds.ranking import note_stored_bytes
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
 from recbench.benchmark.tasks import Impressions, ImpressionsTask
@@ -52,8 +53,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         with stopwatch() as score_sw:
             scores = np.asarray(model.score_queries(task, np.arange(len(imps))), dtype=np.float64)
         timing["score_seconds"] = score_sw.seconds
-        if getattr(model, "stored_bytes_per_item", None):  # what serving keeps per item (a vector, say)
-            timing["stored_bytes_per_item"] = int(model.stored_bytes_per_item)
+        note_stored_bytes(model, timing)
         if scores.shape != imps.candidates.shape:
             raise EvaluationError(f"model {model.name!r} returned {scores.shape} scores for "
                                   f"{len(imps.candidates)} candidates")

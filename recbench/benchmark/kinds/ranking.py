@@ -106,6 +106,12 @@ def noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]:
     return block
 
 
+def note_stored_bytes(model: Any, timing: dict[str, Any]) -> None:
+    """A joint scorer says what serving keeps per item (a vector, say); the record shows it."""
+    if getattr(model, "stored_bytes_per_item", None):
+        timing["stored_bytes_per_item"] = int(model.stored_bytes_per_item)
+
+
 def ranker_block(model: Any, task: Any) -> Callable[[np.ndarray], np.ndarray]:
     n_items = len(task.item_ids)
 

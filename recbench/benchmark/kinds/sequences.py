@@ -10,8 +10,8 @@ import numpy as np
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
-from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, ranker_block, ranker_top,
-                                              relevant_tie_counts, summarise, top_k)
+from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, note_stored_bytes, ranker_block,
+                                              ranker_top, relevant_tie_counts, summarise, top_k)
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.timing import latency_percentiles, stopwatch
@@ -56,6 +56,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         score_block = ranker_block(model, task)
         one_query = ranker_top(score_block, excluded, excluded_offsets)
         details["ranker"] = "joint scorer"
+        note_stored_bytes(model, timing)
     elif isinstance(model, ItemScorer):
         with stopwatch() as fit_sw:
             model.fit_counts(task.train_counts)
