@@ -76,6 +76,31 @@ class Toy:
         self.w.load_state_dict(torch.load(folder / "w.pt", weights_only=True))
 
 
+class SlowToPrepare(Toy):
+    """Preparation (a cached feature table, an item table) takes long; steps are quick."""
+
+    def prepare_training(self, train_task, seed):
+        import time
+
+        time.sleep(2.0)
+        return self.w
+
+    def training_loss(self, batch):
+        import time
+
+        time.sleep(0.005)
+        return super().training_loss(batch)
+
+
+def test_a_time_budget_plans_its_schedule_from_the_steps_not_the_preparation():
+    report = train(SlowToPrepare(), None, lambda: 0.0, TrainSettings(budget=Budget(minutes=4 / 60), validations=1),
+                   "auc", progress=False)
+    # counting the 2 s of preparation as part of ten steps would plan at most 4 s / 0.2 s = 20 steps,
+    # and the cosine schedule would reach a learning rate of 0 long before the budget ends; the
+    # ~2 s left after preparation hold 60+ steps of 5-30 ms
+    assert report.stopped_by == "time" and report.planned_steps > 40 and report.steps > 40
+
+
 def test_the_loop_keeps_the_best_validated_state_and_stops_at_the_budget():
     toy = Toy()
     report = train(toy, None, lambda: -abs(float(toy.w.weight.sum()) - 3.0),

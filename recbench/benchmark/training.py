@@ -178,6 +178,7 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
     report = TrainingReport(0.0, 0, planned, 0, 0, 0, valid_metric, float("-inf"), 0.0, budget.describe(), "")
     best_state: dict[str, Any] | None = None
     batches = model.training_batches(rng)
+    loop_started = time.perf_counter()  # after preparation (cached features, item tables): steps only
     bar = tqdm(total=planned or None, desc=f"train {model.name}", unit="step", disable=not progress, leave=False)
 
     def run_validation(step: int) -> None:
@@ -213,8 +214,9 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         if planned == 0 and step == 10:  # a time budget: project the schedule's length from ten steps
-            per_step = (time.perf_counter() - started) / 10
-            planned = max(step + 1, int((deadline - started) / per_step))
+            now = time.perf_counter()  # (timed from the first step, not from the preparation before it)
+            per_step = (now - loop_started) / 10
+            planned = max(step + 1, step + int((deadline - now) / per_step))
             report.planned_steps = planned
         for group in optimiser.param_groups:
             group["lr"] = lr * learning_rate_factor(step, min(warmup, max(1, (planned or 10 ** 9) // 10)),
