@@ -263,3 +263,33 @@ def test_record_of_a_trained_ranker_says_what_it_trained_on(tmp_path, real_data,
                    training=TrainSettings(budget=Budget(steps=5), validations=1)).record
     assert rec["training"]["steps"] == 5 and rec["model"]["params"]["inputs"] == "item ids only"
     assert json.loads(next(tmp_path.glob("*.json")).read_text())["dataset"]["kind"] == "sequences"
+
+
+@pytest.mark.usefixtures("isolated_cache")
+def test_trained_colbert_on_impressions_learns_clicked_against_shown_not_clicked(tmp_path):
+    from mind_fixture import write_mind
+    from test_export import train_behaviours
+
+    from recbench.baselines.colbert import ColBERTMiniLM
+
+    write_mind(tmp_path / "data", train=train_behaviours())
+    seen: list[tuple] = []
+    original = ColBERTMiniLM.training_loss
+
+    def spy(self, batch):
+        seen.extend(batch)
+        return original(self, batch)
+
+    ColBERTMiniLM.training_loss = spy
+    try:
+        rec = run_cell("colbert-minilm", "mind-small", options={"train": True, "batch": 4}, settings=FAST,
+                       locator=DataLocator(data_dir=tmp_path / "data"), results_dir=None,
+                       training=TrainSettings(budget=Budget(steps=3), validations=1)).record
+    finally:
+        ColBERTMiniLM.training_loss = original
+    task = build_dataset("mind-small", DataLocator(data_dir=tmp_path / "data")).load("dev")
+    train_imps = task.train
+    clicked = {(int(c), int(l)) for c, l in zip(train_imps.candidates, train_imps.labels)}
+    assert len(seen) == 12 and all((p, 1) in clicked and (n, 0) in clicked for _, p, n in seen)
+    assert rec["training"]["steps"] == 3 and rec["model"]["params"]["dim"] == 128
+    assert rec["timing"]["stored_bytes_per_item"] > 0
