@@ -245,11 +245,13 @@ def test_trained_colbert_projects_to_128_and_learns_with_pairwise_softmax(tmp_pa
     assert model.dim == 128 and Cell.resolve("colbert-minilm", "ml100k").training is None
     assert Cell.resolve("colbert-minilm", "ml100k", options={"train": "true"}).training is not None
     before = model.encode_tokens(["item 4. acme"])[0].copy()
+    dense_before = model.encode(["item 4. acme", "item 9"])
     train(model, train_task, lambda: 0.0, TrainSettings(budget=Budget(steps=4), validations=1), "ndcg@10",
           progress=False)
     assert model.model.encoder.layer[0].attention.self.query.weight.grad is None  # lower layers frozen
     after = model.encode_tokens(["item 4. acme"])[0]
     assert after.shape[1] == 128 and not np.allclose(after, before)
+    assert np.allclose(model.encode(["item 4. acme", "item 9"]), dense_before)  # the first stage stays untrained
     model.save_checkpoint(tmp_path)
     again = ColBERTMiniLM(train=True)
     again.load_checkpoint(tmp_path)
