@@ -295,3 +295,11 @@ def test_trained_colbert_on_impressions_learns_clicked_against_shown_not_clicked
     assert len(seen) == 12 and all((p, 1) in clicked and (n, 0) in clicked for _, p, n in seen)
     assert rec["training"]["steps"] == 3 and rec["model"]["params"]["dim"] == 128
     assert rec["timing"]["stored_bytes_per_item"] > 0
+
+
+def test_item_to_item_rows_on_other_fields_are_rows_of_their_own(tmp_path):
+    locator = wine_locator(tmp_path, 60)
+    plain = run_cell("sif", "wine-similar", settings=FAST, locator=locator, results_dir=None).record
+    both = run_cell("sif", "wine-similar", settings=EvalSettings(**{**FAST.__dict__, "fields": ("title", "description")}),
+                    locator=locator, results_dir=None).record
+    assert plain["model"]["label"] == "sif" and both["model"]["label"] == "sif{fields=title+description}"

@@ -104,7 +104,10 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     nq = min(settings.latency_queries, len(task))
     picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
     timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
-    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details,
+    variant = {}  # a row of its own where the item text is not the dataset's default fields
+    if "fields" in details and tuple(details["fields"]) != tuple(task.default_fields):
+        variant["fields"] = "+".join(details["fields"])
+    return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
                       per_query={"query_id": np.arange(len(task)), **per_query})
 
 
