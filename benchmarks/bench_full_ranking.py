@@ -55,7 +55,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     index = faiss_index(items)
-    faiss_scores, idx = index.search(users, 10 + max_hist)
+    idx = index.search(users, 10 + max_hist)
     faiss_top = [[int(x) for x in idx[i] if int(x) not in excluded[i]][:10] for i in range(n_users)]
     t_faiss = time.perf_counter() - t0
 

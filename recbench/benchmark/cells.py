@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recbench.benchmark.evaluate import EXPORTS, EvalSettings, load_kinds, pooling_vocabulary, supports
+from recbench.benchmark.evaluate import EXPORTS, LATER_SETTINGS, EvalSettings, load_kinds, pooling_vocabulary, supports
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import format_label
 from recbench.benchmark.training import Trainable, TrainSettings
@@ -63,7 +63,8 @@ def config_hash(payload: dict[str, Any]) -> str:
 
 def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
     """The settings that change a run's numbers (not progress bars or cache locations)."""
-    return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")}
+    return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")
+            and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
 
 
 def check_pooling(kind: str, pooling: str, dataset: str) -> None:
@@ -111,6 +112,7 @@ class Cell:
         if not supports(factory, kind):
             raise UnsupportedCell(f"{model} cannot run {kind!r} tasks")
         check_pooling(kind, settings.pooling, dataset)
+        check_serving(kind, settings, dataset)
         if export is not None:
             check_export(export[0], kind)
         # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says
@@ -175,6 +177,26 @@ class Cell:
                 "dataset": self.dataset, "dataset_options": self.dataset_options, "split": self.split,
                 "kind": self.kind, "variant": dict(variant or {}),
                 **({"training": self.training.key_payload()} if self.training is not None else {})}
+
+
+FULL_RANKING_KINDS = ("item-to-item", "sequences")  # the kinds that search an item index
+
+
+def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
+    """--threads, --index and the scenario settings, checked before anything loads."""
+    from recbench.benchmark.indexes import INDEXES
+
+    if settings.threads is not None and settings.threads < 1:
+        raise CellError(f"--threads must be at least 1, got {settings.threads}")
+    if settings.index not in INDEXES:
+        raise CellError(f"--index {settings.index!r} is not one of {', '.join(INDEXES)}")
+    if settings.index != "flat" and kind not in FULL_RANKING_KINDS:
+        raise UnsupportedCell(f"--index {settings.index} applies to full-ranking tasks ({', '.join(FULL_RANKING_KINDS)}), "
+                              f"not {kind!r} ({dataset})")
+    if any(b < 1 for b in settings.offline_batches) or settings.offline_texts < 0:
+        raise CellError("offline scenario: batch sizes must be at least 1 and the text count not negative")
+    if settings.server_p99_ms is not None and (settings.server_p99_ms <= 0 or settings.server_seconds <= 0):
+        raise CellError("--server-p99-ms and --server-seconds must be positive")
 
 
 def check_export(fmt: str, kind: str) -> None:

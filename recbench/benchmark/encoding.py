@@ -76,6 +76,7 @@ def encode_items(model: Any, texts: list[str], settings: EvalSettings, timing: d
                    "embedding_dim": int(emb.shape[1]), "stored_bytes_per_item": int(emb.shape[1] * 4)})
     if not hit:
         timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
+    timing.update(offline_timing(model, texts, settings))
     return unit_rows(np.asarray(emb, dtype=np.float32))
 
 
@@ -93,6 +94,18 @@ def encode_item_tokens(model: Any, texts: list[str], kind: str, settings: EvalSe
         timing["texts_per_second"] = len(texts) / sw.seconds if sw.seconds > 0 else float("inf")
         timing["stored_bytes_per_item"] = token_bytes_per_item(tokens)
     return tokens
+
+
+def offline_timing(model: Any, texts: Sequence[str], settings: EvalSettings) -> dict[str, Any]:
+    """The offline scenario for an encoder: throughput at each of ``settings.offline_batches``
+    over ``settings.offline_texts`` of the task's texts, spread evenly (none when 0)."""
+    from recbench.benchmark.scenarios import offline
+
+    n = min(settings.offline_texts, len(texts))
+    if not n or not settings.offline_batches:
+        return {}
+    sample = [texts[i] for i in np.linspace(0, len(texts) - 1, n).astype(int)]
+    return {"offline": offline(lambda t, b: model.encode(t, batch_size=b), sample, settings.offline_batches)}
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

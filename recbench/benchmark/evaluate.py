@@ -34,6 +34,19 @@ class EvalSettings:
     fields: tuple[str, ...] | None = None  # impressions: item fields forming the text (None: dataset default)
     use_cache: bool = True  # impressions: reuse item embeddings cached on disk
     cache_dir: str | None = None
+    # serving: what is timed, on how many threads, over which item index (scenarios.py)
+    threads: int | None = None  # None: each library's default thread pool
+    index: str = "flat"  # full-ranking kinds: the item index of the serving path (indexes.py)
+    offline_batches: tuple[int, ...] = (1, 8, 32, 128)
+    offline_texts: int = 256  # 0: no offline scenario
+    server_p99_ms: float | None = None  # set: the server scenario with this p99 bound
+    server_seconds: float = 5.0  # real time per probed arrival rate
+
+
+# settings added after records were written: part of a cell's identity only when changed, so
+# the cells recorded before them keep their keys
+LATER_SETTINGS = {"threads": None, "index": "flat", "offline_batches": (1, 8, 32, 128), "offline_texts": 256,
+                  "server_p99_ms": None, "server_seconds": 5.0}
 
 
 @dataclass

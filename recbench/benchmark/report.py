@@ -19,6 +19,7 @@ from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_re
 
 FRONTIER = "★"
 NOT_SIGNIFICANT = "≈"
+BUSY = "⚠"
 
 
 def latest_per_cell(records: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[list[tuple[Path, dict]], dict[tuple, int]]:
@@ -49,21 +50,34 @@ def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> 
         est = rec["metrics"].get(pm) or {}
         t = rec["timing"]
         lat = t.get("latency") or {}
+        offline, server = t.get("offline") or {}, t.get("server") or {}
         rows.append({
             "dataset": rec["dataset"]["name"], "split": rec["dataset"]["split"], "kind": rec["dataset"]["kind"],
             "model": rec["model"]["label"], "primary_metric": pm, "value": est.get("value"),
             "ci_low": est.get("ci_low"), "ci_high": est.get("ci_high"),
-            "p50_ms": lat.get("p50_ms"), "p95_ms": lat.get("p95_ms"), "p99_ms": lat.get("p99_ms"),
+            "p50_ms": lat.get("p50_ms"), "p90_ms": lat.get("p90_ms"), "p95_ms": lat.get("p95_ms"),
+            "p99_ms": lat.get("p99_ms"),
             "encoded_per_s": None if t.get("embedding_cache_hit") else t.get("texts_per_second"),
+            **{f"offline_b{b}_per_s": (offline.get("texts_per_second") or {}).get(str(b)) for b in (1, 32)},
+            "server_qps": server.get("max_rate_qps"), "server_bound_ms": server.get("p99_bound_ms"),
+            "busy": busy_timings(t), "threads": t.get("threads"),
             "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
             "parameters": rec["model"].get("n_parameters"),
-            "bytes_per_item": t.get("stored_bytes_per_item", t.get("stored_bytes_per_text")),
+            "bytes_per_item": (t.get("index") or {}).get("bytes_per_item",
+                                                          t.get("stored_bytes_per_item", t.get("stored_bytes_per_text"))),
+            "index_recall": (t.get("index") or {}).get("recall@10_of_exact"),
             "train_minutes": (rec.get("training") or {}).get("minutes"),
             "runs": counts.get(cell_of(rec), 1), "date": rec["date"], "run_id": rec["run_id"],
             "git_sha": rec["environment"].get("git_sha"), "path": str(path),
             **{f"metric:{k}": v.get("value") for k, v in rec["metrics"].items()},
         })
     return pd.DataFrame(rows)
+
+
+def busy_timings(timing: dict[str, Any]) -> str:
+    """The scenarios timed while other processes used the cores (``scenarios.load_watch``)."""
+    return ", ".join(name for name in ("latency", "offline", "server")
+                     if ((timing.get(name) or {}).get("load") or {}).get("busy"))
 
 
 def pareto_frontier(latency: np.ndarray, quality: np.ndarray) -> np.ndarray:
@@ -221,20 +235,34 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     metrics = metric_names(recs)
     top = float(np.nanmax(np.abs(group["value"].astype(float)))) if len(group) else 0.0
     digits = 2 if top > 1.5 else 4  # correlations are x100; rates in [0, 1] need 4 decimals
+    # serving columns only where some row of the table has the figure (older records lack them)
+    has = {c: group[c].notna().any() for c in ("p90_ms", "offline_b1_per_s", "server_qps", "index_recall")}
+    bounds = sorted({f"{b:g}" for b in group["server_bound_ms"].dropna()})
     headers = ["", "model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
-               "train min", "p50 ms", "p95 ms", "encoded/s", "load s", "peak MB", "params", "bytes/item", "runs"]
+               "train min", "p50 ms", *(["p90 ms"] if has["p90_ms"] else []), "p95 ms", "encoded/s",
+               *(["b1 / b32 texts/s"] if has["offline_b1_per_s"] else []),
+               *([f"server qps (p99 ≤ {'/'.join(bounds)} ms)"] if has["server_qps"] else []),
+               *(["recall@10 of exact"] if has["index_recall"] else []),
+               "load s", "peak MB", "params", "bytes/item", "runs"]
     rows = []
     for (_, row), rec in zip(group.iterrows(), recs):
         mark = FRONTIER if row["frontier"] else ""
         p = pvalues.get(row["model"])
         if p is not None and p >= 0.05:
             mark += NOT_SIGNIFICANT
+        if row["busy"]:
+            mark += BUSY
         cached = rec["timing"].get("embedding_cache_hit")
         rows.append([
             mark, f"`{row['model']}`",
             *[fmt_estimate(rec["metrics"].get(m), digits) for m in metrics],
-            fmt_num(row["train_minutes"], 1), fmt_num(row["p50_ms"], 2), fmt_num(row["p95_ms"], 2),
+            fmt_num(row["train_minutes"], 1), fmt_num(row["p50_ms"], 2),
+            *([fmt_num(row["p90_ms"], 2)] if has["p90_ms"] else []), fmt_num(row["p95_ms"], 2),
             "cached" if cached else fmt_num(row["encoded_per_s"], 0),
+            *([f"{fmt_num(row['offline_b1_per_s'], 0)} / {fmt_num(row['offline_b32_per_s'], 0)}"
+               if pd.notna(row["offline_b1_per_s"]) else "–"] if has["offline_b1_per_s"] else []),
+            *([fmt_num(row["server_qps"], 1)] if has["server_qps"] else []),
+            *([fmt_num(row["index_recall"], 3)] if has["index_recall"] else []),
             fmt_num(row["model_load_s"], 2), fmt_num(row["peak_rss_mb"], 0), fmt_size(row["parameters"]),
             fmt_size(row["bytes_per_item"]),
             f"{row['runs']} (newest shown)" if row["runs"] > 1 else "1",
@@ -322,7 +350,17 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         "",
         f"{FRONTIER} on the Pareto frontier of its table (no other row both faster at p50 and better); "
         f"{NOT_SIGNIFICANT} not significantly different from the table's best row (paired randomisation test "
-        "over shared queries, p >= 0.05). Where a cell has several runs, the newest is shown.",
+        "over shared queries, p >= 0.05); "
+        f"{BUSY} timed while other processes used more than a quarter of a core (the record says which scenario "
+        "and how much): its latency and throughput are not comparable. Where a cell has several runs, the "
+        "newest is shown.",
+        "",
+        "Serving (MLPerf's scenarios, where the record has them): p90 is the single-stream figure; b1 / b32 is "
+        "the offline throughput of the encoder at batch 1 and 32; server qps is the largest Poisson arrival rate "
+        "whose p99 latency (queueing included) stays under the bound. Labels carry the serving choices: the "
+        "encoder's `[backend=…,quantize=…]`, `{threads=N}` where the thread count was pinned, `{index=…}` "
+        "where an approximate or compressed item index served the queries (quality is then what the index "
+        "returns, and recall@10 of exact says how much of the exact top 10 it finds).",
         "",
         "Machine(s): " + "; ".join(envs),
         "",

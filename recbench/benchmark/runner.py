@@ -16,7 +16,7 @@ from recbench.benchmark.evaluate import EXPORTS, EvalSettings, evaluate, split_f
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, write_record
-from recbench.benchmark.timing import Environment, peak_rss_mb, reset_peak_rss, stopwatch, thread_count
+from recbench.benchmark.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
 
 
@@ -64,6 +64,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     export_folder = cell.export_folder
 
     reset_peak_rss()
+    pin_threads(settings.threads)
     dataset = cell.build_dataset(locator)
     with stopwatch() as load_data_sw:
         task = dataset.load(cell.split)
@@ -76,6 +77,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     with stopwatch() as total_sw:
         result = evaluate(model, task, settings)
     check_metrics(result.metrics, cell.name)
+    result.variant.update(serving_variant(settings))
     exported: list[Path] = []
     if export_folder is not None:
         exported = EXPORTS[cell.export[0]][1](task, result, export_folder)
@@ -141,12 +143,19 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     return CellResult(record=record, path=path)
 
 
+def serving_variant(settings: EvalSettings) -> dict[str, Any]:
+    """Serving choices that make a row of their own: a pinned thread count, an item index."""
+    return {**({"threads": settings.threads} if settings.threads else {}),
+            **({"index": settings.index} if settings.index != "flat" else {})}
+
+
 def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[str, Any], dict[str, Any]]:
     """Trains a Trainable model on the task's train part (or loads its cached checkpoint),
     choosing the checkpoint by the primary metric on the kind's validation slice."""
     training = cell.training or TrainSettings()
     train_task, valid_task = split_for_training(task, training.seed)
-    quick = replace(cell.settings, n_bootstrap=1, latency_queries=0, progress=False, use_cache=False)
+    quick = replace(cell.settings, n_bootstrap=1, latency_queries=0, offline_texts=0, server_p99_ms=None,
+                    progress=False, use_cache=False)
     metric = dataset.primary_metric or {"impressions": "auc"}.get(task.kind, "ndcg@10")
 
     def validate() -> float:

@@ -33,24 +33,41 @@ def stopwatch() -> Iterator[Stopwatch]:
         sw.seconds = time.perf_counter() - start
 
 
-def latency_percentiles(fn: Callable[[int], object], n_queries: int, warmup: int = 5) -> dict[str, float]:
-    """Calls ``fn(i)`` for i in range(n_queries) one at a time, after ``warmup`` untimed calls;
-    returns p50/p95/p99 and mean in milliseconds."""
-    for i in range(min(warmup, n_queries)):
-        fn(i)
-    times = np.empty(n_queries, dtype=np.float64)
-    for i in range(n_queries):
-        t0 = time.perf_counter()
-        fn(i)
-        times[i] = time.perf_counter() - t0
-    ms = times * 1000.0
-    return {
-        "queries": int(n_queries),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-    }
+_PINNED_THREADS: int | None = None
+_BLAS_LIMIT: object = None  # threadpoolctl's limiter, kept alive while the pin holds
+
+
+def pin_threads(n: int | None) -> None:
+    """Computes on ``n`` threads in every library a model may use: torch's intra-op pool,
+    faiss's OpenMP, numpy's BLAS, and ONNX Runtime sessions created afterwards (they read
+    :func:`pinned_threads`). None leaves each library's own default."""
+    global _PINNED_THREADS, _BLAS_LIMIT
+    if n is None:
+        return
+    if n < 1:
+        raise ValueError(f"--threads must be at least 1, got {n}")
+    _PINNED_THREADS = int(n)
+    os.environ["OMP_NUM_THREADS"] = str(n)  # for OpenMP runtimes that start later
+    import torch
+
+    torch.set_num_threads(int(n))
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(int(n))
+    except ImportError:  # pragma: no cover - faiss is a dependency
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        _BLAS_LIMIT = threadpool_limits(limits=int(n))
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def pinned_threads() -> int | None:
+    """The thread count pinned by ``--threads`` (None: each library's default)."""
+    return _PINNED_THREADS
 
 
 def reset_peak_rss() -> bool:
@@ -77,8 +94,11 @@ def peak_rss_mb() -> float:
 
 
 def thread_count() -> int:
-    """Threads the model computed with: torch's pool if the model loaded torch, else the BLAS
-    pool numpy uses (importing torch here would cost seconds for models that never use it)."""
+    """Threads the model computed with: the pinned count, else torch's pool if the model loaded
+    torch, else the BLAS pool numpy uses (importing torch here would cost seconds for models
+    that never use it)."""
+    if _PINNED_THREADS is not None:
+        return _PINNED_THREADS
     torch = sys.modules.get("torch")
     if torch is not None:
         return int(torch.get_num_threads())

@@ -15,7 +15,8 @@ from recbench.benchmark.kinds.ranking import note_stored_bytes
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
 from recbench.benchmark.tasks import Impressions, ImpressionsTask
-from recbench.benchmark.timing import latency_percentiles, stopwatch
+from recbench.benchmark.scenarios import measure_latency
+from recbench.benchmark.timing import stopwatch
 
 
 def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: EvalSettings) -> tuple[dict, dict, dict]:
@@ -119,9 +120,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         if fields != tuple(task.default_fields):
             variant["fields"] = "+".join(fields)
     metrics, counted, per_query_values = _impression_quality(scores, task, settings)
-    nq = min(settings.latency_queries, len(imps))
-    picks = np.linspace(0, len(imps) - 1, nq).astype(int) if nq else np.array([], dtype=int)
-    timing["latency"] = latency_percentiles(lambda i: one(int(picks[i])), nq) if nq else {}
+    timing.update(measure_latency(one, len(imps), settings))
     details.update(counted)
     return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant,
                       per_query={"query_id": np.asarray(imps.ids).astype(str), **per_query_values}, scores=scores)

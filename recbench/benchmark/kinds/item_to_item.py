@@ -11,10 +11,12 @@ from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEn
 from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
 from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, note_stored_bytes, ranker_block,
-                                              ranker_top, relevant_tie_counts, summarise, top_k)
+                                              ranker_top, refuse_index, relevant_tie_counts, serving_index,
+                                              summarise, top_k)
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
-from recbench.benchmark.timing import latency_percentiles, stopwatch
+from recbench.benchmark.scenarios import measure_latency
+from recbench.benchmark.timing import stopwatch
 from recbench.benchmark.tasks import ItemToItemTask
 
 
@@ -29,6 +31,8 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     timing: dict[str, Any] = {"batch_size": settings.batch_size}
     details: dict[str, Any] = {}
     n_items = len(task.item_ids)
+    if isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
+        refuse_index(settings, model, "scores items another way (a joint scorer, an item scorer or MaxSim)")
     if isinstance(model, Ranker):
         timing["fit_seconds"] = 0.0
         score_block = ranker_block(model, task)
@@ -82,9 +86,8 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         else:
             queries = unit_rows(encode_checked(model, task.query_texts, settings.batch_size, settings.progress))
             query_text = lambda i: task.query_texts[i]  # noqa: E731
-        score_block = lambda rows: queries[rows] @ items.T  # noqa: E731
-        index = faiss_index(items)
-        timing["index_bytes_per_item"] = int(items.shape[1] * 4)
+        index, score_block = serving_index(settings, items, queries, task.excluded, task.excluded_offsets,
+                                           lambda rows: queries[rows] @ items.T, timing)
 
         def one_query(i: int) -> np.ndarray:
             q = unit_rows(model.encode([query_text(i)], batch_size=1))[0]
@@ -101,9 +104,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     metrics = summarise(per_query, settings)
     details["queries_scored"] = int(np.isfinite(per_query["mrr"]).sum())
-    nq = min(settings.latency_queries, len(task))
-    picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
-    timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
+    timing.update(measure_latency(one_query, len(task), settings))
     variant = {}  # a row of its own where the item text is not the dataset's default fields
     if "fields" in details and tuple(details["fields"]) != tuple(task.default_fields):
         variant["fields"] = "+".join(details["fields"])

@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 
 from recbench.benchmark.capabilities import CorpusFitted, Encoder, TokenEncoder
-from recbench.benchmark.encoding import check_tokens, cosine_rows, encode_checked
+from recbench.benchmark.encoding import check_tokens, cosine_rows, encode_checked, offline_timing
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol
 from recbench.benchmark.metrics import CORRELATIONS, bootstrap_indices, percentile_interval
 from recbench.benchmark.tasks import PairsTask
-from recbench.benchmark.timing import latency_percentiles, stopwatch
+from recbench.benchmark.scenarios import measure_latency
+from recbench.benchmark.timing import stopwatch
 
 
 def refuse_constant_similarities(model: Any, task: PairsTask, pred: np.ndarray) -> None:
@@ -120,18 +121,16 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
                 (metrics if agg == "mean" else wmeans)[f"{which}_{agg}"] = estimate
 
     # --- per-query latency: encode one pair and score it ---------------------------------
-    nq = min(settings.latency_queries, n)
-    picks = np.linspace(0, n - 1, nq).astype(int) if nq else np.array([], dtype=int)
-
-    def one_query(i: int) -> float:
-        j = picks[i]
+    def one_query(j: int) -> float:
         if late:
             ta, tb = model.encode_tokens([task.texts_a[j], task.texts_b[j]], kind="document", batch_size=2)
             return symmetric_maxsim(ta, tb)
         e = model.encode([task.texts_a[j], task.texts_b[j]], batch_size=2)
         return float(cosine_rows(e[:1], e[1:])[0])
 
-    timing["latency"] = latency_percentiles(one_query, nq) if nq else {}
+    timing.update(measure_latency(one_query, n, settings))
+    if not late:
+        timing.update(offline_timing(model, distinct_list, settings))
     return EvalResult(
         per_query={"query_id": np.arange(n), "prediction": pred, "gold": gold},
         metrics=metrics,

@@ -10,8 +10,8 @@ metric is its expected value over a uniformly random order of the tied items
 at chance and never above it. Queries are processed in blocks so memory stays bounded.
 
 Per-query latency is the serving path: build the query vector (encode the query text, or pool
-the history), then an exact inner-product search in faiss over all item vectors for the top
-10 (+ the excluded items, filtered out afterwards).
+the history), then a search of the item index (``--index``, exact inner product by default;
+``indexes.py``) for the top 10 (+ the excluded items, filtered out afterwards).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.indexes import (ItemIndex, build_index, recall_of_exact, returned_scores,  # noqa: F401
+                                       top_k)  # top_k: the kinds' serving search
 from recbench.benchmark.metrics import mean_with_ci
 
 
@@ -72,19 +74,31 @@ def relevant_tie_counts(
     return higher, tied
 
 
-def faiss_index(item_vectors: np.ndarray) -> Any:
-    import faiss
-
-    index = faiss.IndexFlatIP(item_vectors.shape[1])
-    index.add(np.ascontiguousarray(item_vectors, dtype=np.float32))
-    return index
+def faiss_index(item_vectors: np.ndarray) -> ItemIndex:
+    """The exact index (``--index flat``)."""
+    return build_index("flat", item_vectors)
 
 
-def top_k(index: Any, query: np.ndarray, k: int, excluded: np.ndarray) -> np.ndarray:
-    """The top-k catalog rows for one query vector, excluded rows filtered out."""
-    _, idx = index.search(np.ascontiguousarray(query[None, :], dtype=np.float32), k + len(excluded))
-    hits = idx[0][~np.isin(idx[0], excluded)]
-    return hits[:k]
+def serving_index(settings: EvalSettings, items: np.ndarray, queries: np.ndarray, excluded: np.ndarray,
+                  excluded_offsets: np.ndarray, exact_block: Callable[[np.ndarray], np.ndarray],
+                  timing: dict[str, Any]) -> tuple[ItemIndex, Callable[[np.ndarray], np.ndarray]]:
+    """The ``--index`` an encoder serves from, and the score block the quality metrics come
+    from: the exact scores for ``flat``, what the index returns otherwise (with its recall@10
+    of the exact top 10 in the record)."""
+    index = build_index(settings.index, items)
+    timing["index"] = index.describe()
+    timing["index_bytes_per_item"] = index.bytes_per_item
+    if index.exact:
+        return index, exact_block
+    exact = build_index("flat", items)
+    timing["index"]["recall@10_of_exact"] = recall_of_exact(index, exact, queries, excluded, excluded_offsets)
+    return index, returned_scores(index, queries, len(items), excluded, excluded_offsets)
+
+
+def refuse_index(settings: EvalSettings, model: Any, why: str) -> None:
+    """``--index`` serves encoders' vectors; other scorers have no item index to swap."""
+    if settings.index != "flat":
+        raise EvaluationError(f"--index {settings.index} applies to encoder models; {model.name!r} {why}")
 
 
 def best_k(scores: np.ndarray, k: int) -> np.ndarray:

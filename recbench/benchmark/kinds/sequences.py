@@ -11,10 +11,12 @@ from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEn
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
 from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, note_stored_bytes, ranker_block,
-                                              ranker_top, relevant_tie_counts, summarise, top_k)
+                                              ranker_top, refuse_index, relevant_tie_counts, serving_index,
+                                              summarise, top_k)
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
-from recbench.benchmark.timing import latency_percentiles, stopwatch
+from recbench.benchmark.scenarios import measure_latency
+from recbench.benchmark.timing import stopwatch
 from recbench.benchmark.tasks import SequencesTask
 
 SEQUENCE_POOLINGS = ("mean", "recency", "topk")
@@ -51,6 +53,8 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     excluded_offsets = np.r_[0, np.cumsum(np.bincount(owner[keep], minlength=len(task)))]
     relevant, relevant_offsets = task.targets, np.arange(len(task) + 1)
     pooling = settings.pooling  # its vocabulary (SEQUENCE_POOLINGS) is checked when the cell is resolved
+    if isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
+        refuse_index(settings, model, "scores items another way (a joint scorer, an item scorer or MaxSim)")
     if isinstance(model, Ranker):
         timing["fit_seconds"] = 0.0
         score_block = ranker_block(model, task)
@@ -103,9 +107,10 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         texts = task.item_texts(fields)
         fit_on_texts(model, texts, timing)
         unit = encode_items(model, texts, settings, timing)
-        index = faiss_index(unit)
         decay = settings.recency_decay
         if pooling == "topk":
+            refuse_index(settings, model, "with --pooling topk scores items by its k best history matches, "
+                         "which no single query vector serves")
             k = settings.topk
 
             def score_block(rows: np.ndarray) -> np.ndarray:
@@ -122,7 +127,8 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                 return best_k(s, 10)
         else:
             users = pool_histories(unit, task, pooling, decay)
-            score_block = lambda rows: users[rows] @ unit.T  # noqa: E731
+            index, score_block = serving_index(settings, unit, users, excluded, excluded_offsets,
+                                               lambda rows: users[rows] @ unit.T, timing)
 
             def one_query(i: int) -> np.ndarray:
                 h = task.history_of(i)
@@ -143,9 +149,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
     metrics = summarise(per_query, settings)
-    nq = min(settings.latency_queries, len(task))
-    picks = np.linspace(0, len(task) - 1, nq).astype(int) if nq else np.array([], dtype=int)
-    timing["latency"] = latency_percentiles(lambda i: one_query(int(picks[i])), nq) if nq else {}
+    timing.update(measure_latency(one_query, len(task), settings))
     variant = {}
     if not isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
         if pooling != "mean":

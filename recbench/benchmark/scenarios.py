@@ -1,0 +1,188 @@
+"""Latency scenarios as MLPerf Inference's load generator defines them, each with a record of
+how busy the machine was while it ran.
+
+- *single-stream*: one query at a time, the next issued when the last completes; p50, p90
+  (MLPerf's figure), p95, p99 per query.
+- *offline*: all texts at once; throughput (texts/s) of the encoder at batch sizes 1, 8, 32, 128.
+- *server*: queries arrive as a seeded Poisson process at a target rate for a fixed time and
+  are served one at a time in arrival order; a query's latency counts its wait in the queue.
+  The figure is the largest rate whose p99 stays under a bound (e.g. 50 ms), found by
+  bisection between a rate that passes and the rate the single-stream mean says saturates.
+
+Another process on the cores skews every figure, so each timing keeps the 1-minute load
+average before and after and, more directly, the CPU that *other* processes used while it
+ran (from /proc/stat less this process's own time), in cores. A timing during which others
+used more than ``BUSY_CORES`` is flagged busy, and the leaderboard marks the row.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+BUSY_CORES = 0.25  # other processes' mean CPU use (in cores) above which a timing is flagged busy
+OFFLINE_BATCHES = (1, 8, 32, 128)
+MIN_WINDOW = 1.0  # seconds: the shortest window over which other processes' CPU use is measured
+
+
+def _cpu_jiffies() -> tuple[float, float] | None:
+    """(busy, total) jiffies over all CPUs since boot, from /proc/stat (None off Linux)."""
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _loadavg() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        return None
+
+
+@contextmanager
+def load_watch() -> Iterator[dict[str, Any]]:
+    """Yields a dict filled, on exit, with the load average before and after and the CPU other
+    processes used meanwhile (``other_cpu_cores``; None where /proc/stat is missing)."""
+    info: dict[str, Any] = {"loadavg_before": _loadavg()}
+    cpu0, own0, wall0 = _cpu_jiffies(), _own_cpu_seconds(), time.perf_counter()
+    try:
+        yield info
+    finally:
+        # /proc/stat counts in clock ticks (10 ms): a window shorter than MIN_WINDOW is widened by
+        # idling, so that what others used is measured, not the rounding of a few ticks
+        if time.perf_counter() - wall0 < MIN_WINDOW:
+            time.sleep(MIN_WINDOW - (time.perf_counter() - wall0))
+        cpu1, own1, wall = _cpu_jiffies(), _own_cpu_seconds(), time.perf_counter() - wall0
+        info["loadavg_after"] = _loadavg()
+        other = None
+        if cpu0 is not None and cpu1 is not None and wall > 0:
+            hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+            busy_seconds = (cpu1[0] - cpu0[0]) / hz
+            other = max(0.0, busy_seconds - (own1 - own0)) / wall
+        info["other_cpu_cores"] = None if other is None else round(other, 3)
+        info["busy"] = bool(other is not None and other > BUSY_CORES)
+
+
+def percentiles_ms(seconds: np.ndarray) -> dict[str, float]:
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    return {"p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+            "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean())}
+
+
+def single_stream(query: Callable[[int], object], n_queries: int, warmup: int = 5) -> dict[str, Any]:
+    """Calls ``query(i)`` for i in range(n_queries) one at a time after ``warmup`` untimed calls."""
+    for i in range(min(warmup, n_queries)):
+        query(i)
+    times = np.empty(n_queries, dtype=np.float64)
+    with load_watch() as load:
+        for i in range(n_queries):
+            t0 = time.perf_counter()
+            query(i)
+            times[i] = time.perf_counter() - t0
+    return {"scenario": "single-stream", "queries": int(n_queries), **percentiles_ms(times), "load": load}
+
+
+def offline(encode: Callable[[list[str], int], object], texts: Sequence[str],
+            batch_sizes: Sequence[int] = OFFLINE_BATCHES) -> dict[str, Any]:
+    """Throughput of encoding the same texts at each batch size (after one warm-up batch)."""
+    texts = list(texts)
+    out: dict[str, Any] = {"scenario": "offline", "texts": len(texts), "texts_per_second": {}}
+    with load_watch() as load:
+        for b in batch_sizes:
+            encode(texts[:b], b)
+            t0 = time.perf_counter()
+            encode(texts, b)
+            seconds = time.perf_counter() - t0
+            out["texts_per_second"][str(b)] = len(texts) / seconds if seconds > 0 else float("inf")
+    out["load"] = load
+    return out
+
+
+def poisson_arrivals(rate: float, seconds: float, seed: int) -> np.ndarray:
+    """Arrival times (s) of a Poisson process at ``rate`` queries/s over ``seconds`` (at least 1)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1.0 / rate, size=int(rate * seconds * 1.5) + 16)
+    t = np.cumsum(gaps)
+    return t[t < seconds] if (t < seconds).any() else t[:1]
+
+
+def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray) -> np.ndarray:
+    """Serves queries arriving at ``arrivals`` one at a time, in order, in real time; returns
+    each query's latency (completion less arrival, so queueing counts)."""
+    latencies = np.empty(len(arrivals), dtype=np.float64)
+    start = time.perf_counter()
+    for j, arrival in enumerate(arrivals):
+        wait = arrival - (time.perf_counter() - start)
+        if wait > 0:
+            time.sleep(wait)
+        query(j % n_available)
+        latencies[j] = (time.perf_counter() - start) - arrival
+    return latencies
+
+
+def server(query: Callable[[int], object], n_available: int, single: dict[str, Any], bound_ms: float,
+           seconds: float, seed: int, steps: int = 6) -> dict[str, Any]:
+    """The largest Poisson arrival rate whose p99 latency stays within ``bound_ms``.
+
+    Single-stream figures bound the search: a p99 already above the bound means no rate
+    passes (0); the mean service time gives the saturating rate 1/mean. Each probe runs
+    ``seconds`` of real time at one rate with its own seeded arrivals; ``steps`` bisections
+    on a log scale follow a probe at a quarter of saturation."""
+    out: dict[str, Any] = {"scenario": "server", "p99_bound_ms": bound_ms, "seconds_per_rate": seconds,
+                           "probes": []}
+    if single.get("p99_ms", float("inf")) > bound_ms:
+        out.update({"max_rate_qps": 0.0, "note": "single-stream p99 already exceeds the bound"})
+        return out
+    saturate = 1000.0 / max(single["mean_ms"], 1e-3)
+    good, bad = None, saturate
+    rate = 0.25 * saturate
+    with load_watch() as load:
+        for step in range(steps + 1):
+            lat = replay(query, n_available, poisson_arrivals(rate, seconds, seed + step))
+            p99 = float(np.percentile(lat * 1000.0, 99))
+            out["probes"].append({"rate_qps": round(rate, 3), "queries": int(len(lat)), "p99_ms": p99})
+            if p99 <= bound_ms:
+                good = rate
+            else:
+                bad = rate
+            if good is None:  # even a quarter of saturation fails: go lower
+                rate = rate / 4.0
+            else:
+                rate = float(np.sqrt(good * bad))
+    out["max_rate_qps"] = float(good or 0.0)
+    out["saturation_qps"] = saturate
+    out["load"] = load
+    return out
+
+
+def measure_latency(query_at: Callable[[int], object], n_total: int, settings: Any) -> dict[str, Any]:
+    """The per-query scenarios of a task: single-stream over ``settings.latency_queries``
+    queries spread evenly over the task and, when ``settings.server_p99_ms`` is set, the
+    server scenario over the same queries. Returns the timing entries to add."""
+    nq = min(settings.latency_queries, n_total)
+    if not nq:
+        return {"latency": {}}
+    picks = np.linspace(0, n_total - 1, nq).astype(int)
+
+    def query(i: int) -> object:
+        return query_at(int(picks[i % nq]))
+
+    out: dict[str, Any] = {"latency": single_stream(query, nq)}
+    if settings.server_p99_ms:
+        out["server"] = server(query, nq, out["latency"], float(settings.server_p99_ms),
+                               float(settings.server_seconds), settings.seed)
+    return out
