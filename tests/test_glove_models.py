@@ -98,3 +98,17 @@ def test_sif_word_frequencies_from_a_user_corpus(tmp_path, glove):
 def test_sif_rejects_bad_options():
     with pytest.raises(ValueError, match="pc must be"):
         SIF(pc="centre")
+
+
+def test_the_batched_tokenizer_finds_exactly_the_tokens_of_the_per_text_pattern(glove):
+    """tokenize_batch splits on whitespace and remembers chunks; it must give the ids that the
+    regular expression gives text by text, boundaries, odd characters and repeats included."""
+    texts = ["Don't stop: it's 1,650.5 km—isn't it?", "", "  ", "café au lait\nnew line", "\x01 \x00 weird",
+             "...!!!", "The the THE the", "Don't stop: it's 1,650.5 km—isn't it?", "ünïcode wörds_and_underscores"]
+    batch = tokenize_batch(texts, glove.words)
+    for i, text in enumerate(texts):
+        want = [glove.words.get_loc(t) for t in tokenize(text) if t in glove.words]
+        assert batch.word[batch.sentence == i].tolist() == want, text
+    assert batch.n_tokens_total == sum(len(tokenize(t)) for t in texts)
+    again = tokenize_batch(texts[::-1], glove.words)  # remembered chunks give the same ids
+    assert again.word[again.sentence == 0].tolist() == batch.word[batch.sentence == len(texts) - 1].tolist()
