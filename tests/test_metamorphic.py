@@ -307,6 +307,7 @@ class TestItemToItem:
         model = baselines.get("glove-avg")()
         task = self.task()
         items = unit_rows(model.encode(task.item_texts()))
+        items = items.astype(np.float64)  # as the protocol scores (ranking.exact_scores)
         h, t = relevant_tie_counts(lambda rows: items[task.query_items[rows]] @ items.T, len(task), task.relevant,
                                    task.relevant_offsets, task.excluded, task.excluded_offsets)
         want = expected_ranking_metrics(2 * h, 2 * t + 1, task.relevant_offsets, None, 10)

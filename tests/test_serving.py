@@ -122,7 +122,7 @@ def test_single_stream_reports_mlperf_percentiles_in_order():
     out = single_stream(lambda i: time.sleep(0.001 * (1 + i % 3)), 30, warmup=2)
     assert out["queries"] == 30 and out["scenario"] == "single-stream"
     assert 1.0 <= out["p50_ms"] <= out["p90_ms"] <= out["p95_ms"] <= out["p99_ms"]
-    assert "other_cpu_cores" in out["load"]
+    assert "other_cpu_cores" in out["load"] and out["load"]["other_cpu_cores"] is None  # 30 ms: too short to tell
 
 
 def test_the_server_scenario_finds_a_rate_below_saturation_and_zero_when_no_rate_can_pass():
@@ -275,3 +275,4 @@ def test_a_pinned_grid_cell_records_its_threads_scenarios_and_label(tmp_path):
     assert set(t["offline"]["texts_per_second"]) == {"1", "8", "32", "128"} and t["offline"]["texts"] == 64
     assert t["index"]["name"] == "sq8" and 0.5 < t["index"]["recall@10_of_exact"] <= 1.0
     assert t["index"]["bytes_per_item"] < 50 * 4 and t["latency"]["p90_ms"] >= t["latency"]["p50_ms"]
+    assert t["load"]["other_cpu_cores"] is not None  # the cell's own watch: long enough to measure

@@ -76,8 +76,8 @@ def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> 
 
 def busy_timings(timing: dict[str, Any]) -> str:
     """The scenarios timed while other processes used the cores (``scenarios.load_watch``)."""
-    return ", ".join(name for name in ("latency", "offline", "server")
-                     if ((timing.get(name) or {}).get("load") or {}).get("busy"))
+    busy = [name for name in ("latency", "offline", "server") if ((timing.get(name) or {}).get("load") or {}).get("busy")]
+    return ", ".join(busy + (["cell"] if (timing.get("load") or {}).get("busy") else []))
 
 
 def pareto_frontier(latency: np.ndarray, quality: np.ndarray) -> np.ndarray:

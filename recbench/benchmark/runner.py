@@ -16,6 +16,7 @@ from recbench.benchmark.evaluate import EXPORTS, EvalSettings, evaluate, split_f
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, write_record
+from recbench.benchmark.scenarios import load_watch
 from recbench.benchmark.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
 
@@ -74,7 +75,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     if isinstance(model, Trainable) and cell.training is not None:  # None: an untrained mode (zero-shot)
         training, curves = train_model(model, task, dataset, cell)
         settings = replace(settings, use_cache=False)  # a trained model's vectors depend on its weights
-    with stopwatch() as total_sw:
+    with stopwatch() as total_sw, load_watch() as cell_load:
         result = evaluate(model, task, settings)
     check_metrics(result.metrics, cell.name)
     result.variant.update(serving_variant(settings))
@@ -129,6 +130,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
             "total_seconds": total_sw.seconds + load_model_sw.seconds + load_data_sw.seconds,
             "peak_rss_mb": peak_rss_mb(),
             "threads": thread_count(),
+            "load": cell_load,  # the machine while the whole evaluation ran (scenarios.load_watch)
         },
         "environment": {**asdict(env), "fingerprint": env.fingerprint()},
     }

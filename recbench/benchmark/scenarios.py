@@ -11,8 +11,9 @@ how busy the machine was while it ran.
 
 Another process on the cores skews every figure, so each timing keeps the 1-minute load
 average before and after and, more directly, the CPU that *other* processes used while it
-ran (from /proc/stat less this process's own time), in cores. A timing during which others
-used more than ``BUSY_CORES`` is flagged busy, and the leaderboard marks the row.
+ran (from /proc/stat less this process's own time), in cores, where the timing lasted at least
+a second; the runner keeps the same watch around the cell's whole evaluation. A timing during
+which others used more than ``BUSY_CORES`` is flagged busy, and the leaderboard marks the row.
 """
 
 from __future__ import annotations
@@ -61,14 +62,13 @@ def load_watch() -> Iterator[dict[str, Any]]:
     try:
         yield info
     finally:
-        # /proc/stat counts in clock ticks (10 ms): a window shorter than MIN_WINDOW is widened by
-        # idling, so that what others used is measured, not the rounding of a few ticks
-        if time.perf_counter() - wall0 < MIN_WINDOW:
-            time.sleep(MIN_WINDOW - (time.perf_counter() - wall0))
         cpu1, own1, wall = _cpu_jiffies(), _own_cpu_seconds(), time.perf_counter() - wall0
         info["loadavg_after"] = _loadavg()
         other = None
-        if cpu0 is not None and cpu1 is not None and wall > 0:
+        # /proc/stat counts in clock ticks (10 ms): over a window shorter than MIN_WINDOW the
+        # figure would be the rounding of a few ticks, so none is given (the cell's own watch,
+        # around its whole evaluation, still says whether the machine was busy)
+        if cpu0 is not None and cpu1 is not None and wall >= MIN_WINDOW:
             hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
             busy_seconds = (cpu1[0] - cpu0[0]) / hz
             other = max(0.0, busy_seconds - (own1 - own0)) / wall

@@ -10,7 +10,7 @@ import numpy as np
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
-from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, note_stored_bytes, ranker_block,
+from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k)
 from recbench.benchmark.metrics import expected_ranking_metrics
@@ -113,7 +113,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
             queries = unit_rows(encode_checked(model, task.query_texts, settings.batch_size, settings.progress))
             query_text = lambda i: task.query_texts[i]  # noqa: E731
         index, score_block = serving_index(settings, items, queries, task.excluded, task.excluded_offsets,
-                                           lambda rows: queries[rows] @ items.T, timing)
+                                           exact_scores(queries, items), timing)
 
         def one_query(i: int) -> np.ndarray:
             q = unit_rows(model.encode([query_text(i)], batch_size=1))[0]

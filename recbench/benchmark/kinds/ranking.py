@@ -44,7 +44,9 @@ def relevant_tie_counts(
     "The same" means within ``TIE_TOLERANCE`` (relative, at least absolute 1e-6 for scores near
     0): a matrix product may give two identical item vectors scores that differ in the last
     bits, depending on where they sit in the catalog, so exact equality would make the tie
-    rule depend on the BLAS build and the catalog order.
+    rule depend on the BLAS build and the catalog order. Encoders' scores are products in
+    float64 (``exact_scores``): float32 products carry ~1e-7 of order-dependent noise, enough to
+    move two items 1e-6 apart across the tolerance when the catalog is reordered.
 
     ``score_block(query_rows)`` returns a (len(query_rows), n_items) score matrix. The metrics
     take the expectation over a random order of the tied items, so a tie never flatters."""
@@ -52,7 +54,7 @@ def relevant_tie_counts(
     tied = np.empty(len(relevant), dtype=np.int64)
     for start in range(0, n_queries, block):
         rows = np.arange(start, min(start + block, n_queries))
-        scores = np.array(score_block(rows), dtype=np.float32, copy=True)
+        scores = np.array(score_block(rows), dtype=np.float64, copy=True)
         if not np.isfinite(scores).all():
             raise EvaluationError("a score is NaN or inf")
         ex_lo, ex_hi = excluded_offsets[rows[0]], excluded_offsets[rows[-1] + 1]
@@ -72,6 +74,13 @@ def relevant_tie_counts(
             higher[rel_lo + s : rel_lo + s + len(t)] = (block_scores > t + tol).sum(axis=1)
             tied[rel_lo + s : rel_lo + s + len(t)] = (np.abs(block_scores - t) <= tol).sum(axis=1) - 1
     return higher, tied
+
+
+def exact_scores(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The exact score block of an encoder: cosines of unit rows, computed in float64 so that
+    the tie rule does not depend on the catalog's order (see ``relevant_tie_counts``)."""
+    q64, items64_t = queries.astype(np.float64), np.ascontiguousarray(items.T, dtype=np.float64)
+    return lambda rows: q64[rows] @ items64_t
 
 
 def faiss_index(item_vectors: np.ndarray) -> ItemIndex:

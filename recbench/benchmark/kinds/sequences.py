@@ -10,7 +10,7 @@ import numpy as np
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
-from recbench.benchmark.kinds.ranking import (best_k, faiss_index, noise_block, note_stored_bytes, ranker_block,
+from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k)
 from recbench.benchmark.metrics import expected_ranking_metrics
@@ -128,7 +128,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         else:
             users = pool_histories(unit, task, pooling, decay)
             index, score_block = serving_index(settings, unit, users, excluded, excluded_offsets,
-                                               lambda rows: users[rows] @ unit.T, timing)
+                                               exact_scores(users, unit), timing)
 
             def one_query(i: int) -> np.ndarray:
                 h = task.history_of(i)
