@@ -102,3 +102,22 @@ def test_malformed_pairs_rows_name_file_and_line(tmp_path):
         load(f"pairs:{f}")
     with pytest.raises(DataFormatError, match=r"missing column\(s\) \['gold'\]"):
         load(f"pairs:{f}#left,right,gold")
+
+
+def test_a_pairs_file_that_is_not_utf8_names_file_line_and_byte(tmp_path):
+    f = tmp_path / "latin.csv"
+    # past the csv reader's first buffer, so a streaming decoder's own offset would be wrong
+    f.write_bytes(b"sentence1,sentence2,score\n" + b"a,b,1\n" * 3000 + b"caf\xe9 au lait,tea,2\n")
+    with pytest.raises(DataFormatError, match=r"latin.csv:3002: not valid utf-8 text at byte 4 of the line"):
+        load(f"pairs:{f}")
+
+
+def test_gold_scores_without_variance_are_refused_not_recorded_as_nan(tmp_path):
+    from recbench.benchmark.evaluate import EvalSettings, EvaluationError, evaluate
+    from recbench.benchmark.registry import baselines
+
+    f = tmp_path / "flat.csv"
+    f.write_text("sentence1,sentence2,score\na cat,a dog,3\ntea,stocks fell,3\nhi,hello,3\n")
+    with pytest.raises(EvaluationError, match=r"all 3 gold scores are 3: with no variance in the gold, a "
+                                              r"correlation is undefined for any model"):
+        evaluate(baselines.get("random")(), load(f"pairs:{f}"), EvalSettings(progress=False, latency_queries=0))

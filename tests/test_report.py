@@ -25,3 +25,21 @@ def test_the_newest_run_of_a_cell_wins_and_the_table_says_so(tmp_path):
     rows = [line for line in lee.splitlines() if "| `random" in line]
     assert len(rows) == 2  # two cells: random and random[dim=8]
     assert any("2 (newest shown)" in r for r in rows) and newer["model"]["label"] == "random[dim=8]"
+
+
+def test_the_summary_compares_rows_only_on_datasets_both_ran_on():
+    import pandas as pd
+    import pytest
+
+    from recbench.benchmark.report import head_to_head
+
+    rows = []
+    for d in range(6):  # "broad" and "strong" ran on six datasets, "variant" on two of them
+        rows.append({"model": "broad", "dataset": f"d{d}", "split": "test", "value": 0.5, "p50_ms": 1.0})
+        rows.append({"model": "strong", "dataset": f"d{d}", "split": "test", "value": 0.9, "p50_ms": 1.0})
+    rows += [{"model": "variant", "dataset": f"d{d}", "split": "test", "value": 0.1, "p50_ms": 1.0} for d in (0, 1)]
+    stats = head_to_head(pd.DataFrame(rows))
+    assert list(stats.index) == ["strong", "broad", "variant"]
+    assert stats.loc["strong", "win_rate"] == 1.0 and stats.loc["strong", "comparisons"] == 8
+    assert stats.loc["broad", "win_rate"] == pytest.approx(2 / 8) and stats.loc["variant", "comparisons"] == 4
+    assert stats.loc["variant", "win_rate"] == 0.0  # it lost every comparison it had, and had only four

@@ -1,6 +1,6 @@
 """The leaderboard from run records: per dataset a table (quality with intervals, latency,
 throughput, memory, size), the Pareto frontier of latency vs quality marked and plotted, rows
-not significantly different from the best marked, a summary of mean ranks across datasets,
+not significantly different from the best marked, a summary of head-to-head wins across datasets,
 and the published rows kept apart from measured ones."""
 
 from __future__ import annotations
@@ -304,14 +304,39 @@ def published_table(records: list[dict[str, Any]]) -> str | None:
                     tablefmt="github", disable_numparse=True)
 
 
-def summary_table(frame: pd.DataFrame) -> str:
-    """Mean rank per model over the datasets it ran on (rank 1 = best primary metric)."""
+def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the share of head-to-head comparisons it wins, each pair of models compared
+    only on the datasets both ran on (a tie counts one half). Unlike a mean rank over each
+    model's own datasets, a variant run on 2 datasets and a model run on 13 are compared on
+    the same 2."""
+    value = frame.pivot_table(index="model", columns=["dataset", "split"], values="value", aggfunc="first")
+    models = list(value.index)
+    v = value.to_numpy(dtype=np.float64)
+    wins = np.zeros(len(models))
+    games = np.zeros(len(models))
+    for i in range(len(models)):
+        both = np.isfinite(v[i]) & np.isfinite(v)  # (models, datasets): shared datasets per opponent
+        both[i] = False
+        diff = np.where(both, v[i] - v, 0.0)
+        wins[i] = (diff > 0).sum() + 0.5 * ((diff == 0) & both).sum()
+        games[i] = both.sum()
     ranks = frame.assign(rank=frame.groupby(["dataset", "split"])["value"].rank(ascending=False, method="average"))
-    s = ranks.groupby("model").agg(mean_rank=("rank", "mean"), datasets=("rank", "size"),
-                                   median_p50_ms=("p50_ms", "median")).sort_values(["mean_rank", "datasets"],
-                                                                                   ascending=[True, False])
-    rows = [[f"`{m}`", f"{r.mean_rank:.2f}", int(r.datasets), fmt_num(r.median_p50_ms, 2)] for m, r in s.iterrows()]
-    return tabulate(rows, headers=["model", "mean rank", "datasets", "median p50 ms"], tablefmt="github",
+    stats = ranks.groupby("model").agg(mean_rank=("rank", "mean"), datasets=("rank", "size"),
+                                       median_p50_ms=("p50_ms", "median"))
+    stats["win_rate"] = pd.Series(np.divide(wins, games, out=np.full(len(models), np.nan), where=games > 0),
+                                  index=models)
+    stats["comparisons"] = pd.Series(games.astype(int), index=models)
+    return stats.sort_values(["win_rate", "comparisons"], ascending=[False, False])
+
+
+def summary_table(frame: pd.DataFrame) -> str:
+    """Models ordered by their head-to-head win rate over shared datasets (see ``head_to_head``),
+    with the mean rank over their own datasets beside it for reference."""
+    s = head_to_head(frame)
+    rows = [[f"`{m}`", fmt_num(100 * r.win_rate, 1) if np.isfinite(r.win_rate) else "–", f"{int(r.comparisons):,}",
+             int(r.datasets), f"{r.mean_rank:.2f}", fmt_num(r.median_p50_ms, 2)] for m, r in s.iterrows()]
+    return tabulate(rows, headers=["model", "wins % (shared datasets)", "comparisons", "datasets",
+                                   "mean rank (own datasets)", "median p50 ms"], tablefmt="github",
                     disable_numparse=True)
 
 
@@ -369,7 +394,11 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         return "\n".join(out + ["No run records yet: `recbench run --model sif --dataset lee`.", ""])
     frame["frontier"] = False
     kinds = {(d, s): k for d, s, k in frame[["dataset", "split", "kind"]].itertuples(index=False)}
-    out += ["## Summary across datasets", "", summary_table(frame), ""]
+    out += ["## Summary across datasets", "",
+            "Ordered by head-to-head wins: each pair of rows is compared on the datasets both ran on (by "
+            "the primary metric; a tie counts one half), so a variant run on 2 datasets is never ranked "
+            "against a model's 13. The mean rank over each row's own datasets is shown for reference only.",
+            "", summary_table(frame), ""]
     for key in sorted(kinds, key=lambda k: dataset_order(k, kinds)):
         name, split = key
         idx = frame.index[(frame["dataset"] == name) & (frame["split"] == split)]

@@ -20,12 +20,25 @@ def parse_score(value: str, path: Path, line_no: int, field: str) -> float:
     return score
 
 
+def undecodable(path: Path, encoding: str = "utf-8") -> DataFormatError:
+    """The error for a file that is not valid ``encoding`` text, naming the first bad line and
+    byte (a streaming reader's own error counts from its buffer, not from the file)."""
+    raw = Path(path).read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line_no = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return DataFormatError(f"{path}:{line_no}: not valid {encoding} text at byte {column} of the line "
+                               f"({exc.reason}: {raw[exc.start:exc.end]!r}); save the file as {encoding}")
+    return DataFormatError(f"{path}: not valid {encoding} text")
+
+
 def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
     try:
         text = Path(path).read_text(encoding=encoding)
-    except UnicodeDecodeError as exc:
-        line_no = Path(path).read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataFormatError(f"{path}:{line_no}: not valid {encoding} text ({exc.reason})") from None
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding) from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

@@ -17,7 +17,7 @@ import numpy as np
 from recbench.benchmark.data import DataSource
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import Dataset, PairsTask, fingerprint_files
-from recbench.datasets._parsing import DataFormatError, parse_score
+from recbench.datasets._parsing import DataFormatError, parse_score, undecodable
 
 DEFAULT_COLUMNS = (("sentence1", "sentence2", "score"), ("text1", "text2", "score"), ("text_a", "text_b", "label"))
 
@@ -35,6 +35,13 @@ def parse_pairs_spec(arg: str) -> tuple[Path, tuple[str, str, str] | None]:
 def read_pairs_file(path: Path, columns: tuple[str, str, str] | None) -> tuple[list[str], list[str], list[float]]:
     if not path.is_file():
         raise FileNotFoundError(f"pairs file {path} does not exist")
+    try:
+        return _read_pairs(path, columns)
+    except UnicodeDecodeError:
+        raise undecodable(path) from None
+
+
+def _read_pairs(path: Path, columns: tuple[str, str, str] | None) -> tuple[list[str], list[str], list[float]]:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter=delimiter)

@@ -15,6 +15,20 @@ from recbench.benchmark.scenarios import measure_latency
 from recbench.benchmark.timing import stopwatch
 
 
+def refuse_constant_gold(task: PairsTask) -> None:
+    """Gold scores that do not vary (over the dataset or one of its subsets) make every
+    correlation undefined, whatever the model: refused before any model time is spent, naming
+    the dataset, rather than written down as NaN."""
+    subsets = task.subsets if task.subsets is not None else np.full(len(task.gold), "all", dtype=object)
+    for name in dict.fromkeys(subsets.tolist()):
+        part = np.asarray(task.gold)[subsets == name]
+        if len(part) and np.ptp(part) == 0:
+            where = "" if name == "all" else f" of subset {name!r}"
+            raise EvaluationError(
+                f"{task.name}: all {len(part):,} gold scores{where} are {float(part[0]):g}: with no variance in the "
+                "gold, a correlation is undefined for any model; check the score column; no record written")
+
+
 def refuse_constant_similarities(model: Any, task: PairsTask, pred: np.ndarray) -> None:
     """A correlation with a constant is undefined: a model whose similarities do not vary over
     a dataset's (or a subset's) pairs cannot be scored there, and saying NaN would be a lie
@@ -43,6 +57,7 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
     the SIF paper's per-year figures are the plain mean). Intervals come from a stratified
     bootstrap: pairs are resampled within each subset with one seeded draw.
     """
+    refuse_constant_gold(task)
     distinct, inverse = np.unique(np.asarray(task.texts_a + task.texts_b, dtype=object), return_inverse=True)
     distinct_list = [str(t) for t in distinct]
     n = len(task)
