@@ -22,7 +22,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 from _common import emit
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
