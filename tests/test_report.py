@@ -43,3 +43,17 @@ def test_the_summary_compares_rows_only_on_datasets_both_ran_on():
     assert stats.loc["strong", "win_rate"] == 1.0 and stats.loc["strong", "comparisons"] == 8
     assert stats.loc["broad", "win_rate"] == pytest.approx(2 / 8) and stats.loc["variant", "comparisons"] == 4
     assert stats.loc["variant", "win_rate"] == 0.0  # it lost every comparison it had, and had only four
+
+
+def test_a_table_mixing_machines_says_which_row_ran_where(tmp_path):
+    import json
+
+    one = run_cell("random", "lee", settings=FAST, results_dir=tmp_path)
+    assert "machine" not in render_markdown(tmp_path).split("## lee (test)")[1].split("\n\n")[2]
+    two = run_cell("random", "lee", options={"dim": 8}, settings=FAST, results_dir=tmp_path)
+    rec = json.loads(two.path.read_text())
+    rec["environment"]["fingerprint"] = "Another CPU x64, 512.0 GB, Linux"  # as a record from a cluster node
+    two.path.write_text(json.dumps(rec))
+    lee = render_markdown(tmp_path).split("## lee (test)")[1]
+    assert "ran on 2 different machines" in lee and "| machine" in lee.replace("  ", " ")
+    assert "Another CPU x64" in lee and one.record["environment"]["fingerprint"] in lee

@@ -61,6 +61,7 @@ def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> 
             **{f"offline_b{b}_per_s": (offline.get("texts_per_second") or {}).get(str(b)) for b in (1, 32)},
             "server_qps": server.get("max_rate_qps"), "server_bound_ms": server.get("p99_bound_ms"),
             "busy": busy_timings(t), "threads": t.get("threads"),
+            "machine": (rec.get("environment") or {}).get("fingerprint"),
             "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
             "parameters": rec["model"].get("n_parameters"),
             "bytes_per_item": (t.get("index") or {}).get("bytes_per_item",
@@ -237,13 +238,15 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     digits = 2 if top > 1.5 else 4  # correlations are x100; rates in [0, 1] need 4 decimals
     # serving columns only where some row of the table has the figure (older records lack them)
     has = {c: group[c].notna().any() for c in ("p90_ms", "offline_b1_per_s", "server_qps", "index_recall")}
+    # latency is a property of a machine: a table mixing machines says which row ran where
+    has["machine"] = group["machine"].nunique(dropna=True) > 1
     bounds = sorted({f"{b:g}" for b in group["server_bound_ms"].dropna()})
     headers = ["", "model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
                "train min", "p50 ms", *(["p90 ms"] if has["p90_ms"] else []), "p95 ms", "encoded/s",
                *(["b1 / b32 texts/s"] if has["offline_b1_per_s"] else []),
                *([f"server qps (p99 ≤ {'/'.join(bounds)} ms)"] if has["server_qps"] else []),
                *(["recall@10 of exact"] if has["index_recall"] else []),
-               "load s", "peak MB", "params", "bytes/item", "runs"]
+               "load s", "peak MB", "params", "bytes/item", *(["machine"] if has["machine"] else []), "runs"]
     rows = []
     for (_, row), rec in zip(group.iterrows(), recs):
         mark = FRONTIER if row["frontier"] else ""
@@ -264,10 +267,13 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
             *([fmt_num(row["server_qps"], 1)] if has["server_qps"] else []),
             *([fmt_num(row["index_recall"], 3)] if has["index_recall"] else []),
             fmt_num(row["model_load_s"], 2), fmt_num(row["peak_rss_mb"], 0), fmt_size(row["parameters"]),
-            fmt_size(row["bytes_per_item"]),
+            fmt_size(row["bytes_per_item"]), *([row["machine"] or "–"] if has["machine"] else []),
             f"{row['runs']} (newest shown)" if row["runs"] > 1 else "1",
         ])
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    if has["machine"]:
+        table = (f"{BUSY} Rows of this table ran on {group['machine'].nunique()} different machines (see the machine "
+                 "column): compare their latencies, and the frontier, only within one machine.\n\n" + table)
     if plot_link:
         table += f"\n\n[latency vs {primary} plot]({plot_link})"
     return table
