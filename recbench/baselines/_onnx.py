@@ -16,14 +16,13 @@ import json
 import os
 import tempfile
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from recbench.benchmark.data import default_cache_dir
-from recbench.benchmark.timing import pinned_threads
+from recbench.benchmark.timing import package_version, pinned_threads
 
 BACKENDS = ("torch", "onnx")
 PRECISIONS = ("none", "int8")
@@ -43,13 +42,6 @@ def require_onnxruntime(who: str) -> Any:
     except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
         raise RuntimeError(f"{who}: backend=onnx needs onnxruntime (pip install onnxruntime)") from exc
     return onnxruntime
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "-"
 
 
 def weights_fingerprint(folder: Path) -> str:
@@ -98,8 +90,8 @@ def export_onnx(st_model: Any, folder: str | Path) -> Path:
     import torch
 
     key = hashlib.sha256(json.dumps({
-        "weights": weights_fingerprint(Path(folder)), "torch": _version("torch"),
-        "transformers": _version("transformers"), "opset": OPSET}, sort_keys=True).encode()).hexdigest()[:16]
+        "weights": weights_fingerprint(Path(folder)), "torch": package_version("torch"),
+        "transformers": package_version("transformers"), "opset": OPSET}, sort_keys=True).encode()).hexdigest()[:16]
     target = default_cache_dir() / "onnx" / f"{Path(folder).name}-{key}" / "model.onnx"
     if target.is_file():
         return target

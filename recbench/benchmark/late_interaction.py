@@ -19,6 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from recbench.benchmark.indexes import excluded_of
+
 RERANKED = 100.0  # lifts re-ranked items above every dense-only score (cosines lie in [-1, 1]; a MaxSim sum over 32 query tokens in [-32, 32])
 
 
@@ -150,7 +152,7 @@ def exact_maxsim_recall(score_block: Any, table: TokenTable, q_tokens: Sequence[
     served = np.asarray(score_block(picks), dtype=np.float32)
     shares = []
     for j, i in enumerate(picks):
-        skip = excluded[excluded_offsets[i]:excluded_offsets[i + 1]]
+        skip = excluded_of(excluded, excluded_offsets, i)
         exact = table.maxsim_sum(q_tokens[i], np.arange(len(table.lengths)))
         exact[skip] = -np.inf
         got = served[j].copy()

@@ -121,7 +121,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed."""
     try:
         return version(dist)
     except PackageNotFoundError:
@@ -166,7 +167,7 @@ class Environment:
     memory_gb: float | None = field(default_factory=total_memory_gb)
     packages: dict[str, str | None] = field(
         default_factory=lambda: {
-            d: _version(d)
+            d: package_version(d)
             for d in ("recbench", "numpy", "scipy", "torch", "transformers", "sentence-transformers",
                       "faiss-cpu", "gensim", "wordfreq", "pandas")
         }

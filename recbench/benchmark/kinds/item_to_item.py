@@ -13,6 +13,7 @@ from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationErro
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k)
+from recbench.benchmark.indexes import excluded_of
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
@@ -62,7 +63,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
             encode_checked(model, q_texts, settings.batch_size, settings.progress))
         depth = int(getattr(model, "rerank_depth", 100))
         table = TokenTable(doc_tokens)  # exact MaxSim as matrix products (the whole catalog when depth covers it)
-        excluded_of = lambda i: task.excluded[task.excluded_offsets[i]:task.excluded_offsets[i + 1]]  # noqa: E731
+        skip = lambda i: excluded_of(task.excluded, task.excluded_offsets, i)  # noqa: E731
         if getattr(model, "candidates", "dense") == "tokens":
             with stopwatch() as build_sw:
                 token_first = TokenCandidates(table)
@@ -78,7 +79,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
             def one_query(i: int) -> np.ndarray:
                 q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
                 cand = token_first(q_tok)
-                cand = cand[~np.isin(cand, excluded_of(i))]
+                cand = cand[~np.isin(cand, skip(i))]
                 return cand[np.argsort(-table.maxsim_sum(q_tok, cand), kind="stable")][:10]
 
             interaction = "candidates from document tokens near each query token (faiss IVF), scored by MaxSim"
@@ -92,7 +93,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
             def one_query(i: int) -> np.ndarray:
                 q_vec = unit_rows(model.encode([q_texts[i]], batch_size=1))[0]
                 q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
-                cand = top_k(index, q_vec, depth, excluded_of(i))
+                cand = top_k(index, q_vec, depth, skip(i))
                 late = table.maxsim_sum(q_tok, cand)
                 return cand[np.argsort(-late, kind="stable")][:10]
 
@@ -117,7 +118,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
 
         def one_query(i: int) -> np.ndarray:
             q = unit_rows(model.encode([query_text(i)], batch_size=1))[0]
-            return top_k(index, q, 10, task.excluded[task.excluded_offsets[i]:task.excluded_offsets[i + 1]])
+            return top_k(index, q, 10, excluded_of(task.excluded, task.excluded_offsets, i))
 
         details["fields"] = list(fields)
     with stopwatch() as rank_sw:
