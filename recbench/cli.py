@@ -14,6 +14,7 @@ from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings, supports
 from recbench.benchmark.grid import GridInterrupted, Outcome, run_grid
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
+from recbench.benchmark.results import user_results_dir
 from recbench.benchmark.training import Budget, TrainSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -76,7 +77,8 @@ def run(
                                                   "whose p99 latency stays under this bound, e.g. 50 (default: off)"),
     server_seconds: float = typer.Option(5.0, help="server scenario: real seconds per probed rate"),
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
-    results_dir: Path = typer.Option(Path("results"), help="where run records are written"),
+    results_dir: Optional[Path] = typer.Option(None, help="where run records are written (default $RECBENCH_RESULTS, "
+                                               "else runs/; the project's leaderboard records live in results/)"),
     progress: bool = typer.Option(True, help="progress bars"),
     isolate: bool = typer.Option(True, help="run each cell in a fresh process, so its load time, latency and "
                                  "peak memory are its own (asv-style); --no-isolate shares one process"),
@@ -133,7 +135,7 @@ def run(
             typer.secho(f"FAIL  {c.model} x {c.dataset}: {outcome.message}", fg=typer.colors.RED, err=True)
 
     try:
-        counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir, isolate=isolate,
+        counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir or user_results_dir(), isolate=isolate,
                           rerun=rerun or wanted_export is not None, on_start=started, on_outcome=finished)
     except GridInterrupted as stop:
         bar.close()
@@ -175,8 +177,8 @@ def summarise(record: dict[str, Any], path: Path | None) -> str:
 
 @app.command()
 def report(
-    results_dir: Path = typer.Option(Path("results"), help="folder of run records"),
-    out: Optional[Path] = typer.Option(None, help="file to write (default leaderboard.md / .csv / .json)"),
+    results_dir: Optional[Path] = typer.Option(None, help="folder of run records (default $RECBENCH_RESULTS, else runs/)"),
+    out: Optional[Path] = typer.Option(None, help="file to write (default RESULTS_DIR/leaderboard.md / .csv / .json)"),
     fmt: str = typer.Option("md", "--format", help="md (tables + plots) | csv | json (one row per cell)"),
     plots_dir: Optional[Path] = typer.Option(None, help="where plots go (default RESULTS_DIR/plots)"),
     significance: bool = typer.Option(True, help="mark rows not significantly different from the best"),
@@ -186,7 +188,11 @@ def report(
 
     if fmt not in ("md", "csv", "json"):
         fail(f"--format must be md, csv or json, not {fmt!r}")
-    target = out or Path(f"leaderboard.{fmt}")
+    results_dir = results_dir or user_results_dir()
+    if not results_dir.is_dir():
+        fail(f"no run records: {results_dir}/ does not exist (run `recbench run` first, or give --results-dir; "
+             "the project's leaderboard records are in results/)")
+    target = out or results_dir / f"leaderboard.{fmt}"
     path = write_report(results_dir, target, fmt, plots_dir, significance)
     typer.echo(f"wrote {path}")
 
@@ -210,7 +216,8 @@ def compare(
     run_a: str = typer.Argument(..., help="record path, file name or run id"),
     run_b: str = typer.Argument(..., help="record path, file name or run id"),
     metric: Optional[str] = typer.Option(None, help="metric to compare (default: the primary one)"),
-    results_dir: Path = typer.Option(Path("results"), help="where to look up run ids"),
+    results_dir: Optional[Path] = typer.Option(None, help="where to look up run ids (default $RECBENCH_RESULTS, "
+                                               "else runs/)"),
     seed: int = typer.Option(0, help="seed of the bootstrap and the randomisation test"),
     output_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
 ) -> None:
@@ -219,6 +226,7 @@ def compare(
     from recbench.benchmark.results import RecordError, read_record
     from recbench.benchmark.significance import compare_runs
 
+    results_dir = results_dir or user_results_dir()
     pa, pb = find_record(run_a, results_dir), find_record(run_b, results_dir)
     try:
         c = compare_runs(pa, pb, metric, seed=seed)

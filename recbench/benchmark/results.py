@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 2  # 2: model options and protocol variants apart (label, model.variant, cell)
-DEFAULT_RESULTS_DIR = Path("results")
+DEFAULT_RESULTS_DIR = Path("results")  # the project's committed leaderboard records
+USER_RESULTS_DIR = Path("runs")  # a user's own runs (gitignored), so a fresh clone's first run runs
+
+
+def user_results_dir() -> Path:
+    """Where ``recbench run/report/compare`` read and write when no --results-dir is given:
+    ``$RECBENCH_RESULTS``, else ``runs/``. The committed leaderboard records in ``results/``
+    are the project's, not the user's: a newcomer's first run must run, not be skipped as
+    recorded because the project measured the same cell."""
+    return Path(os.environ.get("RECBENCH_RESULTS") or USER_RESULTS_DIR)
 
 
 class RecordError(ValueError):
