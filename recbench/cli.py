@@ -83,6 +83,10 @@ def run(
     isolate: bool = typer.Option(True, help="run each cell in a fresh process, so its load time, latency and "
                                  "peak memory are its own (asv-style); --no-isolate shares one process"),
     rerun: bool = typer.Option(False, help="run cells that already have a record of the same configuration"),
+    executor: str = typer.Option("local", help="local (one cell at a time on this machine) | ray (each cell a Ray "
+                                 "task declaring its --threads as CPUs, else a whole node; pip install -e '.[ray]')"),
+    address: Optional[str] = typer.Option(None, help="--executor ray: the cluster to join, e.g. 10.0.0.5:6379 or "
+                                          "auto (default $RAY_ADDRESS, else a local Ray instance)"),
     train_budget: str = typer.Option("6m", help="trained models: at most this much training, e.g. 6m, 90s, "
                                      "400steps (exactly repeatable) or 400steps,6m"),
     retrain: bool = typer.Option(False, help="trained models: train again even where a checkpoint is cached"),
@@ -98,6 +102,12 @@ def run(
     and the others go on; Ctrl-C stops at once and leaves no half record."""
     options = parse_options(opt)
     dataset_options = parse_options(dataset_opt)
+    if executor not in ("local", "ray"):
+        fail(f"--executor must be local or ray, not {executor!r}")
+    if executor == "ray" and export:
+        fail("--export writes files where the cell runs; use it with --executor local")
+    if address and executor != "ray":
+        fail("--address names a Ray cluster; add --executor ray")
     settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
                             latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache, threads=threads,
@@ -136,7 +146,11 @@ def run(
 
     try:
         counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir or user_results_dir(), isolate=isolate,
-                          rerun=rerun or wanted_export is not None, on_start=started, on_outcome=finished)
+                          rerun=rerun or wanted_export is not None, on_start=started, on_outcome=finished,
+                          executor=executor, address=address)
+    except (RuntimeError, ConnectionError) as exc:  # e.g. Ray not installed, or the cluster unreachable
+        bar.close()
+        fail(str(exc))
     except GridInterrupted as stop:
         bar.close()
         c = stop.counts

@@ -113,34 +113,72 @@ def run_one(cell: Cell, locator: DataLocator, results_dir: Path | None, isolate:
 def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_dir: Path | None = Path("results"),
              isolate: bool = True, rerun: bool = False, on_start: Callable[[Cell], None] | None = None,
              on_outcome: Callable[[Outcome], None] | None = None,
-             catch: tuple[type[BaseException], ...] = EXPECTED_ERRORS) -> GridCounts:
+             catch: tuple[type[BaseException], ...] = EXPECTED_ERRORS, executor: str = "local",
+             address: str | None = None) -> GridCounts:
     """Runs every cell not yet recorded in ``results_dir`` (all of them with ``rerun``, or
-    when ``results_dir`` is None: nothing is written then). A cell that occurs twice runs once."""
+    when ``results_dir`` is None: nothing is written then). A cell that occurs twice runs once.
+
+    ``executor="ray"`` runs the cells as Ray tasks (:mod:`recbench.benchmark.ray_executor`),
+    at ``address`` or on a local instance; skips, failures and Ctrl-C behave as locally."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     cells = list(cells)
     locator = locator or DataLocator()
     recorded = {} if rerun else existing_cell_records(results_dir)
     done_keys = set(recorded)
     counts = GridCounts()
+
+    def settle(outcome: Outcome) -> None:
+        if outcome.status == "ok":
+            counts.done += 1
+            if results_dir is not None:
+                done_keys.add(outcome.cell.key)
+        elif outcome.status == "skipped":
+            counts.skipped += 1
+        else:
+            counts.failed += 1
+        counts.outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
+    def skipped(cell: Cell) -> Outcome:
+        path, record = recorded.get(cell.key, (None, None))
+        return Outcome(cell, "skipped", "a record of this configuration exists (--rerun to run it again)", record, path)
+
     try:
+        if executor == "ray":
+            _run_grid_on_ray(cells, locator, results_dir, done_keys, settle, skipped, on_start, address)
+            return counts
         for cell in cells:
             if on_start:
                 on_start(cell)
-            if cell.key in done_keys:
-                path, record = recorded.get(cell.key, (None, None))
-                outcome = Outcome(cell, "skipped", "a record of this configuration exists (--rerun to run it again)",
-                                  record, path)
-                counts.skipped += 1
-            else:
-                outcome = run_one(cell, locator, results_dir, isolate, catch)
-                if outcome.status == "ok":
-                    counts.done += 1
-                    if results_dir is not None:
-                        done_keys.add(cell.key)
-                else:
-                    counts.failed += 1
-            counts.outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(outcome)
+            settle(skipped(cell) if cell.key in done_keys else run_one(cell, locator, results_dir, isolate, catch))
     except KeyboardInterrupt:
         raise GridInterrupted(counts, len(cells) - len(counts.outcomes)) from None
     return counts
+
+
+EXECUTORS = ("local", "ray")
+
+
+def _run_grid_on_ray(cells: list[Cell], locator: DataLocator, results_dir: Path | None, done_keys: set[str],
+                     settle: Callable[[Outcome], None], skipped: Callable[[Cell], Outcome],
+                     on_start: Callable[[Cell], None] | None, address: str | None) -> None:
+    from recbench.benchmark.ray_executor import run_cells
+    from recbench.benchmark.runner import write_run
+
+    submit, seen = [], set(done_keys)
+    for cell in cells:
+        if cell.key in seen:
+            settle(skipped(cell))
+        else:
+            seen.add(cell.key)
+            submit.append(cell)
+    if not submit:
+        return
+    for cell, result in run_cells(submit, locator, lambda run: write_run(run, results_dir), on_start, address):
+        if result["status"] == "ok":
+            written = result["written"]
+            settle(Outcome(cell, "ok", record=written.record, path=written.path))
+        else:
+            settle(Outcome(cell, "error", result["message"]))

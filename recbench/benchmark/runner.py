@@ -50,6 +50,15 @@ def run_cell(
     return run_resolved(cell, locator, results_dir)
 
 
+@dataclass
+class CellRun:
+    """A cell's finished run before it is written: the record and its per-query arrays. A
+    remote worker returns this to the driver, the one writer of the results folder."""
+    record: dict[str, Any]
+    per_query: dict[str, Any]
+    sidecars: dict[str, dict[str, Any]]
+
+
 def run_resolved(cell: Cell, locator: DataLocator | None = None,
                  results_dir: Path | None = Path("results")) -> CellResult:
     """Loads the data, builds the model, evaluates, checks every metric against its range,
@@ -58,6 +67,18 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     Nothing is written unless the whole evaluation succeeded: an exception or Ctrl-C
     anywhere before the final rename leaves ``results_dir`` as it was.
     """
+    return write_run(compute_run(cell, locator), results_dir)
+
+
+def write_run(run: CellRun, results_dir: Path | None) -> CellResult:
+    """Writes a finished run (record + sidecars) atomically; nothing when ``results_dir`` is None."""
+    path = write_record(run.record, results_dir, run.per_query, run.sidecars) if results_dir is not None else None
+    record = json.loads(path.read_text()) if path is not None else run.record  # as written: with sidecar names
+    return CellResult(record=record, path=path)
+
+
+def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
+    """Runs the cell and builds its record, writing nothing (but an --export's files)."""
     settings = cell.settings
     locator = locator or DataLocator()
     started = _dt.datetime.now(_dt.timezone.utc)
@@ -139,10 +160,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
     if exported:
         record["exported"] = {"format": cell.export[0], "files": [str(p) for p in exported]}
     sidecars = {"training": curves} if curves is not None else {}
-    path = write_record(record, results_dir, result.per_query, sidecars) if results_dir is not None else None
-    if path is not None:
-        record = json.loads(path.read_text())  # as written: with its sidecar names
-    return CellResult(record=record, path=path)
+    return CellRun(record=record, per_query=result.per_query, sidecars=sidecars)
 
 
 def serving_variant(settings: EvalSettings) -> dict[str, Any]:
