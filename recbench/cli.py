@@ -165,6 +165,47 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def encode(
+    model: str = typer.Option(..., "--model", "-m", help="one encoder, e.g. sbert"),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="dataset(s) whose item catalogs to encode, comma-separated"),
+    opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable)"),
+    dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D", help="dataset option KEY=VALUE (repeatable)"),
+    fields: Optional[str] = typer.Option(None, help="item fields forming the text (as for `recbench run`)"),
+    batch_size: int = typer.Option(32, help="encoding batch size"),
+    executor: str = typer.Option("local", help="local (this process, one worker) | ray (a pool of encoder actors)"),
+    workers: int = typer.Option(1, help="--executor ray: encoder actors"),
+    threads: int = typer.Option(1, help="threads (and declared CPUs) per worker"),
+    shard_size: int = typer.Option(2048, help="texts per shard (a shard is encoded whole by one worker)"),
+    address: Optional[str] = typer.Option(None, help="--executor ray: the cluster to join (default a local instance)"),
+    overwrite: bool = typer.Option(False, help="encode catalogs that are cached already, replacing their entries"),
+    data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
+    progress: bool = typer.Option(True, help="progress bar"),
+) -> None:
+    """Encode the item catalogs of one or more datasets ahead of `recbench run`, in shards over
+    a pool of workers, into the embedding cache: the evaluation that follows finds every item
+    cached. The distinct texts of all catalogs are encoded once; 1 or N workers give the same
+    vectors. (Set $RECBENCH_CACHE to a shared folder when the cells run on other nodes.)"""
+    from recbench.benchmark.catalog_encode import encode_catalogs
+
+    settings = EvalSettings(batch_size=batch_size, fields=tuple(split_list(fields)) if fields else None,
+                            progress=False)
+    try:
+        cells, unsupported = plan([model], split_list(dataset), None, parse_options(opt), parse_options(dataset_opt),
+                                  settings, None, None)
+        for m, d, reason in unsupported:
+            typer.echo(f"skip  {m} x {d}: {reason}")
+        report = encode_catalogs(cells, DataLocator(data_dir=data_dir), workers, executor, address, threads,
+                                 shard_size, overwrite=overwrite, progress=progress)
+    except (UnknownNameError, CellError, RuntimeError, ValueError, ConnectionError) as exc:
+        fail(str(exc))
+    typer.echo(f"encoded {report.distinct_texts:,} distinct texts in {report.shards} shards with {workers} worker(s) "
+               f"in {report.encode_seconds:.1f} s ({report.texts_per_second:,.0f} texts/s)")
+    for c in report.catalogs:
+        state = "cached before" if c.get("already") else "cached"
+        typer.echo(f"  {c['dataset']} ({c['kind']}): {c['items']:,} items {state} -> {c['cached']}")
+
+
 def _throughput(timing: dict[str, Any]) -> str:
     if timing.get("embedding_cache_hit"):
         return "embeddings from cache"
@@ -333,7 +374,8 @@ def list_datasets(ctx: typer.Context, data_dir: Optional[Path] = typer.Option(No
 
 @datasets_app.command("build-impressions")
 def build_impressions_cmd(
-    source: str = typer.Argument(..., help="interaction log: ml100k | amazon-scientific"),
+    source: str = typer.Argument(..., help="interaction log: ml100k | amazon-scientific | interactions:DIR (your "
+                                 "interactions.csv + items.csv)"),
     out: Path = typer.Option(..., "--out", help="folder to write train/ and dev/ (MIND format) into"),
     negatives: int = typer.Option(20, help="negatives per impression"),
     window: int = typer.Option(500, help="negatives come from this many engagements before and after"),
@@ -350,6 +392,8 @@ def build_impressions_cmd(
         log = load_source(source, DataLocator(data_dir=data_dir))
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
+    if len(log.items) == 0:
+        fail(f"{source}: no engagements to build impressions from")
     stats = build_impressions(log, out, MixRecipe(negatives, window, max_history, seed))
     typer.echo(json.dumps(stats, indent=2))
     typer.echo(f"wrote {out}/train and {out}/dev; run it with --dataset mind:{out}")

@@ -29,3 +29,13 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("RECBENCH_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray instance on 2 CPUs for the executor tests (skipped where Ray is absent)."""
+    ray = pytest.importorskip("ray")
+    from recbench.benchmark.ray_executor import connect
+
+    yield connect(num_cpus=2)
+    ray.shutdown()

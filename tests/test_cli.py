@@ -21,14 +21,14 @@ def test_run_on_lee_writes_a_record_and_report_renders_it(in_tmp):
                                  "--latency-queries", "10", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "done  sif x lee (test): pearson" in result.output
-    records = list((in_tmp / "results").glob("lee__sif__*.json"))
+    records = list((in_tmp / "runs").glob("lee__sif__*.json"))
     assert len(records) == 1 and str(records[0].relative_to(in_tmp)) in result.output
     rec = json.loads(records[0].read_text())
     assert 30 < rec["metrics"]["pearson"]["value"] < 70  # SIF on Lee: ~50 (random would be ~0)
 
     result = runner.invoke(app, ["report"])
     assert result.exit_code == 0, result.output
-    board = (in_tmp / "leaderboard.md").read_text()
+    board = (in_tmp / "runs" / "leaderboard.md").read_text()
     assert "## lee (test)" in board and "`sif`" in board
 
 
@@ -37,7 +37,7 @@ def test_unknown_model_and_dataset_get_suggestions(in_tmp):
     assert result.exit_code == 2 and "Did you mean 'glove-avg'" in result.output
     result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "sts-16"])
     assert result.exit_code == 2 and "Did you mean 'sts16'" in result.output
-    assert not (in_tmp / "results").exists()
+    assert not (in_tmp / "runs").exists()
 
 
 def test_an_option_no_model_takes_is_refused(in_tmp):
@@ -51,7 +51,7 @@ def test_missing_data_fails_the_cell_with_the_full_message(in_tmp, monkeypatch):
     result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "sts-b", "--no-progress"])
     assert result.exit_code == 1
     assert "dataset 'sts-b'" in result.output and str(in_tmp / "empty" / "sts" / "stsbenchmark") in result.output
-    assert not list((in_tmp / "results").glob("*.json")) if (in_tmp / "results").exists() else True
+    assert not list((in_tmp / "runs").glob("*.json")) if (in_tmp / "runs").exists() else True
 
 
 def test_list_and_datasets_commands(in_tmp, real_data):

@@ -32,9 +32,9 @@ def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
     rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, "".join(lines) + rest
     assert "interrupted:" in rest
-    records = sorted(p.name for p in (tmp_path / "results").glob("*.json"))
+    records = sorted(p.name for p in (tmp_path / "runs").glob("*.json"))
     assert 1 <= len(records) < 3
-    assert not [p for p in (tmp_path / "results").iterdir() if p.name.startswith(".tmp")]  # no half record
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".tmp")]  # no half record
 
     again = subprocess.run(
         [sys.executable, "-m", "recbench.cli", "run", "--model", "random,glove-avg,sif,random",
@@ -49,4 +49,4 @@ def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
     recorded_skips = [l for l in again.stdout.splitlines() if l.startswith("skip  ") and "recorded before" in l]
     # a cell recorded before this grid shows its figure (random's second occurrence too, when recorded)
     assert len(recorded_skips) >= len(records) and all("pearson" in l and ".json" in l for l in recorded_skips)
-    assert len(list((tmp_path / "results").glob("*.json"))) == 3
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 3

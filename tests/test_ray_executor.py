@@ -19,14 +19,6 @@ ray = pytest.importorskip("ray")
 FAST = EvalSettings(n_bootstrap=50, latency_queries=3, offline_texts=0, progress=False, use_cache=False)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    from recbench.benchmark.ray_executor import connect
-
-    yield connect(num_cpus=2)
-    ray.shutdown()
-
-
 def cells(models, datasets, settings=FAST):
     return [Cell.resolve(m, d, settings=settings) for d in datasets for m in models]
 

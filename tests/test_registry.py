@@ -122,4 +122,4 @@ def test_a_plugin_distribution_is_found_listed_and_runs(installed_plugin, tmp_pa
                    "--latency-queries", "3", "--no-progress"], installed_plugin, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "done  toy-letters x lee" in out.stdout and "done  toy-letters x toy-pairs" in out.stdout
-    assert len(list((tmp_path / "results").glob("lee__toy-letters__*.json"))) == 1
+    assert len(list((tmp_path / "runs").glob("lee__toy-letters__*.json"))) == 1

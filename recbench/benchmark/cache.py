@@ -36,20 +36,33 @@ class EmbeddingCache:
     def path(self, model: Any, texts: Sequence[str]) -> Path:
         return self.root / f"{model.name.replace('/', '_')}-{model_key(model)}" / f"{texts_key(texts)}.npy"
 
-    def get_or_compute(self, model: Any, texts: Sequence[str], compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-        """The cached embeddings, or ``compute()`` stored atomically; returns (array, hit)."""
+    def get(self, model: Any, texts: Sequence[str]) -> np.ndarray | None:
+        """The cached embeddings of exactly these texts, or None (a damaged entry counts as none)."""
         path = self.path(model, texts)
         if path.is_file():
             try:
                 arr = np.load(path)
                 if arr.shape[0] == len(texts):
-                    return arr, True
+                    return arr
             except (OSError, ValueError):
                 pass  # a damaged entry is recomputed and replaced
-        arr = compute()
+        return None
+
+    def put(self, model: Any, texts: Sequence[str], arr: np.ndarray) -> Path:
+        """Stores an entry atomically (a reader never sees half a file)."""
+        path = self.path(model, texts)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
         with os.fdopen(fd, "wb") as f:
             np.save(f, arr)
         os.replace(tmp, path)
+        return path
+
+    def get_or_compute(self, model: Any, texts: Sequence[str], compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+        """The cached embeddings, or ``compute()`` stored atomically; returns (array, hit)."""
+        arr = self.get(model, texts)
+        if arr is not None:
+            return arr, True
+        arr = compute()
+        self.put(model, texts, arr)
         return arr, False

@@ -96,6 +96,20 @@ def load_kinds() -> None:
     _loaded = True
 
 
+CATALOGS: dict[str, Callable[[Any, "EvalSettings"], list[str]]] = {}
+
+
+def item_catalog(kind: str) -> Callable:
+    """Registers which item texts a kind's protocol encodes (and caches) for an encoder, in
+    the order it encodes them: the sharded encode fills the embedding cache with exactly these."""
+
+    def decorate(fn: Callable[[Any, EvalSettings], list[str]]) -> Callable:
+        CATALOGS[kind] = fn
+        return fn
+
+    return decorate
+
+
 TRAINING_SPLITS: dict[str, Callable[[Any, int], tuple[Any, Any]]] = {}
 
 

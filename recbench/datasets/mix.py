@@ -153,8 +153,16 @@ SOURCES: dict[str, tuple[DataSource, Callable[[Path], InteractionLog]]] = {
 
 
 def load_source(name: str, locator: DataLocator) -> InteractionLog:
+    """A named log, or ``interactions:<dir>`` (a user's own CSV log; problems warned with file and line)."""
+    if name.startswith("interactions:"):
+        from recbench.datasets.interactions import read_log
+
+        log, _, problems = read_log(Path(name.split(":", 1)[1]))
+        problems.warn()
+        return log
     if name not in SOURCES:
-        raise ValueError(f"unknown interaction-log source {name!r}; known: {', '.join(SOURCES)}")
+        raise ValueError(f"unknown interaction-log source {name!r}; known: {', '.join(SOURCES)}, "
+                         "interactions:<dir>")
     source, loader = SOURCES[name]
     return loader(locator.locate(source, name))
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import EXPORTS, EvalResult, EvalSettings, EvaluationError, protocol, training_split
+from recbench.benchmark.evaluate import (EXPORTS, EvalResult, EvalSettings, EvaluationError, item_catalog, protocol,
+                                         training_split)
 from recbench.benchmark.kinds.ranking import note_stored_bytes
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
@@ -32,6 +33,18 @@ def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: Eva
 def click_counts(train: Any, n_items: int) -> np.ndarray:
     """Clicks per item in a train split of impressions."""
     return np.bincount(train.candidates[train.labels == 1], minlength=n_items).astype(np.float64)
+
+
+def used_rows(imps: Any) -> np.ndarray:
+    """Rows of every item the impressions reference (history or candidate), ascending."""
+    return np.unique(np.concatenate([imps.history, imps.candidates]))
+
+
+@item_catalog("impressions")
+def catalog_texts(task: ImpressionsTask, settings: EvalSettings) -> list[str]:
+    """The texts an encoder encodes: those of every item the test impressions reference."""
+    texts_all = task.item_texts(tuple(settings.fields or task.default_fields))
+    return [texts_all[r] for r in used_rows(task.test)]
 
 
 @protocol("impressions", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=POOLINGS)
@@ -77,9 +90,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         from recbench.benchmark.late_interaction import candidates_vs_history
 
         fields = tuple(settings.fields or task.default_fields)
-        texts_all = task.item_texts(fields)
-        used = np.unique(np.concatenate([imps.history, imps.candidates]))
-        texts = [texts_all[r] for r in used]
+        used, texts = used_rows(imps), catalog_texts(task, settings)
         timing["fit_seconds"] = 0.0
         used_tokens = encode_item_tokens(model, texts, "document", settings, timing)
         tokens: list[np.ndarray] = [np.zeros((0, 1), dtype=np.float32)] * len(task.item_ids)
@@ -100,9 +111,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
             variant["fields"] = "+".join(fields)
     else:
         fields = tuple(settings.fields or task.default_fields)
-        texts_all = task.item_texts(fields)
-        used = np.unique(np.concatenate([imps.history, imps.candidates]))
-        texts = [texts_all[r] for r in used]
+        used, texts = used_rows(imps), catalog_texts(task, settings)
         fit_on_texts(model, texts, timing)
         emb = encode_items(model, texts, settings, timing)
         unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)

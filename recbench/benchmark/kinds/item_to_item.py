@@ -9,7 +9,8 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
+from recbench.benchmark.evaluate import (EvalResult, EvalSettings, EvaluationError, item_catalog, protocol,
+                                         training_split)
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k)
@@ -19,6 +20,12 @@ from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
 from recbench.benchmark.timing import stopwatch
 from recbench.benchmark.tasks import ItemToItemTask
+
+
+@item_catalog("item-to-item")
+def catalog_texts(task: Any, settings: EvalSettings) -> list[str]:
+    """The texts an encoder encodes: every item of the catalog, in row order."""
+    return list(task.item_texts(tuple(settings.fields or task.default_fields)))
 
 
 @protocol("item-to-item", needs=(Ranker, Encoder, TokenEncoder))
@@ -51,7 +58,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         from recbench.benchmark.late_interaction import TokenCandidates, TokenTable, exact_maxsim_recall, rerank_block
 
         fields = tuple(settings.fields or task.default_fields)
-        texts = task.item_texts(fields)
+        texts = catalog_texts(task, settings)
         timing["fit_seconds"] = 0.0
         items = encode_items(model, texts, settings, timing)  # the dense first stage
         dense_bytes = timing["stored_bytes_per_item"]
@@ -104,7 +111,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         details.update({"fields": list(fields), "interaction": interaction})
     else:
         fields = tuple(settings.fields or task.default_fields)
-        texts = task.item_texts(fields)
+        texts = catalog_texts(task, settings)
         fit_on_texts(model, texts, timing)
         items = encode_items(model, texts, settings, timing)
         if task.query_items is not None:

@@ -9,7 +9,8 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol, training_split
+from recbench.benchmark.evaluate import (EvalResult, EvalSettings, EvaluationError, item_catalog, protocol,
+                                         training_split)
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k)
@@ -36,6 +37,12 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
     out = np.zeros((n, unit.shape[1]), dtype=np.float64)
     np.add.at(out, owner, unit[task.history] * w[:, None])
     return unit_rows(out.astype(np.float32))
+
+
+@item_catalog("sequences")
+def catalog_texts(task: Any, settings: EvalSettings) -> list[str]:
+    """The texts an encoder encodes: every item of the catalog, in row order."""
+    return list(task.item_texts(tuple(settings.fields or task.default_fields)))
 
 
 @protocol("sequences", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=SEQUENCE_POOLINGS)
@@ -77,7 +84,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         from recbench.benchmark.late_interaction import candidates_vs_history, rerank_block
 
         fields = tuple(settings.fields or task.default_fields)
-        texts = task.item_texts(fields)
+        texts = catalog_texts(task, settings)
         timing["fit_seconds"] = 0.0
         unit = encode_items(model, texts, settings, timing)  # the dense first stage
         timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
@@ -104,7 +111,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                         "interaction": f"dense top-{depth} (mean pooling), re-ranked by MaxSim against history tokens"})
     else:
         fields = tuple(settings.fields or task.default_fields)
-        texts = task.item_texts(fields)
+        texts = catalog_texts(task, settings)
         fit_on_texts(model, texts, timing)
         unit = encode_items(model, texts, settings, timing)
         decay = settings.recency_decay

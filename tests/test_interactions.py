@@ -1,0 +1,129 @@
+"""Any interaction log as a dataset: interactions.csv + items.csv, as sequences and as Mix
+impressions, equal to the built-in adapters on a real log converted by the documented pandas."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.runner import build_dataset, run_cell
+from recbench.benchmark.data import DataLocator
+from recbench.cli import app
+from recbench.datasets._parsing import DataFormatError
+
+FAST = EvalSettings(n_bootstrap=30, latency_queries=3, offline_texts=0, progress=False, use_cache=False)
+
+
+def convert_movielens(src, out):
+    """The README's conversion of MovieLens-100K (RecBole's atomic files) to the plain layout."""
+    out.mkdir()
+    inter = pd.read_csv(src / "ml-100k.inter", sep="\t")
+    inter.columns = ["user", "item", "rating", "timestamp"]
+    inter[["user", "item", "timestamp", "rating"]].to_csv(out / "interactions.csv", index=False)
+    items = pd.read_csv(src / "ml-100k.item", sep="\t", dtype=str, keep_default_na=False)
+    pd.DataFrame({"item": items["item_id:token"], "title": items["movie_title:token_seq"],
+                  "year": items["release_year:token"],
+                  "genres": items["class:token_seq"].str.replace(" ", ", ")}).to_csv(out / "items.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def movielens_log(real_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("log") / "ml100k-log"
+    convert_movielens(real_data / "movielens" / "ml-100k", out)
+    return out
+
+
+def load(spec, split=None, **options):
+    return build_dataset(spec, DataLocator(), options).load(split)
+
+
+def test_a_converted_movielens_log_is_ml100k_as_sequences(movielens_log):
+    mine, theirs = load(f"interactions:{movielens_log}"), load("ml100k")
+    assert mine.item_ids.tolist() == theirs.item_ids.tolist()
+    assert mine.item_texts() == theirs.item_texts()
+    for name in ("history", "history_offsets", "targets", "train_counts"):
+        assert np.array_equal(getattr(mine, name), getattr(theirs, name)), name
+    assert mine.info["time_order"] == "timestamp" and mine.info["engagements"] == 100_000
+    for model in ("popularity", "glove-avg"):
+        a = run_cell(model, f"interactions:{movielens_log}", settings=FAST, results_dir=None).record
+        b = run_cell(model, "ml100k", settings=FAST, results_dir=None).record
+        assert a["metrics"] == b["metrics"], model
+
+
+def test_a_converted_movielens_log_builds_the_impressions_of_ml100k_mix(movielens_log, tmp_path):
+    out = tmp_path / "mix"
+    result = CliRunner().invoke(app, ["datasets", "build-impressions", f"interactions:{movielens_log}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "build.json").read_text())["negatives_from"] == "time window"
+    for model in ("popularity", "glove-avg"):
+        a = run_cell(model, f"mind:{out}", settings=FAST, results_dir=None).record
+        b = run_cell(model, "ml100k-mix", settings=FAST, results_dir=None).record
+        assert a["dataset"]["sizes"] == b["dataset"]["sizes"]
+        assert a["metrics"] == b["metrics"], model
+
+
+def write_log(folder, interactions, items="item,title,brand\nA,red kettle,acme\nB,blue mug,\nC,green pan,acme\n"):
+    folder.mkdir(exist_ok=True)
+    (folder / "interactions.csv").write_text(interactions)
+    (folder / "items.csv").write_text(items)
+    return folder
+
+
+def test_bad_rows_are_counted_and_named_by_file_and_line(tmp_path, capsys):
+    log = write_log(tmp_path / "log", "user,item,timestamp\n"
+                    "u1,A,1\n"          # 2
+                    "u1,B,2\n"          # 3
+                    "u1,B,2\n"          # 4 duplicate
+                    "u1,Z,3\n"          # 5 unknown item
+                    "u1,C\n"            # 6 malformed
+                    "u1,A,\n"           # 7 missing timestamp: just after u1's previous (2)
+                    "u2,A,5\n"          # 8 u2 has one engagement
+                    "u3,C,\n"           # 9 before u3's first timestamp: just before 4
+                    "u3,B,4\n")         # 10
+    task = load(f"interactions:{log}")
+    err = capsys.readouterr().err
+    info = task.info
+    assert info["duplicate_rows_left_out"] == 1 and "interactions.csv:4" in err
+    assert info["rows_with_unknown_items_left_out"] == 1 and "interactions.csv:5 ('Z')" in err
+    assert info["malformed_rows_left_out"] == 1 and "interactions.csv:6" in err
+    assert info["missing_timestamps_stood_in"] == 2 and "interactions.csv:7" in err and "interactions.csv:9" in err
+    assert info["users_skipped_too_short"] == 1  # u2
+    assert task.users.tolist() == ["u1", "u3"]
+    rows = {i: r for r, i in enumerate(task.item_ids)}
+    assert task.targets.tolist() == [rows["A"], rows["B"]]  # u1: A B A (file order kept); u3: C B
+    assert task.history_of(0).tolist() == [rows["A"], rows["B"]] and task.history_of(1).tolist() == [rows["C"]]
+    assert task.item_texts() == ["red kettle. acme", "blue mug", "green pan. acme"]
+
+
+def test_a_log_without_timestamps_keeps_file_order_and_min_rating_filters(tmp_path):
+    log = write_log(tmp_path / "log", "user,item,rating\nu1,C,5\nu1,A,2\nu1,B,4\n")
+    task = load(f"interactions:{log}")
+    rows = {i: r for r, i in enumerate(task.item_ids)}
+    assert task.info["time_order"] == "file order" and task.targets.tolist() == [rows["B"]]
+    liked = load(f"interactions:{log}", min_rating=4)
+    assert liked.info["rows_below_min_rating_left_out"] == 1 and liked.history_of(0).tolist() == [rows["C"]]
+
+
+@pytest.mark.parametrize("interactions, items, message", [
+    ("user,item,timestamp\nu1,A,yesterday\n", None, r"interactions.csv:2: field 'timestamp' is not a number: 'yesterday'"),
+    ("user,thing,timestamp\nu1,A,1\n", None, r"interactions.csv:1: missing column\(s\) \['item'\]"),
+    ("user,item\nu1,A\n", "item,title\nA,x\nA,y\n", r"items.csv:3: item 'A' is listed twice \(first on line 2\)"),
+    ("user,item\nu1,A\n", "item\nA\n", r"items.csv:1: no text column beside 'item'"),
+    ("user,item\nu1,Z\n", None, r"no usable engagement"),
+])
+def test_malformed_files_fail_naming_file_and_line(tmp_path, interactions, items, message):
+    log = write_log(tmp_path / "log", interactions, *([items] if items else []))
+    with pytest.raises(DataFormatError, match=message):
+        load(f"interactions:{log}")
+
+
+def test_a_missing_folder_or_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="needs a folder: --dataset interactions:path/to/dir"):
+        load("interactions")
+    with pytest.raises(FileNotFoundError, match="items.csv not found"):
+        load(f"interactions:{tmp_path}")
