@@ -92,3 +92,33 @@ def test_a_cell_pinned_to_more_threads_than_any_node_fails_clearly(tmp_path):
 def test_an_unknown_executor_is_an_error():
     with pytest.raises(ValueError, match="unknown executor 'dask'"):
         run_grid([], executor="dask")
+
+
+@pytest.mark.usefixtures("real_data", "local_ray")
+def test_the_command_line_runs_cells_and_fills_the_cache_on_ray(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from recbench.cli import app
+
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", "--model", "random", "--dataset", "lee", "--executor", "ray", "--results-dir",
+                              str(tmp_path / "r"), "--n-bootstrap", "20", "--latency-queries", "2", "--no-progress"])
+    assert ran.exit_code == 0 and "done  random x lee (test): pearson" in ran.output, ran.output
+    filled = runner.invoke(app, ["encode", "--model", "glove-avg", "--dataset", "ml100k,lee", "--executor", "ray",
+                                 "--workers", "2", "--shard-size", "500", "--no-progress"])
+    assert filled.exit_code == 0, filled.output
+    assert "encoded 1,664 distinct texts in 4 shards with 2 worker(s)" in filled.output  # 18 titles repeat
+    assert "ml100k (sequences): 1,682 items cached" in filled.output and "lee" not in filled.output.split("\n", 1)[1]
+    wrong = runner.invoke(app, ["run", "--model", "random", "--dataset", "lee", "--address", "10.0.0.1:6379"])
+    assert wrong.exit_code == 2 and "--address names a Ray cluster; add --executor ray" in wrong.output
+
+
+def test_without_ray_the_ray_executor_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from recbench.benchmark.ray_executor import require_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[ray\]'"):
+        require_ray()

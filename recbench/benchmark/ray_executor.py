@@ -29,7 +29,7 @@ RAY_MISSING = "--executor ray needs Ray: pip install -e '.[ray]' (the local exec
 def require_ray() -> Any:
     try:
         import ray
-    except ImportError as exc:  # pragma: no cover - depends on the installation
+    except ImportError as exc:
         raise RuntimeError(RAY_MISSING) from exc
     return ray
 
