@@ -14,7 +14,9 @@ def start_grid(cwd, env):
     return subprocess.Popen(
         [sys.executable, "-m", "recbench.cli", "run", "--model", "random,glove-avg,sif,random",
          "--dataset", "lee", "--n-bootstrap", "50", "--latency-queries", "5", "--no-progress"],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        # a runner that started us in the background (SIGINT ignored) must not make Ctrl-C a no-op here
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):

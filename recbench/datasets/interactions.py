@@ -217,9 +217,6 @@ class Interactions(SequenceDataset):
     def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain",
                  min_rating: float | None = None) -> None:
         super().__init__(name, arg, locator, text_style)
-        if not arg:
-            raise ValueError("dataset 'interactions' needs a folder: --dataset interactions:path/to/dir "
-                             f"(holding {INTERACTIONS} and {ITEMS})")
         self.min_rating = None if min_rating is None else float(min_rating)
 
     def sources(self):
@@ -227,6 +224,9 @@ class Interactions(SequenceDataset):
 
     def load(self, split: str | None = None) -> SequencesTask:
         split = self.check_split(split)
+        if not self.arg:
+            raise ValueError("dataset 'interactions' needs a folder: --dataset interactions:path/to/dir "
+                             f"(holding {INTERACTIONS} and {ITEMS})")
         log, text_columns, problems = read_log(Path(self.arg), self.min_rating)
         problems.warn()
         item_ids = log.news["id"].to_numpy(dtype=object)
