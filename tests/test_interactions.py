@@ -110,14 +110,16 @@ def test_a_log_without_timestamps_keeps_file_order_and_min_rating_filters(tmp_pa
 
 
 @pytest.mark.parametrize("interactions, items, message", [
-    ("user,item,timestamp\nu1,A,yesterday\n", None, r"interactions.csv:2: field 'timestamp' is not a number: 'yesterday'"),
+    ("user,item,timestamp\nu1,A,yesterday\n", None, r"interactions.csv:2: field 'timestamp' is 'yesterday', not a number"),
     ("user,thing,timestamp\nu1,A,1\n", None, r"interactions.csv:1: missing column\(s\) \['item'\]"),
     ("user,item\nu1,A\n", "item,title\nA,x\nA,y\n", r"items.csv:3: item 'A' is listed twice \(first on line 2\)"),
     ("user,item\nu1,A\n", "item\nA\n", r"items.csv:1: no text column beside 'item'"),
     ("user,item\nu1,Z\n", None, r"no usable engagement"),
+    ("user,item,timestamp\nu1,A,1\nu1,B,caf\xe9\n", None, r"interactions.csv:3: not valid utf-8 text at byte 9"),
 ])
 def test_malformed_files_fail_naming_file_and_line(tmp_path, interactions, items, message):
-    log = write_log(tmp_path / "log", interactions, *([items] if items else []))
+    log = write_log(tmp_path / "log", "", *([items] if items else []))
+    (log / "interactions.csv").write_bytes(interactions.encode("latin-1"))
     with pytest.raises(DataFormatError, match=message):
         load(f"interactions:{log}")
 

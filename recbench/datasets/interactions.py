@@ -29,7 +29,6 @@ line, in a warning; nothing is dropped silently):
 from __future__ import annotations
 
 import csv
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ import pandas as pd
 
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
-from recbench.datasets._parsing import DataFormatError
+from recbench.datasets._parsing import DataFormatError, parse_score, undecodable
 from recbench.datasets._sequences import SequenceDataset, leave_one_out
 from recbench.datasets.mix import InteractionLog
 
@@ -79,21 +78,11 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 rows.append((reader.line_num, fields))
         except StopIteration:
             raise DataFormatError(f"{path}:1: the file is empty (a header line is needed)") from None
-        except UnicodeDecodeError as exc:
-            raise DataFormatError(f"{path}:{reader.line_num + 1}: not valid UTF-8 ({exc.reason})") from None
+        except UnicodeDecodeError:
+            raise undecodable(path) from None
         except csv.Error as exc:
             raise DataFormatError(f"{path}:{reader.line_num}: {exc}") from None
     return header, rows
-
-
-def _number(text: str, path: Path, line: int, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise DataFormatError(f"{path}:{line}: field {column!r} is not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise DataFormatError(f"{path}:{line}: field {column!r} is not a finite number: {text!r}")
-    return value
 
 
 def read_items(path: Path) -> pd.DataFrame:
@@ -154,7 +143,7 @@ def read_log(folder: Path, min_rating: float | None = None) -> tuple[Interaction
             problems.add("rows_with_unknown_items_left_out", f"{where} ({item!r})")
             continue
         stamp = fields[col["timestamp"]].strip() if has_time else ""
-        if min_rating is not None and _number(fields[col["rating"]], inter_path, line, "rating") < min_rating:
+        if min_rating is not None and parse_score(fields[col["rating"]], inter_path, line, "rating") < min_rating:
             problems.add("rows_below_min_rating_left_out", where)
             continue
         key = (user, item, stamp)
@@ -164,7 +153,7 @@ def read_log(folder: Path, min_rating: float | None = None) -> tuple[Interaction
         seen.add(key)
         users.append(user)
         its.append(item)
-        stamps.append(_number(stamp, inter_path, line, "timestamp") if stamp else None)
+        stamps.append(parse_score(stamp, inter_path, line, "timestamp") if stamp else None)
         lines.append(line)
         if has_time and not stamp:
             problems.add("missing_timestamps_stood_in", where)
