@@ -175,7 +175,8 @@ def encode(
     batch_size: int = typer.Option(32, help="encoding batch size"),
     executor: str = typer.Option("local", help="local (this process, one worker) | ray (a pool of encoder actors)"),
     workers: int = typer.Option(1, help="--executor ray: encoder actors"),
-    threads: int = typer.Option(1, help="threads (and declared CPUs) per worker"),
+    threads: Optional[int] = typer.Option(None, help="threads per worker (on Ray also its declared CPUs; default "
+                                          "1 there, the libraries' own here)"),
     shard_size: int = typer.Option(2048, help="texts per shard (a shard is encoded whole by one worker)"),
     address: Optional[str] = typer.Option(None, help="--executor ray: the cluster to join (default a local instance)"),
     overwrite: bool = typer.Option(False, help="encode catalogs that are cached already, replacing their entries"),

@@ -83,7 +83,7 @@ def shard(texts: Sequence[str], size: int) -> list[list[str]]:
 class ShardEncoder:
     """One worker: builds the model once, then encodes shards on a fixed thread count."""
 
-    def __init__(self, cell: Cell, threads: int) -> None:
+    def __init__(self, cell: Cell, threads: int | None) -> None:
         from recbench.benchmark.timing import pin_threads
 
         pin_threads(threads)
@@ -94,7 +94,7 @@ class ShardEncoder:
         return encode_checked(self.model, texts, self.batch_size)
 
 
-def encode_shards_here(cell: Cell, shards: list[list[str]], threads: int,
+def encode_shards_here(cell: Cell, shards: list[list[str]], threads: int | None,
                        on_shard: Callable[[int], None] | None = None) -> list[np.ndarray]:
     worker = ShardEncoder(cell, threads)
     out = []
@@ -138,12 +138,13 @@ def encode_shards_on_ray(cell: Cell, shards: list[list[str]], workers: int, thre
 
 
 def encode_catalogs(cells: Sequence[Cell], locator: DataLocator | None = None, workers: int = 1,
-                    executor: str = "local", address: str | None = None, threads: int = 1,
+                    executor: str = "local", address: str | None = None, threads: int | None = None,
                     shard_size: int = 2048, cache: EmbeddingCache | None = None, overwrite: bool = False,
                     progress: bool = False) -> EncodeReport:
     """Encodes the distinct texts of every cell's catalog once, in shards, and writes each
     catalog's entry into the embedding cache (entries present already are kept unless
-    ``overwrite``). All cells must name one model."""
+    ``overwrite``). All cells must name one model. ``threads``: per worker; on Ray 1 unless
+    given, in this process the libraries' own default unless given."""
     from tqdm.auto import tqdm
 
     if not cells:
@@ -164,8 +165,10 @@ def encode_catalogs(cells: Sequence[Cell], locator: DataLocator | None = None, w
     shards = shard(distinct, shard_size)
     bar = tqdm(total=len(distinct), desc=f"encode {cells[0].model} x{workers}", unit="text", disable=not progress)
     started = time.perf_counter()
-    if executor == "ray":
-        parts = encode_shards_on_ray(cells[0], shards, workers, threads, address, bar.update)
+    if not shards:  # every catalog cached already: no worker to start
+        parts = []
+    elif executor == "ray":
+        parts = encode_shards_on_ray(cells[0], shards, workers, threads or 1, address, bar.update)
     else:
         parts = encode_shards_here(cells[0], shards, threads, bar.update)
     seconds = time.perf_counter() - started

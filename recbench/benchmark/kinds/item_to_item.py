@@ -13,7 +13,7 @@ from recbench.benchmark.evaluate import (EvalResult, EvalSettings, EvaluationErr
                                          training_split)
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
-                                              summarise, top_k)
+                                              summarise, top_k, full_catalog_texts)
 from recbench.benchmark.indexes import excluded_of
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
@@ -22,10 +22,7 @@ from recbench.benchmark.timing import stopwatch
 from recbench.benchmark.tasks import ItemToItemTask
 
 
-@item_catalog("item-to-item")
-def catalog_texts(task: Any, settings: EvalSettings) -> list[str]:
-    """The texts an encoder encodes: every item of the catalog, in row order."""
-    return list(task.item_texts(tuple(settings.fields or task.default_fields)))
+catalog_texts = item_catalog("item-to-item")(full_catalog_texts)  # what an encoder encodes: the whole catalog
 
 
 @protocol("item-to-item", needs=(Ranker, Encoder, TokenEncoder))

@@ -26,6 +26,11 @@ from recbench.benchmark.indexes import (ItemIndex, build_index, recall_of_exact,
 from recbench.benchmark.metrics import mean_with_ci
 
 
+def full_catalog_texts(task: Any, settings: EvalSettings) -> list[str]:
+    """The texts an encoder encodes for a full-ranking kind: every item of the catalog, in row order."""
+    return list(task.item_texts(tuple(settings.fields or task.default_fields)))
+
+
 TIE_TOLERANCE = 1e-6  # float32 scores this close are one tie (see relevant_tie_counts)
 
 

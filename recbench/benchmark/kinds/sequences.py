@@ -13,7 +13,7 @@ from recbench.benchmark.evaluate import (EvalResult, EvalSettings, EvaluationErr
                                          training_split)
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
-                                              summarise, top_k)
+                                              summarise, top_k, full_catalog_texts)
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
@@ -39,10 +39,7 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
     return unit_rows(out.astype(np.float32))
 
 
-@item_catalog("sequences")
-def catalog_texts(task: Any, settings: EvalSettings) -> list[str]:
-    """The texts an encoder encodes: every item of the catalog, in row order."""
-    return list(task.item_texts(tuple(settings.fields or task.default_fields)))
+catalog_texts = item_catalog("sequences")(full_catalog_texts)  # what an encoder encodes: the whole catalog
 
 
 @protocol("sequences", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=SEQUENCE_POOLINGS)
