@@ -10,6 +10,10 @@ of every cell is compared for equality. A cell's overhead is the wall time of th
 the Ray start, less the work the records account for (their ``total_seconds``), divided by the
 cells: process start, imports, moving the record and writing it.
 
+Packed: the same cells pinned to one thread each (``--threads 1``) on Ray, so this 2-CPU node
+runs two at once: the grid's wall time against the unpinned Ray grid, whether the figures are
+equal, and how many cells the load watch flagged (a neighbour on the spare core does not flag).
+
 Sharded encode: the distinct item texts of every catalog in the shared data, encoded with one
 and with two Ray actors (one thread each, fixed 2,048-text shards), into two fresh caches; the
 vectors are compared bit for bit and the cache entries file for file.
@@ -21,6 +25,7 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from _common import emit
@@ -61,11 +66,22 @@ def compare_grids() -> dict:
         t = time.perf_counter()
         remote = run_grid(cells, results_dir=Path(tmp) / "ray", executor="ray")
         walls["ray"] = time.perf_counter() - t
+        t = time.perf_counter()  # packed: every cell pinned to 1 thread, so a node runs one per CPU
+        packed = run_grid([replace(c, settings=replace(c.settings, threads=1)) for c in cells],
+                          results_dir=Path(tmp) / "packed", executor="ray")
+        walls["packed"] = time.perf_counter() - t
         ray.shutdown()
         records = {name: {rec["cell_key"]: rec for _, rec in iter_records(Path(tmp) / name)} for name in walls}
-    assert local.failed == remote.failed == 0, [o.message for o in local.outcomes + remote.outcomes if o.message]
+    assert local.failed == remote.failed == packed.failed == 0, [
+        o.message for o in local.outcomes + remote.outcomes + packed.outcomes if o.message]
     same = [records["local"][k]["metrics"] == records["ray"][k]["metrics"] for k in records["local"]]
     out["identical_quality_figures"] = f"{sum(same)} of {len(same)} cells"
+    by_cell = {(r["model"]["spec"], r["dataset"]["spec"]): r["metrics"] for r in records["local"].values()}
+    same_packed = [by_cell[(r["model"]["spec"], r["dataset"]["spec"])] == r["metrics"] for r in records["packed"].values()]
+    out["packed_identical_quality_figures"] = f"{sum(same_packed)} of {len(same_packed)} cells"
+    out["packed_cells_flagged_busy"] = sum(bool((r["timing"].get("load") or {}).get("busy"))
+                                           for r in records["packed"].values())
+    out["packed_speedup_over_ray"] = round(walls["ray"] / walls["packed"], 2)
     out["ray_start_seconds"] = round(ray_start, 2)
     for name, wall in walls.items():
         work = sum(r["timing"]["total_seconds"] for r in records[name].values())

@@ -159,6 +159,26 @@ def test_the_load_watch_sees_another_process_on_the_cores_and_not_its_own_work()
     assert busy["loadavg_before"] is not None
 
 
+def test_a_pinned_cell_is_not_flagged_busy_by_a_neighbour_on_the_cores_it_cannot_use(monkeypatch):
+    import os
+
+    from recbench.benchmark import timing
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two cores")
+    monkeypatch.setattr(timing, "_PINNED_THREADS", 1)  # as --threads 1 leaves it
+    spin = [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<2.5: pass"]
+    proc = subprocess.Popen(spin)  # a neighbouring cell of a packed grid: one core
+    try:
+        time.sleep(0.3)
+        with load_watch() as pinned:
+            time.sleep(1.5)
+    finally:
+        proc.wait()
+    assert pinned["other_cpu_cores"] > 0.6 and pinned["spare_cores"] == os.cpu_count() - 1
+    assert not pinned["busy"]
+
+
 # --- indexes ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

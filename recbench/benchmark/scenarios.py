@@ -13,7 +13,10 @@ Another process on the cores skews every figure, so each timing keeps the 1-minu
 average before and after and, more directly, the CPU that *other* processes used while it
 ran (from /proc/stat less this process's own time), in cores, where the timing lasted at least
 a second; the runner keeps the same watch around the cell's whole evaluation. A timing during
-which others used more than ``BUSY_CORES`` is flagged busy, and the leaderboard marks the row.
+which others used more than ``BUSY_CORES`` of the cores it could have used is flagged busy,
+and the leaderboard marks the row. A cell pinned to N threads (``--threads``) could use only N
+cores: the machine's other cores are spare, and others' use of them (a neighbouring cell of a
+packed grid, say) is recorded but does not flag it.
 """
 
 from __future__ import annotations
@@ -73,7 +76,18 @@ def load_watch() -> Iterator[dict[str, Any]]:
             busy_seconds = (cpu1[0] - cpu0[0]) / hz
             other = max(0.0, busy_seconds - (own1 - own0)) / wall
         info["other_cpu_cores"] = None if other is None else round(other, 3)
-        info["busy"] = bool(other is not None and other > BUSY_CORES)
+        spare = spare_cores()
+        if spare:
+            info["spare_cores"] = spare
+        info["busy"] = bool(other is not None and other > BUSY_CORES + spare)
+
+
+def spare_cores() -> int:
+    """Cores this process cannot use: the machine's beyond its pinned thread count (0 unpinned)."""
+    from recbench.benchmark.timing import pinned_threads
+
+    pinned = pinned_threads()
+    return max(0, (os.cpu_count() or 1) - pinned) if pinned else 0
 
 
 def percentiles_ms(seconds: np.ndarray) -> dict[str, float]:
