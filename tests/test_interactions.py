@@ -100,6 +100,13 @@ def test_bad_rows_are_counted_and_named_by_file_and_line(tmp_path, capsys):
     assert task.item_texts() == ["red kettle. acme", "blue mug", "green pan. acme"]
 
 
+def test_spreadsheet_exports_with_a_bom_or_tabs_are_read(tmp_path):
+    log = write_log(tmp_path / "log", "", "item\ttitle\nA\tred kettle\nB\tblue mug\n")
+    (log / "interactions.csv").write_bytes("\ufeffuser,item,timestamp\nu1,A,1\nu1,B,2\n".encode("utf-8"))
+    task = load(f"interactions:{log}")
+    assert task.item_texts() == ["red kettle", "blue mug"] and task.targets.tolist() == [1]
+
+
 def test_a_log_without_timestamps_keeps_file_order_and_min_rating_filters(tmp_path):
     log = write_log(tmp_path / "log", "user,item,rating\nu1,C,5\nu1,A,2\nu1,B,4\n")
     task = load(f"interactions:{log}")

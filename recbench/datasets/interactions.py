@@ -70,9 +70,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: interactions:<dir> needs {INTERACTIONS} and {ITEMS} in the folder")
     rows: list[tuple[int, list[str]]] = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet exports start with a BOM
         try:
+            first = f.readline()
+            f.seek(0)
+            # a .csv that is really tab-separated (a common export) is read as such
+            reader = csv.reader(f, delimiter="\t" if "\t" in first and "," not in first else ",")
             header = [h.strip() for h in next(reader)]
             for fields in reader:
                 rows.append((reader.line_num, fields))
