@@ -84,13 +84,14 @@ def test_bad_rows_are_counted_and_named_by_file_and_line(tmp_path, capsys):
                     "u1,A,\n"           # 7 missing timestamp: just after u1's previous (2)
                     "u2,A,5\n"          # 8 u2 has one engagement
                     "u3,C,\n"           # 9 before u3's first timestamp: just before 4
-                    "u3,B,4\n")         # 10
+                    "u3,B,4\n"          # 10
+                    '"u\t4",A,6\n')       # 11 a tab in a user id: malformed
     task = load(f"interactions:{log}")
     err = capsys.readouterr().err
     info = task.info
     assert info["duplicate_rows_left_out"] == 1 and "interactions.csv:4" in err
     assert info["rows_with_unknown_items_left_out"] == 1 and "interactions.csv:5 ('Z')" in err
-    assert info["malformed_rows_left_out"] == 1 and "interactions.csv:6" in err
+    assert info["malformed_rows_left_out"] == 2 and "interactions.csv:6" in err and "interactions.csv:11" in err
     assert info["missing_timestamps_stood_in"] == 2 and "interactions.csv:7" in err and "interactions.csv:9" in err
     assert info["users_skipped_too_short"] == 1  # u2
     assert task.users.tolist() == ["u1", "u3"]

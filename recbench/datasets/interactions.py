@@ -12,7 +12,8 @@ interactions:<dir> --out DIR`` writes Mix-style MIND files (the recipe in ``mix.
 
 What the reader does with bad rows (each counted in the task's ``info`` and, with file and
 line, in a warning; nothing is dropped silently):
-- a row with the wrong number of fields or an empty user/item: malformed, left out;
+- a row with the wrong number of fields, an empty user/item or a user id holding a tab or a
+  line break: malformed, left out;
 - an item id that ``items.csv`` does not have: left out (the log cannot give it a text);
 - a row repeating an earlier (user, item, timestamp): a duplicate, left out;
 - a missing timestamp: the row is placed just after the same user's previous row in the file
@@ -139,7 +140,7 @@ def read_log(folder: Path, min_rating: float | None = None) -> tuple[Interaction
             problems.add("malformed_rows_left_out", where)
             continue
         user, item = fields[col["user"]].strip(), fields[col["item"]].strip()
-        if not user or not item:
+        if not user or not item or any(c in user for c in "\t\r\n"):  # MIND's files are tab/line separated
             problems.add("malformed_rows_left_out", where)
             continue
         if item not in known:
