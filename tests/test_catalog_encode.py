@@ -57,3 +57,34 @@ def test_models_without_catalog_vectors_are_refused(tmp_path):
         encode_catalogs(cells("popularity", ["ml100k"]), cache=EmbeddingCache(tmp_path))
     with pytest.raises(ValueError, match="one worker; --executor ray for more"):
         encode_catalogs(cells("glove-avg", ["ml100k"]), workers=2, cache=EmbeddingCache(tmp_path))
+
+
+class DriverOnlyEncoder:
+    """A model registered in the driver only (not an installed entry point): the workers, fresh
+    processes, cannot build it."""
+
+    name = "driver-only"
+    params: dict = {}
+
+    def __init__(self, arg=None):
+        pass
+
+    def encode(self, texts, batch_size=32):
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+
+@pytest.mark.usefixtures("real_data", "local_ray")
+def test_a_worker_that_cannot_build_the_model_is_one_clear_error(tmp_path):
+    from recbench.benchmark.registry import baselines
+
+    baselines.add("driver-only", DriverOnlyEncoder)
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            encode_catalogs(cells("driver-only", ["ml100k"]), workers=1, executor="ray", cache=EmbeddingCache(tmp_path))
+    finally:
+        baselines._entries.pop("driver-only", None)
+    message = str(failed.value)
+    assert message.startswith("encoding shard 1 of 1 failed on a Ray worker") and "unknown model 'driver-only'" in message
+    assert "\n" not in message
+    with pytest.raises(ValueError, match="--workers must be at least 1"):
+        encode_catalogs(cells("glove-avg", ["ml100k"]), workers=0, executor="ray", cache=EmbeddingCache(tmp_path))

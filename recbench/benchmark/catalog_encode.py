@@ -125,7 +125,12 @@ def encode_shards_on_ray(cell: Cell, shards: list[list[str]], workers: int, thre
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             i, a = pending.pop(ref)
-            out[i] = ray.get(ref)
+            try:
+                out[i] = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # a worker died, or the model failed (NaN vectors, ...)
+                cause = getattr(exc, "cause", None) or exc
+                raise RuntimeError(f"encoding shard {i + 1} of {len(shards)} failed on a Ray worker: "
+                                   f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1]}") from None
             if on_shard:
                 on_shard(len(shards[i]))
             if queue:
@@ -153,6 +158,8 @@ def encode_catalogs(cells: Sequence[Cell], locator: DataLocator | None = None, w
         raise ValueError("the sharded encode takes one model (with its options) at a time")
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor {executor!r}; choose local or ray")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
     if executor == "local" and workers != 1:
         raise ValueError("the local executor encodes with one worker; --executor ray for more")
     locator = locator or DataLocator()
