@@ -141,15 +141,21 @@ def test_the_server_scenario_finds_a_rate_below_saturation_and_zero_when_no_rate
     assert none["max_rate_qps"] == 0.0 and "exceeds" in none["note"] and not none["probes"]
 
 
-def test_the_load_watch_sees_another_process_on_the_cores_and_not_its_own_work():
+def watched_beside_a_spinning_process() -> dict:
+    """The load watch over 1.5 s while another process spins on one core."""
     spin = [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<2.5: pass"]
     proc = subprocess.Popen(spin)
     try:
         time.sleep(0.3)
-        with load_watch() as busy:
+        with load_watch() as watched:
             time.sleep(1.5)
     finally:
         proc.wait()
+    return watched
+
+
+def test_the_load_watch_sees_another_process_on_the_cores_and_not_its_own_work():
+    busy = watched_beside_a_spinning_process()
     with load_watch() as own:  # this process spinning is the measurement, not interference
         t = time.perf_counter()
         while time.perf_counter() - t < 1.5:
@@ -167,14 +173,7 @@ def test_a_pinned_cell_is_not_flagged_busy_by_a_neighbour_on_the_cores_it_cannot
     if (os.cpu_count() or 1) < 2:
         pytest.skip("needs two cores")
     monkeypatch.setattr(timing, "_PINNED_THREADS", 1)  # as --threads 1 leaves it
-    spin = [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<2.5: pass"]
-    proc = subprocess.Popen(spin)  # a neighbouring cell of a packed grid: one core
-    try:
-        time.sleep(0.3)
-        with load_watch() as pinned:
-            time.sleep(1.5)
-    finally:
-        proc.wait()
+    pinned = watched_beside_a_spinning_process()  # a neighbouring cell of a packed grid: one core
     assert pinned["other_cpu_cores"] > 0.6 and pinned["spare_cores"] == os.cpu_count() - 1
     assert not pinned["busy"]
 
