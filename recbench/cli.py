@@ -12,7 +12,7 @@ import typer
 from recbench.benchmark.cells import Cell, CellError, plan
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings, supports
-from recbench.benchmark.grid import GridInterrupted, Outcome, run_grid
+from recbench.benchmark.grid import EXECUTORS, GridInterrupted, Outcome, run_grid
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
 from recbench.benchmark.results import user_results_dir
 from recbench.benchmark.training import Budget, TrainSettings
@@ -102,8 +102,8 @@ def run(
     and the others go on; Ctrl-C stops at once and leaves no half record."""
     options = parse_options(opt)
     dataset_options = parse_options(dataset_opt)
-    if executor not in ("local", "ray"):
-        fail(f"--executor must be local or ray, not {executor!r}")
+    if executor not in EXECUTORS:
+        fail(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     if executor == "ray" and export:
         fail("--export writes files where the cell runs; use it with --executor local")
     if address and executor != "ray":

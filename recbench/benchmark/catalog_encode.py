@@ -23,6 +23,7 @@ from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.encoding import encode_checked
 from recbench.benchmark.evaluate import CATALOGS, load_kinds
+from recbench.benchmark.grid import EXECUTORS
 
 
 @dataclass
@@ -156,8 +157,8 @@ def encode_catalogs(cells: Sequence[Cell], locator: DataLocator | None = None, w
         raise ValueError("no dataset to encode")
     if len({(c.model, tuple(sorted(c.model_options.items()))) for c in cells}) != 1:
         raise ValueError("the sharded encode takes one model (with its options) at a time")
-    if executor not in ("local", "ray"):
-        raise ValueError(f"unknown executor {executor!r}; choose local or ray")
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if executor == "local" and workers != 1:

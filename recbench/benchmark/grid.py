@@ -62,6 +62,11 @@ def existing_cell_records(results_dir: Path | None) -> dict[str, tuple[Path, dic
     return newest
 
 
+def failure_message(exc: BaseException) -> str:
+    """A failed cell's message: an expected error speaks for itself; anything else names its type."""
+    return str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
+
+
 def _run_here(cell: Cell, locator: DataLocator, results_dir: Path | None,
               catch: tuple[type[BaseException], ...]) -> dict[str, Any]:
     from recbench.benchmark.runner import run_resolved
@@ -69,8 +74,7 @@ def _run_here(cell: Cell, locator: DataLocator, results_dir: Path | None,
     try:
         result = run_resolved(cell, locator, results_dir)
     except catch as exc:
-        return {"status": "error", "message": str(exc) if isinstance(exc, EXPECTED_ERRORS)
-                else f"{type(exc).__name__}: {exc}"}
+        return {"status": "error", "message": failure_message(exc)}
     return {"status": "ok", "record": result.record, "path": result.path}
 
 
@@ -108,6 +112,9 @@ def run_one(cell: Cell, locator: DataLocator, results_dir: Path | None, isolate:
         raise
     finally:
         child.join(timeout=10)
+
+
+EXECUTORS = ("local", "ray")
 
 
 def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_dir: Path | None = Path("results"),
@@ -156,9 +163,6 @@ def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_
     except KeyboardInterrupt:
         raise GridInterrupted(counts, len(cells) - len(counts.outcomes)) from None
     return counts
-
-
-EXECUTORS = ("local", "ray")
 
 
 def _run_grid_on_ray(cells: list[Cell], locator: DataLocator, results_dir: Path | None, done_keys: set[str],

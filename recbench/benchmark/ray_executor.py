@@ -56,25 +56,24 @@ def cell_cpus(cell: Cell, nodes: list[int]) -> int:
 
 def _run_remote(cell: Cell, locator: DataLocator) -> dict[str, Any]:
     """On the worker: the cell's run (not written) or its failure message."""
-    from recbench.benchmark.grid import EXPECTED_ERRORS
+    from recbench.benchmark.grid import failure_message
     from recbench.benchmark.runner import compute_run
 
     started = time.perf_counter()
     try:
         run = compute_run(cell, locator)
     except Exception as exc:
-        return {"status": "error", "message": str(exc) if isinstance(exc, EXPECTED_ERRORS)
-                else f"{type(exc).__name__}: {exc}"}
+        return {"status": "error", "message": failure_message(exc)}
     return {"status": "ok", "run": run, "node": socket.gethostname(), "worker_seconds": time.perf_counter() - started}
 
 
 def run_cells(cells: Iterable[Cell], locator: DataLocator, write: Callable[[Any], Any],
-              on_submit: Callable[[Cell], None] | None = None, address: str | None = None,
-              num_cpus: int | None = None) -> Iterator[tuple[Cell, dict[str, Any]]]:
+              on_submit: Callable[[Cell], None] | None = None,
+              address: str | None = None) -> Iterator[tuple[Cell, dict[str, Any]]]:
     """Submits every cell, then yields ``(cell, outcome)`` as each finishes, after ``write``
     (the driver's one writer) stored an ok run: outcome holds status, message, and for ok
     runs the ``write`` result and the executor's overhead (wall seconds not spent in the cell)."""
-    ray = connect(address, num_cpus)
+    ray = connect(address)
     nodes = node_cpus(ray)
     remote = ray.remote(max_calls=1)(_run_remote)
     pending: dict[Any, tuple[Cell, float]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 
 from recbench.benchmark.tasks import Dataset, SequencesTask
 
@@ -23,6 +24,19 @@ class SequenceDataset(Dataset):
     def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain") -> None:
         super().__init__(name, arg, locator)
         self.text_style = text_style
+
+
+def user_sequences(users: Sequence[Any], rows: np.ndarray, *keys: Sequence[Any]) -> tuple[list[Any], list[np.ndarray]]:
+    """Each user's item rows in time order: users sorted, a user's rows by ``keys`` in turn
+    (time, then a tie-break); the sort is stable, so the log's order settles what they leave tied."""
+    names = [f"key{i}" for i in range(len(keys))]
+    frame = pd.DataFrame({"user": users, "row": rows, **dict(zip(names, keys))})
+    frame = frame.sort_values(["user", *names], kind="stable")
+    out_users, seqs = [], []
+    for user, group in frame.groupby("user", sort=True):
+        out_users.append(user)
+        seqs.append(group["row"].to_numpy())
+    return out_users, seqs
 
 
 def leave_one_out(

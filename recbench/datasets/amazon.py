@@ -32,7 +32,7 @@ from recbench.benchmark.data import DataSource
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import PublishedResult, SequencesTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._sequences import SequenceDataset, leave_one_out
+from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
 
 RECFORMER = "Li et al. (2023), Text Is All You Need: Learning Language Representations for Sequential Recommendation (Recformer), KDD, Table 2"
 SCIENTIFIC_PUBLISHED = tuple(
@@ -208,15 +208,10 @@ class AmazonRaw(SequenceDataset):
         u, it, t = u[keep], it[keep], t[keep]
         asins = np.array(sorted(set(it)), dtype=object)
         row = pd.Index(asins).get_indexer(it)
-        frame = pd.DataFrame({"user": u, "row": row, "t": t, "asin": it}).sort_values(["user", "t", "asin"],
-                                                                                     kind="stable")
-        user_ids, seqs = [], []
-        for user, group in frame.groupby("user", sort=True):
-            user_ids.append(user)
-            seqs.append(group["row"].to_numpy())
+        user_ids, seqs = user_sequences(u, row, t, it)  # by time, ties by asin
         fields = {f: [text[a][f] for a in asins] for f in ("title", "categories", "brand")}
         return leave_one_out(self.name, split, asins, fields, user_ids, seqs,
                              default_fields=("title", "categories", "brand"), text_style=self.text_style,
                              fingerprint=fingerprint_files([meta[0], reviews[0]]),
                              info={"interactions_without_text": no_text, "core": self.core,
-                                   "interactions_kept": int(len(frame))})
+                                   "interactions_kept": int(len(row))})

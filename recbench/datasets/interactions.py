@@ -41,7 +41,7 @@ import pandas as pd
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError, parse_score, undecodable
-from recbench.datasets._sequences import SequenceDataset, leave_one_out
+from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
 from recbench.datasets.mix import InteractionLog
 
 INTERACTIONS, ITEMS = "interactions.csv", "items.csv"
@@ -224,14 +224,9 @@ class Interactions(SequenceDataset):
         problems.warn()
         item_ids = log.news["id"].to_numpy(dtype=object)
         rows = pd.Index(log.news["id"]).get_indexer(log.items)
-        order = pd.DataFrame({"user": log.users, "row": rows,
-                              "ts": log.timestamps if log.timestamps is not None else np.arange(len(rows))})
-        order = order.sort_values(["user", "ts", "row"] if log.timestamps is not None else ["user", "ts"],
-                                  kind="stable")
-        users, seqs = [], []
-        for user, group in order.groupby("user", sort=True):
-            users.append(user)
-            seqs.append(group["row"].to_numpy())
+        # by time, ties by item row; without timestamps the file's order
+        keys = (log.timestamps, rows) if log.timestamps is not None else ()
+        users, seqs = user_sequences(log.users, rows, *keys)
         fields = {c: log.news[c].tolist() for c in text_columns}
         info: dict[str, Any] = {"engagements": int(len(rows)), **problems.counts,
                                 "time_order": "timestamp" if log.timestamps is not None else "file order"}

@@ -11,7 +11,7 @@ import pandas as pd
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._sequences import SequenceDataset, leave_one_out
+from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
 from recbench.datasets.mix import ML100K, load_ml100k
 
 
@@ -34,12 +34,7 @@ class ML100k(SequenceDataset):
             bad = int(np.flatnonzero(rows < 0)[0])
             raise DataFormatError(f"{inter_path}:{bad + 2}: item {log.items[bad][1:]!r} has no row "
                                   f"in {item_path.name} (no text)")
-        frame = pd.DataFrame({"user": log.users, "row": rows, "ts": log.timestamps})
-        frame = frame.sort_values(["user", "ts", "row"], kind="stable")
-        users, seqs = [], []
-        for user, group in frame.groupby("user", sort=True):
-            users.append(user)
-            seqs.append(group["row"].to_numpy())
+        users, seqs = user_sequences(log.users, rows, log.timestamps, rows)  # ties by item row
         fields = {f: log.news[f].tolist() for f in ("title", "year", "genres")}
         item_ids = log.news["id"].str[1:].to_numpy(dtype=object)  # "M242" -> "242", as in the files
         return leave_one_out(self.name, split, item_ids, fields, users, seqs,
