@@ -9,7 +9,7 @@ from typing import Any, Optional, Tuple
 
 import typer
 
-from recbench.benchmark.cells import Cell, CellError, plan
+from recbench.benchmark.cells import Cell, CellError, parse_train_seeds, plan
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings, supports
 from recbench.benchmark.grid import EXECUTORS, GridInterrupted, Outcome, run_grid
@@ -87,10 +87,14 @@ def run(
                                  "task declaring its --threads as CPUs, else a whole node; pip install -e '.[ray]')"),
     address: Optional[str] = typer.Option(None, help="--executor ray: the cluster to join, e.g. 10.0.0.5:6379 or "
                                           "auto (default $RAY_ADDRESS, else a local Ray instance)"),
-    train_budget: str = typer.Option("6m", help="trained models: at most this much training, e.g. 6m, 90s, "
-                                     "400steps (exactly repeatable) or 400steps,6m"),
+    train_budget: Optional[str] = typer.Option(None, help="trained models: steps, e.g. 400steps (default: each "
+                                               "model's own step budget, so a figure repeats on any machine); a "
+                                               "time such as 6m or 400steps,6m is a cap only, and a row it stops "
+                                               "is marked machine-dependent"),
     retrain: bool = typer.Option(False, help="trained models: train again even where a checkpoint is cached"),
     train_seed: int = typer.Option(0, help="trained models: seed of initialisation, sampling and batch order"),
+    train_seeds: Optional[str] = typer.Option(None, help="trained models: one cell per seed, a count (3 = seeds "
+                                              "0,1,2) or a list (0,1,2); the leaderboard shows their mean +- sd"),
     export: Optional[Tuple[str, str]] = typer.Option(None, help="also write each cell's predictions in a format, "
                                             "e.g. --export mind-submission DIR (MIND's prediction.txt + .zip, "
                                             "impressions cells; the cells run even if recorded)"),
@@ -113,11 +117,15 @@ def run(
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache, threads=threads,
                             index=index, offline_texts=offline_texts, server_p99_ms=server_p99_ms,
                             server_seconds=server_seconds)
+    if train_seeds is not None and train_seed != 0:
+        fail("give either --train-seed or --train-seeds")
     try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
-        training = TrainSettings(budget=Budget.parse(train_budget), seed=train_seed, retrain=retrain)
+        training = TrainSettings(budget=Budget.parse(train_budget) if train_budget else Budget(), seed=train_seed,
+                                 retrain=retrain)
+        seeds = parse_train_seeds(train_seeds) if train_seeds is not None else None
         wanted_export = (export[0], str(export[1])) if export and export[0] else None
         cells, unsupported = plan(split_list(model), split_list(dataset), split, options, dataset_options, settings,
-                                  training, wanted_export)
+                                  training, wanted_export, seeds)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:
         fail(str(exc))
     for m, d, reason in unsupported:

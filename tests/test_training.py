@@ -241,3 +241,62 @@ def test_sasrec_pooling_starts_near_the_newest_item_not_as_noise():
         user = torch.nn.functional.normalize(pooling(items, mask), dim=-1)
     newest = items[torch.arange(4), mask.sum(dim=1) - 1]
     assert (user * newest).sum(dim=-1).min() > 0.5
+
+
+class Noisy(Toy):
+    """Batches drawn from the seed's generator and dropout-like torch noise in the loss: a resumed
+    run must replay both to end where an uninterrupted one ends."""
+
+    def __init__(self, arg=None, interrupt_at: int = 0):
+        super().__init__(arg, interrupt_at=interrupt_at)
+        torch.manual_seed(0)
+        self.w = nn.Linear(4, 1, bias=False)
+
+    @property
+    def params(self):  # the interruption is not part of the configuration
+        return {}
+
+    def training_batches(self, rng):
+        while True:
+            yield rng.standard_normal((8, 4)).astype(np.float32)
+
+    def training_loss(self, batch):
+        self.steps += 1
+        if self.steps == self.interrupt_at:
+            raise KeyboardInterrupt
+        x = torch.from_numpy(batch) * (torch.rand(8, 4) > 0.2)
+        return ((self.w(x).squeeze(-1) - x.sum(dim=1)) ** 2).mean(), 8, 0
+
+
+def test_an_interrupted_run_resumes_from_its_saved_state_and_ends_in_the_same_weights(tmp_path):
+    settings = TrainSettings(budget=Budget(steps=30), validations=2, resume_every_seconds=0.0)
+    whole = Noisy()
+    fit_or_load(whole, None, lambda: 0.0, settings, "d", "auc", progress=False, cache=CheckpointCache(tmp_path / "a"))
+
+    cache = CheckpointCache(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        fit_or_load(Noisy(interrupt_at=17), None, lambda: 0.0, settings, "d", "auc", progress=False, cache=cache)
+    saved = list((tmp_path / "b").glob(".resume-*.pt"))
+    assert len(saved) == 1 and not [p for p in (tmp_path / "b").iterdir() if p.is_dir()]  # no checkpoint yet
+    resumed = Noisy()
+    section, curves = fit_or_load(resumed, None, lambda: 0.0, settings, "d", "auc", progress=False, cache=cache)
+    assert section["resumed_at_step"] == 16 and section["steps"] == 30 and resumed.steps == 14
+    assert torch.equal(resumed.w.weight, whole.w.weight)
+    assert len(curves["loss"]) == 30 and not list((tmp_path / "b").glob(".resume-*.pt"))  # cleared when done
+
+
+def test_a_cell_without_a_step_budget_takes_its_models_default_and_a_time_alone_caps_it():
+    from recbench.benchmark.cells import Cell, CellError
+
+    nrms = baselines.get("nrms")
+    cell = Cell.resolve("nrms", "ml100k-mix", training=TrainSettings())
+    assert cell.training.budget == Budget(steps=Budget.parse(nrms.default_budget).steps)
+    capped = Cell.resolve("nrms", "ml100k-mix", training=TrainSettings(budget=Budget.parse("6m")))
+    assert capped.training.budget.steps == cell.training.budget.steps and capped.training.budget.minutes == 6.0
+    assert capped.key != cell.key
+
+    class NoDefault:
+        name = "x"
+
+    with pytest.raises(ValueError, match="declares no default training budget"):
+        Budget().with_model_default(NoDefault())

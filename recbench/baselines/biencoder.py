@@ -95,6 +95,7 @@ class BiEncoder:
     version = "2"  # 2: SASRec pooling starts as the identity (checkpoints of 1 are not reused)
     task_kinds = ("impressions",)
     warmup_steps = 50
+    default_budget = "250steps"  # a step budget repeats on any machine; about 9 min on amazon-scientific-mix here
 
     def __init__(self, arg: str | None = None, loss: str = "mince", temperature: float = 0.05,
                  learn_temperature: bool = False, candidates: int = 16, pooling: str = "mean", k: int = 3,

@@ -56,6 +56,7 @@ HARD_NEGATIVE_DEPTH = 100  # trained mode, sequences: negatives drawn from the f
 class ColBERTMiniLM:
     name = "colbert-minilm"
     version = "2"  # 2: frozen first stage, first-stage hard negatives
+    default_budget = "250steps"  # train=true: a step budget repeats on any machine; about 8 min on amazon-scientific here
 
     def __init__(self, arg: str | None = None, query_maxlen: int = 32, doc_maxlen: int = 180,
                  dim: int | None = None, rerank_depth: int = 100, seed: int = 0, train: bool = False,

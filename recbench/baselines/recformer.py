@@ -101,6 +101,7 @@ class Recformer:
     version = "1"
     task_kinds = ("sequences",)
     warmup_steps = 20
+    default_budget = "400steps"  # a step budget repeats on any machine; about 9 min on amazon-scientific here
 
     def __init__(self, arg: str | None = None, zero_shot: bool = False, max_length: int = 128, attr_length: int = 16,
                  max_items: int = 50, fields: str | None = None, batch: int = 16, temperature: float = 0.05,
@@ -214,6 +215,13 @@ class Recformer:
         self.module.eval()
         self.module.table = self._encode([[r] for r in range(self.n_catalog)])
         self.module.train(was_training)
+
+    def training_state(self) -> dict[str, Any]:
+        """What a resumed run needs besides the module (the item table is one of its buffers)."""
+        return {"step": self.step}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[tuple[list[int], int]]]:
         size = min(self.batch, len(self.sequences))

@@ -59,6 +59,7 @@ class RecoBERT:
     version = "2"  # 2: title and description encoded apart (1: one joint pass)
     task_kinds = ("item-to-item",)
     warmup_steps = 30
+    default_budget = "250steps"  # a step budget repeats on any machine; about 9 min on the wine catalog here
 
     def __init__(self, arg: str | None = None, title_field: str = "title", description_field: str = "description",
                  title_length: int = 24, max_length: int = 128, mask_fraction: float = 0.15, batch: int = 16,

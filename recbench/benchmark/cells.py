@@ -15,7 +15,7 @@ import hashlib
 import inspect
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +118,15 @@ class Cell:
         # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says
         trainable = isinstance(factory, type) and issubclass(factory, Trainable) and truthy(
             getattr(factory, "trains", lambda _options: True)(options_for(factory, options)))
+        if trainable:
+            training = training or TrainSettings()
+            try:  # no step count given: the model's own default budget (a time alone caps it)
+                training = replace(training, budget=training.budget.with_model_default(factory))
+            except ValueError as exc:
+                raise CellError(str(exc)) from None
         cell = cls(model=model, dataset=dataset, split=split, kind=kind,
                    model_options=options_for(factory, options), dataset_options=options_for(dataset_cls, dataset_options),
-                   settings=settings, training=(training or TrainSettings()) if trainable else None,
+                   settings=settings, training=training if trainable else None,
                    export=(export[0], str(export[1])) if export is not None else None)
         cell.refuse_existing_export()
         return cell
@@ -210,9 +216,10 @@ def check_export(fmt: str, kind: str) -> None:
 
 def plan(models: list[str], dataset_specs: list[str], split: str | None, options: dict[str, Any],
          dataset_options: dict[str, Any], settings: EvalSettings, training: TrainSettings | None = None,
-         export: tuple[str, str] | None = None) -> tuple[list[Cell], list[tuple[str, str, str]]]:
+         export: tuple[str, str] | None = None,
+         train_seeds: list[int] | None = None) -> tuple[list[Cell], list[tuple[str, str, str]]]:
     """Every model x dataset cell of a grid, resolved up front: the runnable cells and the
-    skipped ones (model, dataset, reason). An option that no model (or dataset) of the grid
+    skipped ones (model, dataset, reason); a trained cell once per seed of ``train_seeds``. An option that no model (or dataset) of the grid
     takes, or a pooling a kind does not know, is an error before anything runs."""
     factories = {m: baselines.get(m) for m in models}
     classes = {d: datasets.get(d) for d in dataset_specs}
@@ -226,7 +233,29 @@ def plan(models: list[str], dataset_specs: list[str], split: str | None, options
     for d in dataset_specs:
         for m in models:
             try:
-                cells.append(Cell.resolve(m, d, split, options, dataset_options, settings, training, export))
+                cell = Cell.resolve(m, d, split, options, dataset_options, settings, training, export)
             except UnsupportedCell as exc:
                 skipped.append((m, d, str(exc)))
+                continue
+            if cell.training is None or not train_seeds:
+                cells.append(cell)
+            else:  # one cell per training seed, each recorded (and resumable) on its own
+                cells.extend(replace(cell, training=replace(cell.training, seed=s)) for s in train_seeds)
     return cells, skipped
+
+
+def parse_train_seeds(text: str) -> list[int]:
+    """``--train-seeds``: a count (``3`` = seeds 0, 1, 2) or the seeds themselves (``0,1,2``; ``5,``)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        if len(parts) == 1:
+            count = int(parts[0])
+            if count < 1:
+                raise CellError(f"--train-seeds {text!r}: a count of seeds must be at least 1")
+            return list(range(count))
+        seeds = [int(p) for p in parts if p]
+    except ValueError:
+        raise CellError(f"--train-seeds {text!r}: give a count (3) or seeds separated by commas (0,1,2)") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise CellError(f"--train-seeds {text!r}: the seeds must be distinct whole numbers >= 0")
+    return seeds

@@ -72,11 +72,14 @@ class Trainable(Protocol):
 @dataclass(frozen=True)
 class Budget:
     """How long to train: at most ``steps`` optimiser steps and at most ``minutes`` of wall time
-    (either may be None). A step budget is exactly repeatable; a time budget ends where time
-    runs out, and its cosine schedule spans the steps projected from the first ten."""
+    (either may be None). A step budget is exactly repeatable: the same command gives the same
+    figure on another machine. A time budget is a cap only: where it ends training, the figure
+    depends on the machine's speed (the record says ``stopped_by: time``). With no step count, a
+    cell takes its model's ``default_budget`` (:meth:`with_model_default`); the loop alone, given
+    time only, spans its cosine schedule over the steps projected from the first ten."""
 
     steps: int | None = None
-    minutes: float | None = 6.0
+    minutes: float | None = None
 
     @classmethod
     def parse(cls, text: str) -> "Budget":
@@ -102,6 +105,17 @@ class Budget:
         parts = ([f"{self.steps}steps"] if self.steps else []) + ([f"{self.minutes:g}m"] if self.minutes else [])
         return ",".join(parts)
 
+    def with_model_default(self, model: Any) -> "Budget":
+        """The budget a cell trains with: the model's default step count where none was given
+        (a time given alone stays a cap on it). A model without a default needs an explicit one."""
+        if self.steps is not None:
+            return self
+        default = getattr(model, "default_budget", None)
+        if default is None:
+            raise ValueError(f"model {getattr(model, 'name', model)!r} declares no default training budget; "
+                             "give one in steps, e.g. --train-budget 300steps")
+        return Budget(steps=Budget.parse(str(default)).steps, minutes=self.minutes)
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -109,6 +123,7 @@ class TrainSettings:
     seed: int = 0
     validations: int = 4  # validation passes spread over the run (plus one at the end)
     retrain: bool = False
+    resume_every_seconds: float = 120.0  # how often the loop saves a state to resume from (not in the key)
 
     def key_payload(self) -> dict[str, Any]:
         return {"budget": self.budget.describe(), "seed": self.seed, "validations": self.validations}
@@ -116,6 +131,10 @@ class TrainSettings:
 
 @dataclass
 class TrainingReport:
+    """What a run of the loop did; ``seconds`` and ``cpu_seconds`` add up the parts of a run
+    that was interrupted and resumed. ``cpu_seconds`` (this process, all threads) is the figure
+    that moves least when other work shares the machine."""
+
     seconds: float
     steps: int
     planned_steps: int
@@ -132,6 +151,13 @@ class TrainingReport:
     valid_steps: list[int] = field(default_factory=list)
     valid_values: list[float] = field(default_factory=list)
     valid_minutes: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    resumed_at_step: int | None = None
+
+    @property
+    def machine_dependent(self) -> bool:
+        """A time cap ended training: another machine would have trained another number of steps."""
+        return self.stopped_by == "time"
 
     def summary(self) -> dict[str, Any]:
         """The record's ``training`` section (the curves go to a sidecar)."""
@@ -140,6 +166,8 @@ class TrainingReport:
         d["examples_per_second"] = self.examples / self.seconds if self.seconds > 0 else None
         d["texts_per_second"] = self.texts_encoded / self.seconds if self.seconds > 0 else None
         d["minutes"] = self.seconds / 60
+        d["cpu_minutes"] = self.cpu_seconds / 60
+        d["machine_dependent"] = self.machine_dependent
         return d
 
     def curves(self) -> dict[str, np.ndarray]:
@@ -156,15 +184,61 @@ def learning_rate_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+class ResumeState:
+    """The loop's state, saved every ``resume_every_seconds`` so that a run stopped part-way
+    (a session's end, a kill) goes on from its last save instead of from step 0: the module's
+    and the optimiser's state, the torch random state, the best validated state so far, the
+    report so far and the model's own ``training_state()`` (optional hook). The batch iterator
+    is replayed from the seed up to the saved step, so a resumed run draws the same batches as
+    an uninterrupted one and ends in the same weights. One file, written atomically."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        import torch
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".tmp-{self.path.name}-")
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load(self) -> dict[str, Any] | None:
+        if self.path is None or not self.path.is_file():
+            return None
+        import torch
+
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a damaged file: start again from step 0
+            warnings.warn(f"{self.path}: cannot resume from it ({type(exc).__name__}: {exc}); training from step 0",
+                          stacklevel=3)
+            return None
+
+    def clear(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
 def train(model: Any, train_task: Any, validate: Callable[[], float], settings: TrainSettings,
-          valid_metric: str = "auc", progress: bool = True) -> TrainingReport:
-    """Runs the loop within the budget; leaves the model in its best validated state."""
+          valid_metric: str = "auc", progress: bool = True, resume: ResumeState | None = None) -> TrainingReport:
+    """Runs the loop within the budget; leaves the model in its best validated state. With
+    ``resume``, goes on from a saved state of the same configuration and saves its own."""
     import torch
     from tqdm.auto import tqdm
 
+    resume = resume or ResumeState(None)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     module = model.prepare_training(train_task, settings.seed)
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
@@ -174,12 +248,32 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
     budget = settings.budget
     warmup = int(getattr(model, "warmup_steps", 50))
     planned = budget.steps or 0
-    deadline = started + budget.minutes * 60 if budget.minutes else float("inf")
     report = TrainingReport(0.0, 0, planned, 0, 0, 0, valid_metric, float("-inf"), 0.0, budget.describe(), "")
     best_state: dict[str, Any] | None = None
     batches = model.training_batches(rng)
+    step = 0
+    next_validation = None
+    prior_seconds = prior_cpu = 0.0
+    saved = resume.load()
+    if saved is not None:
+        module.load_state_dict(saved["module"])
+        optimiser.load_state_dict(saved["optimiser"])
+        torch.set_rng_state(saved["torch_rng"])
+        best_state, step, planned, next_validation = (saved["best_state"], saved["step"], saved["planned"],
+                                                      saved["next_validation"])
+        for name, value in saved["report"].items():
+            setattr(report, name, value)
+        report.resumed_at_step = step
+        prior_seconds, prior_cpu = saved["seconds"], saved["cpu_seconds"]
+        if saved.get("model_state") is not None and hasattr(model, "load_training_state"):
+            model.load_training_state(saved["model_state"])
+        for _ in range(step):  # the same batches as an uninterrupted run from here on
+            next(batches)
+    deadline = started + budget.minutes * 60 - prior_seconds if budget.minutes else float("inf")
     loop_started = time.perf_counter()  # after preparation (cached features, item tables): steps only
-    bar = tqdm(total=planned or None, desc=f"train {model.name}", unit="step", disable=not progress, leave=False)
+    last_save = loop_started
+    bar = tqdm(total=planned or None, initial=step, desc=f"train {model.name}", unit="step", disable=not progress,
+               leave=False)
 
     def run_validation(step: int) -> None:
         nonlocal best_state
@@ -189,13 +283,21 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
         module.train()
         report.valid_steps.append(step)
         report.valid_values.append(value)
-        report.valid_minutes.append((time.perf_counter() - started) / 60)
+        report.valid_minutes.append((time.perf_counter() - started + prior_seconds) / 60)
         if value > report.best_valid:
             report.best_valid, report.chosen_step = value, step
             best_state = copy.deepcopy(module.state_dict())
 
-    step = 0
-    next_validation = None
+    def save_for_resume() -> None:
+        hook = getattr(model, "training_state", None)
+        resume.save({"module": module.state_dict(), "optimiser": optimiser.state_dict(),
+                     "torch_rng": torch.get_rng_state(), "best_state": best_state, "step": step,
+                     "planned": planned, "next_validation": next_validation,
+                     "report": {k: v for k, v in asdict(report).items() if k not in ("seconds", "cpu_seconds")},
+                     "seconds": time.perf_counter() - started + prior_seconds,
+                     "cpu_seconds": time.process_time() - cpu_started + prior_cpu,
+                     "model_state": hook() if hook is not None else None})
+
     module.train()
     while True:
         if budget.steps is not None and step >= budget.steps:
@@ -208,12 +310,13 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
         loss, examples, texts = model.training_loss(batch)
         value = float(loss.detach())
         if not math.isfinite(value):
+            resume.clear()
             raise TrainingError(f"model {model.name!r}: the training loss is {value} at step {step + 1}; "
                                 "training stopped, no checkpoint kept")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        if planned == 0 and step == 10:  # a time budget: project the schedule's length from ten steps
+        if planned == 0 and step == 10:  # time only: project the schedule's length from ten steps
             now = time.perf_counter()  # (timed from the first step, not from the preparation before it)
             per_step = (now - loop_started) / 10
             planned = max(step + 1, step + int((deadline - now) / per_step))
@@ -233,6 +336,9 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
             next_validation = max(1, planned // max(1, settings.validations))
         if next_validation and step % next_validation == 0 and step < (budget.steps or 10 ** 9):
             run_validation(step)
+        if time.perf_counter() - last_save >= settings.resume_every_seconds:
+            save_for_resume()
+            last_save = time.perf_counter()
     bar.close()
     if step == 0:
         raise TrainingError(f"the training budget {budget.describe()} ended before one step of {model.name!r}")
@@ -245,7 +351,8 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
             changed()  # item vectors cached at the last validation belong to other weights
     module.eval()
     report.steps = step
-    report.seconds = time.perf_counter() - started
+    report.seconds = time.perf_counter() - started + prior_seconds
+    report.cpu_seconds = time.process_time() - cpu_started + prior_cpu
     report.peak_rss_mb = peak_rss_mb()
     return report
 
@@ -273,6 +380,10 @@ class CheckpointCache:
 
     def folder(self, model: Any, key: str) -> Path:
         return self.root / f"{model.name.replace('/', '_')}-{key}"
+
+    def resume_state(self, model: Any, key: str) -> ResumeState:
+        """Where a run of this configuration saves the state it can be resumed from."""
+        return ResumeState(self.root / f".resume-{model.name.replace('/', '_')}-{key}.pt")
 
     def load(self, model: Any, key: str) -> tuple[dict[str, Any] | None, str]:
         """The manifest of a usable checkpoint (loaded into the model), or None and why not."""
@@ -332,6 +443,12 @@ def fit_or_load(model: Any, train_task: Any, validate: Callable[[], float], sett
             return section, curves
         if why != "no checkpoint yet":
             warnings.warn(f"checkpoint refused, training again: {why}", stacklevel=2)
-    report = train(model, train_task, validate, settings, valid_metric, progress)
+    resume = cache.resume_state(model, key)
+    if settings.retrain:
+        resume.clear()
+    elif resume.path is not None and resume.path.is_file():
+        print(f"resuming {model.name} from its state saved part-way ({resume.path})", flush=True)
+    report = train(model, train_task, validate, settings, valid_metric, progress, resume)
     folder = cache.save(model, key, report, {"data_fingerprint": data_fingerprint})
+    resume.clear()
     return {**report.summary(), "checkpoint": str(folder), "reused": False}, report.curves()
