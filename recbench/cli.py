@@ -283,17 +283,23 @@ def compare(
     results_dir: Optional[Path] = typer.Option(None, help="where to look up run ids (default $RECBENCH_RESULTS, "
                                                "else runs/)"),
     seed: int = typer.Option(0, help="seed of the bootstrap and the randomisation test"),
+    seeds: bool = typer.Option(True, help="a trained row: compare all its training seeds found beside the record "
+                               "(hierarchical bootstrap over seeds, then queries); --no-seeds: these two records only"),
     output_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
 ) -> None:
-    """Paired difference B - A over the queries both runs share: 95% bootstrap interval and a
-    randomisation-test p-value."""
+    """Paired difference B - A over the queries both runs share: 95% interval and p-value. For
+    trained rows with several seeds the test counts the seed-to-seed variance too (a
+    hierarchical bootstrap: seeds, then queries); otherwise a paired bootstrap interval and a
+    randomisation-test p-value over queries."""
     from recbench.benchmark.results import RecordError, read_record
-    from recbench.benchmark.significance import compare_runs
+    from recbench.benchmark.seeds import compare_rows, seed_siblings
 
     results_dir = results_dir or user_results_dir()
     pa, pb = find_record(run_a, results_dir), find_record(run_b, results_dir)
     try:
-        c = compare_runs(pa, pb, metric, seed=seed)
+        group_a = seed_siblings(pa) if seeds else [pa]
+        group_b = seed_siblings(pb) if seeds else [pb]
+        c = compare_rows(group_a, group_b, metric, seed=seed)
     except RecordError as exc:
         fail(str(exc))
     if output_json:
@@ -301,10 +307,12 @@ def compare(
         return
     la, lb = read_record(pa)["model"]["label"], read_record(pb)["model"]["label"]
     verdict = "significant at 95%" if c.significant() else "NOT significant at 95%"
-    typer.echo(f"{c.metric} on {c.shared_queries:,} shared queries\n"
-               f"  A {la}: {c.a:.4f}\n  B {lb}: {c.b:.4f}\n"
+    sa = f" ({c.seeds_a} seeds)" if c.seeds_a > 1 else ""
+    sb = f" ({c.seeds_b} seeds)" if c.seeds_b > 1 else ""
+    typer.echo(f"{c.metric} on {c.shared_queries:,} shared queries; {c.method}\n"
+               f"  A {la}{sa}: {c.a:.4f}\n  B {lb}{sb}: {c.b:.4f}\n"
                f"  B - A = {c.difference:+.4f}  95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]  "
-               f"randomisation p = {c.p_value:.4f}  ({verdict})")
+               f"p = {c.p_value:.4f}  ({verdict})")
 
 
 @app.command()

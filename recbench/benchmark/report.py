@@ -16,22 +16,27 @@ from tabulate import tabulate
 
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_records
+from recbench.benchmark.seeds import compare_rows, holm, newest_per_seed, training_budget, training_seed
 
 FRONTIER = "★"
 NOT_SIGNIFICANT = "≈"
 BUSY = "⚠"
+TIME_CAPPED = "⏱"
+LEVEL = 0.05  # the family-wise level of the "not separable from the best" marks (Holm)
 
 
-def latest_per_cell(records: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[list[tuple[Path, dict]], dict[tuple, int]]:
-    """Keeps the newest record per (dataset, split, model label); counts the runs per cell."""
-    best: dict[tuple, tuple[Path, dict[str, Any]]] = {}
-    counts: dict[tuple, int] = {}
+def latest_per_cell(records: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[list[list[tuple[Path, dict]]], dict[tuple, int]]:
+    """The records each row shows, per (dataset, split, model label): the newest record, or
+    for a trained row the newest record of each training seed run with the newest record's
+    budget (a row's seeds); counts the runs per row."""
+    by_row: dict[tuple, list[tuple[Path, dict[str, Any]]]] = {}
     for path, rec in records:
-        key = cell_of(rec)
-        counts[key] = counts.get(key, 0) + 1
-        if key not in best or rec["date"] > best[key][1]["date"]:
-            best[key] = (path, rec)
-    return list(best.values()), counts
+        by_row.setdefault(cell_of(rec), []).append((path, rec))
+    rows = []
+    for pairs in by_row.values():
+        newest = max(pairs, key=lambda pr: pr[1]["date"])
+        rows.append(newest_per_seed([pr for pr in pairs if training_budget(pr[1]) == training_budget(newest[1])]))
+    return rows, {key: len(pairs) for key, pairs in by_row.items()}
 
 
 def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
@@ -39,22 +44,34 @@ def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> pd.DataFrame:
-    """Run records as a DataFrame, one row per run (``latest``: the newest run of each cell)."""
+    """Run records as a DataFrame, one row per run (``latest``: one row per leaderboard row,
+    a trained row's quality the mean over its seeds, with their spread and count)."""
     pairs = list(iter_records(Path(results_dir)))
     counts: dict[tuple, int] = {}
+    groups = [[pair] for pair in pairs]
     if latest:
-        pairs, counts = latest_per_cell(pairs)
+        groups, counts = latest_per_cell(pairs)
     rows = []
-    for path, rec in pairs:
+    for group in groups:
+        path, rec = max(group, key=lambda pr: pr[1]["date"])  # timings and details: the newest seed
         pm = rec["primary_metric"]
         est = rec["metrics"].get(pm) or {}
         t = rec["timing"]
         lat = t.get("latency") or {}
         offline, server = t.get("offline") or {}, t.get("server") or {}
+        training = rec.get("training") or {}
+        seeds = [training_seed(r) for _, r in group]
+        per_seed = [((r["metrics"].get(pm) or {}).get("value")) for _, r in group]
+        mean_of = (lambda values: float(np.mean(values)) if all(v is not None for v in values) else None)
         rows.append({
             "dataset": rec["dataset"]["name"], "split": rec["dataset"]["split"], "kind": rec["dataset"]["kind"],
-            "model": rec["model"]["label"], "primary_metric": pm, "value": est.get("value"),
+            "model": rec["model"]["label"], "primary_metric": pm,
+            "value": mean_of(per_seed) if len(group) > 1 else est.get("value"),
             "ci_low": est.get("ci_low"), "ci_high": est.get("ci_high"),
+            "trained": bool(training), "seeds": len(group) if training else 0,
+            "seed_list": ",".join(str(x) for x in seeds if x is not None),
+            "seed_sd": float(np.std(per_seed, ddof=1)) if len(group) > 1 and None not in per_seed else None,
+            "machine_dependent": any((r.get("training") or {}).get("stopped_by") == "time" for _, r in group),
             "p50_ms": lat.get("p50_ms"), "p90_ms": lat.get("p90_ms"), "p95_ms": lat.get("p95_ms"),
             "p99_ms": lat.get("p99_ms"),
             "encoded_per_s": None if t.get("embedding_cache_hit") else t.get("texts_per_second"),
@@ -67,10 +84,14 @@ def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> 
             "bytes_per_item": (t.get("index") or {}).get("bytes_per_item",
                                                           t.get("stored_bytes_per_item", t.get("stored_bytes_per_text"))),
             "index_recall": (t.get("index") or {}).get("recall@10_of_exact"),
-            "train_minutes": (rec.get("training") or {}).get("minutes"),
+            "train_minutes": mean_of([(r.get("training") or {}).get("minutes") for _, r in group]) if training else None,
+            "train_cpu_minutes": mean_of([(r.get("training") or {}).get("cpu_minutes") for _, r in group])
+            if training else None,
             "runs": counts.get(cell_of(rec), 1), "date": rec["date"], "run_id": rec["run_id"],
             "git_sha": rec["environment"].get("git_sha"), "path": str(path),
-            **{f"metric:{k}": v.get("value") for k, v in rec["metrics"].items()},
+            "paths": [str(p) for p, _ in group],
+            **{f"metric:{k}": mean_of([(r["metrics"].get(k) or {}).get("value") for _, r in group])
+               for k in rec["metrics"]},
         })
     return pd.DataFrame(rows)
 
@@ -95,20 +116,19 @@ def pareto_frontier(latency: np.ndarray, quality: np.ndarray) -> np.ndarray:
 
 
 def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, float]:
-    """Randomisation-test p-value of each row against the best row of its table (where both
-    runs have per-query sidecars)."""
-    from recbench.benchmark.significance import compare_runs
-
+    """Each row against the best row of its table (where both have per-query sidecars): the
+    paired randomisation test, or the hierarchical bootstrap over seeds and queries where a
+    row has several training seeds; Holm-adjusted over the table's comparisons."""
     best = group.loc[group["value"].idxmax()]
     out: dict[str, float] = {}
     for _, row in group.iterrows():
         if row["model"] == best["model"]:
             continue
         try:
-            out[row["model"]] = compare_runs(Path(best["path"]), Path(row["path"]), n_perm=n_perm).p_value
+            out[row["model"]] = compare_rows(best["paths"], row["paths"], n_perm=n_perm, n_boot=1000).p_value
         except (RecordError, KeyError, ValueError):
             continue
-    return out
+    return holm(out)
 
 
 def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
@@ -118,6 +138,22 @@ def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
     if est.get("ci_low") is None or est.get("ci_high") is None:
         return value
     return f"{value} [{est['ci_low']:.{digits}f}, {est['ci_high']:.{digits}f}]"
+
+
+def fmt_quality(row: Any, rec: dict[str, Any], metric: str, digits: int, primary: str) -> str:
+    """A quality cell: the estimate with its interval; a trained row's mean over its seeds with
+    the seed-to-seed sd (the primary metric) and how many seeds, a one-seed row marked so."""
+    if not row["trained"]:
+        return fmt_estimate(rec["metrics"].get(metric), digits)
+    n = int(row["seeds"])
+    if n == 1:
+        return fmt_estimate(rec["metrics"].get(metric), digits) + (" (1 seed)" if metric == primary else "")
+    value = row.get(f"metric:{metric}")
+    if value is None or not np.isfinite(value):
+        return "–"
+    if metric == primary and row["seed_sd"] is not None:
+        return f"{value:.{digits}f} ± {row['seed_sd']:.{digits}f} ({n} seeds)"
+    return f"{value:.{digits}f}"
 
 
 def fmt_num(x: Any, digits: int = 1) -> str:
@@ -242,7 +278,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     has["machine"] = group["machine"].nunique(dropna=True) > 1
     bounds = sorted({f"{b:g}" for b in group["server_bound_ms"].dropna()})
     headers = ["", "model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
-               "train min", "p50 ms", *(["p90 ms"] if has["p90_ms"] else []), "p95 ms", "encoded/s",
+               "train min", "train CPU min", "p50 ms", *(["p90 ms"] if has["p90_ms"] else []), "p95 ms", "encoded/s",
                *(["b1 / b32 texts/s"] if has["offline_b1_per_s"] else []),
                *([f"server qps (p99 ≤ {'/'.join(bounds)} ms)"] if has["server_qps"] else []),
                *(["recall@10 of exact"] if has["index_recall"] else []),
@@ -251,15 +287,17 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     for (_, row), rec in zip(group.iterrows(), recs):
         mark = FRONTIER if row["frontier"] else ""
         p = pvalues.get(row["model"])
-        if p is not None and p >= 0.05:
+        if p is not None and p >= LEVEL:
             mark += NOT_SIGNIFICANT
         if row["busy"]:
             mark += BUSY
         cached = rec["timing"].get("embedding_cache_hit")
+        if row["machine_dependent"]:
+            mark += TIME_CAPPED
         rows.append([
             mark, f"`{row['model']}`",
-            *[fmt_estimate(rec["metrics"].get(m), digits) for m in metrics],
-            fmt_num(row["train_minutes"], 1), fmt_num(row["p50_ms"], 2),
+            *[fmt_quality(row, rec, m, digits, primary) for m in metrics],
+            fmt_num(row["train_minutes"], 1), fmt_num(row["train_cpu_minutes"], 1), fmt_num(row["p50_ms"], 2),
             *([fmt_num(row["p90_ms"], 2)] if has["p90_ms"] else []), fmt_num(row["p95_ms"], 2),
             "cached" if cached else fmt_num(row["encoded_per_s"], 0),
             *([f"{fmt_num(row['offline_b1_per_s'], 0)} / {fmt_num(row['offline_b32_per_s'], 0)}"
@@ -271,6 +309,10 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
             f"{row['runs']} (newest shown)" if row["runs"] > 1 else "1",
         ])
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    if pvalues:
+        separable = sum(1 for v in pvalues.values() if v < LEVEL)
+        table += (f"\n\n{separable} of {len(pvalues)} row(s) compared are separable from the best "
+                  f"(Holm-adjusted p < {LEVEL:g} over this table's {len(pvalues)} comparisons).")
     if has["machine"]:
         table = (f"{BUSY} Rows of this table ran on {group['machine'].nunique()} different machines (see the machine "
                  "column): compare their latencies, and the frontier, only within one machine.\n\n" + table)
@@ -357,8 +399,8 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
     all_pairs = list(iter_records(results_dir))
     latest, counts = latest_per_cell(all_pairs)
     frame = load(results_dir)
-    records = {str(p): rec for p, rec in latest}
-    envs = sorted({rec["environment"].get("fingerprint", "?") for _, rec in latest})
+    records = {str(p): rec for group in latest for p, rec in group}
+    envs = sorted({rec["environment"].get("fingerprint", "?") for group in latest for _, rec in group})
     newest = max((r["date"] for _, r in all_pairs), default="–")[:10]
     out = [
         "# recbench leaderboard",
@@ -380,11 +422,20 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         "`[...]`, protocol variants (pooling, fields) in `{...}`.",
         "",
         f"{FRONTIER} on the Pareto frontier of its table (no other row both faster at p50 and better); "
-        f"{NOT_SIGNIFICANT} not significantly different from the table's best row (paired randomisation test "
-        "over shared queries, p >= 0.05); "
+        f"{NOT_SIGNIFICANT} not separable from the table's best row: the paired randomisation test over shared "
+        "queries, or, where a row has several training seeds, a hierarchical bootstrap (seeds, then queries), "
+        f"its p-values **Holm-adjusted** over the table's comparisons with the best, adjusted p >= {LEVEL:g}; "
+        "under each table, how many rows are separable. "
         f"{BUSY} timed while other processes used more than a quarter of a core (the record says which scenario "
         "and how much): its latency and throughput are not comparable. Where a cell has several runs, the "
         "newest is shown.",
+        "",
+        "Trained rows: each model trains for its default step budget unless the label says otherwise, so the "
+        "figure repeats on another machine; a row with several training seeds shows the mean ± the seed-to-seed "
+        "standard deviation of its primary metric and the number of seeds (its other metrics: means), a "
+        f"one-seed row says `(1 seed)`. {TIME_CAPPED} a time cap ended its training: the number of steps, and "
+        "so the figure, depends on the machine. train min is wall time, train CPU min the process's CPU time "
+        "(the figure that moves least when other work shares the machine).",
         "",
         "Serving (MLPerf's scenarios, where the record has them): p90 is the single-stream figure; b1 / b32 is "
         "the offline throughput of the encoder at batch 1 and 32; server qps is the largest Poisson arrival rate "

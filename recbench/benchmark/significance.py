@@ -34,6 +34,9 @@ class Comparison:
     ci_high: float
     p_value: float
     shared_queries: int
+    method: str = "paired randomisation test over queries"
+    seeds_a: int = 1  # training seeds behind each side (1: an untrained or one-seed row)
+    seeds_b: int = 1
 
     def significant(self, level: float = 0.05) -> bool:
         return self.p_value < level
