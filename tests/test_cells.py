@@ -146,3 +146,53 @@ def test_a_trained_check_cell_trains_on_its_budget_every_time_never_from_a_cache
     bad = suite_cells({"cells": [{"model": "nrms", "dataset": "ml100k-mix", "train_budget": "forty", "metrics": {}}]},
                       EvalSettings())
     assert isinstance(bad[0][1], ValueError) and "not a budget" in str(bad[0][1])
+
+
+# --- one identity per cell (issue 18) -------------------------------------------------------------
+def test_a_setting_the_cell_would_ignore_is_refused_before_anything_loads():
+    with pytest.raises(CellError, match="--pooling topk does not apply to popularity"):
+        Cell.resolve("popularity", "ml100k-mix", settings=EvalSettings(pooling="topk"))
+    with pytest.raises(CellError, match="--topk 5 applies with --pooling topk or mix"):
+        Cell.resolve("sif", "ml100k-mix", settings=EvalSettings(topk=5))
+    # what an encoder does pool stays accepted, and keys a cell of its own
+    plain = Cell.resolve("sif", "ml100k-mix")
+    assert Cell.resolve("sif", "ml100k-mix", settings=EvalSettings(pooling="topk", topk=5)).key != plain.key
+
+
+def test_model_options_are_typed_by_the_models_signature():
+    assert Cell.resolve("sbert", "lee", options={"normalize": "no"}).model_options == {"normalize": False}
+    assert Cell.resolve("sbert", "lee", options={"normalize": "yes"}).model_options == {"normalize": True}
+    with pytest.raises(CellError, match="option 'normalize' of model 'sbert' takes true or false"):
+        Cell.resolve("sbert", "lee", options={"normalize": "maybe"})
+    with pytest.raises(CellError, match="option 'lr' of model 'biencoder' takes a finite number, not 'abc'"):
+        Cell.resolve("biencoder", "ml100k-mix", options={"lr": "abc"})
+    with pytest.raises(CellError, match="option 'lora' of model 'biencoder' takes a whole number, not 2.5"):
+        Cell.resolve("biencoder", "ml100k-mix", options={"lora": 2.5})
+    one = Cell.resolve("biencoder", "ml100k-mix", options={"temperature": 1})
+    assert one.key == Cell.resolve("biencoder", "ml100k-mix", options={"temperature": 1.0}).key
+    assert Cell.resolve("biencoder", "ml100k-mix", options={"lr": "none"}).model_options == {"lr": None}
+
+
+def test_the_label_names_a_training_budget_other_than_the_models_default_and_never_the_seed():
+    from recbench.benchmark.training import Budget, TrainSettings
+
+    default = Cell.resolve("nrms", "ml100k-mix")
+    assert default.model_label() == "nrms"
+    other = Cell.resolve("nrms", "ml100k-mix", training=TrainSettings(budget=Budget(steps=40), seed=2))
+    assert other.model_label() == "nrms{train=40steps}" and other.key != default.key
+    capped = Cell.resolve("nrms", "ml100k-mix", training=TrainSettings(budget=Budget.parse("6m")))
+    assert capped.model_label() == f"nrms{{train={capped.training.budget.steps}steps+6m}}"
+    cells, _ = plan(["nrms", "sif"], ["ml100k-mix"], None, {}, {}, FAST, None, None, [0, 1, 2])
+    assert [(c.model, c.training.seed if c.training else None) for c in cells] == [
+        ("nrms", 0), ("nrms", 1), ("nrms", 2), ("sif", None)]
+    assert len({c.key for c in cells}) == 4 and {c.model_label() for c in cells} == {"nrms", "sif"}
+
+
+def test_train_seeds_take_a_count_or_a_list():
+    from recbench.benchmark.cells import parse_train_seeds
+
+    assert parse_train_seeds("3") == [0, 1, 2] and parse_train_seeds("0,1,2") == [0, 1, 2]
+    assert parse_train_seeds("5,") == [5]
+    for bad in ("0", "a", "1,1", "-1,2"):
+        with pytest.raises(CellError, match="--train-seeds"):
+            parse_train_seeds(bad)

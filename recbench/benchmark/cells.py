@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from recbench.benchmark.evaluate import EXPORTS, LATER_SETTINGS, EvalSettings, load_kinds, pooling_vocabulary, supports
+from recbench.benchmark.option_types import OptionError, typed_options
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import format_label
-from recbench.benchmark.training import Trainable, TrainSettings
+from recbench.benchmark.training import Budget, Trainable, TrainSettings
 
 DEFAULT_POOLING = EvalSettings.pooling
 
@@ -65,6 +66,28 @@ def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
     """The settings that change a run's numbers (not progress bars or cache locations)."""
     return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")
             and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
+
+
+def served_as_encoder(factory: Any) -> bool:
+    """Whether the protocols score this model through its item vectors (and so pool a user's
+    history): an Encoder that is not a joint scorer, an item scorer or a token encoder, which
+    the protocols serve first (``kinds/*.py``)."""
+    from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+
+    if not isinstance(factory, type):
+        return True  # a plain factory function: nothing to tell, nothing refused
+    return issubclass(factory, Encoder) and not any(issubclass(factory, c) for c in (Ranker, ItemScorer, TokenEncoder))
+
+
+def check_protocol_settings(kind: str, settings: EvalSettings, dataset: str, model: str, factory: Any) -> None:
+    """Settings the cell would ignore are refused, so that a cell has one identity: a pooling
+    for a model that pools no history, a k for a pooling without one."""
+    check_pooling(kind, settings.pooling, dataset)
+    if settings.pooling != DEFAULT_POOLING and not served_as_encoder(factory):
+        raise CellError(f"--pooling {settings.pooling} does not apply to {model}: it scores users itself and pools "
+                        "no history embeddings (pooling is for encoders)")
+    if settings.topk != EvalSettings.topk and settings.pooling not in ("topk", "mix"):
+        raise CellError(f"--topk {settings.topk} applies with --pooling topk or mix only, not {settings.pooling}")
 
 
 def check_pooling(kind: str, pooling: str, dataset: str) -> None:
@@ -111,8 +134,14 @@ class Cell:
         kind = dataset_cls.kind
         if not supports(factory, kind):
             raise UnsupportedCell(f"{model} cannot run {kind!r} tasks")
-        check_pooling(kind, settings.pooling, dataset)
+        check_protocol_settings(kind, settings, dataset, model, factory)
         check_serving(kind, settings, dataset)
+        try:
+            options = typed_options(factory, options_for(factory, options), f"model {model!r}")
+            dataset_options = typed_options(dataset_cls, options_for(dataset_cls, dataset_options),
+                                            f"dataset {dataset!r}")
+        except OptionError as exc:
+            raise CellError(str(exc)) from None
         if export is not None:
             check_export(export[0], kind)
         # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says
@@ -167,6 +196,14 @@ class Cell:
         return format_label(self.dataset, self.dataset_options)
 
     def model_label(self, variant: dict[str, Any] | None = None) -> str:
+        """The row's name from what keys the cell: options, protocol variant, and a training
+        budget other than the model's default (``sasrec{train=600steps}``); the seed is not in it
+        (a row is its seeds)."""
+        variant = dict(variant or {})
+        if self.training is not None:
+            default = Budget().with_model_default(baselines.get(self.model))
+            if self.training.budget != default:
+                variant["train"] = self.training.budget.describe().replace(",", "+")
         return format_label(self.model, self.model_options, variant)
 
     def build_model(self) -> Any:
