@@ -75,7 +75,12 @@ def run(
                                       "texts at batch 1, 8, 32 and 128 (0: skip)"),
     server_p99_ms: Optional[float] = typer.Option(None, help="server scenario: find the largest Poisson query rate "
                                                   "whose p99 latency stays under this bound, e.g. 50 (default: off)"),
-    server_seconds: float = typer.Option(5.0, help="server scenario: real seconds per probed rate"),
+    server_seconds: float = typer.Option(5.0, help="server scenario: at least this many real seconds per probe"),
+    server_min_queries: int = typer.Option(300, help="server scenario: and at least this many queries per probe"),
+    server_repeats: int = typer.Option(2, help="server scenario: a rate passes only if each of this many probes "
+                                       "(seeded apart) keeps the p99 bound"),
+    server_mlperf: bool = typer.Option(False, help="server scenario: MLPerf's minimum per probe (600 s and "
+                                       "270,336 queries; hours per cell)"),
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
     results_dir: Optional[Path] = typer.Option(None, help="where run records are written (default $RECBENCH_RESULTS, "
                                                "else runs/; the project's leaderboard records live in results/)"),
@@ -116,7 +121,9 @@ def run(
                             latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
                             fields=tuple(split_list(fields)) if fields else None, use_cache=cache, threads=threads,
                             index=index, offline_texts=offline_texts, server_p99_ms=server_p99_ms,
-                            server_seconds=server_seconds)
+                            server_seconds=600.0 if server_mlperf else server_seconds,
+                            server_min_queries=270_336 if server_mlperf else server_min_queries,
+                            server_repeats=server_repeats)
     if train_seeds is not None and train_seed != 0:
         fail("give either --train-seed or --train-seeds")
     try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
@@ -313,6 +320,60 @@ def compare(
                f"  A {la}{sa}: {c.a:.4f}\n  B {lb}{sb}: {c.b:.4f}\n"
                f"  B - A = {c.difference:+.4f}  95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]  "
                f"p = {c.p_value:.4f}  ({verdict})")
+
+
+@app.command()
+def verify(
+    records: list[Path] = typer.Argument(..., help="run record(s) to re-run and check"),
+    reuse_checkpoint: bool = typer.Option(False, help="trained cells: load the cached checkpoint instead of "
+                                          "training again (checks the evaluation only)"),
+    data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
+) -> None:
+    """Re-run each recorded cell from what its record holds (model, options, dataset, settings,
+    training budget and seed) and print every metric recorded vs now, with the difference and
+    the tolerance: untrained 1e-6; trained 3 seed-to-seed sd of its row (one seed: the 95%
+    interval's half-width). Version differences come first; latency is a ratio, reported only.
+    Exits 1 when a quality figure does not repeat."""
+    from tabulate import tabulate
+
+    from recbench.benchmark.results import RecordError
+    from recbench.benchmark.verify import verify_record
+
+    failed = 0
+    for path in records:
+        if not path.is_file():
+            fail(f"{path}: no such record")
+        typer.echo(f"verify {path}")
+        try:
+            v = verify_record(path, DataLocator(data_dir=data_dir), reuse_checkpoint)
+        except (RecordError, UnknownNameError, CellError, RuntimeError, ValueError) as exc:
+            typer.secho(f"FAIL  {path}: {exc}", fg=typer.colors.RED, err=True)
+            failed += 1
+            continue
+        if v.versions:
+            typer.echo("  versions that differ from the record's: " + "; ".join(
+                f"{name} {then} -> {now}" for name, then, now in v.versions))
+        else:
+            typer.echo("  versions: as recorded")
+        if v.key_recorded and v.key_now != v.key_recorded:
+            typer.echo(f"  note: the cell rebuilt from the record keys as {v.key_now}, the record says {v.key_recorded}")
+        table = [[c.metric, _fmt(c.recorded), _fmt(c.now), _fmt(c.difference, signed=True), f"{c.tolerance:.2g}",
+                  c.basis, "ok" if c.ok else "MISMATCH"] for c in v.checks]
+        typer.echo(tabulate(table, headers=["metric", "recorded", "now", "difference", "tolerance", "basis", "status"],
+                            tablefmt="github", disable_numparse=True))
+        if v.latency_ratio is not None:
+            typer.echo(f"  p50 latency now / recorded: {v.latency_ratio:.2f}x (a property of the machine; not judged)")
+        typer.echo(f"  {v.label}: {'repeats' if v.ok else 'DOES NOT REPEAT'}")
+        failed += not v.ok
+    typer.echo(f"verify: {len(records) - failed} repeated, {failed} did not")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _fmt(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return "–"
+    return f"{x:+.6f}" if signed else f"{x:.6f}"
 
 
 @app.command()

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recbench.benchmark.evaluate import EXPORTS, LATER_SETTINGS, EvalSettings, load_kinds, pooling_vocabulary, supports
+from recbench.benchmark.evaluate import EXPORTS, LATER_SETTINGS, SERVER_SETTINGS, EvalSettings, load_kinds, pooling_vocabulary, supports
 from recbench.benchmark.option_types import OptionError, typed_options
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import format_label
@@ -65,7 +65,8 @@ def config_hash(payload: dict[str, Any]) -> str:
 def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
     """The settings that change a run's numbers (not progress bars or cache locations)."""
     return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")
-            and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
+            and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
+            and not (k in SERVER_SETTINGS and settings.server_p99_ms is None)}
 
 
 def served_as_encoder(factory: Any) -> bool:
@@ -240,6 +241,13 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
         raise CellError("offline scenario: batch sizes must be at least 1 and the text count not negative")
     if settings.server_p99_ms is not None and (settings.server_p99_ms <= 0 or settings.server_seconds <= 0):
         raise CellError("--server-p99-ms and --server-seconds must be positive")
+    if settings.server_min_queries < 0 or settings.server_repeats < 1:
+        raise CellError("--server-min-queries must not be negative and --server-repeats must be at least 1")
+    if settings.server_p99_ms is None and (settings.server_seconds, settings.server_min_queries,
+                                           settings.server_repeats) != (EvalSettings.server_seconds,
+                                                                        EvalSettings.server_min_queries,
+                                                                        EvalSettings.server_repeats):
+        raise CellError("--server-seconds, --server-min-queries and --server-repeats apply with --server-p99-ms only")
 
 
 def check_export(fmt: str, kind: str) -> None:

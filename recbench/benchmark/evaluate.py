@@ -40,13 +40,17 @@ class EvalSettings:
     offline_batches: tuple[int, ...] = (1, 8, 32, 128)
     offline_texts: int = 256  # 0: no offline scenario
     server_p99_ms: float | None = None  # set: the server scenario with this p99 bound
-    server_seconds: float = 5.0  # real time per probed arrival rate
+    server_seconds: float = 5.0  # at least this much real time per probe of an arrival rate
+    server_min_queries: int = 300  # and at least this many queries per probe
+    server_repeats: int = 2  # a rate passes only if each of this many probes does
 
 
 # settings added after records were written: part of a cell's identity only when changed, so
 # the cells recorded before them keep their keys
 LATER_SETTINGS = {"threads": None, "index": "flat", "offline_batches": (1, 8, 32, 128), "offline_texts": 256,
-                  "server_p99_ms": None, "server_seconds": 5.0}
+                  "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1}
+# the server scenario's own settings key a cell only where the scenario runs (--server-p99-ms)
+SERVER_SETTINGS = ("server_seconds", "server_min_queries", "server_repeats")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from recbench.benchmark.evaluate import EXPORTS, EvalSettings, evaluate, split_f
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, write_record
-from recbench.benchmark.scenarios import load_watch
+from recbench.benchmark.scenarios import inherit_cell_load, load_watch
 from recbench.benchmark.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
 
@@ -99,6 +99,7 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     with stopwatch() as total_sw, load_watch() as cell_load:
         result = evaluate(model, task, settings)
     check_metrics(result.metrics, cell.name)
+    inherit_cell_load(result.timing, cell_load)
     result.variant.update(serving_variant(settings))
     exported: list[Path] = []
     if export_folder is not None:
