@@ -55,11 +55,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--variants", help="a JSON list of option dicts to measure instead of the default four")
     args = parser.parse_args()
     from recbench.benchmark.data import DataLocator
     from recbench.benchmark.runner import build_dataset
 
     task = build_dataset("amazon-scientific-mix", DataLocator()).load()
+    if args.variants:
+        import json
+
+        variants = json.loads(args.variants)
+        results = [measure(v, task, args.steps) for v in variants]
+        emit({"dataset": "amazon-scientific-mix", "threads": torch.get_num_threads(), "variants": results,
+              "impressions_per_second_relative_to_first": [r["impressions_per_second"] /
+                                                           results[0]["impressions_per_second"] for r in results]},
+             args.out)
+        return
     variants = [{"frozen_layers": 0}, {"frozen_layers": 4, "bucket": 100_000}, {"frozen_layers": 4},
                 {"frozen_layers": 4, "lora": 8}]
     results = [measure(v, task, args.steps) for v in variants]

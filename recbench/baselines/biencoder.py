@@ -45,6 +45,7 @@ from recbench.benchmark.registry import baselines
 
 LOSSES = ("mince", "infonce", "bce", "margin", "ranknet")
 POOLINGS = ("mean", "topk", "mix", "sasrec")
+PRECISIONS = ("fp32", "bf16")  # bf16: the trained upper layers run under CPU autocast (AVX-512 BF16 where present)
 MARGIN = 0.1
 FEATURE_CACHE_LIMIT = 1.5e9  # bytes of cached lower-layer outputs; above it they are recomputed per step
 
@@ -101,13 +102,17 @@ class BiEncoder:
                  learn_temperature: bool = False, candidates: int = 16, pooling: str = "mean", k: int = 3,
                  mix_weight: float = 0.5, lora: int = 0, redundancy: float = 0.0, redundancy_threshold: float = 0.9,
                  uniformity: float = 0.0, lr: float | None = None, batch: int = 32, max_length: int = 32,
-                 frozen_layers: int = 4, history: int = 50, fields: str | None = None, bucket: int = 64) -> None:
+                 frozen_layers: int = 4, history: int = 50, fields: str | None = None, bucket: int = 64,
+                 precision: str = "fp32") -> None:
         if loss not in LOSSES:
             raise ValueError(f"biencoder: loss must be one of {', '.join(LOSSES)}, not {loss!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"biencoder: pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
         if int(candidates) < 2:
             raise ValueError("biencoder: candidates must be at least 2 (a positive and a negative)")
+        if precision not in PRECISIONS:
+            raise ValueError(f"biencoder: precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.precision = precision
         self.loss, self.temperature, self.learn_temperature = loss, float(temperature), bool(learn_temperature)
         self.candidates, self.pooling, self.k, self.mix_weight = int(candidates), pooling, int(k), float(mix_weight)
         self.lora, self.redundancy, self.redundancy_threshold = int(lora), float(redundancy), float(redundancy_threshold)
@@ -136,6 +141,7 @@ class BiEncoder:
                 "lora": self.lora, "redundancy": self.redundancy, "redundancy_threshold": self.redundancy_threshold,
                 "uniformity": self.uniformity, "lr": self.learning_rate, "batch": self.batch,
                 "max_length": self.max_length, "frozen_layers": self.frozen_layers, "history": self.history,
+                **({"precision": self.precision} if self.precision != "fp32" else {}),
                 "fields": "+".join(self.fields) if self.fields else "dataset default"}
 
     @property
@@ -160,7 +166,9 @@ class BiEncoder:
         return bert_lower(self.bert, enc, self.frozen_layers)
 
     def _upper(self, h: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-        h = bert_layers(self.bert, h, attention, self.bert.encoder.layer[self.frozen_layers:])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            h = bert_layers(self.bert, h, attention, self.bert.encoder.layer[self.frozen_layers:])
+        h = h.float()
         weights = attention.unsqueeze(-1).to(h.dtype)
         return F.normalize((h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0), dim=-1)
 
