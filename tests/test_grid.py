@@ -52,3 +52,17 @@ def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
     # a cell recorded before this grid shows its figure (random's second occurrence too, when recorded)
     assert len(recorded_skips) >= len(records) and all("pearson" in l and ".json" in l for l in recorded_skips)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 3
+
+
+def test_a_record_of_an_older_model_version_does_not_count_as_recorded(tmp_path):
+    from recbench.benchmark.cells import Cell
+    from recbench.benchmark.grid import current_records
+    from recbench.benchmark.registry import baselines
+
+    cell = Cell.resolve("biencoder", "ml100k-mix")
+    version = baselines.get("biencoder").version
+    same = {cell.key: (tmp_path / "a.json", {"model": {"version": version}})}
+    older = {cell.key: (tmp_path / "a.json", {"model": {"version": None}})}
+    assert current_records(same, [cell]) == same and current_records(older, [cell]) == {}
+    unversioned = Cell.resolve("sif", "lee")  # a model without a version: any record of the key counts
+    assert current_records({unversioned.key: (tmp_path / "b.json", {"model": {}})}, [unversioned])

@@ -62,6 +62,22 @@ def existing_cell_records(results_dir: Path | None) -> dict[str, tuple[Path, dic
     return newest
 
 
+def current_records(recorded: dict[str, tuple[Path, dict[str, Any]]],
+                    cells: list[Cell]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The recorded cells whose record is of the model's current version: a model whose code
+    changed its figures bumps its ``version``, and its cells run again (their keys are the same)."""
+    from recbench.benchmark.registry import baselines
+
+    out = {}
+    for cell in cells:
+        if cell.key in recorded:
+            version = getattr(baselines.get(cell.model), "version", None)
+            recorded_version = (recorded[cell.key][1].get("model") or {}).get("version")
+            if str(recorded_version) == str(version) or version is None:
+                out[cell.key] = recorded[cell.key]
+    return out
+
+
 def failure_message(exc: BaseException) -> str:
     """A failed cell's message: an expected error speaks for itself; anything else names its type."""
     return str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
@@ -131,7 +147,7 @@ def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     cells = list(cells)
     locator = locator or DataLocator()
-    recorded = {} if rerun else existing_cell_records(results_dir)
+    recorded = {} if rerun else current_records(existing_cell_records(results_dir), cells)
     done_keys = set(recorded)
     counts = GridCounts()
 

@@ -16,7 +16,8 @@ from tabulate import tabulate
 
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_records
-from recbench.benchmark.seeds import compare_rows, holm, newest_per_seed, training_budget, training_seed
+from recbench.benchmark.seeds import (compare_rows, holm, model_version, newest_per_seed, training_budget,
+                                      training_seed)
 
 FRONTIER = "★"
 NOT_SIGNIFICANT = "≈"
@@ -28,14 +29,15 @@ LEVEL = 0.05  # the family-wise level of the "not separable from the best" marks
 def latest_per_cell(records: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[list[list[tuple[Path, dict]]], dict[tuple, int]]:
     """The records each row shows, per (dataset, split, model label): the newest record, or
     for a trained row the newest record of each training seed run with the newest record's
-    budget (a row's seeds); counts the runs per row."""
+    budget and model version (a row's seeds); counts the runs per row."""
     by_row: dict[tuple, list[tuple[Path, dict[str, Any]]]] = {}
     for path, rec in records:
         by_row.setdefault(cell_of(rec), []).append((path, rec))
     rows = []
     for pairs in by_row.values():
         newest = max(pairs, key=lambda pr: pr[1]["date"])
-        rows.append(newest_per_seed([pr for pr in pairs if training_budget(pr[1]) == training_budget(newest[1])]))
+        same = (training_budget(newest[1]), model_version(newest[1]))
+        rows.append(newest_per_seed([pr for pr in pairs if (training_budget(pr[1]), model_version(pr[1])) == same]))
     return rows, {key: len(pairs) for key, pairs in by_row.items()}
 
 

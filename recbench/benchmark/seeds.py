@@ -42,9 +42,15 @@ def training_budget(record: dict[str, Any]) -> str | None:
     return str(training.get("budget")) if training else None
 
 
-def row_identity(record: dict[str, Any]) -> tuple[str, str, str, str | None]:
-    """What the seeds of one row share: dataset, split, label and training budget."""
-    return record["dataset"]["name"], record["dataset"]["split"], record["model"]["label"], training_budget(record)
+def row_identity(record: dict[str, Any]) -> tuple[str, str, str, str | None, str | None]:
+    """What the seeds of one row share: dataset, split, label, training budget and model version."""
+    return (record["dataset"]["name"], record["dataset"]["split"], record["model"]["label"], training_budget(record),
+            model_version(record))
+
+
+def model_version(record: dict[str, Any]) -> str | None:
+    version = (record.get("model") or {}).get("version")
+    return None if version is None else str(version)
 
 
 def newest_per_seed(pairs: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
