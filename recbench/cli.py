@@ -163,7 +163,7 @@ def run(
         counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir or user_results_dir(), isolate=isolate,
                           rerun=rerun or wanted_export is not None, on_start=started, on_outcome=finished,
                           executor=executor, address=address)
-    except (RuntimeError, ConnectionError) as exc:  # e.g. Ray not installed, or the cluster unreachable
+    except (RuntimeError, ConnectionError, ValueError) as exc:  # Ray missing or unreachable; an unwritable folder
         bar.close()
         fail(str(exc))
     except GridInterrupted as stop:

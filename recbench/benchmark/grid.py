@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvaluationError
-from recbench.benchmark.results import iter_records
+from recbench.benchmark.results import check_writable, iter_records
 
 # what a cell may fail with and still let the grid go on: bad data, bad model output
 EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
@@ -147,6 +147,8 @@ def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     cells = list(cells)
     locator = locator or DataLocator()
+    if results_dir is not None and cells:
+        check_writable(Path(results_dir))  # before any cell runs, not after the first one has
     recorded = {} if rerun else current_records(existing_cell_records(results_dir), cells)
     done_keys = set(recorded)
     counts = GridCounts()

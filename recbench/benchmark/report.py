@@ -398,7 +398,8 @@ def dataset_order(key: tuple[str, str], kinds: dict[tuple[str, str], str]) -> tu
 def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | None = None,
                     out_dir: Path = Path("."), significance: bool = True) -> str:
     results_dir = Path(results_dir)
-    all_pairs = list(iter_records(results_dir))
+    unreadable: list[tuple[Path, str]] = []
+    all_pairs = list(iter_records(results_dir, unreadable))
     latest, counts = latest_per_cell(all_pairs)
     frame = load(results_dir)
     records = {str(p): rec for group in latest for p, rec in group}
@@ -449,6 +450,9 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         "Machine(s): " + "; ".join(envs),
         "",
     ]
+    if unreadable:
+        out += [f"{BUSY} {len(unreadable)} file(s) in `{results_dir}/` could not be read as records and are left out: "
+                + "; ".join(f"`{p.name}`" for p, _ in unreadable[:10]) + ("; ..." if len(unreadable) > 10 else ""), ""]
     if frame.empty:
         return "\n".join(out + ["No run records yet: `recbench run --model sif --dataset lee`.", ""])
     frame["frontier"] = False

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 
 import numpy as np
 from pathlib import Path
@@ -64,6 +65,7 @@ def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR
     missing sidecar; a failure removes what this call wrote."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(results_dir)
     path = results_dir / record_filename(record)
     if path.exists():
         raise FileExistsError(f"{path} exists already; run ids are unique, so this is a second write of one run")
@@ -167,6 +169,53 @@ def read_per_query(record_path: Path, record: dict[str, Any] | None = None) -> d
         return {k: z[k] for k in z.files}
 
 
-def iter_records(results_dir: Path = DEFAULT_RESULTS_DIR) -> Iterator[tuple[Path, dict[str, Any]]]:
+def iter_records(results_dir: Path = DEFAULT_RESULTS_DIR,
+                 skipped: list[tuple[Path, str]] | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every readable record of a folder. Temporary files of a write in progress (or one a kill
+    interrupted: ``.tmp-*``) are never records; a file that cannot be read as a record (truncated,
+    not JSON, of a newer schema) is skipped with a warning naming it, and listed in ``skipped``:
+    one bad file never decides for the folder."""
     for path in sorted(Path(results_dir).glob("*.json")):
-        yield path, read_record(path)
+        if path.name.startswith("."):
+            continue
+        try:
+            record = read_record(path)
+        except RecordError as exc:
+            warnings.warn(f"skipping a record that cannot be read: {exc}", stacklevel=2)
+            if skipped is not None:
+                skipped.append((path, str(exc)))
+            continue
+        yield path, record
+
+
+STALE_TEMP_SECONDS = 3600.0  # a temp file this old belongs to no write in progress
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Temp files left by writes a kill interrupted (older than an hour: a write in progress
+    elsewhere is never touched)."""
+    import time
+
+    removed = []
+    for p in Path(folder).glob(".tmp-*"):
+        try:
+            if p.is_file() and time.time() - p.stat().st_mtime > STALE_TEMP_SECONDS:
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
+def check_writable(results_dir: Path) -> None:
+    """Fails before any cell runs when records could not be written into ``results_dir``."""
+    results_dir = Path(results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise RecordError(f"--results-dir {results_dir} is a file, not a folder")
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=results_dir, prefix=".tmp-writable-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RecordError(f"--results-dir {results_dir}: records cannot be written there ({exc.strerror or exc})") from None
