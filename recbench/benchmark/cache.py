@@ -1,12 +1,27 @@
-"""An on-disk cache of item embeddings, keyed by the model's identity and parameters plus a
-hash of the texts: a second run of the same model on the same items does not encode again."""
+"""An on-disk cache of item embeddings: a second run of the same model on the same items does
+not encode again, and a hit is the model's own vectors or nothing.
+
+The key covers what determines the vectors: the model's name, class, parameters and declared
+``version``, a hash of the code of the module that defines it (a plugin without a version is
+still told apart when its code changes), and, where the model can say, a fingerprint of its
+weights (``weights_fingerprint``: a local ``sbert:<folder>`` whose weights change gets another
+key). Each entry is one ``.npz`` holding the vectors and a sha256 of their bytes; a hit is
+validated as a fresh encode is (two dimensions, one row per text, the model's dimension where it
+declares one, finite values, the checksum). A bad entry is removed and recomputed, with a
+one-line warning. Entries are written atomically and readable by the group (a team's shared
+cache), as records are.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -14,10 +29,54 @@ import numpy as np
 
 from recbench.benchmark.data import default_cache_dir
 
+def file_mode() -> int:
+    """The mode an ordinary new file gets (0o666 less the umask): records and cache entries are
+    as readable as any file the user writes, not 0600 as a temp file is, so a team's shared
+    results folder or cache can be read by its group."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (remembered per process while its size and mtime stay)."""
+    st = Path(path).stat()
+    return _file_digest(str(path), st.st_size, st.st_mtime_ns)
+
+
+def folder_fingerprint(folder: Path, suffixes: tuple[str, ...] = (".safetensors", ".bin", ".json", ".onnx",
+                                                                    ".txt", ".model")) -> str:
+    """A fingerprint of a model folder's weights and configuration files (by content)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file() and p.suffix in suffixes:
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(file_digest(p).encode())
+    return h.hexdigest()[:20]
+
+
+def code_digest(cls: type) -> str | None:
+    """sha256 of the source file that defines ``cls`` (None where it cannot be read)."""
+    try:
+        source = inspect.getsourcefile(cls)
+        return file_digest(Path(source))[:16] if source else None
+    except (OSError, TypeError):
+        return None
+
 
 def model_key(model: Any) -> str:
     identity = {"name": model.name, "params": model.params, "class": type(model).__qualname__,
-                "module": type(model).__module__}
+                "module": type(model).__module__, "version": getattr(model, "version", None),
+                "code": code_digest(type(model)), "weights": getattr(model, "weights_fingerprint", None)}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -29,33 +88,63 @@ def texts_key(texts: Sequence[str]) -> str:
     return h.hexdigest()[:24]
 
 
+def vectors_digest(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+class CacheEntryError(ValueError):
+    """A cache entry that is not the vectors it claims to be."""
+
+
+def validate_entry(arr: np.ndarray, checksum: str | None, n_texts: int, dim: int | None) -> None:
+    if arr.ndim != 2 or arr.shape[0] != n_texts:
+        raise CacheEntryError(f"shape {arr.shape}, expected ({n_texts}, d)")
+    if dim is not None and arr.shape[1] != dim:
+        raise CacheEntryError(f"dimension {arr.shape[1]}, the model's is {dim}")
+    if checksum is not None and vectors_digest(arr) != checksum:
+        raise CacheEntryError("its checksum does not match its vectors")
+    if not np.isfinite(arr).all():
+        raise CacheEntryError(f"{int((~np.isfinite(arr).all(axis=1)).sum())} row(s) hold NaN or infinite values")
+
+
 class EmbeddingCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else default_cache_dir() / "embeddings"
 
     def path(self, model: Any, texts: Sequence[str]) -> Path:
-        return self.root / f"{model.name.replace('/', '_')}-{model_key(model)}" / f"{texts_key(texts)}.npy"
+        return self.root / f"{model.name.replace('/', '_')}-{model_key(model)}" / f"{texts_key(texts)}.npz"
 
     def get(self, model: Any, texts: Sequence[str]) -> np.ndarray | None:
-        """The cached embeddings of exactly these texts, or None (a damaged entry counts as none)."""
+        """The cached embeddings of exactly these texts, or None. A damaged, foreign or
+        non-finite entry is removed (with a warning) and counts as none."""
         path = self.path(model, texts)
-        if path.is_file():
-            try:
-                arr = np.load(path)
-                if arr.shape[0] == len(texts):
-                    return arr
-            except (OSError, ValueError):
-                pass  # a damaged entry is recomputed and replaced
-        return None
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arr, checksum = z["vectors"], str(z["sha256"])
+            validate_entry(arr, checksum, len(texts), getattr(model, "dim", None))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            warnings.warn(f"embedding cache: {path} is not usable ({exc}); removed, encoding again", stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+        return arr
 
     def put(self, model: Any, texts: Sequence[str], arr: np.ndarray) -> Path:
-        """Stores an entry atomically (a reader never sees half a file)."""
+        """Stores an entry atomically (a reader never sees half a file), with its checksum."""
+        arr = np.ascontiguousarray(arr)
+        validate_entry(arr, None, len(texts), None)  # never store what a hit would refuse
         path = self.path(model, texts)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, vectors=arr, sha256=np.array(vectors_digest(arr)))
+            os.chmod(tmp, file_mode())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     def get_or_compute(self, model: Any, texts: Sequence[str], compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:

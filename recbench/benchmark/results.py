@@ -90,9 +90,12 @@ def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR
 
 
 def _write_npz(arrays: dict[str, np.ndarray], target: Path) -> None:
+    from recbench.benchmark.cache import file_mode
+
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npz")
     with os.fdopen(fd, "wb") as f:
         np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()})
+    os.chmod(tmp, file_mode())
     os.replace(tmp, target)
 
 
@@ -105,6 +108,9 @@ def _write_json(record: dict[str, Any], path: Path) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        from recbench.benchmark.cache import file_mode
+
+        os.chmod(tmp, file_mode())
         os.link(tmp, path)  # fails rather than overwrites if the name appeared meanwhile
     finally:
         os.unlink(tmp)

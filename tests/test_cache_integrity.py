@@ -1,0 +1,81 @@
+"""A cache that cannot lie (issue 19): the key follows the weights of a local model folder and
+the code of a plugin; a damaged, foreign-shaped or non-finite entry is removed and recomputed."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from recbench.benchmark.cache import EmbeddingCache, folder_fingerprint, model_key, vectors_digest
+
+
+class Hashing:
+    name = "hashing"
+    dim = 8
+
+    def __init__(self, salt: str = "a", fingerprint: str | None = None):
+        self.salt, self.weights_fingerprint = salt, fingerprint
+
+    @property
+    def params(self):
+        return {"salt": self.salt}
+
+    def encode(self, texts, batch_size=32):
+        rng = np.random.default_rng(abs(hash((self.salt, tuple(texts)))) % 2**32)
+        return rng.normal(size=(len(texts), self.dim)).astype(np.float32)
+
+
+TEXTS = ["a red apple", "a green pear", "tea"]
+
+
+def test_a_model_folder_with_other_weights_gets_another_key(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden": 8}')
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    before = folder_fingerprint(folder)
+    (folder / "model.safetensors").write_bytes(b"\x01" * 64)  # fine-tuned again, same folder
+    after = folder_fingerprint(folder)
+    assert before != after
+    assert model_key(Hashing(fingerprint=before)) != model_key(Hashing(fingerprint=after))
+    assert model_key(Hashing(fingerprint=before)) == model_key(Hashing(fingerprint=before))
+
+
+@pytest.mark.parametrize("damage", ["nan_row", "other_dim", "fewer_rows", "bytes", "checksum"])
+def test_a_bad_entry_is_removed_and_recomputed_with_a_warning(tmp_path, damage):
+    cache = EmbeddingCache(tmp_path)
+    model = Hashing()
+    good, hit = cache.get_or_compute(model, TEXTS, lambda: model.encode(TEXTS))
+    assert not hit
+    path = cache.path(model, TEXTS)
+    if damage == "bytes":
+        path.write_bytes(path.read_bytes()[:50])
+    else:
+        bad = {"nan_row": np.vstack([good[:2], np.full((1, 8), np.nan, np.float32)]),
+               "other_dim": np.zeros((3, 4), np.float32), "fewer_rows": good[:2],
+               "checksum": good + 1.0}[damage]
+        digest = "0" * 64 if damage == "checksum" else vectors_digest(bad)
+        with open(path, "wb") as f:
+            np.savez(f, vectors=bad, sha256=np.array(digest))
+    with pytest.warns(UserWarning, match="not usable"):
+        again, hit = cache.get_or_compute(model, TEXTS, lambda: model.encode(TEXTS))
+    assert not hit and np.array_equal(again, good)
+    assert cache.get_or_compute(model, TEXTS, lambda: 1 / 0)[1]  # replaced: the next run hits
+
+
+def test_entries_are_readable_by_the_group(tmp_path):
+    path = EmbeddingCache(tmp_path).put(Hashing(), TEXTS, Hashing().encode(TEXTS))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_record_is_readable_by_the_group(tmp_path):
+    from recbench.benchmark.results import write_record
+
+    rec = {"schema_version": 2, "run_id": "x-1", "dataset": {"name": "d"}, "model": {"label": "m"}}
+    path = write_record(rec, tmp_path, {"query_id": np.arange(3)})
+    assert stat.S_IMODE(path.stat().st_mode) & 0o040 and stat.S_IMODE(path.with_suffix(".queries.npz").stat().st_mode) & 0o040
