@@ -49,10 +49,33 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def split_specs(values: list[str]) -> list[str]:
+    """Model or dataset specs from one or more repeated flags, each split at its commas, except
+    that a spec's ``#...`` part (a pairs file's columns: ``pairs:my.csv#s1,s2,score``) keeps its
+    commas and runs to the end of that flag's value: give such a spec last, or in a flag of its own."""
+    out: list[str] = []
+    for value in values:
+        head, sep, tail = value.partition("#")
+        parts = split_list(head) if not head.rstrip().endswith(",") else split_list(head) + [""]
+        if sep:
+            if not parts or not parts[-1]:
+                raise typer.BadParameter(f"{value!r}: a '#...' part must follow a spec, e.g. pairs:my.csv#s1,s2,score")
+            parts[-1] = f"{parts[-1]}#{tail.strip()}"
+        out.extend(p for p in parts if p)
+    return out
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM ends a run as Ctrl-C does: the cell in progress stops and no half record is left."""
+    raise KeyboardInterrupt
+
+
 @app.command()
 def run(
-    model: str = typer.Option(..., "--model", "-m", help="baseline(s), comma-separated: sif,sbert,sbert:/path/to/model"),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="dataset(s), comma-separated: lee,sts-b,pairs:my.csv"),
+    model: list[str] = typer.Option(..., "--model", "-m", help="baseline(s), comma-separated or repeated: "
+                                    "sif,sbert,sbert:/path/to/model"),
+    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="dataset(s), comma-separated or repeated: "
+                                      "lee,sts-b,pairs:my.csv#s1,s2,score (a '#' part keeps its commas)"),
     split: Optional[str] = typer.Option(None, help="split (default: each dataset's own, e.g. test)"),
     opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable), e.g. -o pc=reference"),
     dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D",
@@ -131,7 +154,7 @@ def run(
                                  retrain=retrain)
         seeds = parse_train_seeds(train_seeds) if train_seeds is not None else None
         wanted_export = (export[0], str(export[1])) if export and export[0] else None
-        cells, unsupported = plan(split_list(model), split_list(dataset), split, options, dataset_options, settings,
+        cells, unsupported = plan(split_specs(model), split_specs(dataset), split, options, dataset_options, settings,
                                   training, wanted_export, seeds)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:
         fail(str(exc))
@@ -159,6 +182,9 @@ def run(
         else:
             typer.secho(f"FAIL  {c.model} x {c.dataset}: {outcome.message}", fg=typer.colors.RED, err=True)
 
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir or user_results_dir(), isolate=isolate,
                           rerun=rerun or wanted_export is not None, on_start=started, on_outcome=finished,
@@ -183,7 +209,8 @@ def run(
 @app.command()
 def encode(
     model: str = typer.Option(..., "--model", "-m", help="one encoder, e.g. sbert"),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="dataset(s) whose item catalogs to encode, comma-separated"),
+    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="dataset(s) whose item catalogs to encode, "
+                                      "comma-separated or repeated"),
     opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable)"),
     dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D", help="dataset option KEY=VALUE (repeatable)"),
     fields: Optional[str] = typer.Option(None, help="item fields forming the text (as for `recbench run`)"),
@@ -207,7 +234,7 @@ def encode(
     settings = EvalSettings(batch_size=batch_size, fields=tuple(split_list(fields)) if fields else None,
                             progress=False)
     try:
-        cells, unsupported = plan([model], split_list(dataset), None, parse_options(opt), parse_options(dataset_opt),
+        cells, unsupported = plan([model], split_specs(dataset), None, parse_options(opt), parse_options(dataset_opt),
                                   settings, None, None)
         for m, d, reason in unsupported:
             typer.echo(f"skip  {m} x {d}: {reason}")

@@ -9,6 +9,7 @@ A failing cell is reported and the others go on. Ctrl-C ends the cell in progres
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -94,7 +95,25 @@ def _run_here(cell: Cell, locator: DataLocator, results_dir: Path | None,
     return {"status": "ok", "record": result.record, "path": result.path}
 
 
-def _run_in_child(queue: Any, cell: Cell, locator: DataLocator, results_dir: Path | None) -> None:
+def die_with_parent(parent: int) -> None:
+    """A cell's process ends when the process that started it does (SIGTERM, SIGKILL, a crash),
+    so no record appears after the run is gone: Linux's parent-death signal, and a check that
+    the parent did not die before it was set (elsewhere: the parent's Ctrl-C/SIGTERM handling)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _run_in_child(queue: Any, cell: Cell, locator: DataLocator, results_dir: Path | None, parent: int) -> None:
+    die_with_parent(parent)
     try:
         queue.put(_run_here(cell, locator, results_dir, (Exception,)))
     except KeyboardInterrupt:
@@ -114,7 +133,7 @@ def run_one(cell: Cell, locator: DataLocator, results_dir: Path | None, isolate:
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=_run_in_child, args=(queue, cell, locator, results_dir))
+    child = ctx.Process(target=_run_in_child, args=(queue, cell, locator, results_dir, os.getpid()))
     child.start()
     try:
         while True:

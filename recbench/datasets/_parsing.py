@@ -35,8 +35,9 @@ def undecodable(path: Path, encoding: str = "utf-8") -> DataFormatError:
 
 
 def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    """A text file's lines; a UTF-8 byte-order mark (spreadsheet exports) is read, not kept."""
     try:
-        text = Path(path).read_text(encoding=encoding)
+        text = Path(path).read_text(encoding="utf-8-sig" if encoding == "utf-8" else encoding)
     except UnicodeDecodeError:
         raise undecodable(path, encoding) from None
     lines = text.split("\n")

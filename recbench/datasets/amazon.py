@@ -141,7 +141,7 @@ class AmazonUniSRecFolder(UniSRecCategory):
 # --- raw Amazon 2018 json --------------------------------------------------------------------
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
+    with opener(path, "rt", encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue

@@ -43,7 +43,7 @@ def read_pairs_file(path: Path, columns: tuple[str, str, str] | None) -> tuple[l
 
 def _read_pairs(path: Path, columns: tuple[str, str, str] | None) -> tuple[list[str], list[str], list[float]]:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is read, not kept
         reader = csv.reader(f, delimiter=delimiter)
         header = next(reader, None)
         if header is None:

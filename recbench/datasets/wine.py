@@ -51,7 +51,7 @@ CANDIDATE_FILES = ("winemag-data-130k-v2.csv", "winemag-data-130k-v2.first-rows.
 def read_wine_reviews(path: Path) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
     """The complete rows' fields, and a report of every incomplete row (line, id, fields)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is read, not kept
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
@@ -263,7 +263,7 @@ class WineExpert(WineDataset):
             raise FileNotFoundError(f"wine-expert: annotation file {ann} does not exist")
         seeds: dict[int, list[tuple[int, float]]] = {}
         unmatched = train_seed_rows = 0
-        with open(ann, newline="", encoding="utf-8") as f:
+        with open(ann, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             header = [h.strip().lower() for h in (reader.fieldnames or [])]
             missing = [c for c in EXPERT_COLUMNS if c not in header]
