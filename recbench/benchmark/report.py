@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from recbench.benchmark.markdown import md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_records
 from recbench.benchmark.seeds import (compare_rows, holm, model_version, newest_per_seed, training_budget,
@@ -279,7 +280,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     # latency is a property of a machine: a table mixing machines says which row ran where
     has["machine"] = group["machine"].nunique(dropna=True) > 1
     bounds = sorted({f"{b:g}" for b in group["server_bound_ms"].dropna()})
-    headers = ["", "model", *[f"{m} [95% CI]" if i == 0 else m for i, m in enumerate(metrics)],
+    headers = ["", "model", *[f"{md_text(m)} [95% CI]" if i == 0 else md_text(m) for i, m in enumerate(metrics)],
                "train min", "train CPU min", "p50 ms", *(["p90 ms"] if has["p90_ms"] else []), "p95 ms", "encoded/s",
                *(["b1 / b32 texts/s"] if has["offline_b1_per_s"] else []),
                *([f"server qps (p99 ≤ {'/'.join(bounds)} ms)"] if has["server_qps"] else []),
@@ -297,7 +298,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
         if row["machine_dependent"]:
             mark += TIME_CAPPED
         rows.append([
-            mark, f"`{row['model']}`",
+            mark, md_code(row["model"]),
             *[fmt_quality(row, rec, m, digits, primary) for m in metrics],
             fmt_num(row["train_minutes"], 1), fmt_num(row["train_cpu_minutes"], 1), fmt_num(row["p50_ms"], 2),
             *([fmt_num(row["p90_ms"], 2)] if has["p90_ms"] else []), fmt_num(row["p95_ms"], 2),
@@ -307,7 +308,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
             *([fmt_num(row["server_qps"], 1)] if has["server_qps"] else []),
             *([fmt_num(row["index_recall"], 3)] if has["index_recall"] else []),
             fmt_num(row["model_load_s"], 2), fmt_num(row["peak_rss_mb"], 0), fmt_size(row["parameters"]),
-            fmt_size(row["bytes_per_item"]), *([row["machine"] or "–"] if has["machine"] else []),
+            fmt_size(row["bytes_per_item"]), *([md_text(row["machine"] or "–")] if has["machine"] else []),
             f"{row['runs']} (newest shown)" if row["runs"] > 1 else "1",
         ])
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
@@ -319,7 +320,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
         table = (f"{BUSY} Rows of this table ran on {group['machine'].nunique()} different machines (see the machine "
                  "column): compare their latencies, and the frontier, only within one machine.\n\n" + table)
     if plot_link:
-        table += f"\n\n[latency vs {primary} plot]({plot_link})"
+        table += f"\n\n[latency vs {md_text(primary)} plot]({md_link_target(plot_link)})"
     return table
 
 
@@ -331,7 +332,7 @@ def published_for(records: list[dict[str, Any]]) -> tuple[tuple, str | None]:
     try:
         return tuple(datasets.get(spec).published), None
     except (UnknownNameError, RuntimeError) as exc:
-        return (), f"Published figures for `{spec}` cannot be shown: {exc}"
+        return (), f"Published figures for {md_code(spec)} cannot be shown: {md_text(exc)}"
 
 
 def published_table(records: list[dict[str, Any]]) -> str | None:
@@ -348,8 +349,9 @@ def published_table(records: list[dict[str, Any]]) -> str | None:
         ours = by_label.get(label)
         digits = 2 if abs(p.value) > 1.5 else 4
         ours_value = fmt_estimate(ours["metrics"].get(p.metric), digits) if ours else "not run"
-        shown = f"`{label}`" + ("" if p.ours else " (our best)") if label else "–"
-        rows.append([p.model, p.metric, f"{p.value:.{digits}f}", shown, ours_value, p.note, p.citation])
+        shown = md_code(label) + ("" if p.ours else " (our best)") if label else "–"
+        rows.append([md_text(p.model), md_text(p.metric), f"{p.value:.{digits}f}", shown, ours_value, md_text(p.note),
+                     md_text(p.citation)])
     return tabulate(rows, headers=["published model", "metric", "published", "ours", "our figure", "setting", "source"],
                     tablefmt="github", disable_numparse=True)
 
@@ -383,7 +385,7 @@ def summary_table(frame: pd.DataFrame) -> str:
     """Models ordered by their head-to-head win rate over shared datasets (see ``head_to_head``),
     with the mean rank over their own datasets beside it for reference."""
     s = head_to_head(frame)
-    rows = [[f"`{m}`", fmt_num(100 * r.win_rate, 1) if np.isfinite(r.win_rate) else "–", f"{int(r.comparisons):,}",
+    rows = [[md_code(m), fmt_num(100 * r.win_rate, 1) if np.isfinite(r.win_rate) else "–", f"{int(r.comparisons):,}",
              int(r.datasets), f"{r.mean_rank:.2f}", fmt_num(r.median_p50_ms, 2)] for m, r in s.iterrows()]
     return tabulate(rows, headers=["model", "wins % (shared datasets)", "comparisons", "datasets",
                                    "mean rank (own datasets)", "median p50 ms"], tablefmt="github",
@@ -447,12 +449,12 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         "where an approximate or compressed item index served the queries (quality is then what the index "
         "returns, and recall@10 of exact says how much of the exact top 10 it finds).",
         "",
-        "Machine(s): " + "; ".join(envs),
+        "Machine(s): " + "; ".join(md_text(e) for e in envs),
         "",
     ]
     if unreadable:
         out += [f"{BUSY} {len(unreadable)} file(s) in `{results_dir}/` could not be read as records and are left out: "
-                + "; ".join(f"`{p.name}`" for p, _ in unreadable[:10]) + ("; ..." if len(unreadable) > 10 else ""), ""]
+                + "; ".join(md_code(p.name) for p, _ in unreadable[:10]) + ("; ..." if len(unreadable) > 10 else ""), ""]
     if frame.empty:
         return "\n".join(out + ["No run records yet: `recbench run --model sif --dataset lee`.", ""])
     frame["frontier"] = False
@@ -482,11 +484,11 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
         first = next(iter(group_records.values()))
         sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
                           for k, v in first["dataset"]["sizes"].items())
-        out += [f"## {name} ({split})", "", f"{first['dataset']['kind']} · {sizes} · primary metric "
-                f"**{first['primary_metric']}**", ""]
+        out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "
+                f"**{md_text(first['primary_metric'])}**", ""]
         out += [measured_table(group, group_records, pvalues, link), ""]
         if training_link:
-            out += [f"[validation quality vs training minutes of the trained rows]({training_link})", ""]
+            out += [f"[validation quality vs training minutes of the trained rows]({md_link_target(training_link)})", ""]
         _, missing = published_for(list(group_records.values()))
         pub = published_table(list(group_records.values()))
         if pub:

@@ -1,0 +1,41 @@
+"""Text from records, labels, options and file names, escaped for where it lands in Markdown
+(and so in any HTML view of it): a ``|`` or a line break must not split a table row or start a
+new one, a backtick must not end a code span early, and ``<script>`` must stay text."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+_SPECIAL = re.compile(r"([\\`*_\[\]#!|])")
+
+
+def one_line(value: Any) -> str:
+    return re.sub(r"[\r\n\t\v\f\u2028\u2029]+", " ", str(value))
+
+
+def md_text(value: Any) -> str:
+    """Plain text in a table cell, heading or paragraph: HTML-escaped, Markdown's specials
+    backslash-escaped, on one line."""
+    return _SPECIAL.sub(r"\\\1", html.escape(one_line(value), quote=False))
+
+
+def md_code(value: Any) -> str:
+    """Text as inline code (a row's label): a backtick span fenced with more backticks than it
+    holds, its ``|`` escaped (GitHub splits table cells at ``|`` even in code), on one line. Text
+    holding HTML's ``<``, ``>`` or ``&`` becomes a ``<code>`` element with its content escaped
+    instead, so that no view of the file, rendered or not, carries it as markup."""
+    text = one_line(value)
+    if any(c in text for c in "<>&"):
+        return f"<code>{md_text(text)}</code>"
+    text = text.replace("|", "\\|")
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_link_target(path: str) -> str:
+    """A relative link's target with the characters that would end or break it encoded."""
+    return "".join(f"%{ord(c):02X}" if c in " ()<>|[]\"'`\n\r" else c for c in str(path))
