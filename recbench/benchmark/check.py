@@ -5,6 +5,7 @@ is gated; latency is reported beside it, never gated (shared machines are too no
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -34,18 +35,53 @@ class CheckRow:
         return self.got is not None and abs(self.got - self.expected) <= self.tolerance
 
 
+CELL_FIELDS = {"model": str, "dataset": str, "metrics": dict, "split": str, "options": dict, "dataset_options": dict,
+               "train_budget": str, "train_seed": int, "description": str}
+SUITE_FIELDS = {"cells": list, "n_bootstrap": int, "latency_queries": int, "description": str}
+
+
 def load_suite(path: Path) -> dict[str, Any]:
+    """The suite, validated field by field: a gate that checks nothing (no cell, a cell with
+    no gated metric) or a tolerance that passes anything (non-finite, negative) is refused,
+    each message naming the field."""
     try:
         suite = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot read the check suite: {exc}") from None
-    for i, cell in enumerate(suite.get("cells", [])):
+    if not isinstance(suite, dict):
+        raise ValueError(f"{path}: a check suite is a JSON object with a 'cells' list")
+    for key, value in suite.items():
+        if key not in SUITE_FIELDS:
+            raise ValueError(f"{path}: unknown field {key!r} (known: {', '.join(SUITE_FIELDS)})")
+        if not isinstance(value, SUITE_FIELDS[key]) or isinstance(value, bool):
+            raise ValueError(f"{path}: {key!r} must be a {SUITE_FIELDS[key].__name__}")
+    cells = suite.get("cells")
+    if not cells:
+        raise ValueError(f"{path}: 'cells' is missing or empty: a gate with no cell checks nothing")
+    for i, cell in enumerate(cells):
+        where = f"{path}: cells[{i}]"
+        if not isinstance(cell, dict):
+            raise ValueError(f"{where} must be an object")
         for key in ("model", "dataset", "metrics"):
             if key not in cell:
-                raise ValueError(f"{path}: cell {i} has no {key!r}")
+                raise ValueError(f"{where} has no {key!r}")
+        for key, value in cell.items():
+            if key not in CELL_FIELDS:
+                raise ValueError(f"{where}: unknown field {key!r} (known: {', '.join(CELL_FIELDS)})")
+            if not isinstance(value, CELL_FIELDS[key]) or isinstance(value, bool):
+                raise ValueError(f"{where}.{key} must be a {CELL_FIELDS[key].__name__}")
+        if not cell["metrics"]:
+            raise ValueError(f"{where}.metrics is empty: the cell would be run and nothing checked")
         for name, spec in cell["metrics"].items():
-            if "tolerance" not in spec:
-                raise ValueError(f"{path}: cell {i} metric {name!r} has no 'tolerance'")
+            at = f"{where}.metrics.{name}"
+            if not isinstance(spec, dict):
+                raise ValueError(f"{at} must be an object with 'expected' and 'tolerance'")
+            for key in ("expected", "tolerance"):
+                value = spec.get(key)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ValueError(f"{at}.{key} must be a finite number, not {value!r}")
+            if spec["tolerance"] < 0:
+                raise ValueError(f"{at}.tolerance must not be negative, not {spec['tolerance']!r}")
     return suite
 
 
