@@ -269,7 +269,8 @@ def summarise(record: dict[str, Any], path: Path | None) -> str:
     return (
         f"{record['model']['label']} x {record['dataset']['name']} ({record['dataset']['split']}): "
         f"{pm} {est['value']:.{d}f} [{est['ci_low']:.{d}f}, {est['ci_high']:.{d}f}]  {trained}"
-        f"{_throughput(record['timing'])}  p50 {lat.get('p50_ms', float('nan')):.2f} ms  -> {path}"
+        f"{_throughput(record['timing'])}  "
+        f"{'p50 %.2f ms' % lat['p50_ms'] if lat.get('p50_ms') is not None else 'latency not timed'}  -> {path}"
     )
 
 
@@ -441,13 +442,26 @@ def list_models() -> None:
     """Which model runs on which dataset (the compatibility matrix)."""
     from tabulate import tabulate
 
-    dnames = datasets.names()
+    dnames = []
+    kinds = {}
+    broken = []
+    for entry in datasets:
+        try:
+            kinds[entry.name] = entry.load().kind
+            dnames.append(entry.name)
+        except RuntimeError as exc:  # a plugin that cannot load is named, not fatal
+            broken.append(str(exc))
     rows = []
     for entry in baselines:
-        factory = entry.load()
-        rows.append([entry.name, entry.source,
-                     *["yes" if supports(factory, datasets.get(d).kind) else "–" for d in dnames]])
+        try:
+            factory = entry.load()
+        except RuntimeError as exc:
+            broken.append(str(exc))
+            continue
+        rows.append([entry.name, entry.source, *["yes" if supports(factory, kinds[d]) else "–" for d in dnames]])
     typer.echo(tabulate(rows, headers=["model", "from", *dnames], tablefmt="github"))
+    for message in broken:
+        typer.secho(f"not loaded: {message}", fg=typer.colors.YELLOW, err=True)
 
 
 datasets_app = typer.Typer(help="Where each dataset comes from and whether it is present; build datasets.")

@@ -230,6 +230,10 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
     """--threads, --index and the scenario settings, checked before anything loads."""
     from recbench.benchmark.indexes import INDEXES
 
+    if settings.batch_size < 1:
+        raise CellError(f"--batch-size must be at least 1, got {settings.batch_size}")
+    if settings.latency_queries < 0 or settings.n_bootstrap < 1:
+        raise CellError("--latency-queries must not be negative and --n-bootstrap must be at least 1")
     if settings.threads is not None and settings.threads < 1:
         raise CellError(f"--threads must be at least 1, got {settings.threads}")
     if settings.index not in INDEXES:

@@ -26,6 +26,21 @@ def encode_checked(model: Encoder, texts: Sequence[str], batch_size: int, progre
             parts.append(part)
             bar.update(len(part))
     emb = np.concatenate(parts, axis=0) if parts else np.zeros((0, 0), dtype=np.float32)
+    return checked_vectors(model, emb, texts)
+
+
+def encode_query(model: Encoder, texts: Sequence[str]) -> np.ndarray:
+    """A timed query's encode (batch size = the query's texts), held to the same checks as the
+    batched encode: a model that fails only one text at a time fails the cell, not silently."""
+    return checked_vectors(model, np.asarray(model.encode(list(texts), batch_size=len(texts))), texts)
+
+
+def checked_vectors(model: Any, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """float32 (n, d) vectors, or an EvaluationError naming the model and the first bad text:
+    a wrong shape, a non-numeric type, NaN or inf."""
+    if emb.dtype.kind not in "fiu" or emb.dtype.kind == "b":
+        raise EvaluationError(f"model {model.name!r} returned {emb.dtype} values; expected numbers")
+    emb = emb.astype(np.float32, copy=False)
     if emb.ndim != 2 or emb.shape[0] != len(texts):
         raise EvaluationError(
             f"model {model.name!r} returned an array of shape {emb.shape} for {len(texts)} texts; expected (n, d)"

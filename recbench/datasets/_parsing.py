@@ -44,3 +44,12 @@ def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line.rstrip("\r") for line in lines]
+
+
+def allow_long_fields() -> None:
+    """The csv module refuses fields over 128 KB by default; a long review or description is
+    data, not an error (the readers name file and line for what is one)."""
+    import csv
+    import sys
+
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))

@@ -40,7 +40,7 @@ import pandas as pd
 
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
-from recbench.datasets._parsing import DataFormatError, parse_score, undecodable
+from recbench.datasets._parsing import DataFormatError, allow_long_fields, parse_score, undecodable
 from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
 from recbench.datasets.mix import InteractionLog
 
@@ -71,6 +71,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: interactions:<dir> needs {INTERACTIONS} and {ITEMS} in the folder")
     rows: list[tuple[int, list[str]]] = []
+    allow_long_fields()
     with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet exports start with a BOM
         try:
             first = f.readline()

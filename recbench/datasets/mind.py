@@ -194,6 +194,9 @@ def build_task(name: str, split: str, test_folder: Path, train_folder: Path | No
         frames.append(read_news(train_folder / "news.tsv"))
     news = pd.concat(frames, ignore_index=True).drop_duplicates("id", keep="first").reset_index(drop=True)
     _, test, test_report = read_mind_split(test_folder, on_missing, news)
+    if len(test) == 0:
+        raise DataFormatError(f"{test_folder / 'behaviors.tsv'}: no impression to evaluate (the file is empty"
+                              + (" or every row was dropped)" if on_missing != "error" else ")"))
     info: dict[str, Any] = {"test": test_report, **(extra_info or {})}
     train = None
     paths = [test_folder / "news.tsv", test_folder / "behaviors.tsv"]

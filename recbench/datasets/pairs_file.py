@@ -17,7 +17,7 @@ import numpy as np
 from recbench.benchmark.data import DataSource
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import Dataset, PairsTask, fingerprint_files
-from recbench.datasets._parsing import DataFormatError, parse_score, undecodable
+from recbench.datasets._parsing import DataFormatError, allow_long_fields, parse_score, undecodable
 
 DEFAULT_COLUMNS = (("sentence1", "sentence2", "score"), ("text1", "text2", "score"), ("text_a", "text_b", "label"))
 
@@ -35,10 +35,13 @@ def parse_pairs_spec(arg: str) -> tuple[Path, tuple[str, str, str] | None]:
 def read_pairs_file(path: Path, columns: tuple[str, str, str] | None) -> tuple[list[str], list[str], list[float]]:
     if not path.is_file():
         raise FileNotFoundError(f"pairs file {path} does not exist")
+    allow_long_fields()
     try:
         return _read_pairs(path, columns)
     except UnicodeDecodeError:
         raise undecodable(path) from None
+    except csv.Error as exc:
+        raise DataFormatError(f"{path}: {exc}") from None
 
 
 def _read_pairs(path: Path, columns: tuple[str, str, str] | None) -> tuple[list[str], list[str], list[float]]:
@@ -61,7 +64,14 @@ def _read_pairs(path: Path, columns: tuple[str, str, str] | None) -> tuple[list[
             raise DataFormatError(f"{path}:1: missing column(s) {missing}; the header has {header}")
         ia, ib, isc = (header.index(c) for c in columns)
         texts_a, texts_b, gold = [], [], []
-        for row in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise DataFormatError(f"{path}:{reader.line_num}: {exc}") from None
             line_no = reader.line_num
             if not row or all(not cell.strip() for cell in row):
                 continue

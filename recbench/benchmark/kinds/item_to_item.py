@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
-from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, fit_on_texts
+from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, encode_query, fit_on_texts
 from recbench.benchmark.evaluate import (EvalResult, EvalSettings, EvaluationError, item_catalog, protocol,
                                          training_split)
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
@@ -95,7 +95,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                                     lambda j, cand: table.maxsim_sum(q_tokens[rows[j]], cand))
 
             def one_query(i: int) -> np.ndarray:
-                q_vec = unit_rows(model.encode([q_texts[i]], batch_size=1))[0]
+                q_vec = unit_rows(encode_query(model, [q_texts[i]]))[0]
                 q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
                 cand = top_k(index, q_vec, depth, skip(i))
                 late = table.maxsim_sum(q_tok, cand)
@@ -121,7 +121,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                                            exact_scores(queries, items), timing)
 
         def one_query(i: int) -> np.ndarray:
-            q = unit_rows(model.encode([query_text(i)], batch_size=1))[0]
+            q = unit_rows(encode_query(model, [query_text(i)]))[0]
             return top_k(index, q, 10, excluded_of(task.excluded, task.excluded_offsets, i))
 
         details["fields"] = list(fields)

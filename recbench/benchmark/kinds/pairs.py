@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from recbench.benchmark.capabilities import CorpusFitted, Encoder, TokenEncoder
-from recbench.benchmark.encoding import check_tokens, cosine_rows, encode_checked, offline_timing
+from recbench.benchmark.encoding import check_tokens, cosine_rows, encode_checked, encode_query, offline_timing
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol
 from recbench.benchmark.metrics import CORRELATIONS, bootstrap_indices, percentile_interval
 from recbench.benchmark.tasks import PairsTask
@@ -140,7 +140,7 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
         if late:
             ta, tb = model.encode_tokens([task.texts_a[j], task.texts_b[j]], kind="document", batch_size=2)
             return symmetric_maxsim(ta, tb)
-        e = model.encode([task.texts_a[j], task.texts_b[j]], batch_size=2)
+        e = encode_query(model, [task.texts_a[j], task.texts_b[j]])
         return float(cosine_rows(e[:1], e[1:])[0])
 
     timing.update(measure_latency(one_query, n, settings))
