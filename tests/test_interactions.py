@@ -137,3 +137,21 @@ def test_a_missing_folder_or_file_is_a_clear_error(tmp_path):
         load("interactions")
     with pytest.raises(FileNotFoundError, match="items.csv not found"):
         load(f"interactions:{tmp_path}")
+
+
+def test_ordinal_timestamps_are_not_taken_for_times_when_building_impressions(tmp_path):
+    from recbench.datasets.mix import MixRecipe, build_impressions, load_source
+
+    items = "item,title\n" + "".join(f"I{i},item number {i}\n" for i in range(40))
+    rows = "".join(f"u{u},I{(u * 7 + k) % 40},{k}\n" for u in range(12) for k in range(5))
+    write_log(tmp_path / "log", "user,item,timestamp\n" + rows, items)
+    log = load_source(f"interactions:{tmp_path / 'log'}", DataLocator())
+    with pytest.warns(UserWarning, match="positions .* not times"):
+        stats = build_impressions(log, tmp_path / "out", MixRecipe(negatives=4, seed=0))
+    assert stats["negatives_from"] == "popularity-matched (timestamps are ordinal positions)"
+    assert "1970" not in (tmp_path / "out" / "dev" / "behaviors.tsv").read_text()
+    real = "".join(f"u{u},I{(u * 7 + k) % 40},{1_600_000_000 + 3600 * (u * 5 + k)}\n" for u in range(12) for k in range(5))
+    write_log(tmp_path / "log2", "user,item,timestamp\n" + real, items)
+    timed = build_impressions(load_source(f"interactions:{tmp_path / 'log2'}", DataLocator()), tmp_path / "out2",
+                              MixRecipe(negatives=4, seed=0))
+    assert timed["negatives_from"] == "time window"

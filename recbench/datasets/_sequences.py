@@ -39,6 +39,13 @@ def user_sequences(users: Sequence[Any], rows: np.ndarray, *keys: Sequence[Any])
     return out_users, seqs
 
 
+def repeat_counts(sequences: Sequence[np.ndarray]) -> dict[str, int]:
+    """Repeated items in users' sequences (re-purchases, re-watches): kept as the log has them,
+    and counted, so the record says how many there were."""
+    repeats = [len(s) - len(np.unique(s)) for s in sequences]
+    return {"users_with_repeated_items": int(sum(r > 0 for r in repeats)), "repeated_engagements": int(sum(repeats))}
+
+
 def leave_one_out(
     name: str,
     split: str,
@@ -81,6 +88,7 @@ def leave_one_out(
         history=np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64),
         history_offsets=np.r_[0, np.cumsum(lengths)], targets=np.array(targets, dtype=np.int64),
         train_counts=counts, default_fields=default_fields, text_style=text_style, fingerprint=fingerprint,
-        info={**(info or {}), "users_skipped_too_short": skipped, "max_history": max_history},
+        info={**(info or {}), "users_skipped_too_short": skipped, "max_history": max_history,
+              **repeat_counts(sequences)},
         past=np.concatenate(pasts) if pasts else np.zeros(0, dtype=np.int64), past_offsets=np.r_[0, np.cumsum(past_lengths)],
     )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import warnings
 import os
 import shutil
 import tempfile
@@ -174,6 +175,17 @@ def _format_time(ts: int | None) -> str:
     return _dt.datetime.fromtimestamp(int(ts), _dt.timezone.utc).strftime("%m/%d/%Y %I:%M:%S %p").lstrip("0")
 
 
+def looks_ordinal(users: np.ndarray, times: np.ndarray) -> bool:
+    """Whether the "timestamps" are each user's positions: every user's, in order, exactly
+    start, start + 1, ... with one start (0 or 1) for all, as a log exported without times has."""
+    frame = pd.DataFrame({"user": users, "t": times})
+    if not np.all(np.mod(frame["t"].to_numpy(dtype=np.float64), 1) == 0):
+        return False
+    frame["rank"] = frame.groupby("user", sort=False).cumcount()
+    offset = frame["t"] - frame["rank"]
+    return bool(offset.nunique() == 1 and offset.iloc[0] in (0, 1) and frame["rank"].max() >= 1)
+
+
 def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRecipe()) -> dict:
     """Writes ``out/train`` and ``out/dev`` in MIND's format; returns what was built."""
     rng = np.random.default_rng(recipe.seed)
@@ -184,6 +196,12 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
         order = np.arange(n)  # the log's own order
     users, items = log.users[order], log.items[order]
     times = log.timestamps[order] if log.timestamps is not None else None
+    ordinal = times is not None and looks_ordinal(users, times)
+    if ordinal:  # positions, not times: every user's k-th engagement would share "time" k
+        warnings.warn("build-impressions: the timestamps are each user's positions (0, 1, 2, ...), not times; "
+                      "they order each user's engagements, but negatives are drawn popularity-matched from the "
+                      "whole log (no time window) and behaviors.tsv gets no time", stacklevel=2)
+        times = None
     known = set(log.news["id"])
     unknown = sorted(set(items) - known)
     if unknown:
@@ -256,7 +274,9 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
     stats["users_skipped_one_engagement"] = short_users
     stats["repeat_engagements_skipped"] = repeats
     stats["recipe"] = asdict(recipe)
-    stats["negatives_from"] = "time window" if times is not None else "popularity-matched (no timestamps)"
+    stats["negatives_from"] = ("time window" if times is not None else
+                               "popularity-matched (timestamps are ordinal positions)" if ordinal else
+                               "popularity-matched (no timestamps)")
     (out / "build.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
 
