@@ -27,7 +27,7 @@ CELL = {"model": "random", "dataset": "lee", "metrics": {"pearson": {"expected":
     ({"cells": [{**CELL, "metrics": {"pearson": 0.5}}]}, "must be an object"),
     ({"cells": [{**CELL, "modle": "x"}]}, r"cells\[0\]: unknown field 'modle'"),
     ({"cells": [{**CELL, "options": "k=3"}]}, r"cells\[0\].options must be a dict"),
-    ({"cells": [CELL], "n_bootstrap": "many"}, "'n_bootstrap' must be a int"),
+    ({"cells": [CELL], "n_bootstrap": "many"}, "n_bootstrap must be a int"),
     ({"cells": ["random x lee"]}, r"cells\[0\] must be an object"),
 ])
 def test_a_suite_that_checks_nothing_or_anything_is_refused_naming_the_field(tmp_path, suite, message):

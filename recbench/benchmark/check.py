@@ -40,6 +40,15 @@ CELL_FIELDS = {"model": str, "dataset": str, "metrics": dict, "split": str, "opt
 SUITE_FIELDS = {"cells": list, "n_bootstrap": int, "latency_queries": int, "description": str}
 
 
+def check_fields(obj: dict[str, Any], schema: dict[str, type], where: str, field_prefix: str) -> None:
+    """Every field of ``obj`` known to ``schema`` and of its type (a bool is not a number)."""
+    for key, value in obj.items():
+        if key not in schema:
+            raise ValueError(f"{where} unknown field {key!r} (known: {', '.join(schema)})")
+        if not isinstance(value, schema[key]) or isinstance(value, bool):
+            raise ValueError(f"{field_prefix}{key} must be a {schema[key].__name__}")
+
+
 def load_suite(path: Path) -> dict[str, Any]:
     """The suite, validated field by field: a gate that checks nothing (no cell, a cell with
     no gated metric) or a tolerance that passes anything (non-finite, negative) is refused,
@@ -50,11 +59,7 @@ def load_suite(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot read the check suite: {exc}") from None
     if not isinstance(suite, dict):
         raise ValueError(f"{path}: a check suite is a JSON object with a 'cells' list")
-    for key, value in suite.items():
-        if key not in SUITE_FIELDS:
-            raise ValueError(f"{path}: unknown field {key!r} (known: {', '.join(SUITE_FIELDS)})")
-        if not isinstance(value, SUITE_FIELDS[key]) or isinstance(value, bool):
-            raise ValueError(f"{path}: {key!r} must be a {SUITE_FIELDS[key].__name__}")
+    check_fields(suite, SUITE_FIELDS, f"{path}:", f"{path}: ")
     cells = suite.get("cells")
     if not cells:
         raise ValueError(f"{path}: 'cells' is missing or empty: a gate with no cell checks nothing")
@@ -65,11 +70,7 @@ def load_suite(path: Path) -> dict[str, Any]:
         for key in ("model", "dataset", "metrics"):
             if key not in cell:
                 raise ValueError(f"{where} has no {key!r}")
-        for key, value in cell.items():
-            if key not in CELL_FIELDS:
-                raise ValueError(f"{where}: unknown field {key!r} (known: {', '.join(CELL_FIELDS)})")
-            if not isinstance(value, CELL_FIELDS[key]) or isinstance(value, bool):
-                raise ValueError(f"{where}.{key} must be a {CELL_FIELDS[key].__name__}")
+        check_fields(cell, CELL_FIELDS, f"{where}:", f"{where}.")
         if not cell["metrics"]:
             raise ValueError(f"{where}.metrics is empty: the cell would be run and nothing checked")
         for name, spec in cell["metrics"].items():
