@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import string
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -102,6 +103,15 @@ class ColBERTMiniLM:
         # ``encode`` keeps the tokens of the texts it encoded for the ``encode_tokens`` call that
         # follows it over the catalog (halving the catalog's encoding time)
         self._same_pass: dict[str, np.ndarray] = {}
+
+    @property
+    def weights_fingerprint(self) -> str | None:
+        """A local backbone folder by content (the embedding cache's key includes it)."""
+        if self.path == default_model_path():
+            return None
+        from recbench.benchmark.cache import folder_fingerprint
+
+        return folder_fingerprint(Path(self.path))
 
     @property
     def params(self) -> dict[str, Any]:
