@@ -79,3 +79,18 @@ def test_a_record_is_readable_by_the_group(tmp_path):
     rec = {"schema_version": 2, "run_id": "x-1", "dataset": {"name": "d"}, "model": {"label": "m"}}
     path = write_record(rec, tmp_path, {"query_id": np.arange(3)})
     assert stat.S_IMODE(path.stat().st_mode) & 0o040 and stat.S_IMODE(path.with_suffix(".queries.npz").stat().st_mode) & 0o040
+
+
+def test_a_checkpoint_folder_is_readable_by_the_group(tmp_path):
+    from recbench.benchmark.cache import folder_mode
+    from recbench.benchmark.training import CheckpointCache, TrainingReport
+
+    class Tiny:
+        name, params = "tiny", {}
+
+        def save_checkpoint(self, folder):
+            (folder / "w.bin").write_bytes(b"0")
+
+    report = TrainingReport(1.0, 1, 1, 1, 1, 1, "auc", 0.5, 1.0, "1steps", "steps")
+    folder = CheckpointCache(tmp_path).save(Tiny(), "k", report, {})
+    assert stat.S_IMODE(folder.stat().st_mode) == folder_mode()

@@ -29,13 +29,22 @@ import numpy as np
 
 from recbench.benchmark.data import default_cache_dir
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def file_mode() -> int:
     """The mode an ordinary new file gets (0o666 less the umask): records and cache entries are
     as readable as any file the user writes, not 0600 as a temp file is, so a team's shared
     results folder or cache can be read by its group."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """The mode an ordinary new folder gets (0o777 less the umask), not mkdtemp's 0700."""
+    return 0o777 & ~_umask()
 
 
 @functools.lru_cache(maxsize=None)

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
+from recbench.benchmark.cache import file_mode, folder_mode
 from recbench.benchmark.data import default_cache_dir
 from recbench.benchmark.timing import peak_rss_mb
 
@@ -205,6 +206,7 @@ class ResumeState:
         os.close(fd)
         try:
             torch.save(state, tmp)
+            os.chmod(tmp, file_mode())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -410,6 +412,7 @@ class CheckpointCache:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
         try:
+            os.chmod(tmp, folder_mode())  # a folder's usual mode, not mkdtemp's 0700
             model.save_checkpoint(tmp)
             np.savez_compressed(tmp / "training_curves.npz", **report.curves())
             manifest = {"key": key, "model": model.name, "params": model.params, "training": report.summary(),
