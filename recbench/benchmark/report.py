@@ -70,7 +70,7 @@ def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> 
             "dataset": rec["dataset"]["name"], "split": rec["dataset"]["split"], "kind": rec["dataset"]["kind"],
             "model": rec["model"]["label"], "primary_metric": pm,
             "value": mean_of(per_seed) if len(group) > 1 else est.get("value"),
-            "ci_low": est.get("ci_low"), "ci_high": est.get("ci_high"),
+            **seed_interval(group, pm, est),
             "trained": bool(training), "seeds": len(group) if training else 0,
             "seed_list": ",".join(str(x) for x in seeds if x is not None),
             "seed_sd": float(np.std(per_seed, ddof=1)) if len(group) > 1 and None not in per_seed else None,
@@ -97,6 +97,26 @@ def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> 
                for k in rec["metrics"]},
         })
     return pd.DataFrame(rows)
+
+
+def seed_interval(group: list[tuple[Path, dict[str, Any]]], metric: str, newest: dict[str, Any]) -> dict[str, Any]:
+    """A row's 95% interval: its record's bootstrap interval, or for several seeds the seed
+    mean's t interval and the mean query-bootstrap half-width combined in quadrature (an
+    approximation for the plot; the tests use the hierarchical bootstrap)."""
+    if len(group) < 2:
+        return {"ci_low": newest.get("ci_low"), "ci_high": newest.get("ci_high")}
+    from scipy.stats import t as student_t
+
+    ests = [r["metrics"].get(metric) or {} for _, r in group]
+    values = [e.get("value") for e in ests]
+    halves = [(e["ci_high"] - e["ci_low"]) / 2 for e in ests if e.get("ci_low") is not None and e.get("ci_high") is not None]
+    if None in values:
+        return {"ci_low": None, "ci_high": None}
+    n = len(values)
+    seed_half = float(student_t.ppf(0.975, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
+    half = float(np.hypot(seed_half, np.mean(halves) if halves else 0.0))
+    mean = float(np.mean(values))
+    return {"ci_low": mean - half, "ci_high": mean + half}
 
 
 def busy_timings(timing: dict[str, Any]) -> str:
