@@ -17,8 +17,7 @@ from tabulate import tabulate
 from recbench.benchmark.markdown import md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_records
-from recbench.benchmark.seeds import (compare_rows, holm, model_version, newest_per_seed, training_budget,
-                                      training_seed)
+from recbench.benchmark.seeds import compare_rows, holm, newest_per_seed, row_identity, training_seed
 
 FRONTIER = "★"
 NOT_SIGNIFICANT = "≈"
@@ -37,8 +36,7 @@ def latest_per_cell(records: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[lis
     rows = []
     for pairs in by_row.values():
         newest = max(pairs, key=lambda pr: pr[1]["date"])
-        same = (training_budget(newest[1]), model_version(newest[1]))
-        rows.append(newest_per_seed([pr for pr in pairs if (training_budget(pr[1]), model_version(pr[1])) == same]))
+        rows.append(newest_per_seed([pr for pr in pairs if row_identity(pr[1]) == row_identity(newest[1])]))
     return rows, {key: len(pairs) for key, pairs in by_row.items()}
 
 
