@@ -10,8 +10,9 @@ run() { recbench run --results-dir results --no-progress --train-seeds 0,1,2 "$@
 run -m nrms -d amazon-scientific-mix
 run -m sasrec -d amazon-scientific
 run -m recobert -d wine-tdm
-run -m recformer -d amazon-scientific
 run -m biencoder -d amazon-scientific-mix
 run -m biencoder -d amazon-scientific-mix -o pooling=mix
 run -m biencoder -d amazon-scientific-mix -o lora=8
 run -m biencoder -d amazon-scientific-mix -o loss=bce
+run -m recformer -d amazon-scientific
+run -m biencoder -d amazon-scientific-mix -o pooling=sasrec
