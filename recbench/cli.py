@@ -11,7 +11,8 @@ import typer
 
 from recbench.benchmark.cells import Cell, CellError, parse_train_seeds, plan
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, supports
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.task_kinds import supports
 from recbench.benchmark.grid import EXECUTORS, GridInterrupted, Outcome, run_grid
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
 from recbench.benchmark.results import user_results_dir

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from recbench.benchmark.cells import Cell, CellError, UnsupportedCell
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError, evaluate
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.task_kinds import evaluate
 from recbench.benchmark.indexes import INDEXES, ItemIndex, build_index, pq_subquantizers, recall_of_exact
 from recbench.benchmark.scenarios import load_watch, poisson_arrivals, server, single_stream
 

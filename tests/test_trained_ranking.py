@@ -14,7 +14,8 @@ import torch
 
 from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, evaluate, split_for_training
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.task_kinds import evaluate, split_for_training
 from recbench.benchmark.runner import build_dataset, run_cell
 from recbench.benchmark.training import Budget, CheckpointCache, TrainSettings, train
 from recbench.datasets._sequences import leave_one_out

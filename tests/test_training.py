@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError, split_for_training
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.task_kinds import split_for_training
 from recbench.benchmark.registry import baselines
 from recbench.benchmark.runner import build_dataset, run_cell
 from recbench.benchmark.training import (Budget, CheckpointCache, TrainingError, TrainSettings, checkpoint_key,

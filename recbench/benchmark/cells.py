@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recbench.benchmark.evaluate import EXPORTS, LATER_SETTINGS, SERVER_SETTINGS, EvalSettings, load_kinds, pooling_vocabulary, supports
+from recbench.benchmark.evaluate import LATER_SETTINGS, SERVER_SETTINGS, EvalSettings
+from recbench.benchmark.task_kinds import all_kinds, export_format, get_kind, pooling_vocabulary, supports
 from recbench.benchmark.option_types import OptionError, typed_options
 from recbench.benchmark.registry import baselines, datasets, split_spec
 from recbench.benchmark.results import format_label
@@ -223,9 +224,6 @@ class Cell:
                 **({"training": self.training.key_payload()} if self.training is not None else {})}
 
 
-FULL_RANKING_KINDS = ("item-to-item", "sequences")  # the kinds that search an item index
-
-
 def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
     """--threads, --index and the scenario settings, checked before anything loads."""
     from recbench.benchmark.indexes import INDEXES
@@ -238,8 +236,9 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
         raise CellError(f"--threads must be at least 1, got {settings.threads}")
     if settings.index not in INDEXES:
         raise CellError(f"--index {settings.index!r} is not one of {', '.join(INDEXES)}")
-    if settings.index != "flat" and kind not in FULL_RANKING_KINDS:
-        raise UnsupportedCell(f"--index {settings.index} applies to full-ranking tasks ({', '.join(FULL_RANKING_KINDS)}), "
+    if settings.index != "flat" and not get_kind(kind).searches_index:
+        searching = ", ".join(k.name for k in all_kinds() if k.searches_index)
+        raise UnsupportedCell(f"--index {settings.index} applies to full-ranking tasks ({searching}), "
                               f"not {kind!r} ({dataset})")
     if any(b < 1 for b in settings.offline_batches) or settings.offline_texts < 0:
         raise CellError("offline scenario: batch sizes must be at least 1 and the text count not negative")
@@ -256,11 +255,12 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
 
 def check_export(fmt: str, kind: str) -> None:
     """An unknown format is an error; a format of another task kind skips the cell."""
-    load_kinds()
-    if fmt not in EXPORTS:
-        raise CellError(f"--export: unknown format {fmt!r}; known: {', '.join(sorted(EXPORTS)) or 'none'}")
-    if EXPORTS[fmt][0] != kind:
-        raise UnsupportedCell(f"--export {fmt} writes {EXPORTS[fmt][0]!r} cells only, not {kind!r}")
+    try:
+        writer_kind, _ = export_format(fmt)
+    except KeyError as exc:
+        raise CellError(str(exc.args[0])) from None
+    if writer_kind.name != kind:
+        raise UnsupportedCell(f"--export {fmt} writes {writer_kind.name!r} cells only, not {kind!r}")
 
 
 def plan(models: list[str], dataset_specs: list[str], split: str | None, options: dict[str, Any],

@@ -86,6 +86,10 @@ class Registry(Generic[T]):
             )
         self._entries[name] = Entry(name=name, factory=obj, source=source, meta=dict(meta))
 
+    def remove(self, name: str) -> None:
+        """Drops an entry (a test's temporary plugin; nothing in production removes one)."""
+        self._entries.pop(name, None)
+
     # -- discovery ----------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
         if not self._loaded_builtins:

@@ -12,7 +12,8 @@ from typing import Any
 
 from recbench.benchmark.cells import Cell, config_hash, options_for, protocol_settings
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EXPORTS, EvalSettings, evaluate, split_for_training
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.task_kinds import evaluate, export_format, get_kind, split_for_training
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, write_record
@@ -98,12 +99,12 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
         settings = replace(settings, use_cache=False)  # a trained model's vectors depend on its weights
     with stopwatch() as total_sw, load_watch() as cell_load:
         result = evaluate(model, task, settings)
-    check_metrics(result.metrics, cell.name)
+    check_metrics(result.metrics, cell.name, get_kind(task.kind))
     inherit_cell_load(result.timing, cell_load)
     result.variant.update(serving_variant(settings))
     exported: list[Path] = []
     if export_folder is not None:
-        exported = EXPORTS[cell.export[0]][1](task, result, export_folder)
+        exported = export_format(cell.export[0])[1](task, result, export_folder)
 
     primary = dataset.primary_metric or result.primary_metric
     model_params = dict(model.params)
@@ -177,7 +178,7 @@ def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[s
     train_task, valid_task = split_for_training(task, training.seed)
     quick = replace(cell.settings, n_bootstrap=1, latency_queries=0, offline_texts=0, server_p99_ms=None,
                     progress=False, use_cache=False)
-    metric = dataset.primary_metric or {"impressions": "auc"}.get(task.kind, "ndcg@10")
+    metric = dataset.primary_metric or get_kind(task.kind).primary_metric
 
     def validate() -> float:
         return evaluate(model, valid_task, quick).metrics[metric]["value"]
