@@ -10,6 +10,7 @@ from typing import Any, Optional, Tuple
 import typer
 
 from recbench.benchmark.cells import Cell, CellError, parse_train_seeds, plan
+from recbench.benchmark.check import DEFAULT_SUITE
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.task_kinds import supports
@@ -407,7 +408,7 @@ def _fmt(x: float | None, signed: bool = False) -> str:
 
 @app.command()
 def check(
-    suite: Path = typer.Option(Path("checks") / "smoke.json", help="the declared smoke suite"),
+    suite: Path = typer.Option(DEFAULT_SUITE, help="the declared smoke suite"),
     update: bool = typer.Option(False, help="write the measured values as the new expected ones"),
 ) -> None:
     """CI's regression gate: run the smoke suite, compare with the expected values; exit 1 on

@@ -4,7 +4,6 @@ nothing a reader takes for one."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

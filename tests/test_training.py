@@ -287,7 +287,7 @@ def test_an_interrupted_run_resumes_from_its_saved_state_and_ends_in_the_same_we
 
 
 def test_a_cell_without_a_step_budget_takes_its_models_default_and_a_time_alone_caps_it():
-    from recbench.benchmark.cells import Cell, CellError
+    from recbench.benchmark.cells import Cell
 
     nrms = baselines.get("nrms")
     cell = Cell.resolve("nrms", "ml100k-mix", training=TrainSettings())

@@ -12,16 +12,6 @@ import numpy as np
 
 
 @runtime_checkable
-class Model(Protocol):
-    name: str
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Everything that changes the model's output; recorded and hashed into the run id."""
-        ...
-
-
-@runtime_checkable
 class Encoder(Protocol):
     """Texts -> one float32 vector each: SIF, average GloVe, SBERT, bi-encoders.
 
@@ -38,21 +28,6 @@ class CorpusFitted(Protocol):
     timing; the model decides whether to use them or a reference corpus of its own."""
 
     def fit_corpus(self, texts: Sequence[str]) -> None: ...
-
-
-def describe_capabilities(model: Any) -> list[str]:
-    caps = []
-    if isinstance(model, Encoder):
-        caps.append("encoder")
-    if isinstance(model, CorpusFitted):
-        caps.append("corpus-fitted")
-    if isinstance(model, ItemScorer):
-        caps.append("item-scorer")
-    if isinstance(model, TokenEncoder):
-        caps.append("token-encoder")
-    if isinstance(model, Ranker):
-        caps.append("ranker")
-    return caps
 
 
 @runtime_checkable

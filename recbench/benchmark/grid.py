@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvaluationError
-from recbench.benchmark.results import check_writable, iter_records
+from recbench.benchmark.results import USER_RUNS, check_writable, iter_records, results_folder
 
 # what a cell may fail with and still let the grid go on: bad data, bad model output
 EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
@@ -44,11 +44,6 @@ class GridInterrupted(KeyboardInterrupt):
     def __init__(self, counts: GridCounts, left: int) -> None:
         super().__init__("interrupted")
         self.counts, self.left = counts, left
-
-
-def existing_cell_keys(results_dir: Path | None) -> set[str]:
-    """Keys of the cells that already have a record: a grid skips them."""
-    return set(existing_cell_records(results_dir))
 
 
 def existing_cell_records(results_dir: Path | None) -> dict[str, tuple[Path, dict[str, Any]]]:
@@ -152,7 +147,7 @@ def run_one(cell: Cell, locator: DataLocator, results_dir: Path | None, isolate:
 EXECUTORS = ("local", "ray")
 
 
-def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_dir: Path | None = Path("results"),
+def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_dir: Path | None = USER_RUNS,
              isolate: bool = True, rerun: bool = False, on_start: Callable[[Cell], None] | None = None,
              on_outcome: Callable[[Outcome], None] | None = None,
              catch: tuple[type[BaseException], ...] = EXPECTED_ERRORS, executor: str = "local",
@@ -166,6 +161,7 @@ def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     cells = list(cells)
     locator = locator or DataLocator()
+    results_dir = results_folder(results_dir)
     if results_dir is not None and cells:
         check_writable(Path(results_dir))  # before any cell runs, not after the first one has
     recorded = {} if rerun else current_records(existing_cell_records(results_dir), cells)

@@ -5,7 +5,6 @@ Tests check every metric here against an independent reference (scipy, scikit-le
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import digamma, gammaln
@@ -32,18 +31,6 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 CORRELATIONS = {"spearman": spearman, "pearson": pearson}
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A metric value with its 95% bootstrap interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"value": self.value, "ci_low": self.low, "ci_high": self.high}
-
-
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, n) resampling indices; one seeded draw shared by every metric of a run."""
     rng = np.random.default_rng(seed)
@@ -57,17 +44,6 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
-
-
-def correlation_with_ci(
-    pred: np.ndarray, gold: np.ndarray, which: str, indices: np.ndarray, scale: float = 100.0
-) -> Estimate:
-    """Correlation x ``scale`` with a percentile bootstrap interval over resampled pairs."""
-    fn = CORRELATIONS[which]
-    value = float(fn(pred, gold)) * scale
-    boots = fn(pred[indices], gold[indices]) * scale
-    lo, hi = percentile_interval(np.asarray(boots))
-    return Estimate(value, lo, hi)
 
 
 # --- impression ranking metrics (MIND's official scorer, vectorised) ---------------------

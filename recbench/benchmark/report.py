@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from recbench.benchmark.markdown import md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
-from recbench.benchmark.results import DEFAULT_RESULTS_DIR, RecordError, iter_records
+from recbench.benchmark.results import RecordError, iter_records, user_results_dir
 from recbench.benchmark.seeds import compare_rows, holm, newest_per_seed, row_identity, training_seed
 from recbench.benchmark.task_kinds import all_kinds
 
@@ -45,10 +45,11 @@ def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
     return rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"]
 
 
-def load(results_dir: Path | str = DEFAULT_RESULTS_DIR, latest: bool = True) -> pd.DataFrame:
+def load(results_dir: Path | str | None = None, latest: bool = True) -> pd.DataFrame:
     """Run records as a DataFrame, one row per run (``latest``: one row per leaderboard row,
-    a trained row's quality the mean over its seeds, with their spread and count)."""
-    pairs = list(iter_records(Path(results_dir)))
+    a trained row's quality the mean over its seeds, with their spread and count). Default
+    folder: the user's runs (``user_results_dir``)."""
+    pairs = list(iter_records(Path(results_dir) if results_dir is not None else None))
     counts: dict[tuple, int] = {}
     groups = [[pair] for pair in pairs]
     if latest:
@@ -416,9 +417,9 @@ def dataset_order(key: tuple[str, str], kinds: dict[tuple[str, str], str]) -> tu
     return order.get(kinds[key], 10**6), key[0], key[1]
 
 
-def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | None = None,
+def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = None,
                     out_dir: Path = Path("."), significance: bool = True) -> str:
-    results_dir = Path(results_dir)
+    results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     unreadable: list[tuple[Path, str]] = []
     all_pairs = list(iter_records(results_dir, unreadable))
     latest, counts = latest_per_cell(all_pairs)
@@ -516,9 +517,10 @@ def render_markdown(results_dir: Path = DEFAULT_RESULTS_DIR, plots_dir: Path | N
     return "\n".join(out)
 
 
-def write_report(results_dir: Path = DEFAULT_RESULTS_DIR, out: Path = Path("leaderboard.md"), fmt: str = "md",
+def write_report(results_dir: Path | None = None, out: Path = Path("leaderboard.md"), fmt: str = "md",
                  plots_dir: Path | None = None, significance: bool = True) -> Path:
     """Writes the leaderboard (md, with plots) or the table of latest runs (csv, json), atomically."""
+    results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     if fmt == "md":
         text = render_markdown(results_dir, plots_dir if plots_dir is not None else Path(results_dir) / "plots",
                                out.parent, significance)
@@ -534,4 +536,3 @@ def write_report(results_dir: Path = DEFAULT_RESULTS_DIR, out: Path = Path("lead
     return out
 
 
-write_leaderboard = write_report  # the name earlier code and docs use

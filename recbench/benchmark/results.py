@@ -18,16 +18,32 @@ from pathlib import Path
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 2  # 2: model options and protocol variants apart (label, model.variant, cell)
-DEFAULT_RESULTS_DIR = Path("results")  # the project's committed leaderboard records
 USER_RESULTS_DIR = Path("runs")  # a user's own runs (gitignored), so a fresh clone's first run runs
 
 
 def user_results_dir() -> Path:
-    """Where ``recbench run/report/compare`` read and write when no --results-dir is given:
-    ``$RECBENCH_RESULTS``, else ``runs/``. The committed leaderboard records in ``results/``
-    are the project's, not the user's: a newcomer's first run must run, not be skipped as
-    recorded because the project measured the same cell."""
+    """The one default results folder, of the library and the CLI alike: ``$RECBENCH_RESULTS``,
+    else ``runs/``. The committed leaderboard records in ``results/`` are the project's, not the
+    user's: a newcomer's first run must run, not be skipped as recorded because the project
+    measured the same cell, and a library call must not write into the project's records."""
     return Path(os.environ.get("RECBENCH_RESULTS") or USER_RESULTS_DIR)
+
+
+class _UserRuns:
+    """The default of a ``results_dir`` argument where ``None`` means "write nothing"."""
+
+    def __repr__(self) -> str:
+        return "user_results_dir()"
+
+
+USER_RUNS: Any = _UserRuns()
+
+
+def results_folder(results_dir: "Path | str | None | _UserRuns") -> Path | None:
+    """``USER_RUNS`` -> the user's results folder; a path as given; None stays None."""
+    if isinstance(results_dir, _UserRuns):
+        return user_results_dir()
+    return None if results_dir is None else Path(results_dir)
 
 
 class RecordError(ValueError):
@@ -57,13 +73,13 @@ def sidecar_path(record_path: Path) -> Path:
     return Path(record_path).with_suffix(".queries.npz")
 
 
-def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR,
+def write_record(record: dict[str, Any], results_dir: Path | None = None,
                  per_query: dict[str, np.ndarray] | None = None,
                  sidecars: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
     """Atomically writes ``record`` (and its per-query sidecar) under ``results_dir``; refuses
     to replace an existing file. The sidecar is written first, so a record never points at a
     missing sidecar; a failure removes what this call wrote."""
-    results_dir = Path(results_dir)
+    results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     results_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(results_dir)
     path = results_dir / record_filename(record)
@@ -175,13 +191,14 @@ def read_per_query(record_path: Path, record: dict[str, Any] | None = None) -> d
         return {k: z[k] for k in z.files}
 
 
-def iter_records(results_dir: Path = DEFAULT_RESULTS_DIR,
+def iter_records(results_dir: Path | None = None,
                  skipped: list[tuple[Path, str]] | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every readable record of a folder. Temporary files of a write in progress (or one a kill
     interrupted: ``.tmp-*``) are never records; a file that cannot be read as a record (truncated,
     not JSON, of a newer schema) is skipped with a warning naming it, and listed in ``skipped``:
     one bad file never decides for the folder."""
-    for path in sorted(Path(results_dir).glob("*.json")):
+    results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
+    for path in sorted(results_dir.glob("*.json")):
         if path.name.startswith("."):
             continue
         try:

@@ -16,7 +16,7 @@ from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.task_kinds import evaluate, export_format, get_kind, split_for_training
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.registry import datasets, split_spec
-from recbench.benchmark.results import SCHEMA_VERSION, write_record
+from recbench.benchmark.results import SCHEMA_VERSION, USER_RUNS, results_folder, write_record
 from recbench.benchmark.scenarios import inherit_cell_load, load_watch
 from recbench.benchmark.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
@@ -42,7 +42,7 @@ def run_cell(
     options: dict[str, Any] | None = None,
     settings: EvalSettings | None = None,
     locator: DataLocator | None = None,
-    results_dir: Path | None = Path("results"),
+    results_dir: Path | None = USER_RUNS,
     dataset_options: dict[str, Any] | None = None,
     training: TrainSettings | None = None,
 ) -> CellResult:
@@ -61,7 +61,7 @@ class CellRun:
 
 
 def run_resolved(cell: Cell, locator: DataLocator | None = None,
-                 results_dir: Path | None = Path("results")) -> CellResult:
+                 results_dir: Path | None = USER_RUNS) -> CellResult:
     """Loads the data, builds the model, evaluates, checks every metric against its range,
     and writes the record atomically.
 
@@ -73,6 +73,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
 
 def write_run(run: CellRun, results_dir: Path | None) -> CellResult:
     """Writes a finished run (record + sidecars) atomically; nothing when ``results_dir`` is None."""
+    results_dir = results_folder(results_dir)
     path = write_record(run.record, results_dir, run.per_query, run.sidecars) if results_dir is not None else None
     record = json.loads(path.read_text()) if path is not None else run.record  # as written: with sidecar names
     return CellResult(record=record, path=path)
