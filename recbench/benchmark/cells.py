@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from recbench.benchmark.evaluate import LATER_SETTINGS, SERVER_SETTINGS, EvalSettings
+from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import all_kinds, export_format, get_kind, pooling_vocabulary, supports
 from recbench.benchmark.option_types import OptionError, typed_options
 from recbench.benchmark.registry import baselines, datasets, split_spec
@@ -148,7 +149,7 @@ class Cell:
             check_export(export[0], kind)
         # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says
         trainable = isinstance(factory, type) and issubclass(factory, Trainable) and truthy(
-            getattr(factory, "trains", lambda _options: True)(options_for(factory, options)))
+            (hook(factory, "trains") or (lambda _options: True))(options_for(factory, options)))
         if trainable:
             training = training or TrainSettings()
             try:  # no step count given: the model's own default budget (a time alone caps it)

@@ -15,6 +15,7 @@ from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.task_kinds import evaluate, export_format, get_kind, split_for_training
 from recbench.benchmark.invariants import check_metrics
+from recbench.benchmark.model_contract import check_model, hook
 from recbench.benchmark.registry import datasets, split_spec
 from recbench.benchmark.results import SCHEMA_VERSION, USER_RUNS, results_folder, write_record
 from recbench.benchmark.scenarios import inherit_cell_load, load_watch
@@ -94,6 +95,7 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
         task = dataset.load(cell.split)
     with stopwatch() as load_model_sw:
         model = cell.build_model()
+    check_model(model)
     training, curves = None, None
     if isinstance(model, Trainable) and cell.training is not None:  # None: an untrained mode (zero-shot)
         training, curves = train_model(model, task, dataset, cell)
@@ -130,8 +132,8 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
             "options": cell.model_options,
             "variant": result.variant,
             "params": model_params,
-            "version": getattr(model, "version", None),
-            "n_parameters": getattr(model, "n_parameters", None),
+            "version": hook(model, "version"),
+            "n_parameters": hook(model, "n_parameters"),
         },
         "dataset": {
             "name": cell.dataset_label,

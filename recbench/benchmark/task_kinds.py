@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
+from recbench.benchmark.model_contract import hook
 from recbench.benchmark.registry import Registry
 
 Protocol_ = Callable[[Any, Any, EvalSettings], EvalResult]
@@ -104,7 +105,7 @@ def all_kinds() -> list[TaskKind]:
 def supports(model_or_class: Any, kind_name: str) -> bool:
     """Whether a model (or a model class) has a capability that the kind's protocol accepts
     (and, when it names the kinds it serves, names this one)."""
-    declared = getattr(model_or_class, "task_kinds", None)
+    declared = hook(model_or_class, "task_kinds")
     if declared is not None and kind_name not in declared:
         return False
     needs = get_kind(kind_name).needs

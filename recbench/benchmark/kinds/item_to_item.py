@@ -10,6 +10,7 @@ import numpy as np
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, encode_query, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
+from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
@@ -64,10 +65,10 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         q_tokens = encode_item_tokens(model, q_texts, "query", settings, timing)
         queries = items[task.query_items] if task.query_items is not None else unit_rows(
             encode_checked(model, q_texts, settings.batch_size, settings.progress))
-        depth = int(getattr(model, "rerank_depth", 100))
+        depth = int(hook(model, "rerank_depth"))
         table = TokenTable(doc_tokens)  # exact MaxSim as matrix products (the whole catalog when depth covers it)
         skip = lambda i: excluded_of(task.excluded, task.excluded_offsets, i)  # noqa: E731
-        if getattr(model, "candidates", "dense") == "tokens":
+        if hook(model, "first_stage") == "tokens":
             with stopwatch() as build_sw:
                 token_first = TokenCandidates(table)
             timing["first_stage"] = {**token_first.describe(), "build_seconds": build_sw.seconds}
@@ -129,7 +130,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                                            task.excluded, task.excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
     if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
-        details.update(getattr(model, "details", None) or {})
+        details.update(hook(model, "details") or {})
     per_query = expected_ranking_metrics(higher, tied, task.relevant_offsets, task.grades, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     metrics = summarise(per_query, settings)

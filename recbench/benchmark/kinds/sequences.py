@@ -10,6 +10,7 @@ import numpy as np
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
+from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
@@ -86,7 +87,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
         tokens = encode_item_tokens(model, texts, "document", settings, timing)
         users = pool_histories(unit, task, "mean", settings.recency_decay)
-        depth = int(getattr(model, "rerank_depth", 100))
+        depth = int(hook(model, "rerank_depth"))
         index = faiss_index(unit)
 
         def score_block(rows: np.ndarray) -> np.ndarray:
@@ -147,7 +148,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                                            excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
     if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
-        details.update(getattr(model, "details", None) or {})
+        details.update(hook(model, "details") or {})
     per_query = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
