@@ -232,7 +232,7 @@ def test_biencoder_scores_an_empty_history_as_a_tie_not_an_error():
 def test_sasrec_pooling_starts_near_the_newest_item_not_as_noise():
     """At initialisation the user vector must still carry the history (the residual path): with
     position rows drawn N(0, 1) it was noise, and 250 steps of training stayed at chance."""
-    from recbench.baselines.biencoder import SASRecPooling
+    from recbench.baselines._biencoder_net import SASRecPooling
 
     torch.manual_seed(0)
     pooling = SASRecPooling(384).eval()

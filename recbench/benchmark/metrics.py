@@ -7,8 +7,6 @@ from __future__ import annotations
 
 
 import numpy as np
-from scipy.special import digamma, gammaln
-from scipy.stats import rankdata
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -25,6 +23,8 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rho = Pearson's r of average ranks (ties share their mean rank)."""
+    from scipy.stats import rankdata  # here, not at import: scipy.stats alone takes 0.6 s to import
+
     return pearson(rankdata(x, axis=-1), rankdata(y, axis=-1))
 
 
@@ -178,6 +178,8 @@ def _first_relevant_group(higher: np.ndarray, tied: np.ndarray, q: np.ndarray, n
 
 
 def _harmonic(x: np.ndarray) -> np.ndarray:
+    from scipy.special import digamma
+
     return digamma(np.asarray(x, dtype=np.float64) + 1.0) + np.euler_gamma
 
 
@@ -191,6 +193,8 @@ def expected_ranking_metrics(higher: np.ndarray, tied: np.ndarray, offsets: np.n
     positions. MRR and HR depend on the first relevant item only: it lies in the best group
     holding one (s items above, m items in it, j of them relevant); its position p in that
     group has P(p) = C(m-p, j-1) / C(m, j)."""
+    from scipy.special import gammaln  # imported on use: scipy at import time slows every start
+
     higher = np.asarray(higher, dtype=np.int64)
     tied = np.asarray(tied, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
