@@ -7,6 +7,7 @@ its file name carries a unique run id.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -50,6 +51,28 @@ class RecordError(ValueError):
     """A record file that cannot be read as a recbench run record."""
 
 
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "run-record.schema.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_record(record: dict[str, Any], where: str) -> None:
+    """Checks a record against ``recbench/schema/run-record.schema.json`` (docs/record.md);
+    the first violation is named with its field path."""
+    errors = sorted(_validator().iter_errors(record), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        field = "/".join(str(p) for p in first.absolute_path) or "(the record)"
+        raise RecordError(f"{where}: field {field}: {first.message} (run-record schema; {len(errors)} problem(s))")
+
+
 def _clean(obj: Any) -> Any:
     """JSON has no NaN: store missing numbers as null rather than invalid JSON."""
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -78,7 +101,9 @@ def write_record(record: dict[str, Any], results_dir: Path | None = None,
                  sidecars: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
     """Atomically writes ``record`` (and its per-query sidecar) under ``results_dir``; refuses
     to replace an existing file. The sidecar is written first, so a record never points at a
-    missing sidecar; a failure removes what this call wrote."""
+    missing sidecar; a failure removes what this call wrote. A record that breaks the run-record
+    schema is refused before anything is written."""
+    validate_record(record, f"record of run {record.get('run_id', '?')}")
     results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     results_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(results_dir)
@@ -144,7 +169,9 @@ def read_record(path: Path) -> dict[str, Any]:
         raise RecordError(
             f"{path}: schema_version {version!r} is newer than this recbench understands ({SCHEMA_VERSION}); upgrade recbench"
         )
-    return upgrade(record)
+    record = upgrade(record)
+    validate_record(record, str(path))
+    return record
 
 
 def format_label(spec: str, options: dict[str, Any] | None = None, variant: dict[str, Any] | None = None) -> str:
