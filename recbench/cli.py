@@ -518,7 +518,8 @@ def build_impressions_cmd(
     data_dir: Optional[Path] = typer.Option(None, help="folder with the source data"),
 ) -> None:
     """Write Mix-style impressions (MIND's news.tsv / behaviors.tsv) from an interaction log."""
-    from recbench.datasets.mix import MixRecipe, build_impressions, load_source
+    from recbench.datasets._logs import load_source
+    from recbench.datasets.mix import MixRecipe, build_impressions
 
     if (out / "dev" / "behaviors.tsv").exists():
         fail(f"{out} already holds impressions; choose an empty folder (nothing is overwritten)")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder, Trainable
+
 
 @dataclass(frozen=True)
 class Hook:
@@ -86,8 +88,6 @@ def _check_value(owner: str, name: str, value: Any) -> None:
 def check_model_class(cls: Any, registered_as: str) -> None:
     """At registration: a class-level hook of the wrong type, or a model with no capability the
     harness can use, is refused with the hook's name and what it must be."""
-    from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
-
     if not isinstance(cls, type):
         return  # a factory function: checked when it builds a model
     if not any(issubclass(cls, cap) for cap in (Encoder, TokenEncoder, Ranker, ItemScorer)):
@@ -101,8 +101,6 @@ def check_model_class(cls: Any, registered_as: str) -> None:
 def check_model(model: Any) -> None:
     """When built: every hook the model sets has the declared type; a Trainable declares its
     learning rate."""
-    from recbench.benchmark.training import Trainable
-
     owner = getattr(model, "name", type(model).__name__)
     for name, spec in HOOKS.items():
         value = getattr(model, name, None)

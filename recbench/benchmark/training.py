@@ -30,12 +30,13 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable
 
 import numpy as np
 
 from recbench.benchmark.cache import file_mode, folder_mode
 from recbench.benchmark.data import default_cache_dir
+from recbench.benchmark.capabilities import Trainable  # noqa: F401 (declared there with the other capabilities)
 from recbench.benchmark.model_contract import hook
 from recbench.benchmark.timing import peak_rss_mb
 
@@ -44,32 +45,6 @@ MANIFEST = "recbench-checkpoint.json"
 
 class TrainingError(RuntimeError):
     """Training cannot go on: a NaN loss, no positive example, a budget too small for a step."""
-
-
-@runtime_checkable
-class Trainable(Protocol):
-    """A model the harness trains on the task's train part before evaluating it.
-
-    - ``prepare_training(train_task, seed)``: build what training needs (vocabulary, modules,
-      cached frozen features) from the train part only; returns the torch module to optimise.
-    - ``training_batches(rng)``: an endless iterator of batches; ``training_loss(batch)`` returns
-      ``(loss tensor, examples in the batch, texts encoded)``.
-    - ``learning_rate``: the peak learning rate (``warmup_steps`` optional, default 50); these
-      and the other optional hooks are declared, typed, in ``model_contract.HOOKS``.
-    - ``save_checkpoint(folder)`` / ``load_checkpoint(folder)``: everything scoring needs.
-    - ``weights_changed()`` (optional): called whenever the loop swaps weights in (the
-      validation-chosen state after training), so caches of item vectors are dropped.
-    After training (or loading), the model must score through its other capabilities."""
-
-    def prepare_training(self, train_task: Any, seed: int) -> Any: ...
-
-    def training_batches(self, rng: np.random.Generator) -> Iterator[Any]: ...
-
-    def training_loss(self, batch: Any) -> tuple[Any, int, int]: ...
-
-    def save_checkpoint(self, folder: Path) -> None: ...
-
-    def load_checkpoint(self, folder: Path) -> None: ...
 
 
 @dataclass(frozen=True)
