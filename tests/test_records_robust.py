@@ -13,14 +13,11 @@ import pytest
 from recbench.benchmark.results import (RecordError, check_writable, iter_records, remove_stale_temps,
                                         write_record)
 
+from minimal_record import minimal_record
+
 
 def record(run_id="20260101T000000Z-aaaaaa"):
-    """The smallest record the run-record schema accepts."""
-    return {"schema_version": 2, "run_id": run_id, "date": "2026-01-01T00:00:00+00:00", "cell_key": "k",
-            "config_hash": "h", "dataset": {"name": "lee", "split": "test", "kind": "pairs", "fingerprint": "f"},
-            "model": {"name": "sif", "label": "sif", "params": {}}, "settings": {}, "primary_metric": "pearson",
-            "metrics": {"pearson": {"value": 60.0, "ci_low": 55.0, "ci_high": 65.0}}, "timing": {},
-            "environment": {"python": "3.11", "packages": {}}}
+    return minimal_record(run_id)
 
 
 def test_a_record_that_breaks_the_schema_is_never_written_nor_read(tmp_path):
