@@ -16,6 +16,7 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.integration
 def test_run_on_lee_writes_a_record_and_report_renders_it(in_tmp):
     result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "lee", "--n-bootstrap", "100",
                                  "--latency-queries", "10", "--no-progress"])

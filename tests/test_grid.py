@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+
+import pytest
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ def start_grid(cwd, env):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+@pytest.mark.integration
 def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
     # the checkout under test, whatever an installed recbench points to
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))

@@ -19,6 +19,9 @@ from recbench.benchmark.results import iter_records, read_per_query
 
 from minimal_record import minimal_record
 
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
+
 WRITER = r"""
 import json, sys, numpy as np
 from recbench.benchmark.results import write_record

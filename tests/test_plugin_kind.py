@@ -121,6 +121,7 @@ def run_cli(args: list[str], plugin: Path, cwd: Path) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.integration
 def test_a_plugin_adds_a_task_kind_end_to_end(plugin_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     done = run_cli(["run", "-m", "letters", "-d", "toy-triples", "--results-dir", str(out), "--no-progress",

@@ -21,6 +21,9 @@ from recbench.benchmark.training import Budget, CheckpointCache, TrainSettings, 
 from recbench.datasets._sequences import leave_one_out
 from recbench.datasets.wine import held_out_item_mask
 
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
+
 FAST = EvalSettings(n_bootstrap=20, latency_queries=3, progress=False, use_cache=False)
 WINE_HEADER = ["", "country", "description", "designation", "points", "price", "province", "region_1", "region_2",
                "taster_name", "taster_twitter_handle", "title", "variety", "winery"]

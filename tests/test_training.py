@@ -93,6 +93,7 @@ class SlowToPrepare(Toy):
         return super().training_loss(batch)
 
 
+@pytest.mark.integration
 def test_a_time_budget_plans_its_schedule_from_the_steps_not_the_preparation():
     report = train(SlowToPrepare(), None, lambda: 0.0, TrainSettings(budget=Budget(minutes=4 / 60), validations=1),
                    "auc", progress=False)
