@@ -89,3 +89,35 @@ def test_discovery_imports_no_model_framework() -> None:
             "assert not heavy, heavy\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_cli_reference_names_every_command_and_option() -> None:
+    """docs/cli.md is generated (`typer recbench.cli utils docs`); regenerate it when this fails."""
+    import typer.main
+
+    from recbench.cli import app
+
+    reference = (PACKAGE.parent / "docs" / "cli.md").read_text()
+    group = typer.main.get_command(app)
+
+    def walk(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    missing = []
+    for path, command in walk(group, ["recbench"]):
+        if len(path) > 1 and f"`{' '.join(path)}`" not in reference:
+            missing.append(" ".join(path))
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt not in reference:
+                    missing.append(f"{' '.join(path)} {opt}")
+    assert not missing, f"docs/cli.md lacks: {missing}"
+
+
+def test_the_model_docs_name_every_hook() -> None:
+    from recbench.benchmark.model_contract import HOOKS
+
+    doc = (PACKAGE.parent / "docs" / "adding-a-model.md").read_text()
+    assert [h for h in HOOKS if f"`{h}`" not in doc] == []
