@@ -20,7 +20,7 @@ from recbench.benchmark.task_kinds import all_kinds, supports
 from recbench.benchmark.indexes import INDEXES
 from recbench.benchmark.grid import EXECUTORS, GridInterrupted, Outcome, run_grid
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
-from recbench.benchmark.results import user_results_dir
+from recbench.benchmark.records import user_results_dir
 from recbench.benchmark.training import Budget, TrainSettings
 
 # choices typer shows and checks (values are plain strings: ``.value``)
@@ -335,7 +335,7 @@ def compare(
     trained rows with several seeds the test counts the seed-to-seed variance too (a
     hierarchical bootstrap: seeds, then queries); otherwise a paired bootstrap interval and a
     randomisation-test p-value over queries."""
-    from recbench.benchmark.results import RecordError, read_record
+    from recbench.benchmark.records import RecordError, read_record
     from recbench.benchmark.seeds import compare_rows, seed_siblings
 
     results_dir = results_dir or user_results_dir()
@@ -373,7 +373,7 @@ def verify(
     Exits 1 when a quality figure does not repeat."""
     from tabulate import tabulate
 
-    from recbench.benchmark.results import RecordError
+    from recbench.benchmark.records import RecordError
     from recbench.benchmark.verify import verify_record
 
     failed = 0

@@ -75,7 +75,7 @@ def test_entries_are_readable_by_the_group(tmp_path):
 
 def test_a_record_is_readable_by_the_group(tmp_path):
     from minimal_record import minimal_record
-    from recbench.benchmark.results import write_record
+    from recbench.benchmark.records import write_record
 
     rec = minimal_record("x-1")
     path = write_record(rec, tmp_path, {"query_id": np.arange(3)})

@@ -16,7 +16,7 @@ from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.grid import run_grid
 from recbench.benchmark.registry import baselines
 from recbench.benchmark.report import render_markdown
-from recbench.benchmark.results import format_label, iter_records, read_record
+from recbench.benchmark.records import format_label, iter_records, read_record
 
 FAST = EvalSettings(n_bootstrap=30, latency_queries=2, progress=False, use_cache=False)
 

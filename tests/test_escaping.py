@@ -9,7 +9,7 @@ import re
 from hypothesis import given, settings, strategies as st
 
 from recbench.benchmark.markdown import md_code, md_text
-from recbench.benchmark.results import write_record
+from recbench.benchmark.records import write_record
 
 HOSTILE = "x|y\n| injected | row |`tick`<script>alert(1)</script><img src=x onerror=alert(2)>"
 

@@ -15,7 +15,7 @@ import pytest
 
 from recbench.benchmark import cache as cache_module
 from recbench.benchmark.cache import EmbeddingCache
-from recbench.benchmark.results import iter_records, read_per_query
+from recbench.benchmark.records import iter_records, read_per_query
 
 from minimal_record import minimal_record
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration  # model weights, training or a process per
 
 WRITER = r"""
 import json, sys, numpy as np
-from recbench.benchmark.results import write_record
+from recbench.benchmark.records import write_record
 folder, template = sys.argv[1], json.loads(sys.argv[2])
 for i in range(10_000):
     rec = {**template, "run_id": f"r-{i:06d}"}

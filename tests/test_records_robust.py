@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from recbench.benchmark.results import (RecordError, check_writable, iter_records, remove_stale_temps,
+from recbench.benchmark.records import (RecordError, check_writable, iter_records, remove_stale_temps,
                                         write_record)
 
 from minimal_record import minimal_record
@@ -36,7 +36,7 @@ def test_a_record_that_breaks_the_schema_is_never_written_nor_read(tmp_path):
 def test_every_committed_record_keeps_the_schema():
     from pathlib import Path
 
-    from recbench.benchmark.results import read_record
+    from recbench.benchmark.records import read_record
 
     committed = sorted((Path(__file__).resolve().parent.parent / "results").glob("*.json"))
     assert committed, "the project's records are missing"

@@ -37,7 +37,7 @@ class SASRecPooling(nn.Module):
         return out[torch.arange(b), last] * mask.any(dim=1, keepdim=True)
 
 
-class Trained(nn.Module):
+class BiEncoderTrainingModule(nn.Module):
     """What the optimiser sees: the encoder, the pooling's own weights, the temperature."""
 
     def __init__(self, encoder: nn.Module, pooling: nn.Module | None, log_temperature: torch.Tensor) -> None:

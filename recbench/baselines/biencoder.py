@@ -45,7 +45,8 @@ from recbench.baselines._lazy import LazyModule, lazy_names
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
 add_lora, bert_layers, bert_lower, merge_lora, pad_rows = lazy_names("recbench.baselines._neural", 'add_lora', 'bert_layers', 'bert_lower', 'merge_lora', 'pad_rows')
-SASRecPooling, Trained = lazy_names("recbench.baselines._biencoder_net", 'SASRecPooling', 'Trained')
+SASRecPooling, BiEncoderTrainingModule = lazy_names("recbench.baselines._biencoder_net", 'SASRecPooling',
+                                                   'BiEncoderTrainingModule')
 
 LOSSES = ("mince", "infonce", "bce", "margin", "ranknet")
 POOLINGS = ("mean", "topk", "mix", "sasrec")
@@ -182,7 +183,7 @@ class BiEncoder:
             self.sasrec = SASRecPooling(self.bert.config.hidden_size, max_length=self.history)
         self.log_temperature.requires_grad_(self.learn_temperature)
         self.train_impressions = train_task.train
-        self.module = Trained(self.bert, self.sasrec, self.log_temperature)
+        self.module = BiEncoderTrainingModule(self.bert, self.sasrec, self.log_temperature)
         self.log_temperature = self.module.log_temperature  # the optimiser's own tensor
         return self.module
 

@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recbench.benchmark.evaluate import LATER_SETTINGS, SERVER_SETTINGS, EvalSettings
+from recbench.benchmark.evaluate import UNKEYED_WHEN_DEFAULT, SERVER_SETTINGS, EvalSettings
 from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import all_kinds, export_format, get_kind, pooling_vocabulary, supports
 from recbench.benchmark.option_types import OptionError, typed_options
 from recbench.benchmark.registry import baselines, datasets, split_spec
-from recbench.benchmark.results import format_label
+from recbench.benchmark.records import format_label
 from recbench.benchmark.training import Budget, Trainable, TrainSettings
 
 DEFAULT_POOLING = EvalSettings.pooling
@@ -67,7 +67,7 @@ def config_hash(payload: dict[str, Any]) -> str:
 def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
     """The settings that change a run's numbers (not progress bars or cache locations)."""
     return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")
-            and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
+            and not (k in UNKEYED_WHEN_DEFAULT and v == UNKEYED_WHEN_DEFAULT[k])
             and not (k in SERVER_SETTINGS and settings.server_p99_ms is None)}
 
 

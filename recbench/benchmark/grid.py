@@ -19,7 +19,7 @@ from recbench.benchmark.data import DataLocator
 from recbench.benchmark.model_contract import hook
 from recbench.benchmark.executor import (EXPECTED_ERRORS, Executor, Finished, LocalExecutor, Outcome,  # noqa: F401
                                          Status, failure_message)
-from recbench.benchmark.results import USER_RUNS, check_writable, iter_records, results_folder
+from recbench.benchmark.records import USER_RUNS, check_writable, iter_records, results_folder
 
 
 @dataclass

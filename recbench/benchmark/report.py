@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from recbench.benchmark.markdown import md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
-from recbench.benchmark.results import RecordError, iter_records, user_results_dir
+from recbench.benchmark.records import RecordError, iter_records, user_results_dir
 from recbench.benchmark.seeds import compare_rows, holm, newest_per_seed, row_identity, training_seed
 from recbench.benchmark.task_kinds import all_kinds
 

@@ -17,7 +17,7 @@ from recbench.benchmark.task_kinds import evaluate, export_format, get_kind, spl
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.model_contract import check_model, hook
 from recbench.benchmark.registry import datasets, split_spec
-from recbench.benchmark.results import SCHEMA_VERSION, USER_RUNS, results_folder, write_record
+from recbench.benchmark.records import SCHEMA_VERSION, USER_RUNS, results_folder, write_record
 from recbench.benchmark.scenarios import inherit_cell_load, load_watch
 from recbench.benchmark.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
