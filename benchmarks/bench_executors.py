@@ -51,7 +51,7 @@ def compare_grids() -> dict:
 
     from recbench.benchmark.grid import run_grid
     from recbench.benchmark.ray_executor import connect
-    from recbench.benchmark.results import iter_records
+    from recbench.benchmark.records import iter_records
 
     cells = grid_cells()
     out: dict = {"cells": len(cells), "models": GRID_MODELS, "datasets": GRID_DATASETS}

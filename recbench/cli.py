@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import sys
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
+from enum import Enum
+
 import typer
 
 from recbench.benchmark.cells import Cell, CellError, parse_train_seeds, plan
+from recbench.benchmark.check import DEFAULT_SUITE
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, supports
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.task_kinds import all_kinds, supports
+from recbench.benchmark.indexes import INDEXES
 from recbench.benchmark.grid import EXECUTORS, GridInterrupted, Outcome, run_grid
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
-from recbench.benchmark.results import user_results_dir
+from recbench.benchmark.records import user_results_dir
 from recbench.benchmark.training import Budget, TrainSettings
+
+# choices typer shows and checks (values are plain strings: ``.value``)
+ExecutorName = Enum("ExecutorName", {name: name for name in EXECUTORS}, type=str)
+IndexName = Enum("IndexName", {name: name for name in INDEXES}, type=str)
+ReportFormat = Enum("ReportFormat", {name: name for name in ("md", "csv", "json")}, type=str)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark text recommenders and sentence embeddings: quality with intervals, latency measured seriously.")
@@ -92,7 +103,7 @@ def run(
     latency_queries: int = typer.Option(200, help="queries timed one at a time for p50/p95/p99"),
     threads: Optional[int] = typer.Option(None, help="pin every library (torch, ONNX Runtime, faiss, BLAS) to this "
                                           "many threads; the row is labelled {threads=N} (default: each library's own)"),
-    index: str = typer.Option("flat", help="full-ranking kinds: the item index served from: flat (exact) | fp16 | "
+    index: IndexName = typer.Option(IndexName.flat, help="full-ranking kinds: the item index served from: flat (exact) | fp16 | "
                               "sq8 | hnsw | ivfpq; quality is what the index returns, with its recall@10 of exact"),
     offline_texts: int = typer.Option(256, help="offline scenario: encoder throughput over this many of the task's "
                                       "texts at batch 1, 8, 32 and 128 (0: skip)"),
@@ -111,8 +122,8 @@ def run(
     isolate: bool = typer.Option(True, help="run each cell in a fresh process, so its load time, latency and "
                                  "peak memory are its own (asv-style); --no-isolate shares one process"),
     rerun: bool = typer.Option(False, help="run cells that already have a record of the same configuration"),
-    executor: str = typer.Option("local", help="local (one cell at a time on this machine) | ray (each cell a Ray "
-                                 "task declaring its --threads as CPUs, else a whole node; pip install -e '.[ray]')"),
+    executor: ExecutorName = typer.Option(ExecutorName.local, help="local (one cell at a time on this machine) | ray (each cell a Ray "
+                                 "task declaring its --threads as CPUs, else a whole node; pip install -e '.\\[ray]')"),
     address: Optional[str] = typer.Option(None, help="--executor ray: the cluster to join, e.g. 10.0.0.5:6379 or "
                                           "auto (default $RAY_ADDRESS, else a local Ray instance)"),
     train_budget: Optional[str] = typer.Option(None, help="trained models: steps, e.g. 400steps (default: each "
@@ -134,8 +145,7 @@ def run(
     and the others go on; Ctrl-C stops at once and leaves no half record."""
     options = parse_options(opt)
     dataset_options = parse_options(dataset_opt)
-    if executor not in EXECUTORS:
-        fail(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    executor, index = executor.value, index.value
     if executor == "ray" and export:
         fail("--export writes files where the cell runs; use it with --executor local")
     if address and executor != "ray":
@@ -215,7 +225,7 @@ def encode(
     dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D", help="dataset option KEY=VALUE (repeatable)"),
     fields: Optional[str] = typer.Option(None, help="item fields forming the text (as for `recbench run`)"),
     batch_size: int = typer.Option(32, help="encoding batch size"),
-    executor: str = typer.Option("local", help="local (this process, one worker) | ray (a pool of encoder actors)"),
+    executor: ExecutorName = typer.Option(ExecutorName.local, help="local (this process, one worker) | ray (a pool of encoder actors)"),
     workers: int = typer.Option(1, help="--executor ray: encoder actors"),
     threads: Optional[int] = typer.Option(None, help="threads per worker (on Ray also its declared CPUs; default "
                                           "1 there, the libraries' own here)"),
@@ -238,7 +248,7 @@ def encode(
                                   settings, None, None)
         for m, d, reason in unsupported:
             typer.echo(f"skip  {m} x {d}: {reason}")
-        report = encode_catalogs(cells, DataLocator(data_dir=data_dir), workers, executor, address, threads,
+        report = encode_catalogs(cells, DataLocator(data_dir=data_dir), workers, executor.value, address, threads,
                                  shard_size, overwrite=overwrite, progress=progress)
     except (UnknownNameError, CellError, RuntimeError, ValueError, ConnectionError) as exc:
         fail(str(exc))
@@ -278,15 +288,14 @@ def summarise(record: dict[str, Any], path: Path | None) -> str:
 def report(
     results_dir: Optional[Path] = typer.Option(None, help="folder of run records (default $RECBENCH_RESULTS, else runs/)"),
     out: Optional[Path] = typer.Option(None, help="file to write (default RESULTS_DIR/leaderboard.md / .csv / .json)"),
-    fmt: str = typer.Option("md", "--format", help="md (tables + plots) | csv | json (one row per cell)"),
+    fmt: ReportFormat = typer.Option(ReportFormat.md, "--format", help="md (tables + plots) | csv | json (one row per cell)"),
     plots_dir: Optional[Path] = typer.Option(None, help="where plots go (default RESULTS_DIR/plots)"),
     significance: bool = typer.Option(True, help="mark rows not significantly different from the best"),
 ) -> None:
     """Render the leaderboard from the run records (the newest run of each cell)."""
     from recbench.benchmark.report import write_report
 
-    if fmt not in ("md", "csv", "json"):
-        fail(f"--format must be md, csv or json, not {fmt!r}")
+    fmt = fmt.value
     results_dir = results_dir or user_results_dir()
     if not results_dir.is_dir():
         fail(f"no run records: {results_dir}/ does not exist (run `recbench run` first, or give --results-dir; "
@@ -326,7 +335,7 @@ def compare(
     trained rows with several seeds the test counts the seed-to-seed variance too (a
     hierarchical bootstrap: seeds, then queries); otherwise a paired bootstrap interval and a
     randomisation-test p-value over queries."""
-    from recbench.benchmark.results import RecordError, read_record
+    from recbench.benchmark.records import RecordError, read_record
     from recbench.benchmark.seeds import compare_rows, seed_siblings
 
     results_dir = results_dir or user_results_dir()
@@ -364,7 +373,7 @@ def verify(
     Exits 1 when a quality figure does not repeat."""
     from tabulate import tabulate
 
-    from recbench.benchmark.results import RecordError
+    from recbench.benchmark.records import RecordError
     from recbench.benchmark.verify import verify_record
 
     failed = 0
@@ -406,7 +415,7 @@ def _fmt(x: float | None, signed: bool = False) -> str:
 
 @app.command()
 def check(
-    suite: Path = typer.Option(Path("checks") / "smoke.json", help="the declared smoke suite"),
+    suite: Path = typer.Option(DEFAULT_SUITE, help="the declared smoke suite"),
     update: bool = typer.Option(False, help="write the measured values as the new expected ones"),
 ) -> None:
     """CI's regression gate: run the smoke suite, compare with the expected values; exit 1 on
@@ -451,6 +460,7 @@ def list_models() -> None:
             dnames.append(entry.name)
         except RuntimeError as exc:  # a plugin that cannot load is named, not fatal
             broken.append(str(exc))
+    kind_names = [k.name for k in all_kinds() if k.name in set(kinds.values())]
     rows = []
     for entry in baselines:
         try:
@@ -458,8 +468,13 @@ def list_models() -> None:
         except RuntimeError as exc:
             broken.append(str(exc))
             continue
-        rows.append([entry.name, entry.source, *["yes" if supports(factory, kinds[d]) else "–" for d in dnames]])
-    typer.echo(tabulate(rows, headers=["model", "from", *dnames], tablefmt="github"))
+        rows.append([entry.name, entry.source, *["yes" if supports(factory, k) else "–" for k in kind_names]])
+    # models x task kinds (what a model can run depends on the dataset's kind only), then each
+    # kind's datasets: two tables that fit 80 columns however many datasets there are
+    typer.echo(tabulate(rows, headers=["model", "from", *kind_names], tablefmt="simple"))
+    typer.echo("")
+    by_kind = [[k, textwrap.fill(", ".join(d for d in dnames if kinds[d] == k), 56)] for k in kind_names]
+    typer.echo(tabulate(by_kind, headers=["task kind", "datasets"], tablefmt="simple"))
     for message in broken:
         typer.secho(f"not loaded: {message}", fg=typer.colors.YELLOW, err=True)
 
@@ -503,7 +518,8 @@ def build_impressions_cmd(
     data_dir: Optional[Path] = typer.Option(None, help="folder with the source data"),
 ) -> None:
     """Write Mix-style impressions (MIND's news.tsv / behaviors.tsv) from an interaction log."""
-    from recbench.datasets.mix import MixRecipe, build_impressions, load_source
+    from recbench.datasets._logs import load_source
+    from recbench.datasets.mix import MixRecipe, build_impressions
 
     if (out / "dev" / "behaviors.tsv").exists():
         fail(f"{out} already holds impressions; choose an empty folder (nothing is overwritten)")

@@ -6,6 +6,6 @@
 """
 
 from recbench.benchmark.report import load
-from recbench.benchmark.results import iter_records, read_per_query, read_record
+from recbench.benchmark.records import iter_records, read_per_query, read_record
 
 __all__ = ["load", "iter_records", "read_record", "read_per_query"]

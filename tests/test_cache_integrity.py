@@ -74,9 +74,10 @@ def test_entries_are_readable_by_the_group(tmp_path):
 
 
 def test_a_record_is_readable_by_the_group(tmp_path):
-    from recbench.benchmark.results import write_record
+    from minimal_record import minimal_record
+    from recbench.benchmark.records import write_record
 
-    rec = {"schema_version": 2, "run_id": "x-1", "dataset": {"name": "d"}, "model": {"label": "m"}}
+    rec = minimal_record("x-1")
     path = write_record(rec, tmp_path, {"query_id": np.arange(3)})
     assert stat.S_IMODE(path.stat().st_mode) & 0o040 and stat.S_IMODE(path.with_suffix(".queries.npz").stat().st_mode) & 0o040
 

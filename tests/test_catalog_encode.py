@@ -12,6 +12,9 @@ from recbench.benchmark.cells import Cell
 from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.runner import run_cell
 
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
+
 FAST = EvalSettings(n_bootstrap=30, latency_queries=3, offline_texts=0, progress=False)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from minimal_record import minimal_record
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.grid import run_grid
 from recbench.benchmark.registry import baselines
 from recbench.benchmark.report import render_markdown
-from recbench.benchmark.results import format_label, iter_records, read_record
+from recbench.benchmark.records import format_label, iter_records, read_record
 
 FAST = EvalSettings(n_bootstrap=30, latency_queries=2, progress=False, use_cache=False)
 
@@ -81,10 +83,12 @@ def test_published_rows_survive_a_dataset_option(tmp_path):
 
 def test_published_rows_that_cannot_be_found_are_said_so(tmp_path):
     rec = {"schema_version": 2, "run_id": "x", "date": "2026-01-01", "cell_key": "k", "primary_metric": "mrr",
-           "model": {"name": "m", "spec": "m", "label": "m", "options": {}, "variant": {}},
+           "config_hash": "h", "settings": {},
+           "model": {"name": "m", "spec": "m", "label": "m", "options": {}, "variant": {}, "params": {}},
            "dataset": {"name": "gone-plugin", "spec": "gone-plugin", "kind": "sequences", "split": "test",
-                       "sizes": {"users": 3}},
-           "metrics": {"mrr": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}}, "timing": {}, "environment": {}}
+                       "sizes": {"users": 3}, "fingerprint": "f"},
+           "metrics": {"mrr": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}}, "timing": {},
+           "environment": {"python": "3", "packages": {}}}
     (tmp_path / "gone-plugin__m__x.json").write_text(json.dumps(rec))
     board = render_markdown(tmp_path, plots_dir=None, significance=False)
     assert "Published figures for `gone-plugin` cannot be shown: unknown dataset 'gone-plugin'" in board
@@ -113,9 +117,11 @@ def test_a_grid_is_planned_before_it_runs():
 
 
 def test_a_version_1_record_is_read_with_its_variant_apart(tmp_path):
-    old = {"schema_version": 1, "run_id": "r", "date": "2026-01-01",
-           "model": {"spec": "sif", "label": "sif[k=3,pc=reference,pooling=topk]", "options": {"pc": "reference"}},
-           "dataset": {"name": "amazon-scientific[text_style=kv]"}}
+    old = {**minimal_record("r"), "schema_version": 1,
+           "model": {"name": "sif", "spec": "sif", "label": "sif[k=3,pc=reference,pooling=topk]",
+                     "options": {"pc": "reference"}, "params": {}},
+           "dataset": {"name": "amazon-scientific[text_style=kv]", "kind": "sequences", "split": "test",
+                       "fingerprint": "f"}}
     (tmp_path / "old.json").write_text(json.dumps(old))
     rec = read_record(tmp_path / "old.json")
     assert rec["schema_version"] == 2

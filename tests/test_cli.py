@@ -16,6 +16,7 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.integration
 def test_run_on_lee_writes_a_record_and_report_renders_it(in_tmp):
     result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "lee", "--n-bootstrap", "100",
                                  "--latency-queries", "10", "--no-progress"])
@@ -57,6 +58,10 @@ def test_missing_data_fails_the_cell_with_the_full_message(in_tmp, monkeypatch):
 def test_list_and_datasets_commands(in_tmp, real_data):
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0 and "sif" in result.output and "sts-b" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80, result.output  # readable in 80 columns
+    sif_row = next(line.split() for line in result.output.splitlines() if line.startswith("sif "))
+    nrms_row = next(line.split() for line in result.output.splitlines() if line.startswith("nrms "))
+    assert sif_row[2:] == ["yes"] * 4 and nrms_row[2:].count("yes") == 1  # nrms: impressions only
     result = runner.invoke(app, ["datasets"])
     assert result.exit_code == 0, result.output
     line = next(l for l in result.output.splitlines() if l.startswith("| sts-b"))

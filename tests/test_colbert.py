@@ -13,6 +13,9 @@ from recbench.benchmark.late_interaction import (
 )
 
 
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
+
 @pytest.fixture(scope="module")
 def colbert():
     from recbench.baselines.colbert import ColBERTMiniLM

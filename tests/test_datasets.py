@@ -113,7 +113,8 @@ def test_a_pairs_file_that_is_not_utf8_names_file_line_and_byte(tmp_path):
 
 
 def test_gold_scores_without_variance_are_refused_not_recorded_as_nan(tmp_path):
-    from recbench.benchmark.evaluate import EvalSettings, EvaluationError, evaluate
+    from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+    from recbench.benchmark.task_kinds import evaluate
     from recbench.benchmark.registry import baselines
 
     f = tmp_path / "flat.csv"

@@ -9,19 +9,20 @@ import re
 from hypothesis import given, settings, strategies as st
 
 from recbench.benchmark.markdown import md_code, md_text
-from recbench.benchmark.results import write_record
+from recbench.benchmark.records import write_record
 
 HOSTILE = "x|y\n| injected | row |`tick`<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 def record(label: str, dataset: str, run_id: str, value: float) -> dict:
     return {"schema_version": 2, "run_id": run_id, "date": "2026-01-01T00:00:00+00:00", "config_hash": "h",
-            "model": {"name": "m", "spec": "m", "label": label, "options": {"o": HOSTILE}, "variant": {}},
+            "cell_key": f"{dataset}|{label}", "settings": {},
+            "model": {"name": "m", "spec": "m", "label": label, "options": {"o": HOSTILE}, "variant": {}, "params": {}},
             "dataset": {"name": dataset, "spec": dataset, "kind": "pairs", "split": "test", "sizes": {"pairs": 3},
-                        "options": {}},
+                        "options": {}, "fingerprint": "f"},
             "primary_metric": "spearman", "metrics": {"spearman": {"value": value, "ci_low": value - 1,
                                                                    "ci_high": value + 1}},
-            "timing": {"latency": {"p50_ms": 1.0}}, "environment": {"fingerprint": "<b>machine</b>", "git_sha": "x"}}
+            "timing": {"latency": {"p50_ms": 1.0}}, "environment": {"fingerprint": "<b>machine</b>", "git_sha": "x", "python": "3", "packages": {}}}
 
 
 def unescaped_pipes(line: str) -> int:

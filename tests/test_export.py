@@ -71,6 +71,7 @@ def test_ranks_break_ties_as_the_official_scorer_does():
 
 
 @pytest.mark.usefixtures("isolated_cache")
+@pytest.mark.integration
 def test_nrms_on_mind_small_exports_a_submission_that_the_official_formula_scores_as_recorded(tmp_path):
     dev = [row for row in DEV if row[3]]  # NRMS scores an empty history's candidates alike: a tie
     write_mind(tmp_path / "data", dev=dev, train=train_behaviours())

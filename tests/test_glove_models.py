@@ -8,6 +8,9 @@ from wordfreq import get_frequency_dict
 from recbench.baselines._words import load_glove_6b_50d, tokenize, tokenize_batch, weighted_average
 from recbench.baselines.glove import SIF, GloveAverage
 
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
+
 SENTENCES = [
     "the cat sat on the mat",
     "a dog chased the ball in the park",

@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+
+import pytest
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ def start_grid(cwd, env):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+@pytest.mark.integration
 def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
     # the checkout under test, whatever an installed recbench points to
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
@@ -66,3 +69,35 @@ def test_a_record_of_an_older_model_version_does_not_count_as_recorded(tmp_path)
     assert current_records(same, [cell]) == same and current_records(older, [cell]) == {}
     unversioned = Cell.resolve("sif", "lee")  # a model without a version: any record of the key counts
     assert current_records({unversioned.key: (tmp_path / "b.json", {"model": {}})}, [unversioned])
+
+
+def test_any_executor_yields_runs_and_the_driver_alone_writes(tmp_path):
+    """The Executor interface: an in-memory executor hands finished runs back; run_grid writes
+    them, counts an executor's failure, and reports outcomes with the Status enum."""
+    from recbench.benchmark.cells import Cell
+    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.benchmark.executor import Finished, Status
+    from recbench.benchmark.grid import run_grid
+    from recbench.benchmark.runner import compute_run
+
+    settings = EvalSettings(n_bootstrap=20, latency_queries=0, offline_texts=0, progress=False)
+    ok = Cell.resolve("random", "lee", settings=settings)
+    bad = Cell.resolve("glove-avg", "lee", settings=settings)
+
+    class InMemory:
+        name = "in-memory"
+        written_by_me = []
+
+        def finished(self, cells, locator, on_start=None):
+            for cell in cells:
+                if cell is bad:
+                    yield Finished(cell, None, "this executor refuses glove")
+                else:
+                    yield Finished(cell, compute_run(cell, locator))
+
+    counts = run_grid([ok, bad, ok], results_dir=tmp_path, executor=InMemory())
+    assert (counts.done, counts.failed, counts.skipped) == (1, 1, 1)  # the repeat runs once
+    assert [o.status for o in counts.outcomes] == [Status.OK, Status.ERROR, Status.SKIPPED]
+    assert counts.outcomes[0].status == "ok"  # a str enum: older callers still read it
+    assert len(list(tmp_path.glob("lee__random__*.json"))) == 1
+    assert "refuses glove" in counts.outcomes[1].message

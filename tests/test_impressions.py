@@ -9,12 +9,14 @@ import pytest
 from mind_fixture import write_mind
 from recbench.baselines.popularity import Popularity
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, evaluate
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.task_kinds import evaluate
 from recbench.benchmark.kinds.impressions import click_counts
 from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
 from recbench.benchmark.tasks import Impressions
 from recbench.datasets.mind import MindSmall
-from recbench.datasets.mix import InteractionLog, MixRecipe, build_impressions
+from recbench.datasets._logs import InteractionLog
+from recbench.datasets.mix import MixRecipe, build_impressions
 from recbench.datasets.mind import build_task
 
 

@@ -140,7 +140,8 @@ def test_a_missing_folder_or_file_is_a_clear_error(tmp_path):
 
 
 def test_ordinal_timestamps_are_not_taken_for_times_when_building_impressions(tmp_path):
-    from recbench.datasets.mix import MixRecipe, build_impressions, load_source
+    from recbench.datasets._logs import load_source
+    from recbench.datasets.mix import MixRecipe, build_impressions
 
     items = "item,title\n" + "".join(f"I{i},item number {i}\n" for i in range(40))
     rows = "".join(f"u{u},I{(u * 7 + k) % 40},{k}\n" for u in range(12) for k in range(5))

@@ -4,7 +4,7 @@ nothing a reader takes for one."""
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import subprocess
 import sys
@@ -15,22 +15,26 @@ import pytest
 
 from recbench.benchmark import cache as cache_module
 from recbench.benchmark.cache import EmbeddingCache
-from recbench.benchmark.results import iter_records, read_per_query
+from recbench.benchmark.records import iter_records, read_per_query
+
+from minimal_record import minimal_record
+
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
 
 WRITER = r"""
-import sys, numpy as np
-from recbench.benchmark.results import write_record
-folder = sys.argv[1]
+import json, sys, numpy as np
+from recbench.benchmark.records import write_record
+folder, template = sys.argv[1], json.loads(sys.argv[2])
 for i in range(10_000):
-    rec = {"schema_version": 2, "run_id": f"r-{i:06d}", "date": "2026-01-01", "dataset": {"name": "d", "split": "t"},
-           "model": {"label": "m"}, "metrics": {}}
+    rec = {**template, "run_id": f"r-{i:06d}"}
     write_record(rec, folder, {"query_id": np.arange(200_000), "x": np.random.default_rng(i).random(200_000)},
                  {"training": {"loss": np.arange(1000.0)}})
 """
 
 
 def test_a_writer_killed_at_a_random_moment_leaves_only_whole_records(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), json.dumps(minimal_record())])
     deadline = time.time() + 60
     while time.time() < deadline and len(list(tmp_path.glob("*.json"))) < 3:
         time.sleep(0.05)

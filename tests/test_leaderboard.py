@@ -1,3 +1,4 @@
+import pytest
 """Leaderboard features: Pareto frontier, plots, summary, formats, the results DataFrame,
 `recbench compare` and `recbench check`."""
 
@@ -10,6 +11,9 @@ from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.report import pareto_frontier, write_report
 from recbench.benchmark.runner import run_cell
 from recbench.cli import app
+
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
 
 FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)
 runner = CliRunner()

@@ -23,7 +23,8 @@ import pytest
 from scipy.stats import hypergeom
 
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError, evaluate
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.task_kinds import evaluate
 from recbench.benchmark.kinds.ranking import relevant_tie_counts
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows

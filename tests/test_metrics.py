@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from recbench.benchmark.metrics import bootstrap_indices, correlation_with_ci, pearson, percentile_interval, spearman
+from recbench.benchmark.metrics import pearson, percentile_interval, spearman
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -24,20 +24,38 @@ def test_batched_rows_match_scipy_row_by_row():
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
-def test_bootstrap_interval_is_seeded_and_covers_the_value():
+def test_pairs_protocol_interval_is_seeded_and_agrees_with_scipy():
+    """Through the production path (the pairs protocol): an encoder that puts text a_i at angle 0
+    and b_i at arccos(p_i) gives cosines p_i, so its Spearman and interval are those of (p, gold)."""
+    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.benchmark.task_kinds import evaluate
+    from recbench.benchmark.tasks import PairsTask
+
     rng = np.random.default_rng(4)
     gold = rng.normal(size=500)
-    pred = gold + rng.normal(size=500)
-    a = correlation_with_ci(pred, gold, "spearman", bootstrap_indices(500, 300, seed=7))
-    b = correlation_with_ci(pred, gold, "spearman", bootstrap_indices(500, 300, seed=7))
+    pred = np.tanh(gold + rng.normal(size=500)) * 0.99
+    angle = {f"a{i}": 0.0 for i in range(500)} | {f"b{i}": float(np.arccos(p)) for i, p in enumerate(pred)}
+
+    class Angles:
+        name, params = "angles", {}
+
+        def encode(self, texts, batch_size=32):
+            a = np.array([angle[t] for t in texts])
+            return np.stack([np.cos(a), np.sin(a)], axis=1).astype(np.float32)
+
+    task = PairsTask(name="t", split="test", texts_a=[f"a{i}" for i in range(500)],
+                     texts_b=[f"b{i}" for i in range(500)], gold=gold)
+    settings = EvalSettings(n_bootstrap=300, seed=7, latency_queries=0, offline_texts=0, progress=False)
+    a = evaluate(Angles(), task, settings).metrics["spearman"]
+    b = evaluate(Angles(), task, settings).metrics["spearman"]
     assert a == b
-    assert a.low < a.value < a.high
+    assert a["value"] == pytest.approx(stats.spearmanr(pred, gold).statistic * 100, abs=1e-3)
+    assert a["ci_low"] < a["value"] < a["ci_high"]
     # the interval agrees with scipy's own percentile bootstrap to within Monte-Carlo noise
     ref = stats.bootstrap((pred, gold), lambda p, g: stats.spearmanr(p, g).statistic * 100, paired=True,
                           vectorized=False, n_resamples=300, method="percentile", random_state=0)
-    assert a.low == pytest.approx(ref.confidence_interval.low, abs=2.0)
-    assert a.high == pytest.approx(ref.confidence_interval.high, abs=2.0)
-
+    assert a["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=2.0)
+    assert a["ci_high"] == pytest.approx(ref.confidence_interval.high, abs=2.0)
 
 def test_percentile_interval_ignores_nan():
     lo, hi = percentile_interval(np.array([np.nan, 1.0, 2.0, 3.0]))

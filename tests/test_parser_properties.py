@@ -4,7 +4,6 @@ parser writes it reads back."""
 
 from __future__ import annotations
 
-import pytest
 import typer
 from hypothesis import given, settings, strategies as st
 

@@ -16,6 +16,9 @@ import pytest
 from recbench.cli import split_specs
 
 
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
+
 def children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

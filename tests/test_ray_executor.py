@@ -12,7 +12,7 @@ import pytest
 from recbench.benchmark.cells import Cell
 from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.grid import GridInterrupted, run_grid
-from recbench.benchmark.results import iter_records
+from recbench.benchmark.records import iter_records
 
 ray = pytest.importorskip("ray")
 

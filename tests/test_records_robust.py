@@ -10,13 +10,38 @@ import time
 
 import pytest
 
-from recbench.benchmark.results import (RecordError, check_writable, iter_records, remove_stale_temps,
+from recbench.benchmark.records import (RecordError, check_writable, iter_records, remove_stale_temps,
                                         write_record)
+
+from minimal_record import minimal_record
 
 
 def record(run_id="20260101T000000Z-aaaaaa"):
-    return {"schema_version": 2, "run_id": run_id, "date": "2026-01-01T00:00:00+00:00",
-            "dataset": {"name": "lee", "split": "test"}, "model": {"label": "sif"}, "metrics": {}}
+    return minimal_record(run_id)
+
+
+def test_a_record_that_breaks_the_schema_is_never_written_nor_read(tmp_path):
+    bad = record()
+    del bad["metrics"]["pearson"]["ci_low"]
+    with pytest.raises(RecordError, match="field metrics/pearson: 'ci_low' is a required property"):
+        write_record(bad, tmp_path)
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "no-model.json").write_text(json.dumps({k: v for k, v in record().items() if k != "model"}))
+    skipped: list = []
+    with pytest.warns(UserWarning, match="skipping a record"):
+        assert list(iter_records(tmp_path, skipped)) == []
+    assert "'model' is a required property" in skipped[0][1]
+
+
+def test_every_committed_record_keeps_the_schema():
+    from pathlib import Path
+
+    from recbench.benchmark.records import read_record
+
+    committed = sorted((Path(__file__).resolve().parent.parent / "results").glob("*.json"))
+    assert committed, "the project's records are missing"
+    for path in committed:
+        read_record(path)  # raises RecordError naming the file and field
 
 
 def test_temp_files_are_never_records_and_bad_files_are_skipped_by_name(tmp_path):

@@ -112,6 +112,7 @@ def run_cli(args, site, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.integration
 def test_a_plugin_distribution_is_found_listed_and_runs(installed_plugin, tmp_path):
     listing = run_cli(["list"], installed_plugin, tmp_path)
     assert listing.returncode == 0, listing.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError
 from recbench.benchmark.registry import baselines
-from recbench.benchmark.results import SCHEMA_VERSION, read_record, write_record
+from recbench.benchmark.records import SCHEMA_VERSION, read_record, write_record
 from recbench.benchmark.runner import run_cell
 
 FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)

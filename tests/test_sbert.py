@@ -6,6 +6,9 @@ import pytest
 from recbench.baselines.sbert import SBERT, default_model_path
 
 
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
+
 @pytest.fixture(scope="module")
 def model():
     return SBERT()

@@ -7,6 +7,7 @@ import itertools
 import json
 
 import numpy as np
+from minimal_record import minimal_record
 import pytest
 
 from recbench.benchmark.seeds import hierarchical_bootstrap, holm, seed_siblings, spread
@@ -88,8 +89,9 @@ def test_holm_matches_its_definition_and_never_lowers_a_p_value(values):
 
 def test_seed_siblings_are_the_newest_record_of_each_seed_of_the_same_row(tmp_path):
     def record(name, seed, date, label="m", budget="10steps"):
-        rec = {"schema_version": 2, "date": date, "dataset": {"name": "d", "split": "test"},
-               "model": {"label": label}, "cell": {"training": {"seed": seed, "budget": budget}}}
+        base = minimal_record(f"{name}-{seed}")
+        rec = {**base, "date": date, "dataset": {**base["dataset"], "name": "d"},
+               "model": {**base["model"], "label": label}, "cell": {"training": {"seed": seed, "budget": budget}}}
         (tmp_path / f"{name}.json").write_text(json.dumps(rec))
         return tmp_path / f"{name}.json"
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from recbench.benchmark.cells import Cell, CellError, UnsupportedCell
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError, evaluate
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.task_kinds import evaluate
 from recbench.benchmark.indexes import INDEXES, ItemIndex, build_index, pq_subquantizers, recall_of_exact
 from recbench.benchmark.scenarios import load_watch, poisson_arrivals, server, single_stream
 
@@ -125,6 +126,7 @@ def test_single_stream_reports_mlperf_percentiles_in_order():
     assert "other_cpu_cores" in out["load"] and out["load"]["other_cpu_cores"] is None  # 30 ms: too short to tell
 
 
+@pytest.mark.integration
 def test_the_server_scenario_finds_a_rate_below_saturation_and_zero_when_no_rate_can_pass():
     def query(i):  # a 4 ms service time: saturation at 250 queries/s (a sleep: other load does not stretch it)
         time.sleep(0.004)
@@ -191,6 +193,7 @@ def test_a_pinned_cell_is_not_flagged_busy_by_a_neighbour_on_the_cores_it_cannot
     assert crowded["busy"]
 
 
+@pytest.mark.integration
 def test_the_load_watch_on_this_machine_reports_a_share_of_its_cores_beside_a_spinning_process():
     """On the real /proc/stat, however busy the machine already is: a figure within the cores
     there are, and a flag that agrees with it."""
@@ -231,6 +234,7 @@ def test_latency_percentiles_carry_bootstrap_intervals_that_contain_them():
     assert "p50_ms_ci" not in percentiles_ms(np.array([0.001]))
 
 
+@pytest.mark.integration
 def test_a_server_probe_lasts_its_minimum_queries_and_a_rate_must_pass_every_repeat():
     from recbench.benchmark.scenarios import probe_seconds
 
@@ -259,6 +263,7 @@ def clustered():
     return unit(x).astype(np.float32)
 
 
+@pytest.mark.integration
 def test_every_index_finds_the_exact_top10_to_its_degree_and_stores_what_it_says(clustered):
     built = {name: build_index(name, clustered) for name in INDEXES}
     queries = clustered[:300] + 0.05

@@ -45,7 +45,7 @@ class NanAtOne(Hashed):
 
 def evaluate_with(model, dataset="lee"):
     from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.evaluate import evaluate
+    from recbench.benchmark.task_kinds import evaluate
     from recbench.benchmark.runner import build_dataset
 
     return evaluate(model, build_dataset(dataset, DataLocator()).load(), FAST)

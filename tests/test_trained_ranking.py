@@ -14,11 +14,15 @@ import torch
 
 from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, evaluate, split_for_training
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.task_kinds import evaluate, split_for_training
 from recbench.benchmark.runner import build_dataset, run_cell
 from recbench.benchmark.training import Budget, CheckpointCache, TrainSettings, train
 from recbench.datasets._sequences import leave_one_out
 from recbench.datasets.wine import held_out_item_mask
+
+pytestmark = pytest.mark.integration  # model weights, training or a process per cell
+
 
 FAST = EvalSettings(n_bootstrap=20, latency_queries=3, progress=False, use_cache=False)
 WINE_HEADER = ["", "country", "description", "designation", "points", "price", "province", "region_1", "region_2",

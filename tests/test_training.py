@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError, split_for_training
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.task_kinds import split_for_training
 from recbench.benchmark.registry import baselines
 from recbench.benchmark.runner import build_dataset, run_cell
 from recbench.benchmark.training import (Budget, CheckpointCache, TrainingError, TrainSettings, checkpoint_key,
@@ -92,6 +93,7 @@ class SlowToPrepare(Toy):
         return super().training_loss(batch)
 
 
+@pytest.mark.integration
 def test_a_time_budget_plans_its_schedule_from_the_steps_not_the_preparation():
     report = train(SlowToPrepare(), None, lambda: 0.0, TrainSettings(budget=Budget(minutes=4 / 60), validations=1),
                    "auc", progress=False)
@@ -231,7 +233,7 @@ def test_biencoder_scores_an_empty_history_as_a_tie_not_an_error():
 def test_sasrec_pooling_starts_near_the_newest_item_not_as_noise():
     """At initialisation the user vector must still carry the history (the residual path): with
     position rows drawn N(0, 1) it was noise, and 250 steps of training stayed at chance."""
-    from recbench.baselines.biencoder import SASRecPooling
+    from recbench.baselines._biencoder_net import SASRecPooling
 
     torch.manual_seed(0)
     pooling = SASRecPooling(384).eval()
@@ -286,7 +288,7 @@ def test_an_interrupted_run_resumes_from_its_saved_state_and_ends_in_the_same_we
 
 
 def test_a_cell_without_a_step_budget_takes_its_models_default_and_a_time_alone_caps_it():
-    from recbench.benchmark.cells import Cell, CellError
+    from recbench.benchmark.cells import Cell
 
     nrms = baselines.get("nrms")
     cell = Cell.resolve("nrms", "ml100k-mix", training=TrainSettings())

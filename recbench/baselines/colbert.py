@@ -75,6 +75,7 @@ class ColBERTMiniLM:
         if candidates not in ("dense", "tokens"):
             raise ValueError(f"colbert-minilm: candidates must be 'dense' or 'tokens', not {candidates!r}")
         self.candidates = candidates  # item-to-item: the first stage that picks what MaxSim re-ranks
+        self.first_stage = candidates  # the harness reads this hook (model_contract.HOOKS)
         if candidates == "tokens":
             self.task_kinds = ("item-to-item",)  # the only kind whose queries have tokens to search with
         self.seed = int(seed)

@@ -34,23 +34,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from recbench.baselines.sbert import load_sentence_transformer
 from recbench.benchmark.registry import baselines
+from recbench.baselines._lazy import LazyModule, lazy_names
 
-
-class RecoBERTModule(nn.Module):
-    def __init__(self, bert: nn.Module) -> None:
-        super().__init__()
-        self.bert = bert
-        words = bert.embeddings.word_embeddings.weight
-        self.lm_head = nn.Linear(words.shape[1], words.shape[0])
-        with torch.no_grad():
-            self.lm_head.weight.copy_(words)
-            self.lm_head.bias.zero_()
+torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
+RecoBERTModule, = lazy_names("recbench.baselines._recobert_net", 'RecoBERTModule')
 
 
 @baselines.register("recobert")

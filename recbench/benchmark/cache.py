@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from recbench.benchmark.data import default_cache_dir
+from recbench.benchmark.model_contract import hook
 
 def _umask() -> int:
     mask = os.umask(0o022)
@@ -84,8 +85,8 @@ def code_digest(cls: type) -> str | None:
 
 def model_key(model: Any) -> str:
     identity = {"name": model.name, "params": model.params, "class": type(model).__qualname__,
-                "module": type(model).__module__, "version": getattr(model, "version", None),
-                "code": code_digest(type(model)), "weights": getattr(model, "weights_fingerprint", None)}
+                "module": type(model).__module__, "version": hook(model, "version"),
+                "code": code_digest(type(model)), "weights": hook(model, "weights_fingerprint")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -132,7 +133,7 @@ class EmbeddingCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 arr, checksum = z["vectors"], str(z["sha256"])
-            validate_entry(arr, checksum, len(texts), getattr(model, "dim", None))
+            validate_entry(arr, checksum, len(texts), hook(model, "dim"))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             warnings.warn(f"embedding cache: {path} is not usable ({exc}); removed, encoding again", stacklevel=2)
             path.unlink(missing_ok=True)

@@ -6,19 +6,10 @@ Every baseline also carries ``name`` and ``params`` (recorded in the run record)
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from pathlib import Path
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
-
-
-@runtime_checkable
-class Model(Protocol):
-    name: str
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Everything that changes the model's output; recorded and hashed into the run id."""
-        ...
 
 
 @runtime_checkable
@@ -38,21 +29,6 @@ class CorpusFitted(Protocol):
     timing; the model decides whether to use them or a reference corpus of its own."""
 
     def fit_corpus(self, texts: Sequence[str]) -> None: ...
-
-
-def describe_capabilities(model: Any) -> list[str]:
-    caps = []
-    if isinstance(model, Encoder):
-        caps.append("encoder")
-    if isinstance(model, CorpusFitted):
-        caps.append("corpus-fitted")
-    if isinstance(model, ItemScorer):
-        caps.append("item-scorer")
-    if isinstance(model, TokenEncoder):
-        caps.append("token-encoder")
-    if isinstance(model, Ranker):
-        caps.append("ranker")
-    return caps
 
 
 @runtime_checkable
@@ -89,3 +65,29 @@ class Ranker(Protocol):
     over every other where a model has several."""
 
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """A model the harness trains on the task's train part before evaluating it.
+
+    - ``prepare_training(train_task, seed)``: build what training needs (vocabulary, modules,
+      cached frozen features) from the train part only; returns the torch module to optimise.
+    - ``training_batches(rng)``: an endless iterator of batches; ``training_loss(batch)`` returns
+      ``(loss tensor, examples in the batch, texts encoded)``.
+    - ``learning_rate``: the peak learning rate (``warmup_steps`` optional, default 50); these
+      and the other optional hooks are declared, typed, in ``model_contract.HOOKS``.
+    - ``save_checkpoint(folder)`` / ``load_checkpoint(folder)``: everything scoring needs.
+    - ``weights_changed()`` (optional): called whenever the loop swaps weights in (the
+      validation-chosen state after training), so caches of item vectors are dropped.
+    After training (or loading), the model must score through its other capabilities."""
+
+    def prepare_training(self, train_task: Any, seed: int) -> Any: ...
+
+    def training_batches(self, rng: np.random.Generator) -> Iterator[Any]: ...
+
+    def training_loss(self, batch: Any) -> tuple[Any, int, int]: ...
+
+    def save_checkpoint(self, folder: Path) -> None: ...
+
+    def load_checkpoint(self, folder: Path) -> None: ...

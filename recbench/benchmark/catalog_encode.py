@@ -22,7 +22,7 @@ from recbench.benchmark.capabilities import CorpusFitted, Encoder
 from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.encoding import encode_checked
-from recbench.benchmark.evaluate import CATALOGS, load_kinds
+from recbench.benchmark.task_kinds import get_kind
 from recbench.benchmark.grid import EXECUTORS
 
 
@@ -57,13 +57,13 @@ class EncodeReport:
 def catalogs_of(cells: Sequence[Cell], locator: DataLocator) -> list[Catalog]:
     """Each cell's catalog texts, exactly as its kind's protocol would encode them; kinds that
     cache no item vectors (pairs) are left out."""
-    load_kinds()
     out = []
     for cell in cells:
-        if cell.kind not in CATALOGS:
+        catalog_texts = get_kind(cell.kind).catalog_texts
+        if catalog_texts is None:
             continue
         task = cell.build_dataset(locator).load(cell.split)
-        out.append(Catalog(cell.dataset_label, cell.kind, CATALOGS[cell.kind](task, cell.settings)))
+        out.append(Catalog(cell.dataset_label, cell.kind, catalog_texts(task, cell.settings)))
     return out
 
 

@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recbench.benchmark.evaluate import EXPORTS, LATER_SETTINGS, SERVER_SETTINGS, EvalSettings, load_kinds, pooling_vocabulary, supports
+from recbench.benchmark.evaluate import UNKEYED_WHEN_DEFAULT, SERVER_SETTINGS, EvalSettings
+from recbench.benchmark.model_contract import hook
+from recbench.benchmark.task_kinds import all_kinds, export_format, get_kind, pooling_vocabulary, supports
 from recbench.benchmark.option_types import OptionError, typed_options
 from recbench.benchmark.registry import baselines, datasets, split_spec
-from recbench.benchmark.results import format_label
+from recbench.benchmark.records import format_label
 from recbench.benchmark.training import Budget, Trainable, TrainSettings
 
 DEFAULT_POOLING = EvalSettings.pooling
@@ -65,7 +67,7 @@ def config_hash(payload: dict[str, Any]) -> str:
 def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
     """The settings that change a run's numbers (not progress bars or cache locations)."""
     return {k: v for k, v in asdict(settings).items() if k not in ("progress", "cache_dir", "use_cache")
-            and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
+            and not (k in UNKEYED_WHEN_DEFAULT and v == UNKEYED_WHEN_DEFAULT[k])
             and not (k in SERVER_SETTINGS and settings.server_p99_ms is None)}
 
 
@@ -147,7 +149,7 @@ class Cell:
             check_export(export[0], kind)
         # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says
         trainable = isinstance(factory, type) and issubclass(factory, Trainable) and truthy(
-            getattr(factory, "trains", lambda _options: True)(options_for(factory, options)))
+            (hook(factory, "trains") or (lambda _options: True))(options_for(factory, options)))
         if trainable:
             training = training or TrainSettings()
             try:  # no step count given: the model's own default budget (a time alone caps it)
@@ -223,9 +225,6 @@ class Cell:
                 **({"training": self.training.key_payload()} if self.training is not None else {})}
 
 
-FULL_RANKING_KINDS = ("item-to-item", "sequences")  # the kinds that search an item index
-
-
 def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
     """--threads, --index and the scenario settings, checked before anything loads."""
     from recbench.benchmark.indexes import INDEXES
@@ -238,8 +237,9 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
         raise CellError(f"--threads must be at least 1, got {settings.threads}")
     if settings.index not in INDEXES:
         raise CellError(f"--index {settings.index!r} is not one of {', '.join(INDEXES)}")
-    if settings.index != "flat" and kind not in FULL_RANKING_KINDS:
-        raise UnsupportedCell(f"--index {settings.index} applies to full-ranking tasks ({', '.join(FULL_RANKING_KINDS)}), "
+    if settings.index != "flat" and not get_kind(kind).searches_index:
+        searching = ", ".join(k.name for k in all_kinds() if k.searches_index)
+        raise UnsupportedCell(f"--index {settings.index} applies to full-ranking tasks ({searching}), "
                               f"not {kind!r} ({dataset})")
     if any(b < 1 for b in settings.offline_batches) or settings.offline_texts < 0:
         raise CellError("offline scenario: batch sizes must be at least 1 and the text count not negative")
@@ -256,11 +256,12 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
 
 def check_export(fmt: str, kind: str) -> None:
     """An unknown format is an error; a format of another task kind skips the cell."""
-    load_kinds()
-    if fmt not in EXPORTS:
-        raise CellError(f"--export: unknown format {fmt!r}; known: {', '.join(sorted(EXPORTS)) or 'none'}")
-    if EXPORTS[fmt][0] != kind:
-        raise UnsupportedCell(f"--export {fmt} writes {EXPORTS[fmt][0]!r} cells only, not {kind!r}")
+    try:
+        writer_kind, _ = export_format(fmt)
+    except KeyError as exc:
+        raise CellError(str(exc.args[0])) from None
+    if writer_kind.name != kind:
+        raise UnsupportedCell(f"--export {fmt} writes {writer_kind.name!r} cells only, not {kind!r}")
 
 
 def plan(models: list[str], dataset_specs: list[str], split: str | None, options: dict[str, Any],

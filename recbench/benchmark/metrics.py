@@ -5,11 +5,8 @@ Tests check every metric here against an independent reference (scipy, scikit-le
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import digamma, gammaln
-from scipy.stats import rankdata
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -26,22 +23,12 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rho = Pearson's r of average ranks (ties share their mean rank)."""
+    from scipy.stats import rankdata  # here, not at import: scipy.stats alone takes 0.6 s to import
+
     return pearson(rankdata(x, axis=-1), rankdata(y, axis=-1))
 
 
 CORRELATIONS = {"spearman": spearman, "pearson": pearson}
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A metric value with its 95% bootstrap interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"value": self.value, "ci_low": self.low, "ci_high": self.high}
 
 
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
@@ -57,17 +44,6 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
-
-
-def correlation_with_ci(
-    pred: np.ndarray, gold: np.ndarray, which: str, indices: np.ndarray, scale: float = 100.0
-) -> Estimate:
-    """Correlation x ``scale`` with a percentile bootstrap interval over resampled pairs."""
-    fn = CORRELATIONS[which]
-    value = float(fn(pred, gold)) * scale
-    boots = fn(pred[indices], gold[indices]) * scale
-    lo, hi = percentile_interval(np.asarray(boots))
-    return Estimate(value, lo, hi)
 
 
 # --- impression ranking metrics (MIND's official scorer, vectorised) ---------------------
@@ -202,6 +178,8 @@ def _first_relevant_group(higher: np.ndarray, tied: np.ndarray, q: np.ndarray, n
 
 
 def _harmonic(x: np.ndarray) -> np.ndarray:
+    from scipy.special import digamma
+
     return digamma(np.asarray(x, dtype=np.float64) + 1.0) + np.euler_gamma
 
 
@@ -215,6 +193,8 @@ def expected_ranking_metrics(higher: np.ndarray, tied: np.ndarray, offsets: np.n
     positions. MRR and HR depend on the first relevant item only: it lies in the best group
     holding one (s items above, m items in it, j of them relevant); its position p in that
     group has P(p) = C(m-p, j-1) / C(m, j)."""
+    from scipy.special import gammaln  # imported on use: scipy at import time slows every start
+
     higher = np.asarray(higher, dtype=np.int64)
     tied = np.asarray(tied, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)

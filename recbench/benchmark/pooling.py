@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 POOLINGS = ("mean", "topk", "mix")
 
@@ -68,6 +67,8 @@ def score_all(unit: np.ndarray, imps, pooling: Pooling) -> np.ndarray:
     n = len(imps)
     if pooling.kind == "mean":
         lengths = np.diff(imps.history_offsets)
+        import scipy.sparse as sp
+
         m = sp.csr_matrix(
             (np.ones(len(imps.history), dtype=np.float32), imps.history, imps.history_offsets),
             shape=(n, unit.shape[0]),

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from recbench.benchmark.cells import Cell
 from recbench.benchmark.data import DataLocator
+from recbench.benchmark.executor import Finished, failure_message
 
 RAY_MISSING = "--executor ray needs Ray: pip install -e '.[ray]' (the local executor, the default, does not)"
 
@@ -56,7 +57,6 @@ def cell_cpus(cell: Cell, nodes: list[int]) -> int:
 
 def _run_remote(cell: Cell, locator: DataLocator) -> dict[str, Any]:
     """On the worker: the cell's run (not written) or its failure message."""
-    from recbench.benchmark.grid import failure_message
     from recbench.benchmark.runner import compute_run
 
     started = time.perf_counter()
@@ -67,49 +67,57 @@ def _run_remote(cell: Cell, locator: DataLocator) -> dict[str, Any]:
     return {"status": "ok", "run": run, "node": socket.gethostname(), "worker_seconds": time.perf_counter() - started}
 
 
-def run_cells(cells: Iterable[Cell], locator: DataLocator, write: Callable[[Any], Any],
-              on_submit: Callable[[Cell], None] | None = None,
-              address: str | None = None) -> Iterator[tuple[Cell, dict[str, Any]]]:
-    """Submits every cell, then yields ``(cell, outcome)`` as each finishes, after ``write``
-    (the driver's one writer) stored an ok run: outcome holds status, message, and for ok
-    runs the ``write`` result and the executor's overhead (wall seconds not spent in the cell)."""
-    ray = connect(address)
-    nodes = node_cpus(ray)
-    remote = ray.remote(max_calls=1)(_run_remote)
-    pending: dict[Any, tuple[Cell, float]] = {}
-    refused: list[tuple[Cell, dict[str, Any]]] = []
-    for cell in cells:
-        cpus = cell_cpus(cell, nodes)
-        if cpus > max(nodes):
-            refused.append((cell, {"status": "error", "message": f"the cell pins {cpus} threads but the largest "
-                                   f"Ray node has {max(nodes)} CPUs"}))
-            continue
-        if on_submit:
-            on_submit(cell)
-        ref = remote.options(num_cpus=cpus, name=f"recbench {cell.model} x {cell.dataset}").remote(cell, locator)
-        pending[ref] = (cell, time.perf_counter())
-    yield from refused
-    try:
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                cell, submitted = pending.pop(ref)
-                yield cell, _finish(ray, ref, cell, write, submitted)
-    except BaseException:  # Ctrl-C (or the consumer stopped): nothing queued or running may write
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        raise
+class RayExecutor:
+    """Each cell a Ray task (``--executor ray``); yields finished runs to the driver, which
+    writes them. A cell pinning more threads than the largest node has CPUs fails at once."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None) -> None:
+        self.address = address
+
+    def finished(self, cells: Iterable[Cell], locator: DataLocator,
+                 on_start: Callable[[Cell], None] | None = None) -> Iterator[Any]:
+        cells = list(cells)  # every cell is submitted before the first one finishes
+        if not cells:
+            return
+        ray = connect(self.address)
+        nodes = node_cpus(ray)
+        remote = ray.remote(max_calls=1)(_run_remote)
+        pending: dict[Any, tuple[Cell, float]] = {}
+        refused = []
+        for cell in cells:
+            cpus = cell_cpus(cell, nodes)
+            if cpus > max(nodes):
+                refused.append(Finished(cell, None, f"the cell pins {cpus} threads but the largest Ray node has "
+                                        f"{max(nodes)} CPUs"))
+                continue
+            if on_start:
+                on_start(cell)
+            ref = remote.options(num_cpus=cpus, name=f"recbench {cell.model} x {cell.dataset}").remote(cell, locator)
+            pending[ref] = (cell, time.perf_counter())
+        yield from refused
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    cell, submitted = pending.pop(ref)
+                    yield _finish(ray, ref, cell, submitted)
+        except BaseException:  # Ctrl-C (or the consumer stopped): nothing queued or running may write
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
 
 
-def _finish(ray: Any, ref: Any, cell: Cell, write: Callable[[Any], Any], submitted: float) -> dict[str, Any]:
+def _finish(ray: Any, ref: Any, cell: Cell, submitted: float) -> Any:
     try:
         payload = ray.get(ref)
     except ray.exceptions.RayError as exc:  # the worker died (memory, a signal) or the task was cancelled
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return {"status": "error", "message": f"the cell's Ray task failed: {type(exc).__name__}: {first}"}
+        return Finished(cell, None, f"the cell's Ray task failed: {type(exc).__name__}: {first}")
     if payload["status"] != "ok":
-        return payload
+        return Finished(cell, None, payload["message"])
     run = payload["run"]
     run.record["executor"] = {"name": "ray", "node": payload["node"], "cell_seconds": round(payload["worker_seconds"], 3),
                               "submitted_to_done_seconds": round(time.perf_counter() - submitted, 3)}
-    return {"status": "ok", "written": write(run)}
+    return Finished(cell, run)

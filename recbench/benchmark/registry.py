@@ -40,6 +40,7 @@ class Entry(Generic[T]):
     target: str | None = None  # "module:object", imported on first use
     source: str = "built-in"  # "built-in" or "plugin <distribution>"
     meta: dict[str, Any] = field(default_factory=dict)
+    check: Callable[[Any, str], None] | None = None  # the registry's contract, applied on load
 
     def load(self) -> T:
         if self.factory is None:
@@ -51,6 +52,11 @@ class Entry(Generic[T]):
                     obj = getattr(obj, part)
             except Exception as exc:
                 raise RuntimeError(f"{self.name!r} ({self.source}, {self.target}) failed to load: {exc}") from exc
+            if self.check is not None:
+                try:
+                    self.check(obj, self.name)
+                except (TypeError, ValueError) as exc:
+                    raise RuntimeError(f"{self.name!r} ({self.source}, {self.target}) breaks the contract: {exc}") from exc
             self.factory = obj
         return self.factory
 
@@ -58,8 +64,10 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """A typed name -> factory map with lazy built-ins and entry-point plugins."""
 
-    def __init__(self, kind: str, group: str, builtin_package: str | None = None) -> None:
+    def __init__(self, kind: str, group: str, builtin_package: str | None = None,
+                 check: Callable[[Any, str], None] | None = None) -> None:
         self.kind = kind
+        self._check = check  # (entry, name) -> None or raises: run on registration and plugin load
         self.group = group
         self._builtin_package = builtin_package
         self._entries: dict[str, Entry[T]] = {}
@@ -84,7 +92,13 @@ class Registry(Generic[T]):
             raise ValueError(
                 f"{self.kind} {name!r} is registered twice ({existing.source} and {source})"
             )
+        if self._check is not None:
+            self._check(obj, name)
         self._entries[name] = Entry(name=name, factory=obj, source=source, meta=dict(meta))
+
+    def remove(self, name: str) -> None:
+        """Drops an entry (a test's temporary plugin; nothing in production removes one)."""
+        self._entries.pop(name, None)
 
     # -- discovery ----------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
@@ -105,7 +119,7 @@ class Registry(Generic[T]):
                 dist = getattr(ep, "dist", None)
                 label = f"plugin {dist.name}" if dist is not None else "plugin"
                 # Loaded on first use, so one broken plugin cannot break `recbench list`.
-                self._entries[ep.name] = Entry(name=ep.name, target=ep.value, source=label)
+                self._entries[ep.name] = Entry(name=ep.name, target=ep.value, source=label, check=self._check)
 
     def names(self) -> list[str]:
         self._ensure_loaded()
@@ -141,5 +155,11 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return name.strip(), (arg if sep else None)
 
 
-baselines: Registry[Any] = Registry("model", "recbench.baselines", "recbench.baselines")
+def _check_model(obj: Any, name: str) -> None:
+    from recbench.benchmark.model_contract import check_model_class
+
+    check_model_class(obj, name)
+
+
+baselines: Registry[Any] = Registry("model", "recbench.baselines", "recbench.baselines", check=_check_model)
 datasets: Registry[Any] = Registry("dataset", "recbench.datasets", "recbench.datasets")

@@ -12,10 +12,12 @@ from typing import Any
 
 from recbench.benchmark.cells import Cell, config_hash, options_for, protocol_settings
 from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EXPORTS, EvalSettings, evaluate, split_for_training
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.task_kinds import evaluate, export_format, get_kind, split_for_training
 from recbench.benchmark.invariants import check_metrics
+from recbench.benchmark.model_contract import check_model, hook
 from recbench.benchmark.registry import datasets, split_spec
-from recbench.benchmark.results import SCHEMA_VERSION, write_record
+from recbench.benchmark.records import SCHEMA_VERSION, USER_RUNS, results_folder, write_record
 from recbench.benchmark.scenarios import inherit_cell_load, load_watch
 from recbench.benchmark.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
@@ -41,7 +43,7 @@ def run_cell(
     options: dict[str, Any] | None = None,
     settings: EvalSettings | None = None,
     locator: DataLocator | None = None,
-    results_dir: Path | None = Path("results"),
+    results_dir: Path | None = USER_RUNS,
     dataset_options: dict[str, Any] | None = None,
     training: TrainSettings | None = None,
 ) -> CellResult:
@@ -60,7 +62,7 @@ class CellRun:
 
 
 def run_resolved(cell: Cell, locator: DataLocator | None = None,
-                 results_dir: Path | None = Path("results")) -> CellResult:
+                 results_dir: Path | None = USER_RUNS) -> CellResult:
     """Loads the data, builds the model, evaluates, checks every metric against its range,
     and writes the record atomically.
 
@@ -72,6 +74,7 @@ def run_resolved(cell: Cell, locator: DataLocator | None = None,
 
 def write_run(run: CellRun, results_dir: Path | None) -> CellResult:
     """Writes a finished run (record + sidecars) atomically; nothing when ``results_dir`` is None."""
+    results_dir = results_folder(results_dir)
     path = write_record(run.record, results_dir, run.per_query, run.sidecars) if results_dir is not None else None
     record = json.loads(path.read_text()) if path is not None else run.record  # as written: with sidecar names
     return CellResult(record=record, path=path)
@@ -92,18 +95,19 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
         task = dataset.load(cell.split)
     with stopwatch() as load_model_sw:
         model = cell.build_model()
+    check_model(model)
     training, curves = None, None
     if isinstance(model, Trainable) and cell.training is not None:  # None: an untrained mode (zero-shot)
         training, curves = train_model(model, task, dataset, cell)
         settings = replace(settings, use_cache=False)  # a trained model's vectors depend on its weights
     with stopwatch() as total_sw, load_watch() as cell_load:
         result = evaluate(model, task, settings)
-    check_metrics(result.metrics, cell.name)
+    check_metrics(result.metrics, cell.name, get_kind(task.kind))
     inherit_cell_load(result.timing, cell_load)
     result.variant.update(serving_variant(settings))
     exported: list[Path] = []
     if export_folder is not None:
-        exported = EXPORTS[cell.export[0]][1](task, result, export_folder)
+        exported = export_format(cell.export[0])[1](task, result, export_folder)
 
     primary = dataset.primary_metric or result.primary_metric
     model_params = dict(model.params)
@@ -128,8 +132,8 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
             "options": cell.model_options,
             "variant": result.variant,
             "params": model_params,
-            "version": getattr(model, "version", None),
-            "n_parameters": getattr(model, "n_parameters", None),
+            "version": hook(model, "version"),
+            "n_parameters": hook(model, "n_parameters"),
         },
         "dataset": {
             "name": cell.dataset_label,
@@ -177,7 +181,7 @@ def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[s
     train_task, valid_task = split_for_training(task, training.seed)
     quick = replace(cell.settings, n_bootstrap=1, latency_queries=0, offline_texts=0, server_p99_ms=None,
                     progress=False, use_cache=False)
-    metric = dataset.primary_metric or {"impressions": "auc"}.get(task.kind, "ndcg@10")
+    metric = dataset.primary_metric or get_kind(task.kind).primary_metric
 
     def validate() -> float:
         return evaluate(model, valid_task, quick).metrics[metric]["value"]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from recbench.benchmark.metrics import percentile_interval
-from recbench.benchmark.results import RecordError, iter_records, read_per_query, read_record
+from recbench.benchmark.records import RecordError, iter_records, read_per_query, read_record
 from recbench.benchmark.significance import Comparison, compare_runs
 
 METHOD = "hierarchical bootstrap (seeds, then shared queries)"

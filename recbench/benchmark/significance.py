@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from recbench.benchmark.metrics import bootstrap_indices, pearson, percentile_interval
-from recbench.benchmark.results import RecordError, read_per_query, read_record
+from recbench.benchmark.records import RecordError, read_per_query, read_record
 
 
 @dataclass

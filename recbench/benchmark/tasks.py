@@ -118,13 +118,6 @@ def fingerprint_files(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprint_texts(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(repr(part).encode())
-    return h.hexdigest()[:16]
-
-
 @dataclass
 class Impressions:
     """One split of impressions, columnar: flat arrays plus offsets, so that metrics and

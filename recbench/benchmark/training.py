@@ -30,12 +30,14 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable
 
 import numpy as np
 
 from recbench.benchmark.cache import file_mode, folder_mode
 from recbench.benchmark.data import default_cache_dir
+from recbench.benchmark.capabilities import Trainable  # noqa: F401 (declared there with the other capabilities)
+from recbench.benchmark.model_contract import hook
 from recbench.benchmark.timing import peak_rss_mb
 
 MANIFEST = "recbench-checkpoint.json"
@@ -43,31 +45,6 @@ MANIFEST = "recbench-checkpoint.json"
 
 class TrainingError(RuntimeError):
     """Training cannot go on: a NaN loss, no positive example, a budget too small for a step."""
-
-
-@runtime_checkable
-class Trainable(Protocol):
-    """A model the harness trains on the task's train part before evaluating it.
-
-    - ``prepare_training(train_task, seed)``: build what training needs (vocabulary, modules,
-      cached frozen features) from the train part only; returns the torch module to optimise.
-    - ``training_batches(rng)``: an endless iterator of batches; ``training_loss(batch)`` returns
-      ``(loss tensor, examples in the batch, texts encoded)``.
-    - ``learning_rate``: the peak learning rate (``warmup_steps`` optional, default 50).
-    - ``save_checkpoint(folder)`` / ``load_checkpoint(folder)``: everything scoring needs.
-    - ``weights_changed()`` (optional): called whenever the loop swaps weights in (the
-      validation-chosen state after training), so caches of item vectors are dropped.
-    After training (or loading), the model must score through its other capabilities."""
-
-    def prepare_training(self, train_task: Any, seed: int) -> Any: ...
-
-    def training_batches(self, rng: np.random.Generator) -> Iterator[Any]: ...
-
-    def training_loss(self, batch: Any) -> tuple[Any, int, int]: ...
-
-    def save_checkpoint(self, folder: Path) -> None: ...
-
-    def load_checkpoint(self, folder: Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -111,7 +88,7 @@ class Budget:
         (a time given alone stays a cap on it). A model without a default needs an explicit one."""
         if self.steps is not None:
             return self
-        default = getattr(model, "default_budget", None)
+        default = hook(model, "default_budget")
         if default is None:
             raise ValueError(f"model {getattr(model, 'name', model)!r} declares no default training budget; "
                              "give one in steps, e.g. --train-budget 300steps")
@@ -245,10 +222,10 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise TrainingError(f"model {model.name!r} has no trainable parameters")
-    lr = float(model.learning_rate)
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=float(getattr(model, "weight_decay", 0.01)))
+    lr = float(hook(model, "learning_rate"))
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=float(hook(model, "weight_decay")))
     budget = settings.budget
-    warmup = int(getattr(model, "warmup_steps", 50))
+    warmup = int(hook(model, "warmup_steps"))
     planned = budget.steps or 0
     report = TrainingReport(0.0, 0, planned, 0, 0, 0, valid_metric, float("-inf"), 0.0, budget.describe(), "")
     best_state: dict[str, Any] | None = None
@@ -267,7 +244,7 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
             setattr(report, name, value)
         report.resumed_at_step = step
         prior_seconds, prior_cpu = saved["seconds"], saved["cpu_seconds"]
-        if saved.get("model_state") is not None and hasattr(model, "load_training_state"):
+        if saved.get("model_state") is not None and hook(model, "load_training_state") is not None:
             model.load_training_state(saved["model_state"])
         for _ in range(step):  # the same batches as an uninterrupted run from here on
             next(batches)
@@ -291,14 +268,14 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
             best_state = copy.deepcopy(module.state_dict())
 
     def save_for_resume() -> None:
-        hook = getattr(model, "training_state", None)
+        state_hook = hook(model, "training_state")
         resume.save({"module": module.state_dict(), "optimiser": optimiser.state_dict(),
                      "torch_rng": torch.get_rng_state(), "best_state": best_state, "step": step,
                      "planned": planned, "next_validation": next_validation,
                      "report": {k: v for k, v in asdict(report).items() if k not in ("seconds", "cpu_seconds")},
                      "seconds": time.perf_counter() - started + prior_seconds,
                      "cpu_seconds": time.process_time() - cpu_started + prior_cpu,
-                     "model_state": hook() if hook is not None else None})
+                     "model_state": state_hook() if state_hook is not None else None})
 
     module.train()
     while True:
@@ -348,7 +325,7 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
         run_validation(step)
     if best_state is not None:
         module.load_state_dict(best_state)
-        changed = getattr(model, "weights_changed", None)
+        changed = hook(model, "weights_changed")
         if changed is not None:
             changed()  # item vectors cached at the last validation belong to other weights
     module.eval()
@@ -363,7 +340,7 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
 def checkpoint_key(model: Any, settings: TrainSettings, data_fingerprint: str) -> str:
     payload = {"model": model.name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
                "params": model.params, "training": settings.key_payload(), "data": data_fingerprint}
-    if getattr(model, "version", None) is not None:  # a model's code change that alters its weights
+    if hook(model, "version") is not None:  # a model's code change that alters its weights
         payload["version"] = str(model.version)     # bumps its version: old checkpoints are not reused
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

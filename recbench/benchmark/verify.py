@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.results import RecordError, read_record
+from recbench.benchmark.records import RecordError, read_record
 from recbench.benchmark.training import Budget, TrainSettings
 
 UNTRAINED_TOLERANCE = 1e-6

@@ -31,6 +31,7 @@ import pandas as pd
 from recbench.benchmark.data import DataSource
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import PublishedResult, SequencesTask, fingerprint_files
+from recbench.datasets._logs import InteractionLog, LogSource, register_log_source
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
 
@@ -87,6 +88,34 @@ def read_unisrec(folder: Path, name: str) -> tuple[np.ndarray, dict[str, list[st
     return asins, fields, users, sequences, [text_path, index_path, test_path]
 
 
+def read_unisrec_log(folder: Path, name: str = "Scientific") -> InteractionLog:
+    """UniSRec's files as an interaction log (the sequences in file order, no timestamps) for the
+    Mix recipe; the text lines are split by ``split_unisrec_text``, as the sequences adapter does."""
+    text_path, index_path, test_path = (folder / f"{name}.text", folder / f"{name}.item2index",
+                                        folder / f"{name}.test.inter")
+    index = pd.read_csv(index_path, sep="\t", header=None, names=["asin", "idx"], dtype=str, na_filter=False)
+    asin_of = index.set_index("idx")["asin"]
+    text = pd.read_csv(text_path, sep="\t", dtype=str, na_filter=False, quoting=3)
+    if list(text.columns[:2]) != ["item_id:token", "text:token_seq"]:
+        raise DataFormatError(f"{text_path}:1: expected columns item_id:token, text:token_seq; got {list(text.columns)}")
+    fields = split_unisrec_text(text["text:token_seq"])  # the one parser of UniSRec's text lines
+    categories, brand = pd.Series(fields["categories"], dtype=object), pd.Series(fields["brand"], dtype=object)
+    news = pd.DataFrame({"id": text["item_id:token"], "category": "", "subcategory": "", "title": fields["title"],
+                         "abstract": (categories + ". " + brand).str.strip(". ")})
+    seqs = pd.read_csv(test_path, sep="\t", dtype=str, na_filter=False)
+    users, items = [], []
+    for line_no, (user, hist, target) in enumerate(seqs.itertuples(index=False, name=None), start=2):
+        sequence = (hist.split(" ") if hist else []) + [target]
+        try:
+            asins = [asin_of[i] for i in sequence]
+        except KeyError as exc:
+            raise DataFormatError(f"{test_path}:{line_no}: item index {exc.args[0]} is not in {index_path.name}") from None
+        users += [user] * len(asins)
+        items += asins
+    return InteractionLog(users=np.array(users, dtype=object), items=np.array(items, dtype=object), timestamps=None,
+                          news=news, source_files=[text_path, index_path, test_path])
+
+
 class UniSRecCategory(SequenceDataset):
     citation = "Ni et al. (2019) Amazon reviews; processed by Hou et al. (2022), UniSRec, KDD"
     licence = "Amazon review data, research use"
@@ -107,8 +136,10 @@ SCIENTIFIC = DataSource(
     subdir="amazon/Scientific",
     files={"Scientific.text": "", "Scientific.item2index": "", "Scientific.test.inter": ""},
     homepage="https://github.com/RUCAIBox/UniSRec",
-    manual="get UniSRec's processed 'Scientific' files into amazon/Scientific/ under your data folder",
+    manual="get UniSRec's processed 'Scientific' files (Scientific.text, .item2index, .test.inter) into "
+           "amazon/Scientific/ under your data folder",
 )
+register_log_source(LogSource("amazon-scientific", read_unisrec_log, SCIENTIFIC))  # behind amazon-scientific-mix
 
 
 @datasets.register("amazon-scientific")

@@ -40,9 +40,9 @@ import pandas as pd
 
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
+from recbench.datasets._logs import InteractionLog, LogSource, register_log_source
 from recbench.datasets._parsing import DataFormatError, allow_long_fields, parse_score, undecodable
 from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
-from recbench.datasets.mix import InteractionLog
 
 INTERACTIONS, ITEMS = "interactions.csv", "items.csv"
 SHOWN = 3  # examples of each problem named in the warning
@@ -200,6 +200,16 @@ def _stand_in(users: list[str], stamps: list[float | None]) -> np.ndarray:
         for i in reversed(rows):
             t = out[i] = np.nextafter(t, -np.inf)
     return out
+
+
+def read_log_warning(folder: Path) -> InteractionLog:
+    """The log for the Mix recipe; its problems are warned with file and line, not dropped silently."""
+    log, _, problems = read_log(folder)
+    problems.warn()
+    return log
+
+
+register_log_source(LogSource("interactions", read_log_warning, None, needs_folder_argument=True))
 
 
 @datasets.register("interactions")

@@ -17,9 +17,10 @@ Stand-in where a log has no timestamps (Amazon's UniSRec files keep order, not t
 negatives are drawn from the whole log in proportion to how often each item was engaged
 (popularity-matched sampling), still excluding the user's own items; the time column is empty.
 
-Sources: ``ml100k`` (MovieLens-100K in RecBole's atomic format; every rating counts as an
-engagement; item text: title, year, genres) and ``amazon-scientific`` (UniSRec's Industrial &
-Scientific files; item text: title, categories, brand).
+Sources are registered interaction logs (``_logs.py``): ``ml100k`` (MovieLens-100K in RecBole's
+atomic format, ``movielens.py``; every rating counts as an engagement; item text: title, year,
+genres), ``amazon-scientific`` (UniSRec's Industrial & Scientific files, ``amazon.py``; item text:
+title, categories, brand), ``interactions:<dir>`` (your CSV log) and any plugin's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+
 
 import numpy as np
 import pandas as pd
@@ -42,19 +43,8 @@ from recbench.benchmark.data import DataLocator, DataSource, default_cache_dir
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import Dataset, ImpressionsTask, PublishedResult
 from recbench.datasets._parsing import DataFormatError
+from recbench.datasets._logs import InteractionLog, source_folder
 from recbench.datasets.mind import build_task
-
-
-@dataclass
-class InteractionLog:
-    """Engagements in order: user, item id, timestamp (None when the source has none), and the
-    item table as MIND's news columns."""
-
-    users: np.ndarray
-    items: np.ndarray
-    timestamps: np.ndarray | None
-    news: pd.DataFrame  # columns id, category, subcategory, title, abstract
-    source_files: list[Path]
 
 
 BUILDER_VERSION = 2  # part of the cache key: a change to the recipe's code rebuilds cached folders
@@ -66,106 +56,6 @@ class MixRecipe:
     window: int = 500
     max_history: int = 50
     seed: int = 0
-
-
-# --- sources ------------------------------------------------------------------------------
-ML100K = DataSource(
-    subdir="movielens/ml-100k",
-    files={"ml-100k.inter": "", "ml-100k.item": ""},
-    homepage="https://grouplens.org/datasets/movielens/100k/",
-    manual="get ml-100k in RecBole's atomic format (ml-100k.inter, ml-100k.item), e.g. with RecBole's dataset "
-           "download, into movielens/ml-100k/ under your data folder",
-)
-AMAZON_SCIENTIFIC = DataSource(
-    subdir="amazon/Scientific",
-    files={"Scientific.text": "", "Scientific.item2index": "", "Scientific.test.inter": ""},
-    homepage="https://github.com/RUCAIBox/UniSRec",
-    manual="get UniSRec's processed 'Scientific' files (Scientific.text, .item2index, .test.inter) into "
-           "amazon/Scientific/ under your data folder",
-)
-
-
-def load_ml100k(folder: Path) -> InteractionLog:
-    inter_path, item_path = folder / "ml-100k.inter", folder / "ml-100k.item"
-    inter = pd.read_csv(inter_path, sep="\t", dtype=str, na_filter=False)
-    need = ["user_id:token", "item_id:token", "timestamp:float"]
-    missing = [c for c in need if c not in inter.columns]
-    if missing:
-        raise DataFormatError(f"{inter_path}:1: missing column(s) {missing}; the header has {list(inter.columns)}")
-    ts = pd.to_numeric(inter["timestamp:float"], errors="coerce")
-    if ts.isna().any():
-        line = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 2
-        raise DataFormatError(f"{inter_path}:{line}: field 'timestamp' is not a number")
-    items = pd.read_csv(item_path, sep="\t", dtype=str, na_filter=False)
-    for col in ("item_id:token", "movie_title:token_seq", "release_year:token", "class:token_seq"):
-        if col not in items.columns:
-            raise DataFormatError(f"{item_path}:1: missing column {col!r}; the header has {list(items.columns)}")
-    genres = items["class:token_seq"].str.split(" ")
-    news = pd.DataFrame({
-        "id": "M" + items["item_id:token"],
-        "category": genres.str[0].fillna(""),
-        "subcategory": items["class:token_seq"],
-        "title": items["movie_title:token_seq"],
-        "abstract": items["release_year:token"] + ". " + genres.str.join(", "),
-        # kept apart too, for the sequence adapter's fields (not written to news.tsv)
-        "year": items["release_year:token"],
-        "genres": genres.str.join(", "),
-    })
-    return InteractionLog(
-        users=inter["user_id:token"].to_numpy(dtype=object),
-        items=("M" + inter["item_id:token"]).to_numpy(dtype=object),
-        timestamps=ts.to_numpy(dtype=np.int64),
-        news=news, source_files=[inter_path, item_path],
-    )
-
-
-def load_amazon_unisrec(folder: Path, name: str = "Scientific") -> InteractionLog:
-    text_path, index_path, test_path = (folder / f"{name}.text", folder / f"{name}.item2index",
-                                        folder / f"{name}.test.inter")
-    index = pd.read_csv(index_path, sep="\t", header=None, names=["asin", "idx"], dtype=str, na_filter=False)
-    asin_of = index.set_index("idx")["asin"]
-    text = pd.read_csv(text_path, sep="\t", dtype=str, na_filter=False, quoting=3)
-    if list(text.columns[:2]) != ["item_id:token", "text:token_seq"]:
-        raise DataFormatError(f"{text_path}:1: expected columns item_id:token, text:token_seq; got {list(text.columns)}")
-    parts = text["text:token_seq"].str.strip().str.rstrip(".").str.rsplit(". ", n=2)
-    title = parts.str[0].fillna("")
-    categories = parts.map(lambda p: p[1] if len(p) > 2 else "")
-    brand = parts.map(lambda p: p[-1] if len(p) > 1 else "")
-    news = pd.DataFrame({"id": text["item_id:token"], "category": "", "subcategory": "", "title": title,
-                         "abstract": (categories + ". " + brand).str.strip(". ")})
-    seqs = pd.read_csv(test_path, sep="\t", dtype=str, na_filter=False)
-    users, items = [], []
-    for line_no, (user, hist, target) in enumerate(seqs.itertuples(index=False, name=None), start=2):
-        sequence = (hist.split(" ") if hist else []) + [target]
-        try:
-            asins = [asin_of[i] for i in sequence]
-        except KeyError as exc:
-            raise DataFormatError(f"{test_path}:{line_no}: item index {exc.args[0]} is not in {index_path.name}") from None
-        users += [user] * len(asins)
-        items += asins
-    return InteractionLog(users=np.array(users, dtype=object), items=np.array(items, dtype=object), timestamps=None,
-                          news=news, source_files=[text_path, index_path, test_path])
-
-
-SOURCES: dict[str, tuple[DataSource, Callable[[Path], InteractionLog]]] = {
-    "ml100k": (ML100K, load_ml100k),
-    "amazon-scientific": (AMAZON_SCIENTIFIC, load_amazon_unisrec),
-}
-
-
-def load_source(name: str, locator: DataLocator) -> InteractionLog:
-    """A named log, or ``interactions:<dir>`` (a user's own CSV log; problems warned with file and line)."""
-    if name.startswith("interactions:"):
-        from recbench.datasets.interactions import read_log
-
-        log, _, problems = read_log(Path(name.split(":", 1)[1]))
-        problems.warn()
-        return log
-    if name not in SOURCES:
-        raise ValueError(f"unknown interaction-log source {name!r}; known: {', '.join(SOURCES)}, "
-                         "interactions:<dir>")
-    source, loader = SOURCES[name]
-    return loader(locator.locate(source, name))
 
 
 # --- the recipe -------------------------------------------------------------------------------
@@ -283,10 +173,10 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
 
 def build_cached(source: str, locator: DataLocator, recipe: MixRecipe, cache_root: Path | None = None) -> Path:
     """The built folder for (source data, recipe), built once into the cache, atomically."""
-    src, loader = SOURCES[source]
-    folder = locator.locate(src, source)
+    src, folder = source_folder(source, locator)
+    loader = src.read
     h = hashlib.sha256(json.dumps({**asdict(recipe), "builder": BUILDER_VERSION}, sort_keys=True).encode())
-    for name in sorted(src.files):
+    for name in sorted(src.data.files):
         h.update((folder / name).read_bytes())
     target = (cache_root or default_cache_dir()) / "mix" / f"{source}-{h.hexdigest()[:12]}"
     if (target / "build.json").is_file():
@@ -321,6 +211,14 @@ SEED_MIX_PUBLISHED = tuple(
 )
 
 
+def source_folder_free(spec: str) -> DataSource:
+    """A source's declared files, without looking them up (for `recbench datasets`)."""
+    from recbench.datasets._logs import get_log_source
+
+    source, _ = get_log_source(spec)
+    return source.data
+
+
 class MixDataset(Dataset):
     kind = "impressions"
     splits = ("dev",)
@@ -334,7 +232,7 @@ class MixDataset(Dataset):
         self.recipe = MixRecipe(int(negatives), int(window), int(max_history), int(seed))
 
     def sources(self) -> list[DataSource]:
-        return [SOURCES[self.source][0]]
+        return [source_folder_free(self.source)]
 
     def load(self, split: str | None = None) -> ImpressionsTask:
         split = self.check_split(split)

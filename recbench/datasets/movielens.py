@@ -5,6 +5,8 @@ title, release year and genres. Read from RecBole's atomic files (``ml-100k.inte
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -12,7 +14,54 @@ from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
-from recbench.datasets.mix import ML100K, load_ml100k
+from recbench.benchmark.data import DataSource
+from recbench.datasets._logs import InteractionLog, LogSource, register_log_source
+
+
+ML100K = DataSource(
+    subdir="movielens/ml-100k",
+    files={"ml-100k.inter": "", "ml-100k.item": ""},
+    homepage="https://grouplens.org/datasets/movielens/100k/",
+    manual="get ml-100k in RecBole's atomic format (ml-100k.inter, ml-100k.item), e.g. with RecBole's dataset "
+           "download, into movielens/ml-100k/ under your data folder",
+)
+
+
+def load_ml100k(folder: Path) -> InteractionLog:
+    inter_path, item_path = folder / "ml-100k.inter", folder / "ml-100k.item"
+    inter = pd.read_csv(inter_path, sep="\t", dtype=str, na_filter=False)
+    need = ["user_id:token", "item_id:token", "timestamp:float"]
+    missing = [c for c in need if c not in inter.columns]
+    if missing:
+        raise DataFormatError(f"{inter_path}:1: missing column(s) {missing}; the header has {list(inter.columns)}")
+    ts = pd.to_numeric(inter["timestamp:float"], errors="coerce")
+    if ts.isna().any():
+        line = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 2
+        raise DataFormatError(f"{inter_path}:{line}: field 'timestamp' is not a number")
+    items = pd.read_csv(item_path, sep="\t", dtype=str, na_filter=False)
+    for col in ("item_id:token", "movie_title:token_seq", "release_year:token", "class:token_seq"):
+        if col not in items.columns:
+            raise DataFormatError(f"{item_path}:1: missing column {col!r}; the header has {list(items.columns)}")
+    genres = items["class:token_seq"].str.split(" ")
+    news = pd.DataFrame({
+        "id": "M" + items["item_id:token"],
+        "category": genres.str[0].fillna(""),
+        "subcategory": items["class:token_seq"],
+        "title": items["movie_title:token_seq"],
+        "abstract": items["release_year:token"] + ". " + genres.str.join(", "),
+        # kept apart too, for the sequence adapter's fields (not written to news.tsv)
+        "year": items["release_year:token"],
+        "genres": genres.str.join(", "),
+    })
+    return InteractionLog(
+        users=inter["user_id:token"].to_numpy(dtype=object),
+        items=("M" + inter["item_id:token"]).to_numpy(dtype=object),
+        timestamps=ts.to_numpy(dtype=np.int64),
+        news=news, source_files=[inter_path, item_path],
+    )
+
+
+register_log_source(LogSource("ml100k", load_ml100k, ML100K))  # the log behind ml100k-mix
 
 
 @datasets.register("ml100k")

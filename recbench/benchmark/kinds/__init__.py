@@ -1,2 +1,3 @@
-"""One evaluation protocol per task kind; each module registers itself with ``@protocol``.
-`recbench.benchmark.evaluate.load_kinds` imports them all on first use."""
+"""The built-in task kinds, one module each; each registers its ``TaskKind`` on import
+(``recbench.benchmark.task_kinds`` imports them all on first look-up). ``ranking.py`` is the
+full-ranking core that item-to-item and sequences share."""

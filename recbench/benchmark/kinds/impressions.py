@@ -10,8 +10,8 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import (EXPORTS, EvalResult, EvalSettings, EvaluationError, item_catalog, protocol,
-                                         training_split)
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
+from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import note_stored_bytes
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
@@ -40,14 +40,12 @@ def used_rows(imps: Any) -> np.ndarray:
     return np.unique(np.concatenate([imps.history, imps.candidates]))
 
 
-@item_catalog("impressions")
 def catalog_texts(task: ImpressionsTask, settings: EvalSettings) -> list[str]:
     """The texts an encoder encodes: those of every item the test impressions reference."""
     texts_all = task.item_texts(tuple(settings.fields or task.default_fields))
     return [texts_all[r] for r in used_rows(task.test)]
 
 
-@protocol("impressions", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=POOLINGS)
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
     """Scores every candidate of every test impression, then MIND's metrics averaged over
     impressions (AUC skips impressions with one label class; all skip those with no click).
@@ -178,7 +176,6 @@ def write_mind_submission(task: ImpressionsTask, result: EvalResult, folder: Pat
     return written
 
 
-EXPORTS["mind-submission"] = ("impressions", write_mind_submission)
 
 
 VALIDATION_IMPRESSIONS = 1000
@@ -198,7 +195,6 @@ def take_impressions(imps: Impressions, rows: np.ndarray) -> Impressions:
                        candidates, candidate_offsets, labels)
 
 
-@training_split("impressions")
 def impressions_training_split(task: ImpressionsTask, seed: int) -> tuple[ImpressionsTask, ImpressionsTask]:
     """Train part and validation slice, both from the task's train split: the validation slice
     is each user's last train impression (in file order, which is time order for MIND and the
@@ -227,3 +223,11 @@ def impressions_training_split(task: ImpressionsTask, seed: int) -> tuple[Impres
     nothing = take_impressions(train, np.zeros(0, dtype=np.int64))
     return (ImpressionsTask(split="train", test=nothing, train=train_part, **common),
             ImpressionsTask(split="valid", test=valid, train=train_part, **common))
+
+IMPRESSIONS = register_kind(TaskKind(
+    name="impressions", evaluate=evaluate_impressions, needs=(Ranker, Encoder, ItemScorer, TokenEncoder),
+    primary_metric="auc", metric_ranges={r"auc|mrr|ndcg@\d+": RATE}, poolings=POOLINGS,
+    description="a user's clicked history and the candidates shown; a query pools the history and scores "
+                "the candidates from item vectors computed beforehand",
+    catalog_texts=catalog_texts, training_split=impressions_training_split,
+    exports={"mind-submission": write_mind_submission}, report_order=1))

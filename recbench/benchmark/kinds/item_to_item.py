@@ -9,8 +9,9 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_checked, encode_item_tokens, encode_items, encode_query, fit_on_texts
-from recbench.benchmark.evaluate import (EvalResult, EvalSettings, EvaluationError, item_catalog, protocol,
-                                         training_split)
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
+from recbench.benchmark.model_contract import hook
+from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k, full_catalog_texts)
@@ -22,10 +23,9 @@ from recbench.benchmark.timing import stopwatch
 from recbench.benchmark.tasks import ItemToItemTask
 
 
-catalog_texts = item_catalog("item-to-item")(full_catalog_texts)  # what an encoder encodes: the whole catalog
+catalog_texts = full_catalog_texts  # what an encoder encodes: the whole catalog
 
 
-@protocol("item-to-item", needs=(Ranker, Encoder, TokenEncoder))
 def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
     """Each query text is encoded and every catalog item ranked by cosine; the query's own
     item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item.
@@ -65,10 +65,10 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         q_tokens = encode_item_tokens(model, q_texts, "query", settings, timing)
         queries = items[task.query_items] if task.query_items is not None else unit_rows(
             encode_checked(model, q_texts, settings.batch_size, settings.progress))
-        depth = int(getattr(model, "rerank_depth", 100))
+        depth = int(hook(model, "rerank_depth"))
         table = TokenTable(doc_tokens)  # exact MaxSim as matrix products (the whole catalog when depth covers it)
         skip = lambda i: excluded_of(task.excluded, task.excluded_offsets, i)  # noqa: E731
-        if getattr(model, "candidates", "dense") == "tokens":
+        if hook(model, "first_stage") == "tokens":
             with stopwatch() as build_sw:
                 token_first = TokenCandidates(table)
             timing["first_stage"] = {**token_first.describe(), "build_seconds": build_sw.seconds}
@@ -130,7 +130,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                                            task.excluded, task.excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
     if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
-        details.update(getattr(model, "details", None) or {})
+        details.update(hook(model, "details") or {})
     per_query = expected_ranking_metrics(higher, tied, task.relevant_offsets, task.grades, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     metrics = summarise(per_query, settings)
@@ -143,7 +143,6 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                       per_query={"query_id": np.arange(len(task)), **per_query})
 
 
-@training_split("item-to-item")
 def item_to_item_training_split(task: ItemToItemTask, seed: int) -> tuple[ItemToItemTask, ItemToItemTask]:
     """The train part and validation slice that the dataset carved from its train items (for
     the wine catalogs: title-description matching over the train items, 500 of them held out
@@ -151,3 +150,9 @@ def item_to_item_training_split(task: ItemToItemTask, seed: int) -> tuple[ItemTo
     if task.training is None or task.validation is None:
         raise EvaluationError(f"{task.name}: this item-to-item dataset has no train part of its catalog to train on")
     return task.training, task.validation
+
+ITEM_TO_ITEM = register_kind(TaskKind(
+    name="item-to-item", evaluate=evaluate_item_to_item, needs=(Ranker, Encoder, TokenEncoder),
+    primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE},
+    description="a seed item; a query builds its vector and searches all items",
+    catalog_texts=catalog_texts, training_split=item_to_item_training_split, searches_index=True, report_order=2))

@@ -8,7 +8,8 @@ import numpy as np
 
 from recbench.benchmark.capabilities import CorpusFitted, Encoder, TokenEncoder
 from recbench.benchmark.encoding import check_tokens, cosine_rows, encode_checked, encode_query, offline_timing
-from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError, protocol
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
+from recbench.benchmark.task_kinds import CORRELATION_X100, TaskKind, register_kind
 from recbench.benchmark.metrics import CORRELATIONS, bootstrap_indices, percentile_interval
 from recbench.benchmark.tasks import PairsTask
 from recbench.benchmark.scenarios import measure_latency
@@ -47,7 +48,6 @@ def refuse_constant_similarities(model: Any, task: PairsTask, pred: np.ndarray) 
                 "model), so a correlation is undefined; no record written")
 
 
-@protocol("pairs", needs=(Encoder, TokenEncoder))
 def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> EvalResult:
     """Cosine of the two texts' embeddings against the gold score: Spearman and Pearson x100.
 
@@ -157,3 +157,8 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
             "aggregates": "spearman/pearson: all pairs pooled; *_mean: plain mean over subsets; *_wmean: size-weighted",
         },
     )
+
+PAIRS = register_kind(TaskKind(
+    name="pairs", evaluate=evaluate_pairs, needs=(Encoder, TokenEncoder), primary_metric="spearman",
+    metric_ranges={r"(spearman|pearson)(_mean|_wmean)?": CORRELATION_X100},
+    description="two texts and a gold score; a query encodes both texts and scores them", report_order=0))

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.model_contract import hook
 from recbench.benchmark.indexes import (ItemIndex, build_index, recall_of_exact, returned_scores,  # noqa: F401
                                        top_k)  # top_k: the kinds' serving search
 from recbench.benchmark.metrics import mean_with_ci
@@ -137,7 +138,7 @@ def noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]:
 
 def note_stored_bytes(model: Any, timing: dict[str, Any]) -> None:
     """A joint scorer says what serving keeps per item (a vector, say); the record shows it."""
-    if getattr(model, "stored_bytes_per_item", None):
+    if hook(model, "stored_bytes_per_item"):
         timing["stored_bytes_per_item"] = int(model.stored_bytes_per_item)
 
 

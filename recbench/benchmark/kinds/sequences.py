@@ -9,8 +9,9 @@ import numpy as np
 
 from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
-from recbench.benchmark.evaluate import (EvalResult, EvalSettings, EvaluationError, item_catalog, protocol,
-                                         training_split)
+from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
+from recbench.benchmark.model_contract import hook
+from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k, full_catalog_texts)
@@ -39,10 +40,9 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
     return unit_rows(out.astype(np.float32))
 
 
-catalog_texts = item_catalog("sequences")(full_catalog_texts)  # what an encoder encodes: the whole catalog
+catalog_texts = full_catalog_texts  # what an encoder encodes: the whole catalog
 
 
-@protocol("sequences", needs=(Ranker, Encoder, ItemScorer, TokenEncoder), poolings=SEQUENCE_POOLINGS)
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
     """Next item by full ranking over all items, the user's history excluded (the target
     itself never is). User profile: ``--pooling mean | recency | topk`` over history
@@ -87,7 +87,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
         tokens = encode_item_tokens(model, texts, "document", settings, timing)
         users = pool_histories(unit, task, "mean", settings.recency_decay)
-        depth = int(getattr(model, "rerank_depth", 100))
+        depth = int(hook(model, "rerank_depth"))
         index = faiss_index(unit)
 
         def score_block(rows: np.ndarray) -> np.ndarray:
@@ -148,7 +148,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                                            excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
     if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
-        details.update(getattr(model, "details", None) or {})
+        details.update(hook(model, "details") or {})
     per_query = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
@@ -186,7 +186,6 @@ def sequences_from(users: np.ndarray, sequences: list[np.ndarray], like: Sequenc
         past_offsets=np.r_[0, np.cumsum([len(s) - 1 for s in sequences])] if sequences else None)
 
 
-@training_split("sequences")
 def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesTask, SequencesTask]:
     """Train part and validation slice from each user's sequence before the evaluated target:
     its last item is the validation item, and everything before it trains (SASRec's protocol:
@@ -206,3 +205,10 @@ def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesT
     max_history = int(task.info.get("max_history", 50))
     valid = sequences_from(task.users[picked], [pasts[i] for i in picked], task, "valid", max_history)
     return train, valid
+
+SEQUENCES = register_kind(TaskKind(
+    name="sequences", evaluate=evaluate_sequences, needs=(Ranker, Encoder, ItemScorer, TokenEncoder),
+    primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE}, poolings=SEQUENCE_POOLINGS,
+    description="a user's item sequence; a query pools the history into a vector and searches all items "
+                "for the next one",
+    catalog_texts=catalog_texts, training_split=sequences_training_split, searches_index=True, report_order=3))

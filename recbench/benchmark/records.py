@@ -7,6 +7,7 @@ its file name carries a unique run id.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -18,20 +19,58 @@ from pathlib import Path
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 2  # 2: model options and protocol variants apart (label, model.variant, cell)
-DEFAULT_RESULTS_DIR = Path("results")  # the project's committed leaderboard records
 USER_RESULTS_DIR = Path("runs")  # a user's own runs (gitignored), so a fresh clone's first run runs
 
 
 def user_results_dir() -> Path:
-    """Where ``recbench run/report/compare`` read and write when no --results-dir is given:
-    ``$RECBENCH_RESULTS``, else ``runs/``. The committed leaderboard records in ``results/``
-    are the project's, not the user's: a newcomer's first run must run, not be skipped as
-    recorded because the project measured the same cell."""
+    """The one default results folder, of the library and the CLI alike: ``$RECBENCH_RESULTS``,
+    else ``runs/``. The committed leaderboard records in ``results/`` are the project's, not the
+    user's: a newcomer's first run must run, not be skipped as recorded because the project
+    measured the same cell, and a library call must not write into the project's records."""
     return Path(os.environ.get("RECBENCH_RESULTS") or USER_RESULTS_DIR)
+
+
+class _UserRuns:
+    """The default of a ``results_dir`` argument where ``None`` means "write nothing"."""
+
+    def __repr__(self) -> str:
+        return "user_results_dir()"
+
+
+USER_RUNS: Any = _UserRuns()
+
+
+def results_folder(results_dir: "Path | str | None | _UserRuns") -> Path | None:
+    """``USER_RUNS`` -> the user's results folder; a path as given; None stays None."""
+    if isinstance(results_dir, _UserRuns):
+        return user_results_dir()
+    return None if results_dir is None else Path(results_dir)
 
 
 class RecordError(ValueError):
     """A record file that cannot be read as a recbench run record."""
+
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "run-record.schema.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_record(record: dict[str, Any], where: str) -> None:
+    """Checks a record against ``recbench/schema/run-record.schema.json`` (docs/record.md);
+    the first violation is named with its field path."""
+    errors = sorted(_validator().iter_errors(record), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        field = "/".join(str(p) for p in first.absolute_path) or "(the record)"
+        raise RecordError(f"{where}: field {field}: {first.message} (run-record schema; {len(errors)} problem(s))")
 
 
 def _clean(obj: Any) -> Any:
@@ -57,13 +96,15 @@ def sidecar_path(record_path: Path) -> Path:
     return Path(record_path).with_suffix(".queries.npz")
 
 
-def write_record(record: dict[str, Any], results_dir: Path = DEFAULT_RESULTS_DIR,
+def write_record(record: dict[str, Any], results_dir: Path | None = None,
                  per_query: dict[str, np.ndarray] | None = None,
                  sidecars: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
     """Atomically writes ``record`` (and its per-query sidecar) under ``results_dir``; refuses
     to replace an existing file. The sidecar is written first, so a record never points at a
-    missing sidecar; a failure removes what this call wrote."""
-    results_dir = Path(results_dir)
+    missing sidecar; a failure removes what this call wrote. A record that breaks the run-record
+    schema is refused before anything is written."""
+    validate_record(record, f"record of run {record.get('run_id', '?')}")
+    results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     results_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(results_dir)
     path = results_dir / record_filename(record)
@@ -128,7 +169,9 @@ def read_record(path: Path) -> dict[str, Any]:
         raise RecordError(
             f"{path}: schema_version {version!r} is newer than this recbench understands ({SCHEMA_VERSION}); upgrade recbench"
         )
-    return upgrade(record)
+    record = upgrade(record)
+    validate_record(record, str(path))
+    return record
 
 
 def format_label(spec: str, options: dict[str, Any] | None = None, variant: dict[str, Any] | None = None) -> str:
@@ -175,13 +218,14 @@ def read_per_query(record_path: Path, record: dict[str, Any] | None = None) -> d
         return {k: z[k] for k in z.files}
 
 
-def iter_records(results_dir: Path = DEFAULT_RESULTS_DIR,
+def iter_records(results_dir: Path | None = None,
                  skipped: list[tuple[Path, str]] | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every readable record of a folder. Temporary files of a write in progress (or one a kill
     interrupted: ``.tmp-*``) are never records; a file that cannot be read as a record (truncated,
     not JSON, of a newer schema) is skipped with a warning naming it, and listed in ``skipped``:
     one bad file never decides for the folder."""
-    for path in sorted(Path(results_dir).glob("*.json")):
+    results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
+    for path in sorted(results_dir.glob("*.json")):
         if path.name.startswith("."):
             continue
         try:
