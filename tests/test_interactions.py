@@ -156,3 +156,26 @@ def test_ordinal_timestamps_are_not_taken_for_times_when_building_impressions(tm
     timed = build_impressions(load_source(f"interactions:{tmp_path / 'log2'}", DataLocator()), tmp_path / "out2",
                               MixRecipe(negatives=4, seed=0))
     assert timed["negatives_from"] == "time window"
+
+
+def test_mix_built_in_memory_is_the_task_its_written_files_give(real_data, tmp_path):
+    """A Mix dataset is built in memory (nothing written); `recbench datasets build-impressions`
+    writes the same tables as files. Reading those files back gives the very same task: item
+    table, every impression array, the fingerprint and the recorded info."""
+    from recbench.benchmark.data import DataLocator
+    from recbench.benchmark.registry import datasets
+    from recbench.datasets._logs import load_source
+    from recbench.datasets.mind import build_task
+    from recbench.datasets.mix import MixRecipe, build_impressions
+
+    stats = build_impressions(load_source("ml100k", DataLocator()), tmp_path / "built", MixRecipe())
+    from_files = build_task("ml100k-mix", "dev", tmp_path / "built" / "dev", tmp_path / "built" / "train", "error",
+                            {"build": stats})
+    in_memory = datasets.get("ml100k-mix")(name="ml100k-mix").load("dev")
+    assert in_memory.fingerprint == from_files.fingerprint
+    assert list(in_memory.item_ids) == list(from_files.item_ids) and in_memory.item_fields == from_files.item_fields
+    assert in_memory.info == from_files.info
+    for part in ("test", "train"):
+        a, b = getattr(in_memory, part), getattr(from_files, part)
+        for field in ("ids", "users", "times", "history", "history_offsets", "candidates", "candidate_offsets", "labels"):
+            assert np.array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field))), (part, field)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -57,7 +58,21 @@ def split_unisrec_text(text: pd.Series) -> dict[str, list[str]]:
     }
 
 
-def read_unisrec(folder: Path, name: str) -> tuple[np.ndarray, dict[str, list[str]], list[str], list[np.ndarray], list[Path]]:
+@dataclass
+class UniSRecFiles:
+    """UniSRec's three files of one category, read and checked once: the items in index order,
+    the text table in file order, and each user's sequence as item indices."""
+
+    asins: np.ndarray  # asin of item index i
+    text: pd.DataFrame  # columns item_id:token, text:token_seq, in file order
+    users: list[str]
+    sequences: list[np.ndarray]
+    paths: list[Path]
+
+
+def read_unisrec_files(folder: Path, name: str) -> UniSRecFiles:
+    """The one reader of UniSRec's layout (``<Name>.text``, ``.item2index``, ``.test.inter``):
+    errors name the file and line."""
     text_path, index_path, test_path = folder / f"{name}.text", folder / f"{name}.item2index", folder / f"{name}.test.inter"
     index = pd.read_csv(index_path, sep="\t", header=None, names=["asin", "idx"], dtype=str, na_filter=False)
     idx = pd.to_numeric(index["idx"], errors="coerce")
@@ -67,11 +82,10 @@ def read_unisrec(folder: Path, name: str) -> tuple[np.ndarray, dict[str, list[st
     text = pd.read_csv(text_path, sep="\t", dtype=str, na_filter=False, quoting=3)
     if list(text.columns[:2]) != ["item_id:token", "text:token_seq"]:
         raise DataFormatError(f"{text_path}:1: expected columns item_id:token, text:token_seq; got {list(text.columns)}")
-    by_asin = pd.Series(text["text:token_seq"].to_numpy(), index=text["item_id:token"])
-    missing = [a for a in asins if a not in by_asin.index]
+    known = set(text["item_id:token"])
+    missing = [a for a in asins if a not in known]
     if missing:
         raise DataFormatError(f"{text_path}: {len(missing)} item(s) of {index_path.name} have no text, e.g. {missing[:3]}")
-    fields = split_unisrec_text(by_asin.reindex(asins).reset_index(drop=True))
     seqs = pd.read_csv(test_path, sep="\t", dtype=str, na_filter=False)
     users, sequences = [], []
     n = len(asins)
@@ -85,35 +99,30 @@ def read_unisrec(folder: Path, name: str) -> tuple[np.ndarray, dict[str, list[st
             raise DataFormatError(f"{test_path}:{line_no}: item {bad} has no text (not in {index_path.name})")
         users.append(user)
         sequences.append(seq)
-    return asins, fields, users, sequences, [text_path, index_path, test_path]
+    return UniSRecFiles(asins, text, users, sequences, [text_path, index_path, test_path])
+
+
+def read_unisrec(folder: Path, name: str) -> tuple[np.ndarray, dict[str, list[str]], list[str], list[np.ndarray], list[Path]]:
+    """For the sequences adapter: the items' fields in index order, users and their sequences."""
+    files = read_unisrec_files(folder, name)
+    by_asin = pd.Series(files.text["text:token_seq"].to_numpy(), index=files.text["item_id:token"])
+    fields = split_unisrec_text(by_asin.reindex(files.asins).reset_index(drop=True))
+    return files.asins, fields, files.users, files.sequences, files.paths
 
 
 def read_unisrec_log(folder: Path, name: str = "Scientific") -> InteractionLog:
-    """UniSRec's files as an interaction log (the sequences in file order, no timestamps) for the
-    Mix recipe; the text lines are split by ``split_unisrec_text``, as the sequences adapter does."""
-    text_path, index_path, test_path = (folder / f"{name}.text", folder / f"{name}.item2index",
-                                        folder / f"{name}.test.inter")
-    index = pd.read_csv(index_path, sep="\t", header=None, names=["asin", "idx"], dtype=str, na_filter=False)
-    asin_of = index.set_index("idx")["asin"]
-    text = pd.read_csv(text_path, sep="\t", dtype=str, na_filter=False, quoting=3)
-    if list(text.columns[:2]) != ["item_id:token", "text:token_seq"]:
-        raise DataFormatError(f"{text_path}:1: expected columns item_id:token, text:token_seq; got {list(text.columns)}")
-    fields = split_unisrec_text(text["text:token_seq"])  # the one parser of UniSRec's text lines
+    """For the Mix recipe: UniSRec's files as an interaction log (the sequences in file order, no
+    timestamps), the item table in the text file's order; the same reader and text split as the
+    sequences adapter."""
+    files = read_unisrec_files(folder, name)
+    fields = split_unisrec_text(files.text["text:token_seq"])
     categories, brand = pd.Series(fields["categories"], dtype=object), pd.Series(fields["brand"], dtype=object)
-    news = pd.DataFrame({"id": text["item_id:token"], "category": "", "subcategory": "", "title": fields["title"],
+    news = pd.DataFrame({"id": files.text["item_id:token"], "category": "", "subcategory": "", "title": fields["title"],
                          "abstract": (categories + ". " + brand).str.strip(". ")})
-    seqs = pd.read_csv(test_path, sep="\t", dtype=str, na_filter=False)
-    users, items = [], []
-    for line_no, (user, hist, target) in enumerate(seqs.itertuples(index=False, name=None), start=2):
-        sequence = (hist.split(" ") if hist else []) + [target]
-        try:
-            asins = [asin_of[i] for i in sequence]
-        except KeyError as exc:
-            raise DataFormatError(f"{test_path}:{line_no}: item index {exc.args[0]} is not in {index_path.name}") from None
-        users += [user] * len(asins)
-        items += asins
+    users = [u for u, seq in zip(files.users, files.sequences) for _ in seq]
+    items = [a for seq in files.sequences for a in files.asins[seq]]
     return InteractionLog(users=np.array(users, dtype=object), items=np.array(items, dtype=object), timestamps=None,
-                          news=news, source_files=[text_path, index_path, test_path])
+                          news=news, source_files=files.paths)
 
 
 class UniSRecCategory(SequenceDataset):

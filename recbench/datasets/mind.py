@@ -22,6 +22,7 @@ Bad input, each counted in the run record:
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,15 @@ def _read_tsv(path: Path, columns: list[str], required: int) -> pd.DataFrame:
 
 
 def read_news(path: Path) -> pd.DataFrame:
-    df = _read_tsv(path, NEWS_COLUMNS, required=4)
+    return check_news(_read_tsv(path, NEWS_COLUMNS, required=4), path)
+
+
+def check_news(df: pd.DataFrame, where: Any) -> pd.DataFrame:
+    """A news table (as read, or as the Mix recipe builds it): ids must be unique."""
     dup = df["id"].duplicated()
     if dup.any():
         line = int(np.flatnonzero(dup.to_numpy())[0]) + 1
-        raise DataFormatError(f"{path}:{line}: news id {df['id'].iloc[line - 1]!r} appears twice")
+        raise DataFormatError(f"{where}:{line}: news id {df['id'].iloc[line - 1]!r} appears twice")
     return df
 
 
@@ -92,7 +97,12 @@ def read_behaviors(path: Path, item_index: pd.Index, on_missing: str = "error") 
     """behaviors.tsv -> columnar impressions, with every anomaly counted."""
     if on_missing not in ("error", "drop"):
         raise ValueError(f"on_missing must be 'error' or 'drop', not {on_missing!r}")
-    df = _read_tsv(path, BEHAVIOR_COLUMNS, required=5)
+    return parse_behaviors(_read_tsv(path, BEHAVIOR_COLUMNS, required=5), item_index, on_missing, path)
+
+
+def parse_behaviors(df: pd.DataFrame, item_index: pd.Index, on_missing: str, path: Any) -> tuple[Impressions, dict[str, Any]]:
+    """Behaviour rows (MIND's five string columns; from a file, or built in memory by the Mix
+    recipe) -> columnar impressions; ``path`` names where they came from in errors."""
     hist_tokens, hist_off = _split_tokens(df["history"])
     imp_tokens, imp_off = _split_tokens(df["impressions"])
 
@@ -178,37 +188,54 @@ def _select_many(arrays: tuple[np.ndarray, ...], offsets: np.ndarray, rows: np.n
     return tuple(a[element_keep] for a in arrays), new_off
 
 
-def read_mind_split(folder: Path, on_missing: str = "error", news: pd.DataFrame | None = None):
-    news = read_news(folder / "news.tsv") if news is None else news
-    index = pd.Index(news["id"].to_numpy(dtype=object))
-    imps, report = read_behaviors(folder / "behaviors.tsv", index, on_missing)
-    return news, imps, report
+@dataclass
+class MindSplit:
+    """One split's two tables, as MIND's files hold them (all strings), and where they came from."""
+
+    news: pd.DataFrame
+    behaviors: pd.DataFrame
+    where: Path  # the folder (or, built in memory, the folder it would be written to)
+
+
+def read_split_tables(folder: Path) -> MindSplit:
+    return MindSplit(read_news(folder / "news.tsv"), _read_tsv(folder / "behaviors.tsv", BEHAVIOR_COLUMNS, required=5),
+                     folder)
 
 
 def build_task(name: str, split: str, test_folder: Path, train_folder: Path | None, on_missing: str,
                extra_info: dict[str, Any] | None = None) -> ImpressionsTask:
     """Reads the evaluated split (and the train split, for click counts) over one item table:
     news.tsv of both splits, deduplicated by id (MIND's splits overlap in news)."""
-    frames = [read_news(test_folder / "news.tsv")]
-    if train_folder is not None:
-        frames.append(read_news(train_folder / "news.tsv"))
-    news = pd.concat(frames, ignore_index=True).drop_duplicates("id", keep="first").reset_index(drop=True)
-    _, test, test_report = read_mind_split(test_folder, on_missing, news)
-    if len(test) == 0:
-        raise DataFormatError(f"{test_folder / 'behaviors.tsv'}: no impression to evaluate (the file is empty"
-                              + (" or every row was dropped)" if on_missing != "error" else ")"))
-    info: dict[str, Any] = {"test": test_report, **(extra_info or {})}
-    train = None
+    if on_missing not in ("error", "drop"):
+        raise ValueError(f"on_missing must be 'error' or 'drop', not {on_missing!r}")
     paths = [test_folder / "news.tsv", test_folder / "behaviors.tsv"]
     if train_folder is not None:
-        _, train, train_report = read_mind_split(train_folder, on_missing, news)
-        info["train"] = train_report
-        info["train_stats"] = train.stats()
         paths += [train_folder / "news.tsv", train_folder / "behaviors.tsv"]
+    return task_from_tables(name, split, read_split_tables(test_folder),
+                            read_split_tables(train_folder) if train_folder is not None else None,
+                            on_missing, fingerprint_files(paths), extra_info)
+
+
+def task_from_tables(name: str, split: str, test: MindSplit, train: MindSplit | None, on_missing: str,
+                     fingerprint: str, extra_info: dict[str, Any] | None = None) -> ImpressionsTask:
+    """The impressions task of MIND-format tables, read from files or built in memory (Mix)."""
+    frames = [test.news] + ([train.news] if train is not None else [])
+    news = pd.concat(frames, ignore_index=True).drop_duplicates("id", keep="first").reset_index(drop=True)
+    index = pd.Index(news["id"].to_numpy(dtype=object))
+    test_imps, test_report = parse_behaviors(test.behaviors, index, on_missing, test.where / "behaviors.tsv")
+    if len(test_imps) == 0:
+        raise DataFormatError(f"{test.where / 'behaviors.tsv'}: no impression to evaluate (the file is empty"
+                              + (" or every row was dropped)" if on_missing != "error" else ")"))
+    info: dict[str, Any] = {"test": test_report, **(extra_info or {})}
+    train_imps = None
+    if train is not None:
+        train_imps, train_report = parse_behaviors(train.behaviors, index, on_missing, train.where / "behaviors.tsv")
+        info["train"] = train_report
+        info["train_stats"] = train_imps.stats()
     return ImpressionsTask(
         name=name, split=split, item_ids=news["id"].to_numpy(dtype=object),
         item_fields={f: news[f].tolist() for f in TEXT_FIELDS},
-        test=test, train=train, fingerprint=fingerprint_files(paths), info=info,
+        test=test_imps, train=train_imps, fingerprint=fingerprint, info=info,
     )
 
 

@@ -29,9 +29,6 @@ import datetime as _dt
 import hashlib
 import json
 import warnings
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,15 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recbench.benchmark.data import DataLocator, DataSource, default_cache_dir
+from recbench.benchmark.data import DataSource
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import Dataset, ImpressionsTask, PublishedResult
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._logs import InteractionLog, source_folder
-from recbench.datasets.mind import build_task
+from recbench.datasets._logs import InteractionLog, load_source
+from recbench.datasets.mind import BEHAVIOR_COLUMNS, NEWS_COLUMNS, MindSplit, task_from_tables
 
 
-BUILDER_VERSION = 2  # part of the cache key: a change to the recipe's code rebuilds cached folders
 
 
 @dataclass(frozen=True)
@@ -76,8 +72,17 @@ def looks_ordinal(users: np.ndarray, times: np.ndarray) -> bool:
     return bool(offset.nunique() == 1 and offset.iloc[0] in (0, 1) and frame["rank"].max() >= 1)
 
 
-def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRecipe()) -> dict:
-    """Writes ``out/train`` and ``out/dev`` in MIND's format; returns what was built."""
+@dataclass
+class MixBuild:
+    """The recipe's output in memory: each split's behaviour rows and news table, as MIND's
+    files would hold them, and what was built (``stats``, written as build.json)."""
+
+    splits: dict[str, MindSplit]
+    stats: dict
+
+
+def mix_tables(log: InteractionLog, recipe: MixRecipe = MixRecipe(), where: Path = Path("<mix>")) -> MixBuild:
+    """The Mix recipe over a log, in memory; ``where`` names the folder in error messages."""
     rng = np.random.default_rng(recipe.seed)
     n = len(log.items)
     if log.timestamps is not None:
@@ -147,19 +152,15 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
             split = "dev" if t_index == len(targets) - 1 else "train"
             rows[split].append((user, _format_time(times[pos] if times is not None else None), " ".join(history),
                                 " ".join(f"{cands[i][0]}-{cands[i][1]}" for i in perm)))
-    out = Path(out)
-    stats = {}
+    splits, stats = {}, {}
     for split, split_rows in rows.items():
-        folder = out / split
-        folder.mkdir(parents=True, exist_ok=True)
         used = {tok for r in split_rows for tok in r[2].split()} | {c[:-2] for r in split_rows for c in r[3].split()}
         news = log.news[log.news["id"].isin(used)]
-        news_out = news.assign(url="", title_entities="[]", abstract_entities="[]")
-        news_out[["id", "category", "subcategory", "title", "abstract", "url", "title_entities",
-                  "abstract_entities"]].to_csv(folder / "news.tsv", sep="\t", header=False, index=False, quoting=3)
-        with open(folder / "behaviors.tsv", "w", encoding="utf-8") as f:
-            for k, (user, time, hist, imp) in enumerate(split_rows, start=1):
-                f.write(f"{split[0]}{k}\t{user}\t{time}\t{hist}\t{imp}\n")
+        news_out = news.assign(url="", title_entities="[]", abstract_entities="[]")[NEWS_COLUMNS]
+        behaviors = pd.DataFrame([(f"{split[0]}{k}", user, time, hist, imp)
+                                  for k, (user, time, hist, imp) in enumerate(split_rows, start=1)],
+                                 columns=BEHAVIOR_COLUMNS, dtype=object)
+        splits[split] = MindSplit(news_out.reset_index(drop=True).fillna("").astype(str), behaviors, where / split)
         stats[split] = {"impressions": len(split_rows), "news": int(len(news))}
     stats["users_skipped_one_engagement"] = short_users
     stats["repeat_engagements_skipped"] = repeats
@@ -167,31 +168,39 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
     stats["negatives_from"] = ("time window" if times is not None else
                                "popularity-matched (timestamps are ordinal positions)" if ordinal else
                                "popularity-matched (no timestamps)")
-    (out / "build.json").write_text(json.dumps(stats, indent=2) + "\n")
-    return stats
+    return MixBuild(splits, json.loads(json.dumps(stats)))  # as build.json would read back
 
 
-def build_cached(source: str, locator: DataLocator, recipe: MixRecipe, cache_root: Path | None = None) -> Path:
-    """The built folder for (source data, recipe), built once into the cache, atomically."""
-    src, folder = source_folder(source, locator)
-    loader = src.read
-    h = hashlib.sha256(json.dumps({**asdict(recipe), "builder": BUILDER_VERSION}, sort_keys=True).encode())
-    for name in sorted(src.data.files):
-        h.update((folder / name).read_bytes())
-    target = (cache_root or default_cache_dir()) / "mix" / f"{source}-{h.hexdigest()[:12]}"
-    if (target / "build.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
-    try:
-        build_impressions(loader(folder), tmp, recipe)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+def mind_bytes(table: MindSplit) -> dict[str, bytes]:
+    """The two files of a split, byte for byte as written (MIND's headerless TSV)."""
+    news = table.news.to_csv(sep="\t", header=False, index=False, quoting=3).encode("utf-8")
+    behaviors = "".join("\t".join(row) + "\n" for row in table.behaviors.itertuples(index=False, name=None))
+    return {"news.tsv": news, "behaviors.tsv": behaviors.encode("utf-8")}
+
+
+def build_fingerprint(build: MixBuild) -> str:
+    """What the fingerprint of the written files would be (``fingerprint_files`` over dev's and
+    train's news.tsv and behaviors.tsv), computed from the bytes in memory."""
+    files = [(name, data) for split in ("dev", "train") for name, data in mind_bytes(build.splits[split]).items()]
+    h = hashlib.sha256()
+    for name, data in sorted(files, key=lambda f: f[0]):  # stable: dev before train, as for the files
+        h.update(name.encode())
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
+def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRecipe()) -> dict:
+    """Writes ``out/train`` and ``out/dev`` in MIND's format (``recbench datasets
+    build-impressions``); returns what was built."""
+    out = Path(out)
+    build = mix_tables(log, recipe, out)
+    for split, table in build.splits.items():
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in mind_bytes(table).items():
+            (folder / name).write_bytes(data)
+    (out / "build.json").write_text(json.dumps(build.stats, indent=2) + "\n")
+    return build.stats
 
 
 SEED_WRITEUP = "the seed's bi-encoder writeup (../shared/seeds/biencoder-writeup.md), Table 1, Mix columns"
@@ -235,10 +244,11 @@ class MixDataset(Dataset):
         return [source_folder_free(self.source)]
 
     def load(self, split: str | None = None) -> ImpressionsTask:
+        """Built in memory from the source log each time (a few seconds); nothing is written."""
         split = self.check_split(split)
-        folder = build_cached(self.source, self.locator, self.recipe)
-        build = json.loads((folder / "build.json").read_text())
-        return build_task(self.name, split, folder / "dev", folder / "train", "error", {"build": build})
+        build = mix_tables(load_source(self.source, self.locator), self.recipe, Path(f"<{self.name}>"))
+        return task_from_tables(self.name, split, build.splits["dev"], build.splits["train"], "error",
+                                build_fingerprint(build), {"build": build.stats})
 
 
 @datasets.register("ml100k-mix")
