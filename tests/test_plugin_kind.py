@@ -29,6 +29,7 @@ TOY_MODULE = textwrap.dedent('''
     from recbench.benchmark.metrics import mean_with_ci
     from recbench.benchmark.task_kinds import RATE, TaskKind
     from recbench.benchmark.tasks import Dataset
+    from toy_plugin_models import LetterCounts  # noqa: F401 (the tests' toy encoder: tests/toy_plugin_models.py)
 
 
     @dataclass
@@ -82,21 +83,6 @@ TOY_MODULE = textwrap.dedent('''
             return OddOneOutTask(name=self.name, split=split, triples=triples, odd=np.array(odd))
 
 
-    class Letters:
-        """Bag of letters: knows that animals and colours differ only by accident."""
-        name = "letters"
-        params: dict = {}
-
-        def __init__(self, **kw):
-            pass
-
-        def encode(self, texts, batch_size=32):
-            out = np.zeros((len(texts), 26), dtype=np.float32)
-            for i, t in enumerate(texts):
-                for ch in t.lower():
-                    if "a" <= ch <= "z":
-                        out[i, ord(ch) - 97] += 1
-            return out + 1e-3
 ''')
 
 
@@ -111,7 +97,7 @@ def plugin_dir(tmp_path: Path) -> Path:
     (info / "entry_points.txt").write_text(
         "[recbench.task_kinds]\nodd-one-out = toy_kind:ODD_ONE_OUT\n\n"
         "[recbench.datasets]\ntoy-triples = toy_kind:Triples\n\n"
-        "[recbench.baselines]\nletters = toy_kind:Letters\n")
+        "[recbench.baselines]\nletters = toy_kind:LetterCounts\n")
     return tmp_path
 
 

@@ -41,23 +41,7 @@ def test_double_registration_is_an_error():
 PLUGIN = '''
 import numpy as np
 from recbench.benchmark.tasks import Dataset, PairsTask
-
-
-class LetterCounts:
-    """Bag of letters: a deliberately tiny encoder from a third party."""
-    name = "toy-letters"
-    params = {"alphabet": "a-z"}
-
-    def __init__(self, arg=None):
-        pass
-
-    def encode(self, texts, batch_size=32):
-        out = np.zeros((len(texts), 26), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for ch in t.lower():
-                if "a" <= ch <= "z":
-                    out[i, ord(ch) - 97] += 1
-        return out
+from toy_plugin_models import LetterCounts  # noqa: F401 (the tests' toy encoder: tests/toy_plugin_models.py)
 
 
 class ToyPairs(Dataset):
@@ -107,7 +91,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_cli(args, site, cwd):
     # the plugin's site and the checkout under test, whatever an installed recbench points to
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), REPO, os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), REPO, os.path.join(REPO, "tests"),
+                                                       os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "recbench.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
