@@ -1,8 +1,7 @@
 """What a model may tell the harness, declared in one place.
 
 A model is any object with a ``name``, ``params`` and at least one capability
-(``capabilities.py``: ``Encoder``, ``TokenEncoder``, ``Ranker``, ``ItemScorer``; ``Trainable`` in
-``training.py``). Beyond those, the harness reads the optional hooks below, and nothing else:
+(``capabilities.py``: ``Encoder``, ``TokenEncoder``, ``Ranker``, ``ItemScorer``, ``Trainable``). Beyond those, the harness reads the optional hooks below, and nothing else:
 each has a type, a default and a reason. ``hook(model, name)`` is the only way the harness reads
 one, so a misspelt hook name is a bug caught at once, and a model whose hook has the wrong type
 is refused when it registers (``check_model_class``) or when it is built (``check_model``),

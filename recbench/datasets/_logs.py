@@ -79,11 +79,3 @@ def load_source(spec: str, locator: DataLocator) -> InteractionLog:
     source, arg = get_log_source(spec)
     folder = Path(arg) if source.needs_folder_argument else locator.locate(source.data, source.name)
     return source.read(folder)
-
-
-def source_folder(spec: str, locator: DataLocator) -> tuple[LogSource, Path]:
-    """A file-backed source and the folder its files are in (what the Mix build cache hashes)."""
-    source, arg = get_log_source(spec)
-    if source.data is None:
-        raise ValueError(f"interaction-log source {spec!r} has no declared files to build from")
-    return source, locator.locate(source.data, source.name)

@@ -40,7 +40,7 @@ from recbench.benchmark.data import DataSource
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import Dataset, ImpressionsTask, PublishedResult
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._logs import InteractionLog, load_source
+from recbench.datasets._logs import InteractionLog, get_log_source, load_source
 from recbench.datasets.mind import BEHAVIOR_COLUMNS, NEWS_COLUMNS, MindSplit, task_from_tables
 
 
@@ -220,14 +220,6 @@ SEED_MIX_PUBLISHED = tuple(
 )
 
 
-def source_folder_free(spec: str) -> DataSource:
-    """A source's declared files, without looking them up (for `recbench datasets`)."""
-    from recbench.datasets._logs import get_log_source
-
-    source, _ = get_log_source(spec)
-    return source.data
-
-
 class MixDataset(Dataset):
     kind = "impressions"
     splits = ("dev",)
@@ -241,7 +233,7 @@ class MixDataset(Dataset):
         self.recipe = MixRecipe(int(negatives), int(window), int(max_history), int(seed))
 
     def sources(self) -> list[DataSource]:
-        return [source_folder_free(self.source)]
+        return [get_log_source(self.source)[0].data]  # its files, declared by the log source
 
     def load(self, split: str | None = None) -> ImpressionsTask:
         """Built in memory from the source log each time (a few seconds); nothing is written."""
