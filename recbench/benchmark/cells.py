@@ -294,18 +294,22 @@ def plan(models: list[str], dataset_specs: list[str], split: str | None, options
     return cells, skipped
 
 
+MAX_TRAIN_SEEDS = 1000  # a count beyond this is a typo, not a plan (and must not build a huge list)
+
+
 def parse_train_seeds(text: str) -> list[int]:
     """``--train-seeds``: a count (``3`` = seeds 0, 1, 2) or the seeds themselves (``0,1,2``; ``5,``)."""
     parts = [p.strip() for p in str(text).split(",")]
     try:
-        if len(parts) == 1:
-            count = int(parts[0])
-            if count < 1:
-                raise CellError(f"--train-seeds {text!r}: a count of seeds must be at least 1")
-            return list(range(count))
+        count = int(parts[0]) if len(parts) == 1 else None
         seeds = [int(p) for p in parts if p]
     except ValueError:
         raise CellError(f"--train-seeds {text!r}: give a count (3) or seeds separated by commas (0,1,2)") from None
+    if count is not None:  # outside the try: CellError is a ValueError, and this message must not be replaced
+        if not 1 <= count <= MAX_TRAIN_SEEDS:
+            raise CellError(f"--train-seeds {text!r}: a count of seeds must be from 1 to {MAX_TRAIN_SEEDS} "
+                            "(each seed is a trained cell)")
+        return list(range(count))
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise CellError(f"--train-seeds {text!r}: the seeds must be distinct whole numbers >= 0")
     return seeds
