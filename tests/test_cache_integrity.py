@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from recbench.benchmark.cache import EmbeddingCache, folder_fingerprint, model_key, vectors_digest
+from recbench.benchmark.encoding import encode_items
+from recbench.benchmark.evaluate import EvalSettings
 
 
 class Hashing:
@@ -46,24 +48,39 @@ def test_a_model_folder_with_other_weights_gets_another_key(tmp_path):
 
 @pytest.mark.parametrize("damage", ["nan_row", "other_dim", "fewer_rows", "bytes", "checksum"])
 def test_a_bad_entry_is_removed_and_recomputed_with_a_warning(tmp_path, damage):
+    settings = EvalSettings(cache_dir=str(tmp_path), offline_texts=0, warmup_texts=0)
     cache = EmbeddingCache(tmp_path)
     model = Hashing()
-    good, hit = cache.get_or_compute(model, TEXTS, lambda: model.encode(TEXTS))
+
+    def run(m) -> tuple[np.ndarray, bool]:  # the production path: the kinds' item encode
+        timing: dict = {}
+        vectors = encode_items(m, TEXTS, settings, timing)
+        return vectors, timing["embedding_cache_hit"]
+
+    good, hit = run(model)
     assert not hit
+    raw = cache.get(model, TEXTS)
     path = cache.path(model, TEXTS)
     if damage == "bytes":
         path.write_bytes(path.read_bytes()[:50])
     else:
-        bad = {"nan_row": np.vstack([good[:2], np.full((1, 8), np.nan, np.float32)]),
-               "other_dim": np.zeros((3, 4), np.float32), "fewer_rows": good[:2],
-               "checksum": good + 1.0}[damage]
+        bad = {"nan_row": np.vstack([raw[:2], np.full((1, 8), np.nan, np.float32)]),
+               "other_dim": np.zeros((3, 4), np.float32), "fewer_rows": raw[:2],
+               "checksum": raw + 1.0}[damage]
         digest = "0" * 64 if damage == "checksum" else vectors_digest(bad)
         with open(path, "wb") as f:
             np.savez(f, vectors=bad, sha256=np.array(digest))
     with pytest.warns(UserWarning, match="not usable"):
-        again, hit = cache.get_or_compute(model, TEXTS, lambda: model.encode(TEXTS))
+        again, hit = run(model)
     assert not hit and np.array_equal(again, good)
-    assert cache.get_or_compute(model, TEXTS, lambda: 1 / 0)[1]  # replaced: the next run hits
+
+    class Refuses(Hashing):  # replaced: the next run hits and never encodes
+        def encode(self, texts, batch_size=32):
+            raise AssertionError("encoded although every vector is cached")
+
+    Refuses.__qualname__ = Hashing.__qualname__
+    Refuses.__module__ = Hashing.__module__
+    assert run(Refuses())[1]
 
 
 def test_entries_are_readable_by_the_group(tmp_path):

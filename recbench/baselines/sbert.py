@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from recbench.baselines._st_config import FolderIdentity, folder_identity
 from recbench.baselines._onnx import (OnnxSentenceEncoder, check_choice, export_onnx, pooling_of,
                                       quantized_onnx, quantized_torch)
 from recbench.benchmark.registry import baselines
@@ -55,16 +57,46 @@ class SBERT:
                  backend: str = "torch", quantize: str = "none") -> None:
         check_choice(self.name, backend, quantize)
         path = arg or self.default_path()
+        if not Path(path).is_dir():
+            load_sentence_transformer(path, self.name)  # the clear error, before anything else
         self.path = path
         self.backend, self.quantize = backend, quantize
-        self.model = load_sentence_transformer(path, self.name)
-        if max_seq_length is not None:
-            self.model.max_seq_length = int(max_seq_length)
+        self._max_seq_length = None if max_seq_length is None else int(max_seq_length)
         self.normalize = bool(normalize)
         self.model_name = self.display_name if arg is None else Path(path).name
-        self.n_parameters = int(sum(p.numel() for p in self.model.parameters()))
-        self.dim = self._dimension()
-        self._encode = self._backend_encoder()
+        self._model: Any = None
+        self._encode: Any = None
+        self.weights_load_seconds = 0.0
+        # who the model is comes from its configuration files; the weights load on the first
+        # encode, so a run whose every text is cached never loads them
+        identity = folder_identity(path)
+        if identity is None:  # a layout the files do not describe with certainty: ask the model
+            identity = FolderIdentity(self.model.max_seq_length, int(self._dimension()),
+                                      int(sum(p.numel() for p in self.model.parameters())))
+        self.dim = identity.dim
+        self.n_parameters = identity.n_parameters
+        self._config_max_seq_length = identity.max_seq_length
+
+    @property
+    def model(self) -> Any:
+        """The sentence-transformers model, loaded on first use."""
+        if self._model is None:
+            self._model = load_sentence_transformer(self.path, self.name)
+            if self._max_seq_length is not None:
+                self._model.max_seq_length = self._max_seq_length
+        return self._model
+
+    def load_weights(self) -> None:
+        """Loads the weights and builds the backend's encoder (an ONNX export, a quantisation)
+        now, not inside a timed encode; the seconds go to the record's model_load_seconds."""
+        if self._encode is None:
+            started = time.perf_counter()
+            self._encode = self._backend_encoder()
+            self.weights_load_seconds += time.perf_counter() - started
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._max_seq_length if self._max_seq_length is not None else self._config_max_seq_length
 
     @classmethod
     def default_path(cls) -> str:
@@ -93,7 +125,7 @@ class SBERT:
         return {
             "model": self.model_name,
             "path": self.path if self.model_name != self.display_name else self.wheel,
-            "max_seq_length": self.model.max_seq_length,
+            "max_seq_length": self.max_seq_length,
             "normalize": self.normalize,
             "dim": self.dim,
             "backend": self.backend,
@@ -116,4 +148,5 @@ class SBERT:
         return getter()
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        self.load_weights()
         return np.asarray(self._encode(list(texts), batch_size), dtype=np.float32)

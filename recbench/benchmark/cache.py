@@ -23,7 +23,7 @@ import tempfile
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -156,12 +156,3 @@ class EmbeddingCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
-
-    def get_or_compute(self, model: Any, texts: Sequence[str], compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-        """The cached embeddings, or ``compute()`` stored atomically; returns (array, hit)."""
-        arr = self.get(model, texts)
-        if arr is not None:
-            return arr, True
-        arr = compute()
-        self.put(model, texts, arr)
-        return arr, False

@@ -49,6 +49,11 @@ HOOKS: dict[str, Hook] = {
     # optional methods (called when present)
     "trains": Hook((object,), None, "classmethod trains(options) -> bool: whether these options train "
                    "(False: a zero-shot mode of a Trainable model)"),
+    "load_weights": Hook((object,), None, "loads the weights now, for a model that loads them on first "
+                         "encode: called before timed work a cache did not spare (a fully cached run never "
+                         "loads them)"),
+    "weights_load_seconds": Hook(NUMBER, 0.0, "seconds a lazily loading model spent loading its weights "
+                                 "(added to the record's model_load_seconds)"),
     "weights_changed": Hook((object,), None, "called when the loop swaps weights in: drop cached item vectors",
                             trainable_only=True),
     "training_state": Hook((object,), None, "state beyond the torch module that a resumed run needs",

@@ -106,17 +106,19 @@ def parse_behaviors(df: pd.DataFrame, item_index: pd.Index, on_missing: str, pat
     hist_tokens, hist_off = _split_tokens(df["history"])
     imp_tokens, imp_off = _split_tokens(df["impressions"])
 
-    # labels: every impression token is ID-0 or ID-1
-    imp_series = pd.Series(imp_tokens, dtype=object)
-    ok = imp_series.str.endswith("-1") | imp_series.str.endswith("-0")
+    # labels: every impression token is ID-0 or ID-1 (one rpartition per token: a million
+    # tokens in a fraction of a second, where pandas' string methods take seconds)
+    parts = [t.rpartition("-") for t in imp_tokens]
+    label_text = [p[2] for p in parts]
+    ok = np.fromiter((p[1] == "-" and p[2] in ("0", "1") for p in parts), dtype=bool, count=len(parts))
     if not ok.all():
-        bad = int(np.flatnonzero(~ok.to_numpy())[0])
+        bad = int(np.flatnonzero(~ok)[0])
         row = int(np.searchsorted(imp_off, bad, side="right") - 1)
         raise DataFormatError(
             f"{path}:{row + 1}: impression token {imp_tokens[bad]!r} is not ID-0 or ID-1 (field 'impressions')"
         )
-    labels = (imp_series.str[-1] == "1").to_numpy().astype(np.int8)
-    cand_ids = imp_series.str[:-2].to_numpy(dtype=object)
+    labels = (np.array(label_text, dtype=object) == "1").astype(np.int8)
+    cand_ids = np.array([p[0] for p in parts], dtype=object)
 
     hist_rows = item_index.get_indexer(hist_tokens) if len(hist_tokens) else np.zeros(0, dtype=np.int64)
     cand_rows = item_index.get_indexer(cand_ids) if len(cand_ids) else np.zeros(0, dtype=np.int64)

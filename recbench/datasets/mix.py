@@ -41,6 +41,7 @@ from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import Dataset, ImpressionsTask, PublishedResult
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets._logs import InteractionLog, get_log_source, load_source
+from recbench.datasets._task_cache import TaskCache, task_key
 from recbench.datasets.mind import BEHAVIOR_COLUMNS, NEWS_COLUMNS, MindSplit, task_from_tables
 
 
@@ -109,22 +110,28 @@ def mix_tables(log: InteractionLog, recipe: MixRecipe = MixRecipe(), where: Path
     user_items = {u: set(items[p] for p in ps) for u, ps in by_user.items()}
 
     def draw_negatives(pos: int, user: str) -> list[str]:
+        """Up to ``recipe.negatives`` distinct items the user never engaged with, drawn from the
+        time window around ``pos`` (widened when exhausted). The draws come in batches of the
+        number still missing: a seeded Generator gives the same values batched as one by one,
+        so the negatives are those of a one-draw-at-a-time loop, in a fraction of the time."""
         own = user_items[user]
         chosen: list[str] = []
         seen: set[str] = set()
         lo, hi = (max(0, pos - recipe.window), min(n, pos + recipe.window + 1)) if times is not None else (0, n)
+        limit = 50 * recipe.negatives  # draws in one window before it is widened
         tries = 0
         while len(chosen) < recipe.negatives:
-            tries += 1
-            if tries > 50 * recipe.negatives:  # the window is exhausted: widen it
+            if tries >= limit:  # the window is exhausted: widen it
                 if (lo, hi) == (0, n):
                     break
-                lo, hi, tries = max(0, lo - recipe.window * 4), min(n, hi + recipe.window * 4), 0
-            cand = items[rng.integers(lo, hi)]
-            if cand in own or cand in seen:
-                continue
-            seen.add(cand)
-            chosen.append(cand)
+                lo, hi, tries = max(0, lo - recipe.window * 4), min(n, hi + recipe.window * 4), -1
+            k = min(recipe.negatives - len(chosen), limit - tries)
+            tries += k
+            for cand in items[rng.integers(lo, hi, size=k)]:
+                if cand in own or cand in seen:
+                    continue
+                seen.add(cand)
+                chosen.append(cand)
         return chosen
 
     rows = {"train": [], "dev": []}
@@ -203,6 +210,18 @@ def build_impressions(log: InteractionLog, out: Path, recipe: MixRecipe = MixRec
     return build.stats
 
 
+def build_code(source: str) -> list[Path]:
+    """The code that determines a Mix task: this package's modules (the recipe, the MIND
+    parsing, the built-in log readers), the task classes, and a plugin log reader's module."""
+    import inspect
+
+    from recbench.benchmark import tasks
+
+    files = sorted(Path(__file__).parent.glob("*.py")) + [Path(tasks.__file__)]
+    reader = inspect.getsourcefile(get_log_source(source)[0].read)
+    return files + ([Path(reader)] if reader and Path(reader) not in files else [])
+
+
 SEED_WRITEUP = "the seed's bi-encoder writeup (../shared/seeds/biencoder-writeup.md), Table 1, Mix columns"
 SEED_MIX_NOTE = ("context only: their Mix is another, private dataset (88K users, 176K impressions) and their "
                  "encoder gte-modernbert-base, 1 epoch; title only")
@@ -236,11 +255,20 @@ class MixDataset(Dataset):
         return [get_log_source(self.source)[0].data]  # its files, declared by the log source
 
     def load(self, split: str | None = None) -> ImpressionsTask:
-        """Built in memory from the source log each time (a few seconds); nothing is written."""
+        """Built in memory from the source log (seconds: negatives drawn over the whole log) and
+        kept in the task cache, keyed by the source files, the recipe and the building code;
+        no MIND file is written."""
         split = self.check_split(split)
-        build = mix_tables(load_source(self.source, self.locator), self.recipe, Path(f"<{self.name}>"))
-        return task_from_tables(self.name, split, build.splits["dev"], build.splits["train"], "error",
-                                build_fingerprint(build), {"build": build.stats})
+        log = load_source(self.source, self.locator)
+
+        def build() -> ImpressionsTask:
+            tables = mix_tables(log, self.recipe, Path(f"<{self.name}>"))
+            return task_from_tables(self.name, split, tables.splits["dev"], tables.splits["train"], "error",
+                                    build_fingerprint(tables), {"build": tables.stats})
+
+        identity = {"dataset": self.name, "split": split, "recipe": asdict(self.recipe), "class": type(self).__name__}
+        key = task_key(identity, log.source_files, build_code(self.source))
+        return TaskCache().get_or_build(self.name, key, build)
 
 
 @datasets.register("ml100k-mix")
