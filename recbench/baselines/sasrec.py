@@ -56,6 +56,7 @@ class SASRec:
         self.learning_rate = float(lr)
         self.net: SASRecNet | None = None
         self.n_items = 0
+        self.cold_rows: torch.Tensor | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -82,6 +83,8 @@ class SASRec:
         self.sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]
         if not self.sequences:
             raise ValueError(f"{train_task.name}: no training sequence")
+        cold = getattr(train_task, "cold_items", None)  # the cold-item protocol: out of the loss too
+        self.cold_rows = torch.from_numpy(np.asarray(cold, dtype=bool)) if cold is not None and cold.any() else None
         return self._build(len(train_task.item_ids), seed)
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
@@ -94,8 +97,10 @@ class SASRec:
     def training_loss(self, batch: list[np.ndarray]) -> tuple[torch.Tensor, int, int]:
         inputs = left_padded([s[:-1] for s in batch], self.max_length)
         labels = left_padded([s[1:] for s in batch], self.max_length) - 1  # -1 where padded
-        logits = self.net.catalog_logits(self.net(inputs))
-        return F.cross_entropy(logits[labels >= 0], labels[labels >= 0]), len(batch), 0
+        logits = self.net.catalog_logits(self.net(inputs))[labels >= 0]
+        if self.cold_rows is not None:  # a cold item is no negative either: its embedding stays untrained
+            logits = logits.masked_fill(self.cold_rows, float("-inf"))
+        return F.cross_entropy(logits, labels[labels >= 0]), len(batch), 0
 
     def save_checkpoint(self, folder: Path) -> None:
         torch.save(self.net.state_dict(), folder / "sasrec.pt")

@@ -26,7 +26,7 @@ import numpy as np
 
 from recbench.benchmark.metrics import percentile_interval
 from recbench.benchmark.records import RecordError, iter_records, read_per_query, read_record
-from recbench.benchmark.significance import Comparison, compare_runs
+from recbench.benchmark.significance import Comparison, compare_runs, query_values
 
 METHOD = "hierarchical bootstrap (seeds, then shared queries)"
 
@@ -82,9 +82,7 @@ def _seed_matrix(paths: list[Path], metric: str) -> tuple[np.ndarray, np.ndarray
         q = read_per_query(p)
         if "prediction" in q:
             raise RecordError(f"{p}: the seed-aware test is for per-query metrics, not correlations")
-        if metric not in q:
-            raise RecordError(f"{p}: metric {metric!r} is not among its per-query values")
-        tables.append(dict(zip(q["query_id"].astype(str), q[metric].astype(np.float64))))
+        tables.append(dict(zip(*query_values(q, metric, p))))
     ids = sorted(set.intersection(*(set(t) for t in tables)))
     if not ids:
         raise RecordError("the seeds of a row share no query")

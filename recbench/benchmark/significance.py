@@ -13,6 +13,8 @@ for Pearson, so that the models' different score scales do not matter).
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,26 @@ class Comparison:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def query_values(per_query: dict[str, np.ndarray], metric: str, where: Any = "") -> tuple[np.ndarray, np.ndarray]:
+    """(query ids, values) of a per-query metric; ``ndcg@10[cold]`` is ``ndcg@10`` over the
+    queries whose ``part`` is ``cold`` (the cold-item protocol's targets)."""
+    match = re.fullmatch(r"(.+)\[([a-z][a-z0-9_-]*)\]", metric)
+    base, part = (match.group(1), match.group(2)) if match else (metric, None)
+    if base not in per_query:
+        raise RecordError(f"{where}: metric {base!r} is not among its per-query values "
+                          f"{sorted(k for k in per_query if k not in ('query_id', 'part'))}")
+    ids, values = per_query["query_id"].astype(str), per_query[base].astype(np.float64)
+    if part is not None:
+        if "part" not in per_query:
+            raise RecordError(f"{where}: {metric!r} asks for the {part!r} queries, but this run has no parts "
+                              "(the cold-item protocol, -D cold=0.2, gives warm and cold)")
+        keep = per_query["part"].astype(str) == part
+        if not keep.any():
+            raise RecordError(f"{where}: no query is in part {part!r}")
+        ids, values = ids[keep], values[keep]
+    return ids, values
 
 
 def _align(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +142,9 @@ def compare_runs(path_a: Path, path_b: Path, metric: str | None = None, seed: in
             raise RecordError(f"pairs runs compare on spearman or pearson, not {metric!r}")
         return compare_correlations(qa["prediction"][ia], qb["prediction"][ib], qa["gold"][ia], base, seed=seed,
                                     n_perm=n_perm or 5000)
-    if metric not in qa or metric not in qb:
-        raise RecordError(f"metric {metric!r} is not among the per-query values {sorted(k for k in qa if k != 'query_id')}")
-    return compare_per_query(qa[metric][ia], qb[metric][ib], metric, seed=seed, n_perm=n_perm or 10000)
+    ids_a, va = query_values(qa, metric, path_a)
+    ids_b, vb = query_values(qb, metric, path_b)
+    common, ia, ib = np.intersect1d(ids_a, ids_b, return_indices=True)
+    if len(common) == 0:
+        raise RecordError("the two runs share no query")
+    return compare_per_query(va[ia], vb[ib], metric, seed=seed, n_perm=n_perm or 10000)

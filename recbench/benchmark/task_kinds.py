@@ -57,10 +57,16 @@ class TaskKind:
                              "in metric_ranges")
 
     def metric_range(self, metric: str) -> tuple[float, float] | None:
+        """A metric's declared range; a metric over a part of the queries (``ndcg@10[cold]``)
+        has its metric's."""
+        metric = PART_SUFFIX.sub("", metric)
         for pattern, bounds in self.metric_ranges.items():
             if re.fullmatch(pattern, metric):
                 return bounds
         return None
+
+
+PART_SUFFIX = re.compile(r"\[[a-z][a-z0-9_-]*\]$")  # a metric over a part of the queries: ndcg@10[cold]
 
 
 def _check_entry(name: str, obj: Any) -> TaskKind:

@@ -270,6 +270,8 @@ class SequencesTask:
     # learn from; None: the history is all there is
     past: np.ndarray | None = None
     past_offsets: np.ndarray | None = None
+    # the cold-item protocol: True for an item kept out of training (None: protocol off)
+    cold_items: np.ndarray | None = None
 
     kind: ClassVar[str] = "sequences"
 

@@ -34,7 +34,7 @@ from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import PublishedResult, SequencesTask, fingerprint_files
 from recbench.datasets._logs import InteractionLog, LogSource, register_log_source
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
+from recbench.datasets._sequences import first_seen_times, SequenceDataset, leave_one_out, user_sequences
 
 RECFORMER = "Li et al. (2023), Text Is All You Need: Learning Language Representations for Sequential Recommendation (Recformer), KDD, Table 2"
 SCIENTIFIC_PUBLISHED = tuple(
@@ -138,7 +138,8 @@ class UniSRecCategory(SequenceDataset):
         asins, fields, users, seqs, paths = read_unisrec(folder, name)
         return leave_one_out(self.name, split, asins, fields, users, seqs,
                              default_fields=("title", "categories", "brand"), text_style=self.text_style,
-                             fingerprint=fingerprint_files(paths), info={"layout": "UniSRec", "category": name})
+                             fingerprint=fingerprint_files(paths), info={"layout": "UniSRec", "category": name},
+                             cold=self.cold)  # UniSRec's files hold no times: cold_by=time is refused
 
 
 SCIENTIFIC = DataSource(
@@ -210,8 +211,8 @@ class AmazonRaw(SequenceDataset):
     licence = "Amazon review data, research use"
 
     def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain",
-                 core: int = 5) -> None:
-        super().__init__(name, arg, locator, text_style)
+                 core: int = 5, cold: float = 0.0, cold_by: str = "hash", cold_seed: int = 0) -> None:
+        super().__init__(name, arg, locator, text_style, cold, cold_by, cold_seed)
         self.core = int(core)
 
     def load(self, split: str | None = None) -> SequencesTask:
@@ -254,4 +255,5 @@ class AmazonRaw(SequenceDataset):
                              default_fields=("title", "categories", "brand"), text_style=self.text_style,
                              fingerprint=fingerprint_files([meta[0], reviews[0]]),
                              info={"interactions_without_text": no_text, "core": self.core,
-                                   "interactions_kept": int(len(row))})
+                                   "interactions_kept": int(len(row))},
+                             cold=self.cold, first_seen=first_seen_times(row, t, len(asins)))

@@ -42,7 +42,7 @@ from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
 from recbench.datasets._logs import InteractionLog, LogSource, register_log_source
 from recbench.datasets._parsing import DataFormatError, allow_long_fields, parse_score, undecodable
-from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
+from recbench.datasets._sequences import first_seen_times, SequenceDataset, leave_one_out, user_sequences
 
 INTERACTIONS, ITEMS = "interactions.csv", "items.csv"
 SHOWN = 3  # examples of each problem named in the warning
@@ -219,8 +219,9 @@ class Interactions(SequenceDataset):
     licence = "yours"
 
     def __init__(self, name: str, arg: str | None = None, locator=None, text_style: str = "plain",
-                 min_rating: float | None = None) -> None:
-        super().__init__(name, arg, locator, text_style)
+                 min_rating: float | None = None, cold: float = 0.0, cold_by: str = "hash",
+                 cold_seed: int = 0) -> None:
+        super().__init__(name, arg, locator, text_style, cold, cold_by, cold_seed)
         self.min_rating = None if min_rating is None else float(min_rating)
 
     def sources(self):
@@ -241,5 +242,7 @@ class Interactions(SequenceDataset):
         fields = {c: log.news[c].tolist() for c in text_columns}
         info: dict[str, Any] = {"engagements": int(len(rows)), **problems.counts,
                                 "time_order": "timestamp" if log.timestamps is not None else "file order"}
+        first_seen = first_seen_times(rows, log.timestamps, len(item_ids)) if log.timestamps is not None else None
         return leave_one_out(self.name, split, item_ids, fields, users, seqs, default_fields=tuple(text_columns),
-                             text_style=self.text_style, fingerprint=fingerprint_files(log.source_files), info=info)
+                             text_style=self.text_style, fingerprint=fingerprint_files(log.source_files), info=info,
+                             cold=self.cold, first_seen=first_seen)

@@ -13,7 +13,7 @@ import pandas as pd
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.tasks import SequencesTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
-from recbench.datasets._sequences import SequenceDataset, leave_one_out, user_sequences
+from recbench.datasets._sequences import first_seen_times, SequenceDataset, leave_one_out, user_sequences
 from recbench.benchmark.data import DataSource
 from recbench.datasets._logs import InteractionLog, LogSource, register_log_source
 
@@ -88,4 +88,5 @@ class ML100k(SequenceDataset):
         item_ids = log.news["id"].str[1:].to_numpy(dtype=object)  # "M242" -> "242", as in the files
         return leave_one_out(self.name, split, item_ids, fields, users, seqs,
                              default_fields=("title", "year", "genres"), text_style=self.text_style,
-                             fingerprint=fingerprint_files([inter_path, item_path]))
+                             fingerprint=fingerprint_files([inter_path, item_path]), cold=self.cold,
+                             first_seen=first_seen_times(rows, log.timestamps, len(item_ids)))

@@ -128,6 +128,18 @@ def summarise(per_query: dict[str, np.ndarray], settings: EvalSettings) -> dict[
     return {name: mean_with_ci(v, settings.n_bootstrap, settings.seed) for name, v in per_query.items()}
 
 
+def summarise_parts(per_query: dict[str, np.ndarray], parts: dict[str, np.ndarray],
+                    settings: EvalSettings) -> dict[str, dict[str, float]]:
+    """Every metric over each part of the queries (``ndcg@10[cold]``: over the queries whose
+    target is a cold item), with its own interval; an empty part gets no entry."""
+    out: dict[str, dict[str, float]] = {}
+    for part, mask in parts.items():
+        if mask.any():
+            for name, values in per_query.items():
+                out[f"{name}[{part}]"] = mean_with_ci(values[mask], settings.n_bootstrap, settings.seed)
+    return out
+
+
 def noise_block(model: Any, n_items: int) -> Callable[[np.ndarray], np.ndarray]:
     def block(rows: np.ndarray) -> np.ndarray:
         flat = np.tile(np.arange(n_items), len(rows))

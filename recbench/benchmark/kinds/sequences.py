@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
 from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
-from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
+from recbench.benchmark.kinds.ranking import (best_k, summarise_parts, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
                                               summarise, top_k, full_catalog_texts)
 from recbench.benchmark.metrics import expected_ranking_metrics
@@ -153,6 +154,12 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
     metrics = summarise(per_query, settings)
+    parts: dict[str, np.ndarray] = {}
+    if task.cold_items is not None:  # the cold-item protocol: every metric over warm and over cold targets too
+        cold_target = task.cold_items[task.targets]
+        metrics.update(summarise_parts(per_query, {"warm": ~cold_target, "cold": cold_target}, settings))
+        parts["part"] = np.where(cold_target, "cold", "warm")
+        details["targets"] = {"warm": int((~cold_target).sum()), "cold": int(cold_target.sum())}
     timing.update(measure_latency(one_query, len(task), settings))
     variant = {}
     if not isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
@@ -161,7 +168,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         if tuple(details["fields"]) != tuple(task.default_fields):
             variant["fields"] = "+".join(details["fields"])
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
-                      per_query={"query_id": np.asarray(task.users).astype(str), **per_query})
+                      per_query={"query_id": np.asarray(task.users).astype(str), **per_query, **parts})
 
 
 VALIDATION_USERS = 1000
@@ -183,7 +190,20 @@ def sequences_from(users: np.ndarray, sequences: list[np.ndarray], like: Sequenc
         targets=np.array([s[-1] for s in sequences], dtype=np.int64), train_counts=counts,
         default_fields=like.default_fields, text_style=like.text_style, fingerprint=like.fingerprint,
         info={**like.info, "part": split}, past=np.concatenate([s[:-1] for s in sequences]) if sequences else None,
-        past_offsets=np.r_[0, np.cumsum([len(s) - 1 for s in sequences])] if sequences else None)
+        past_offsets=np.r_[0, np.cumsum([len(s) - 1 for s in sequences])] if sequences else None,
+        cold_items=like.cold_items)
+
+
+def without_cold_items(task: SequencesTask) -> SequencesTask:
+    """The task a model may learn from under the cold-item protocol: the same catalog rows, but
+    every cold item's text blanked (so no text of one reaches an encoder in training). The
+    sequences are built without cold items by the caller; ``cold_items`` stays set so that a
+    model with a loss over the whole catalog leaves cold rows out of it."""
+    if task.cold_items is None:
+        return task
+    cold = task.cold_items
+    fields = {f: ["" if c else t for t, c in zip(texts, cold)] for f, texts in task.item_fields.items()}
+    return replace(task, item_fields=fields, info={**task.info, "cold_texts_blanked": int(cold.sum())})
 
 
 def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesTask, SequencesTask]:
@@ -193,8 +213,11 @@ def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesT
     The validation slice predicts the validation item of a seeded sample of at most 1,000 users
     with a history of at least one item; the train part holds every user's sequence before the
     validation item (as history + target: the last item is its target, histories uncapped).
-    Neither holds an evaluated target."""
+    Neither holds an evaluated target. Under the cold-item protocol neither holds a cold item,
+    in a sequence or as a text."""
     pasts = [task.past_of(i) for i in range(len(task))]
+    if task.cold_items is not None:  # cold items leave every sequence a model learns from
+        pasts = [p[~task.cold_items[p]] for p in pasts]
     trainable = [i for i, p in enumerate(pasts) if len(p) >= 3]  # >= 2 items before the validation item
     if not trainable:
         raise EvaluationError(f"{task.name}: no user has two items before the validation item; nothing to train on")
@@ -204,7 +227,7 @@ def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesT
     picked = np.sort(rng.choice(can_validate, size=min(VALIDATION_USERS, len(can_validate)), replace=False))
     max_history = int(task.info.get("max_history", 50))
     valid = sequences_from(task.users[picked], [pasts[i] for i in picked], task, "valid", max_history)
-    return train, valid
+    return without_cold_items(train), without_cold_items(valid)
 
 SEQUENCES = register_kind(TaskKind(
     name="sequences", evaluate=evaluate_sequences, needs=(Ranker, Encoder, ItemScorer, TokenEncoder),
