@@ -132,3 +132,33 @@ def test_an_id_model_scores_at_chance_on_cold_targets(real_data, isolated_cache)
     for metric in ("ndcg@10", "recall@10", "mrr"):
         within_standard_errors(result.per_query[metric][cold], chance[metric])
         assert result.metrics[f"{metric}[warm]"]["value"] > 3 * chance[metric][0].mean()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["unisrec", "sasrec-hybrid"])
+def test_a_text_model_never_encodes_a_cold_items_text_in_training(name, isolated_cache, monkeypatch):
+    """The text sequence models encode the training task's texts, where every cold item's text
+    is blank; a spy on the encoder sees every text that reaches it while the model trains."""
+    from recbench.baselines.sbert import SBERT
+    from recbench.benchmark.registry import baselines
+    from recbench.benchmark.training import Budget, TrainSettings, fit_or_load
+
+    task = toy_task(ColdItems(0.25))
+    cold_titles = {t for t, c in zip(task.item_fields["title"], task.cold_items) if c}
+    seen: list[str] = []
+    original = SBERT.encode
+
+    def spy(self, texts, batch_size=32):
+        seen.extend(texts)
+        return original(self, texts, batch_size)
+
+    monkeypatch.setattr(SBERT, "encode", spy)
+    train, valid = sequences_training_split(task, seed=0)
+    model = baselines.get(name)(batch=64)
+    quick = EvalSettings(n_bootstrap=1, latency_queries=0, offline_texts=0, progress=False, use_cache=False)
+    fit_or_load(model, train, lambda: evaluate(model, valid, quick).metrics["ndcg@10"]["value"],
+                TrainSettings(budget=Budget(steps=6), validations=2), task.fingerprint, "ndcg@10", progress=False)
+    assert seen and not cold_titles & set(seen)
+    # served afterwards, the model reads every item's text: cold items are served by their text
+    result = evaluate(model, task, quick)
+    assert cold_titles <= set(seen) and result.metrics["ndcg@10[cold]"]["n"] > 0
