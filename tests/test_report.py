@@ -57,3 +57,19 @@ def test_a_table_mixing_machines_says_which_row_ran_where(tmp_path):
     lee = render_markdown(tmp_path).split("## lee (test)")[1]
     assert "ran on 2 different machines" in lee and "| machine" in lee.replace("  ", " ")
     assert "Another CPU x64" in lee and one.record["environment"]["fingerprint"] in lee
+
+
+def test_a_cold_item_run_gets_its_all_warm_cold_table_and_plot(tmp_path, real_data):
+    opts = {"cold": 0.2}
+    recs = [run_cell(m, "amazon-scientific", dataset_options=opts, settings=FAST, results_dir=tmp_path / "runs").record
+            for m in ("random", "popularity")]
+    board = render_markdown(tmp_path / "runs", plots_dir=tmp_path / "plots", out_dir=tmp_path)
+    section = board.split("### Warm and cold targets")[1].split("\n\n## ")[0]
+    targets = recs[0]["details"]["targets"]
+    assert f"cold ({targets['cold']:,} targets)" in section and f"warm ({targets['warm']:,} targets)" in section
+    pop = next(line for line in section.splitlines() if line.startswith("| `popularity`"))
+    cold = recs[1]["metrics"]["ndcg@10[cold]"]
+    assert f"{cold['value']:.4f} [{cold['ci_low']:.4f}, {cold['ci_high']:.4f}]" in pop.split("|")[4]
+    assert (tmp_path / "plots" / "amazon-scientific_cold_0.2___test__cold.png").is_file()
+    run_cell("random", "lee", settings=FAST, results_dir=tmp_path / "runs")  # no protocol: no such section
+    assert render_markdown(tmp_path / "runs").count("### Warm and cold targets") == 1

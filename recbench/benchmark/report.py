@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from recbench.benchmark.report_parts import describe_protocol, has_parts, parts_table, plot_parts
 from recbench.benchmark.markdown import md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.records import RecordError, iter_records, user_results_dir
@@ -506,6 +507,8 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "
                 f"**{md_text(first['primary_metric'])}**", ""]
         out += [measured_table(group, group_records, pvalues, link), ""]
+        if has_parts(list(group_records.values())):
+            out += parts_section(group, group_records, latest, plots_dir, out_dir, f"{name}__{split}")
         if training_link:
             out += [f"[validation quality vs training minutes of the trained rows]({md_link_target(training_link)})", ""]
         _, missing = published_for(list(group_records.values()))
@@ -515,6 +518,24 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         elif missing:
             out += [missing, ""]
     return "\n".join(out)
+
+
+def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]], latest: list, plots_dir: Path | None,
+                  out_dir: Path, stem: str) -> list[str]:
+    """All / warm / cold targets of a dataset run under the cold-item protocol (report_parts)."""
+    seeds = {rec["model"]["label"]: [] for rec in group_records.values()}
+    wanted = {id(rec) for rec in group_records.values()}
+    for grp in latest:
+        if any(id(r) in wanted for _, r in grp):
+            seeds[grp[0][1]["model"]["label"]] = [r for _, r in grp]
+    lines = ["### Warm and cold targets", "", describe_protocol(list(group_records.values())), "",
+             parts_table(group, group_records, seeds), ""]
+    if plots_dir is not None:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+        png = plot_parts(group, group_records, f"{stem}: cold vs warm targets", Path(plots_dir) / f"{safe}__cold.png")
+        if png is not None:
+            lines += [f"![cold-target vs warm-target quality]({md_link_target(os.path.relpath(png, out_dir))})", ""]
+    return lines
 
 
 def write_report(results_dir: Path | None = None, out: Path = Path("leaderboard.md"), fmt: str = "md",
