@@ -532,7 +532,8 @@ def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]],
              parts_table(group, group_records, seeds), ""]
     if plots_dir is not None:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
-        png = plot_parts(group, group_records, f"{stem}: cold vs warm targets", Path(plots_dir) / f"{safe}__cold.png")
+        png = plot_parts(group, group_records, f"{stem}: cold vs warm targets", Path(plots_dir) / f"{safe}__cold.png",
+                         save_figure)
         if png is not None:
             lines += [f"![cold-target vs warm-target quality]({md_link_target(os.path.relpath(png, out_dir))})", ""]
     return lines

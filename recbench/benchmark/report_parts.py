@@ -5,7 +5,7 @@ and latency, and a plot of cold-target quality against warm-target quality."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -67,14 +67,14 @@ def describe_protocol(records: list[dict[str, Any]]) -> str:
                    "untrained embedding (chance); a text model reads its text.")
 
 
-def plot_parts(group: pd.DataFrame, records: dict[str, dict[str, Any]], title: str, out: Path) -> Path | None:
-    """Cold-target quality against warm-target quality, one point per row."""
+def plot_parts(group: pd.DataFrame, records: dict[str, dict[str, Any]], title: str, out: Path,
+               save: Callable[[Any, Path], Path]) -> Path | None:
+    """Cold-target quality against warm-target quality, one point per row (``save`` writes the
+    figure: the report's atomic writer)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from recbench.benchmark.report import save_figure
 
     pm = next(iter(records.values()))["primary_metric"]
     points = [(m, (records[m]["metrics"].get(f"{pm}[warm]") or {}).get("value"),
@@ -94,4 +94,4 @@ def plot_parts(group: pd.DataFrame, records: dict[str, dict[str, Any]], title: s
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, out)
+    return save(fig, out)
