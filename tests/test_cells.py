@@ -202,3 +202,5 @@ def test_train_seeds_take_a_count_or_a_list():
     for bad in ("0", "a", "1,1", "-1,2"):
         with pytest.raises(CellError, match="--train-seeds"):
             parse_train_seeds(bad)
+    with pytest.raises(CellError, match="seed 0 alone is --train-seeds 1 or the list '0,'"):
+        parse_train_seeds("0")  # the trap: one number is a count

@@ -307,8 +307,9 @@ def parse_train_seeds(text: str) -> list[int]:
         raise CellError(f"--train-seeds {text!r}: give a count (3) or seeds separated by commas (0,1,2)") from None
     if count is not None:  # outside the try: CellError is a ValueError, and this message must not be replaced
         if not 1 <= count <= MAX_TRAIN_SEEDS:
+            hint = " (one number is a count; seed 0 alone is --train-seeds 1 or the list '0,')" if count == 0 else ""
             raise CellError(f"--train-seeds {text!r}: a count of seeds must be from 1 to {MAX_TRAIN_SEEDS} "
-                            "(each seed is a trained cell)")
+                            f"(each seed is a trained cell){hint}")
         return list(range(count))
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise CellError(f"--train-seeds {text!r}: the seeds must be distinct whole numbers >= 0")
