@@ -7,8 +7,8 @@ On amazon-scientific with all-MiniLM-L6-v2 (``sbert``): the index is built over 
 index); then the new items arrive. Measured per index (flat, hnsw, ivfpq, sq8):
 - seconds to encode the new items' texts and to insert them (IVF-PQ and SQ8 keep the quantisers
   trained on the old catalog: no retraining);
-- query latency (p50, p99; one query at a time: pool the user's history vectors, search, drop
-  the history) while idle, and while a second thread encodes and inserts the new items in
+- query latency (p50, p99; one query at a time on one faiss thread: pool the user's history
+  vectors, search, drop the history) while idle, and while a second thread encodes and inserts the new items in
   batches of 10 (a lock serialises index reads and writes, as a server would: faiss indexes are
   not safe to search while they grow);
 - quality on the new items with no retraining: NDCG@10 over the test users whose next item is
@@ -58,7 +58,10 @@ def main() -> None:
     from recbench.benchmark.runner import build_dataset
     from recbench.benchmark.timing import pin_threads
 
+    import faiss
+
     pin_threads(None)
+    faiss.omp_set_num_threads(1)  # one query at a time on one thread: OpenMP's spinning would time the machine's load
     task = build_dataset(args.dataset, DataLocator()).load("test")
     texts = task.item_texts()
     n = len(texts)
