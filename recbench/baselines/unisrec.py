@@ -55,6 +55,8 @@ class UniSRec(SASRec):
         self.experts, self.temperature = int(experts), float(temperature)
         self._text_for: str | None = None  # the texts whose vectors the network holds
         self._train_task: Any = None
+        self._keyed_task: tuple[Any, str] | None = None
+        self._table: Any = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -74,7 +76,7 @@ class UniSRec(SASRec):
         torch.manual_seed(seed)
         self.n_items = n_items
         self.net = self._network(n_items, 384)
-        self._text_for = None
+        self._text_for, self._table = None, None
         return self.net
 
     def prepare_training(self, train_task: Any, seed: int) -> Any:
@@ -89,6 +91,7 @@ class UniSRec(SASRec):
 
     def training_loss(self, batch: list[np.ndarray]) -> tuple[Any, int, int]:
         self._use_catalog(self._train_task)  # a validation pass may have put another catalog in
+        self._table = None  # the weights move with this step
         inputs = left_padded([s[:-1] for s in batch], self.max_length)
         labels = left_padded([s[1:] for s in batch], self.max_length) - 1
         table = self.net.table()
@@ -99,13 +102,31 @@ class UniSRec(SASRec):
 
     def _use_catalog(self, task: Any) -> None:
         """Puts the vectors of this task's item texts in (an evaluated catalog: every item's
-        text, cold ones included; a training task: cold texts blank), keyed by the texts."""
+        text, cold ones included; a training task: cold texts blank), keyed by the texts (the
+        key remembered per task object: a query does not hash the catalog)."""
         from recbench.benchmark.cache import texts_key
 
-        key = texts_key(task.item_texts())
+        if self._keyed_task is not None and self._keyed_task[0] is task:
+            key = self._keyed_task[1]
+        else:
+            key = texts_key(task.item_texts())
+            self._keyed_task = (task, key)
         if self._text_for != key:
             self.net.text.copy_(torch.from_numpy(item_vectors(task)))
             self._text_for = key
+            self._table = None
+
+    def weights_changed(self) -> None:
+        """The loop swapped other weights in (the best validation step): the table is stale."""
+        self._table = None
+
+    def _item_table(self) -> Any:
+        """The adapted item table, computed once per catalog while the weights stay (a training
+        step drops it)."""
+        if self._table is None:
+            with torch.no_grad():
+                self._table = self.net.table()
+        return self._table
 
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:
         if self.net is None:
@@ -117,7 +138,7 @@ class UniSRec(SASRec):
         self.net.eval()
         out = []
         with torch.no_grad():
-            table = self.net.table()
+            table = self._item_table()
             for s in range(0, len(queries), 512):
                 rows = queries[s : s + 512]
                 states = self.net(left_padded([task.history_of(int(i)) for i in rows], self.max_length), table)
