@@ -49,6 +49,15 @@ def check_fields(obj: dict[str, Any], schema: dict[str, type], where: str, field
             raise ValueError(f"{field_prefix}{key} must be a {schema[key].__name__}")
 
 
+def check_cell_name(cell: dict[str, Any]) -> str:
+    """``model x dataset[options] (split)``, as the leaderboard labels the cell."""
+    from recbench.benchmark.cells import format_label
+
+    name = f"{format_label(cell['model'], cell.get('options') or {})} x " \
+           f"{format_label(cell['dataset'], cell.get('dataset_options') or {})}"
+    return name + (f" ({cell['split']})" if cell.get("split") else "")
+
+
 def load_suite(path: Path) -> dict[str, Any]:
     """The suite, validated field by field: a gate that checks nothing (no cell, a cell with
     no gated metric) or a tolerance that passes anything (non-finite, negative) is refused,
@@ -90,7 +99,7 @@ def suite_cells(suite: dict[str, Any], settings: EvalSettings) -> list[tuple[str
     """Each declared cell, resolved (or the error that stops it), under its suite name."""
     out: list[tuple[str, Cell | Exception]] = []
     for cell in suite["cells"]:
-        name = f"{cell['model']} x {cell['dataset']}" + (f" ({cell['split']})" if cell.get("split") else "")
+        name = check_cell_name(cell)
         try:
             # a trained cell trains for real every time (never a cached checkpoint), on its budget
             training = (TrainSettings(budget=Budget.parse(cell["train_budget"]), seed=int(cell.get("train_seed", 0)),
@@ -137,7 +146,7 @@ def update_suite(path: Path, suite: dict[str, Any], rows: list[CheckRow]) -> Non
     """Writes the measured values as the new expected ones (tolerances kept), atomically."""
     got = {(r.cell, r.metric): r.got for r in rows}
     for cell in suite["cells"]:
-        name = f"{cell['model']} x {cell['dataset']}" + (f" ({cell['split']})" if cell.get("split") else "")
+        name = check_cell_name(cell)
         for metric, spec in cell["metrics"].items():
             if got.get((name, metric)) is not None:
                 spec["expected"] = round(float(got[(name, metric)]), 6)
