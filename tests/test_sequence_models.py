@@ -61,3 +61,24 @@ def test_bert4rec_masks_at_least_one_item_per_sequence():
     model.prepare_training(train, 0)
     batch = next(model.training_batches(np.random.default_rng(0)))
     assert all(m.any() and len(m) == len(s) for s, m in batch)
+
+
+def test_id_dropout_drops_id_parts_only_in_training():
+    import torch
+
+    from recbench.baselines._textseq_net import TextSeqNet
+
+    net = TextSeqNet(50, 8, 4, 1, 1, 8, 0.0, 10, "linear", 0, use_ids=True, temperature=None, id_dropout=0.5)
+    net.text.normal_()
+    net.seen[:] = True
+    net.train()
+    torch.manual_seed(0)
+    first, second = net.table(), net.table()
+    assert not torch.equal(first, second)  # another draw of dropped ids each step
+    net.eval()
+    assert torch.equal(net.table(), net.table())
+    without = TextSeqNet(50, 8, 4, 1, 1, 8, 0.0, 10, "linear", 0, use_ids=True, temperature=None)
+    without.load_state_dict(net.state_dict())
+    without.text.copy_(net.text)
+    without.eval()
+    assert torch.equal(without.table(), net.table())  # served, every seen item keeps its id

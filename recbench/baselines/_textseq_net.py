@@ -34,9 +34,9 @@ class MoEAdaptor(nn.Module):
 class TextSeqNet(nn.Module):
     def __init__(self, n_items: int, text_dim: int, hidden: int, layers: int, heads: int, inner: int,
                  dropout: float, max_length: int, adaptor: str, experts: int, use_ids: bool,
-                 temperature: float | None) -> None:
+                 temperature: float | None, id_dropout: float = 0.0) -> None:
         super().__init__()
-        self.max_length, self.temperature = max_length, temperature
+        self.max_length, self.temperature, self.id_dropout = max_length, temperature, id_dropout
         self.adaptor = (MoEAdaptor(text_dim, hidden, experts, dropout) if adaptor == "moe"
                         else nn.Linear(text_dim, hidden))
         self.ids = nn.Embedding(n_items, hidden) if use_ids else None
@@ -56,7 +56,10 @@ class TextSeqNet(nn.Module):
         """(n_items + 1, hidden): row 0 pads; row r + 1 is catalog item r."""
         items = self.adaptor(self.text)
         if self.ids is not None:  # the id part only where training saw the item
-            items = items + self.ids.weight * self.seen[:, None]
+            keep = self.seen[:, None].float()
+            if self.training and self.id_dropout > 0:  # items that lose their id this step: text must carry them
+                keep = keep * (torch.rand_like(keep) >= self.id_dropout).float()
+            items = items + self.ids.weight * keep
         return torch.cat([torch.zeros_like(items[:1]), items])
 
     def forward(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
