@@ -324,7 +324,7 @@ def compare(
     run_a: str = typer.Argument(..., help="record path, file name or run id"),
     run_b: str = typer.Argument(..., help="record path, file name or run id"),
     metric: Optional[str] = typer.Option(None, help="metric to compare (default: the primary one); "
-                                         "ndcg@10[cold]: over the cold targets of the cold-item protocol"),
+                                         "ndcg@10\\[cold]: over the cold targets of the cold-item protocol"),
     results_dir: Optional[Path] = typer.Option(None, help="where to look up run ids (default $RECBENCH_RESULTS, "
                                                "else runs/)"),
     seed: int = typer.Option(0, help="seed of the bootstrap and the randomisation test"),

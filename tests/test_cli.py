@@ -66,3 +66,12 @@ def test_list_and_datasets_commands(in_tmp, real_data):
     assert result.exit_code == 0, result.output
     line = next(l for l in result.output.splitlines() if l.startswith("| sts-b"))
     assert "yes" in line and "Stsbenchmark.tar.gz" in line
+
+
+def test_bracketed_text_in_help_survives_rich_markup():
+    """Rich reads ``[...]`` as markup and drops it: the help must still show ``ndcg@10[cold]``
+    (how to compare the cold targets) and the ``[ray]`` extra."""
+    compare = runner.invoke(app, ["compare", "--help"], env={"COLUMNS": "200"})
+    run = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert "ndcg@10[cold]" in compare.output
+    assert "[ray]" in run.output
