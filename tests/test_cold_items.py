@@ -162,3 +162,42 @@ def test_a_text_model_never_encodes_a_cold_items_text_in_training(name, isolated
     # served afterwards, the model reads every item's text: cold items are served by their text
     result = evaluate(model, task, quick)
     assert cold_titles <= set(seen) and result.metrics["ndcg@10[cold]"]["n"] > 0
+
+
+@pytest.mark.integration
+def test_recformer_fine_tunes_without_cold_text_and_serves_cold_items_by_their_text(isolated_cache, monkeypatch):
+    """Recformer's training table holds a blank (no-token) row for each cold item, left out of the
+    softmax; served, the fine-tuned model encodes the cold items' real text into those rows."""
+    import recbench.baselines.recformer as rf
+    from recbench.benchmark.registry import baselines
+    from recbench.benchmark.training import Budget, TrainSettings, fit_or_load
+
+    task = toy_task(ColdItems(0.25), n_items=60, n_users=80)
+    cold_titles = {t for t, c in zip(task.item_fields["title"], task.cold_items) if c}
+    seen: list[str] = []
+    original = rf.item_token_lists
+
+    def spy(tokenizer, t, fields, attr_length):
+        seen.extend(v for v in t.item_fields["title"] if v)
+        return original(tokenizer, t, fields, attr_length)
+
+    monkeypatch.setattr(rf, "item_token_lists", spy)
+    train, valid = sequences_training_split(task, seed=0)
+    model = baselines.get("recformer")(batch=8, stage1_steps=2, refresh_every=1)
+    quick = EvalSettings(n_bootstrap=1, latency_queries=0, offline_texts=0, progress=False, use_cache=False)
+    fit_or_load(model, train, lambda: evaluate(model, valid, quick).metrics["ndcg@10"]["value"],
+                TrainSettings(budget=Budget(steps=3), validations=1), task.fingerprint, "ndcg@10", progress=False)
+    assert seen and not cold_titles & set(seen)
+    assert model.cold_rows is not None and int(model.cold_rows.sum()) == int(task.cold_items.sum())
+    blank = model.module.table[torch_rows(task.cold_items)].clone()
+    result = evaluate(model, task, quick)
+    assert cold_titles <= set(seen) and result.metrics["ndcg@10[cold]"]["n"] > 0
+    served = model.module.table[torch_rows(task.cold_items)]
+    # each cold row now holds its own title's vector, no longer the shared blank one
+    assert not np.allclose(served.numpy(), blank.numpy())
+    assert len({tuple(np.round(v, 4)) for v in served.numpy()}) == len(served)
+
+
+def torch_rows(mask: np.ndarray):
+    import torch
+    return torch.from_numpy(np.flatnonzero(mask))

@@ -52,7 +52,10 @@ CLS_TYPE, KEY_TYPE, VALUE_TYPE = 0, 1, 2
 
 def item_token_lists(tokenizer: Any, task: Any, fields: tuple[str, ...], attr_length: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Each catalog item's key-value tokens and their types; the number of items without a title.
-    An item with no attribute value at all is an error naming it."""
+    An item with no attribute value at all is an error naming it, unless it is a cold item of a
+    training task (its text blanked by the cold-item protocol): it gets no tokens, and is left out
+    of the loss."""
+    cold = getattr(task, "cold_items", None)
     key_ids = {f: tokenizer(f, add_special_tokens=False)["input_ids"][:attr_length] for f in fields}
     values = {f: tokenizer([v or "" for v in task.item_fields[f]], add_special_tokens=False, truncation=True,
                            max_length=attr_length)["input_ids"] for f in fields}
@@ -64,7 +67,7 @@ def item_token_lists(tokenizer: Any, task: Any, fields: tuple[str, ...], attr_le
             if v:
                 ids += key_ids[f] + v
                 kinds += [KEY_TYPE] * len(key_ids[f]) + [VALUE_TYPE] * len(v)
-        if not ids:
+        if not ids and not (cold is not None and cold[r]):
             raise ValueError(f"{task.name}: item {task.item_ids[r]!r} (row {r}) has no text in any of the fields "
                              f"{', '.join(fields)}; Recformer cannot encode it")
         tokens.append(np.array(ids, dtype=np.int64))
@@ -98,6 +101,8 @@ class Recformer:
         self.module = RecformerEncoder(st[0].auto_model, self.max_items)
         self.module.eval()
         self._prepared: Any = None
+        self._cold_encoded: Any = None  # the item fields whose cold rows the table holds
+        self.cold_rows: torch.Tensor | None = None
         self.details: dict[str, Any] = {}
 
     @classmethod
@@ -163,10 +168,21 @@ class Recformer:
         return torch.cat(out)[torch.from_numpy(np.argsort(order))]
 
     def _item_table(self, task: Any) -> torch.Tensor:
+        """The frozen table the user encoder was trained against; under the cold-item protocol
+        the cold rows (blank while training) are encoded from their real text by the fine-tuned
+        model, the way Recformer serves an item it has never seen."""
         self._prepare(task)
         if len(self.module.table) != len(task.item_ids):
             self.n_catalog = len(task.item_ids)
             self._refresh()
+        cold = getattr(task, "cold_items", None)
+        if cold is not None and cold.any() and self._cold_encoded is not task.item_fields:
+            rows = np.flatnonzero(cold)
+            was_training = self.module.training
+            self.module.eval()
+            self.module.table[torch.from_numpy(rows)] = self._encode([[int(r)] for r in rows])
+            self.module.train(was_training)
+            self._cold_encoded = task.item_fields
         return self.module.table
 
     # --- Ranker --------------------------------------------------------------------------------
@@ -185,6 +201,8 @@ class Recformer:
         if not self.sequences:
             raise ValueError(f"recformer: {train_task.name}'s train part has no sequence of two items")
         self.n_catalog = len(train_task.item_ids)
+        cold = getattr(train_task, "cold_items", None)  # the cold-item protocol: out of the softmax too
+        self.cold_rows = torch.from_numpy(np.asarray(cold, dtype=bool)) if cold is not None and cold.any() else None
         self.module.bert.embeddings.word_embeddings.weight.requires_grad_(False)
         self.step = 0
         self._refresh()
@@ -195,7 +213,12 @@ class Recformer:
         was_training = self.module.training
         self.module.eval()
         self.module.table = self._encode([[r] for r in range(self.n_catalog)])
+        self._cold_encoded = None
         self.module.train(was_training)
+
+    def weights_changed(self) -> None:
+        """The loop swapped other weights in (their table's cold rows as they were then)."""
+        self._cold_encoded = None
 
     def training_state(self) -> dict[str, Any]:
         """What a resumed run needs besides the module (the item table is one of its buffers)."""
@@ -222,6 +245,8 @@ class Recformer:
         self.step += 1
         users = self.module(*self._batch([h for h, _ in batch]))
         logits = users @ self.module.table.T / self.temperature
+        if self.cold_rows is not None:
+            logits = logits.masked_fill(self.cold_rows, float("-inf"))
         return F.cross_entropy(logits, torch.tensor([t for _, t in batch])), len(batch), len(batch)
 
     def save_checkpoint(self, folder: Path) -> None:
@@ -231,4 +256,5 @@ class Recformer:
         state = torch.load(folder / "recformer.pt", map_location="cpu", weights_only=True)
         self.module.table = torch.zeros_like(state["table"])
         self.module.load_state_dict(state)
+        self._cold_encoded = None
         self.module.eval()
