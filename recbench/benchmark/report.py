@@ -528,7 +528,7 @@ def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]],
     for grp in latest:
         if any(id(r) in wanted for _, r in grp):
             seeds[grp[0][1]["model"]["label"]] = [r for _, r in grp]
-    lines = ["### Warm and cold targets", "", describe_protocol(list(group_records.values())), "",
+    lines = ["### Warm and cold items", "", describe_protocol(list(group_records.values())), "",
              parts_table(group, group_records, seeds), ""]
     if plots_dir is not None:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)

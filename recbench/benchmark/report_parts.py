@@ -37,7 +37,9 @@ def parts_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], seed_re
     """Rows x {all, warm, cold} of the primary metric, best cold first."""
     first = next(iter(records.values()))
     pm = first["primary_metric"]
-    targets = (first.get("details") or {}).get("targets") or {}
+    details = first.get("details") or {}
+    targets = details.get("targets") or details.get("candidates") or {}  # sequences: targets; impressions: candidates
+    noun = "targets" if "targets" in details else "candidates"
     rows = []
     order = group.assign(_cold=[(records[m]["metrics"].get(f"{pm}[cold]") or {}).get("value", -1.0)
                                 for m in group["model"]])
@@ -52,8 +54,8 @@ def parts_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], seed_re
                      _cell(row, rec, f"{pm}[cold]"),
                      "–" if row["train_minutes"] is None or pd.isna(row["train_minutes"]) else f"{row['train_minutes']:.1f}",
                      "–" if pd.isna(row["p50_ms"]) else f"{row['p50_ms']:.2f}"])
-    head = [f"model", f"{pm}: all", f"warm ({targets.get('warm', '?'):,} targets)" if targets else "warm",
-            f"cold ({targets.get('cold', '?'):,} targets)" if targets else "cold", "train min", "p50 ms"]
+    head = ["model", f"{pm}: all", f"warm ({targets.get('warm', '?'):,} {noun})" if targets else "warm",
+            f"cold ({targets.get('cold', '?'):,} {noun})" if targets else "cold", "train min", "p50 ms"]
     return tabulate(rows, headers=head, tablefmt="github", disable_numparse=True)
 
 
@@ -61,10 +63,12 @@ def describe_protocol(records: list[dict[str, Any]]) -> str:
     info = (records[0]["dataset"].get("info") or {}).get("cold_items") or {}
     how = ("by a seeded hash of the item id" if info.get("by") == "hash"
            else "the items first engaged with last (time order)" if info.get("by") == "time" else "?")
+    over = ("over each impression's warm candidates and over its cold candidates (the impressions with a click "
+            "among them)" if records[0]["dataset"].get("kind") == "impressions" else
+            "over the test targets that are warm and those that are cold")
     return md_text(f"Cold-item protocol: {info.get('items', '?'):,} of the catalog's items ({info.get('fraction', '?')}, "
-                   f"{how}) are kept out of everything a model trains on; each metric is also reported over the "
-                   "test targets that are warm and those that are cold. An id-only model meets a cold item with an "
-                   "untrained embedding (chance); a text model reads its text.")
+                   f"{how}) are kept out of everything a model trains on; each metric is also reported {over}. "
+                   "An id-only model meets a cold item with an untrained embedding (chance); a text model reads its text.")
 
 
 def plot_parts(group: pd.DataFrame, records: dict[str, dict[str, Any]], title: str, out: Path,

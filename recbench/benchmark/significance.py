@@ -50,6 +50,8 @@ class Comparison:
 def query_values(per_query: dict[str, np.ndarray], metric: str, where: Any = "") -> tuple[np.ndarray, np.ndarray]:
     """(query ids, values) of a per-query metric; ``ndcg@10[cold]`` is ``ndcg@10`` over the
     queries whose ``part`` is ``cold`` (the cold-item protocol's targets)."""
+    if metric in per_query:  # a part measured per query in its own column (impressions: auc[cold])
+        return per_query["query_id"].astype(str), per_query[metric].astype(np.float64)
     match = re.fullmatch(r"(.+)\[([a-z][a-z0-9_-]*)\]", metric)
     base, part = (match.group(1), match.group(2)) if match else (metric, None)
     if base not in per_query:

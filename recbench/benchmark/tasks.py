@@ -168,6 +168,7 @@ class ImpressionsTask:
     default_fields: tuple[str, ...] = ("title",)
     fingerprint: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    cold_items: np.ndarray | None = None  # (I,) bool under the cold-item protocol: never in ``train``
 
     kind: ClassVar[str] = "impressions"
 
@@ -181,6 +182,12 @@ class ImpressionsTask:
     @property
     def sizes(self) -> dict[str, Any]:
         return {"items": int(len(self.item_ids)), **self.test.stats()}
+
+
+def blank_cold_texts(item_fields: dict[str, list[str]], cold: np.ndarray) -> dict[str, list[str]]:
+    """The item fields with every cold item's text blanked: what a model may train on under the
+    cold-item protocol (no text of a cold item reaches an encoder in training)."""
+    return {f: ["" if c else t for t, c in zip(texts, cold)] for f, texts in item_fields.items()}
 
 
 def _join_fields(item_fields: dict[str, list[str]], fields: tuple[str, ...], style: str = "plain") -> list[str]:

@@ -42,6 +42,8 @@ from recbench.benchmark.tasks import Dataset, ImpressionsTask, PublishedResult
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets._logs import InteractionLog, get_log_source, load_source
 from recbench.datasets._task_cache import TaskCache, task_key
+from recbench.datasets._cold_impressions import first_seen_of, with_cold_items
+from recbench.datasets._sequences import ColdItems
 from recbench.datasets.mind import BEHAVIOR_COLUMNS, NEWS_COLUMNS, MindSplit, task_from_tables
 
 
@@ -247,9 +249,11 @@ class MixDataset(Dataset):
     source = ""
 
     def __init__(self, name: str, arg: str | None = None, locator=None, negatives: int = 20, window: int = 500,
-                 max_history: int = 50, seed: int = 0) -> None:
+                 max_history: int = 50, seed: int = 0, cold: float = 0.0, cold_by: str = "hash",
+                 cold_seed: int = 0) -> None:
         super().__init__(name, arg, locator)
         self.recipe = MixRecipe(int(negatives), int(window), int(max_history), int(seed))
+        self.cold = ColdItems(float(cold), str(cold_by), int(cold_seed)) if float(cold) else None
 
     def sources(self) -> list[DataSource]:
         return [get_log_source(self.source)[0].data]  # its files, declared by the log source
@@ -268,7 +272,12 @@ class MixDataset(Dataset):
 
         identity = {"dataset": self.name, "split": split, "recipe": asdict(self.recipe), "class": type(self).__name__}
         key = task_key(identity, log.source_files, build_code(self.source))
-        return TaskCache().get_or_build(self.name, key, build)
+        task = TaskCache().get_or_build(self.name, key, build)
+        if self.cold is None:
+            return task
+        timed = log.timestamps is not None and not looks_ordinal(log.users, log.timestamps)
+        first_seen = first_seen_of(task.item_ids, (log.items, log.timestamps) if timed else None)
+        return with_cold_items(task, self.cold, first_seen)
 
 
 @datasets.register("ml100k-mix")

@@ -15,7 +15,7 @@ from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import note_stored_bytes
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
-from recbench.benchmark.tasks import Impressions, ImpressionsTask
+from recbench.benchmark.tasks import Impressions, ImpressionsTask, blank_cold_texts
 from recbench.benchmark.scenarios import measure_latency
 from recbench.benchmark.timing import stopwatch
 
@@ -25,8 +25,15 @@ def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: Eva
     if not np.isfinite(scores).all():
         raise EvaluationError(f"a score is NaN or inf for {int((~np.isfinite(scores)).sum())} candidates")
     per_query = impression_metrics(scores, imps.labels, imps.candidate_offsets)
-    metrics = {name: mean_with_ci(vals, settings.n_bootstrap, settings.seed) for name, vals in per_query.items()}
     counted = {f"impressions_scored_{name}": int(np.isfinite(v).sum()) for name, v in per_query.items()}
+    if task.cold_items is not None:  # the cold-item protocol: each impression's warm and cold candidates apart
+        cold = task.cold_items[imps.candidates]
+        for part, keep in (("warm", ~cold), ("cold", cold)):
+            offsets = np.r_[0, np.cumsum(keep)][imps.candidate_offsets]
+            for name, vals in impression_metrics(scores[keep], imps.labels[keep], offsets).items():
+                per_query[f"{name}[{part}]"] = vals
+        counted["candidates"] = {"warm": int((~cold).sum()), "cold": int(cold.sum())}
+    metrics = {name: mean_with_ci(vals, settings.n_bootstrap, settings.seed) for name, vals in per_query.items()}
     return metrics, counted, per_query
 
 
@@ -218,8 +225,12 @@ def impressions_training_split(task: ImpressionsTask, seed: int) -> tuple[Impres
     keep &= clicks > 0
     train_part = take_impressions(train, np.flatnonzero(keep))
     valid = take_impressions(train, valid_rows)
-    common = dict(name=task.name, item_ids=task.item_ids, item_fields=task.item_fields,
-                  default_fields=task.default_fields, fingerprint=task.fingerprint, info=task.info)
+    fields, info = task.item_fields, task.info
+    if task.cold_items is not None:  # the cold-item protocol: no cold item is in train; its text is blank too
+        fields = blank_cold_texts(fields, task.cold_items)
+        info = {**info, "cold_texts_blanked": int(task.cold_items.sum())}
+    common = dict(name=task.name, item_ids=task.item_ids, item_fields=fields, default_fields=task.default_fields,
+                  fingerprint=task.fingerprint, info=info, cold_items=task.cold_items)
     nothing = take_impressions(train, np.zeros(0, dtype=np.int64))
     return (ImpressionsTask(split="train", test=nothing, train=train_part, **common),
             ImpressionsTask(split="valid", test=valid, train=train_part, **common))

@@ -20,7 +20,7 @@ from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
 from recbench.benchmark.timing import stopwatch
-from recbench.benchmark.tasks import SequencesTask
+from recbench.benchmark.tasks import SequencesTask, blank_cold_texts
 
 SEQUENCE_POOLINGS = ("mean", "recency", "topk")
 
@@ -202,8 +202,7 @@ def without_cold_items(task: SequencesTask) -> SequencesTask:
     if task.cold_items is None:
         return task
     cold = task.cold_items
-    fields = {f: ["" if c else t for t, c in zip(texts, cold)] for f, texts in task.item_fields.items()}
-    return replace(task, item_fields=fields, info={**task.info, "cold_texts_blanked": int(cold.sum())})
+    return replace(task, item_fields=blank_cold_texts(task.item_fields, cold), info={**task.info, "cold_texts_blanked": int(cold.sum())})
 
 
 def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesTask, SequencesTask]:
