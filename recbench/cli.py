@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
@@ -105,6 +106,11 @@ def run(
                                           "many threads; the row is labelled {threads=N} (default: each library's own)"),
     index: IndexName = typer.Option(IndexName.flat, help="full-ranking kinds: the item index served from: flat (exact) | fp16 | "
                               "sq8 | hnsw | ivfpq; quality is what the index returns, with its recall@10 of exact"),
+    rerank: Optional[str] = typer.Option(None, help="full-ranking kinds: a two-stage pipeline; this model re-orders "
+                                         "the run's model's top --rerank-depth items, e.g. colbert-minilm; latency "
+                                         "is end to end, each stage timed apart"),
+    rerank_depth: str = typer.Option("100", help="with --rerank: how many first-stage items are re-ordered; a list "
+                                     "(10,20,50,100,200) runs one cell per depth"),
     offline_texts: int = typer.Option(256, help="offline scenario: encoder throughput over this many of the task's "
                                       "texts at batch 1, 8, 32 and 128 (0: skip)"),
     server_p99_ms: Optional[float] = typer.Option(None, help="server scenario: find the largest Poisson query rate "
@@ -156,7 +162,11 @@ def run(
                             index=index, offline_texts=offline_texts, server_p99_ms=server_p99_ms,
                             server_seconds=600.0 if server_mlperf else server_seconds,
                             server_min_queries=270_336 if server_mlperf else server_min_queries,
-                            server_repeats=server_repeats)
+                            server_repeats=server_repeats, rerank=rerank)
+    try:
+        depths = [int(d) for d in split_list(rerank_depth)] or [EvalSettings.rerank_depth]
+    except ValueError:
+        fail(f"--rerank-depth takes whole numbers (100, or a list 10,50,100), not {rerank_depth!r}")
     if train_seeds is not None and train_seed != 0:
         fail("give either --train-seed or --train-seeds")
     try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
@@ -164,8 +174,12 @@ def run(
                                  retrain=retrain)
         seeds = parse_train_seeds(train_seeds) if train_seeds is not None else None
         wanted_export = (export[0], str(export[1])) if export and export[0] else None
-        cells, unsupported = plan(split_specs(model), split_specs(dataset), split, options, dataset_options, settings,
-                                  training, wanted_export, seeds)
+        cells, unsupported = [], []
+        for depth in depths:  # one grid per reranking depth (one depth without --rerank)
+            more, skipped = plan(split_specs(model), split_specs(dataset), split, options, dataset_options,
+                                 replace(settings, rerank_depth=depth), training, wanted_export, seeds)
+            cells += more
+            unsupported += [s for s in skipped if s not in unsupported]
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:
         fail(str(exc))
     for m, d, reason in unsupported:

@@ -241,6 +241,21 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
         searching = ", ".join(k.name for k in all_kinds() if k.searches_index)
         raise UnsupportedCell(f"--index {settings.index} applies to full-ranking tasks ({searching}), "
                               f"not {kind!r} ({dataset})")
+    if settings.rerank is not None:
+        reranking = ", ".join(k.name for k in all_kinds() if k.reranks)
+        if not get_kind(kind).reranks:
+            raise UnsupportedCell(f"--rerank applies to {reranking} tasks, not {kind!r} ({dataset})")
+        reranker = baselines.get(split_spec(settings.rerank)[0])  # an unknown name fails here, naming it
+        if not supports(reranker, kind):
+            raise UnsupportedCell(f"--rerank {settings.rerank} cannot score {kind!r} tasks")
+        if isinstance(reranker, type) and issubclass(reranker, Trainable) and truthy(
+                (hook(reranker, "trains") or (lambda _options: True))({})):
+            raise CellError(f"--rerank {settings.rerank}: a reranker is built untrained, and this model trains; "
+                            "give a zero-shot model (a trained reranker is not supported yet)")
+    if settings.rerank_depth < 1:
+        raise CellError(f"--rerank-depth must be at least 1, got {settings.rerank_depth}")
+    if settings.rerank is None and settings.rerank_depth != EvalSettings.rerank_depth:
+        raise CellError("--rerank-depth applies with --rerank only")
     if any(b < 1 for b in settings.offline_batches) or settings.offline_texts < 0:
         raise CellError("offline scenario: batch sizes must be at least 1 and the text count not negative")
     if settings.server_p99_ms is not None and (settings.server_p99_ms <= 0 or settings.server_seconds <= 0):

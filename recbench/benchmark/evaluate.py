@@ -37,12 +37,16 @@ class EvalSettings:
     server_seconds: float = 5.0  # at least this much real time per probe of an arrival rate
     server_min_queries: int = 300  # and at least this many queries per probe
     server_repeats: int = 2  # a rate passes only if each of this many probes does
+    # a two-stage pipeline (rerank.py): the top rerank_depth items re-ordered by this model
+    rerank: str | None = None
+    rerank_depth: int = 100
 
 
 # settings added after records were written, with the value they had before: part of a cell's
 # identity only when changed from it, so the cells recorded before them keep their keys
 UNKEYED_WHEN_DEFAULT = {"threads": None, "index": "flat", "offline_batches": (1, 8, 32, 128), "offline_texts": 256,
-                        "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1}
+                        "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1,
+                        "rerank": None, "rerank_depth": 100}
 # the server scenario's own settings key a cell only where the scenario runs (--server-p99-ms)
 SERVER_SETTINGS = ("server_seconds", "server_min_queries", "server_repeats")
 

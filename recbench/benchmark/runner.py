@@ -170,9 +170,11 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
 
 
 def serving_variant(settings: EvalSettings) -> dict[str, Any]:
-    """Serving choices that make a row of their own: a pinned thread count, an item index."""
+    """Serving choices that make a row of their own: a pinned thread count, an item index, a
+    reranker over the top K (``sbert{rerank=colbert-minilm@50}``)."""
     return {**({"threads": settings.threads} if settings.threads else {}),
-            **({"index": settings.index} if settings.index != "flat" else {})}
+            **({"index": settings.index} if settings.index != "flat" else {}),
+            **({"rerank": f"{settings.rerank}@{settings.rerank_depth}"} if settings.rerank else {})}
 
 
 def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[str, Any], dict[str, Any]]:

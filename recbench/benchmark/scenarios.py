@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from recbench.benchmark.stages import collect
+
 BUSY_CORES = 0.25  # other processes' mean CPU use (in cores) above which a timing is flagged busy
 OFFLINE_BATCHES = (1, 8, 32, 128)
 MIN_WINDOW = 1.0  # seconds: the shortest window over which other processes' CPU use is measured
@@ -91,6 +93,7 @@ def spare_cores() -> int:
 
 
 PERCENTILES = (50, 90, 95, 99)
+STAGE_FIGURES = ("p50_ms", "p99_ms", "mean_ms")
 
 
 def percentiles_ms(seconds: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -113,12 +116,20 @@ def single_stream(query: Callable[[int], object], n_queries: int, warmup: int = 
     for i in range(min(warmup, n_queries)):
         query(i)
     times = np.empty(n_queries, dtype=np.float64)
+    per_stage: dict[str, np.ndarray] = {}
     with load_watch() as load:
         for i in range(n_queries):
-            t0 = time.perf_counter()
-            query(i)
-            times[i] = time.perf_counter() - t0
-    return {"scenario": "single-stream", "queries": int(n_queries), **percentiles_ms(times), "load": load}
+            with collect() as stages:
+                t0 = time.perf_counter()
+                query(i)
+                times[i] = time.perf_counter() - t0
+            for name, seconds in stages.items():
+                per_stage.setdefault(name, np.zeros(n_queries))[i] = seconds
+    out = {"scenario": "single-stream", "queries": int(n_queries), **percentiles_ms(times), "load": load}
+    if per_stage:  # the serving path marked its stages (stages.py): each with its own percentiles
+        out["stages"] = {name: {k: v for k, v in percentiles_ms(s, n_boot=0).items() if k in STAGE_FIGURES}
+                         for name, s in per_stage.items()}
+    return out
 
 
 def inherit_cell_load(timing: dict[str, Any], cell_load: dict[str, Any]) -> None:

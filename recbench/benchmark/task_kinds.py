@@ -43,6 +43,7 @@ class TaskKind:
     training_split: Callable[[Any, int], tuple[Any, Any]] | None = None  # (train part, validation slice)
     exports: Mapping[str, ExportWriter] = field(default_factory=dict)  # --export FORMAT -> writer
     searches_index: bool = False  # its queries search an item index (--index applies)
+    reranks: bool = False  # a two-stage pipeline applies (--rerank MODEL --rerank-depth K; rerank.py)
     report_order: int = 100  # where its datasets stand in the leaderboard
 
     def __post_init__(self) -> None:

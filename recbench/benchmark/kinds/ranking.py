@@ -168,10 +168,10 @@ def ranker_block(model: Any, task: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def ranker_top(block: Callable[[np.ndarray], np.ndarray], excluded: np.ndarray,
-                excluded_offsets: np.ndarray) -> Callable[[int], np.ndarray]:
-    def one_query(i: int) -> np.ndarray:
+                excluded_offsets: np.ndarray) -> Callable[..., np.ndarray]:
+    def one_query(i: int, k: int = 10) -> np.ndarray:
         s = block(np.array([i]))[0].copy()
         s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-        return best_k(s, 10)
+        return best_k(s, k)
 
     return one_query

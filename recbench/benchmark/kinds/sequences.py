@@ -20,6 +20,7 @@ from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
 from recbench.benchmark.timing import stopwatch
+from recbench.benchmark.stages import stage
 from recbench.benchmark.tasks import SequencesTask, blank_cold_texts
 
 SEQUENCE_POOLINGS = ("mean", "recency", "topk")
@@ -42,6 +43,29 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
 
 
 catalog_texts = full_catalog_texts  # what an encoder encodes: the whole catalog
+
+
+def pipeline(first_block: Any, first_top: Any, task: SequencesTask, settings: EvalSettings, excluded: np.ndarray,
+             excluded_offsets: np.ndarray, relevant: np.ndarray, relevant_offsets: np.ndarray,
+             timing: dict[str, Any], details: dict[str, Any]) -> tuple[Any, Any]:
+    """The first stage's score block and serving path wrapped by ``--rerank`` (rerank.py); the
+    record gets the first stage's recall at the depth, the share of targets the reranker can reach."""
+    from recbench.benchmark.rerank import build_reranker, first_stage_recall, reranked_block, reranked_top
+
+    depth = int(settings.rerank_depth)
+    rerank_timing: dict[str, Any] = {}
+    reranker = build_reranker(settings.rerank, task, settings, task.history_of, catalog_texts(task, settings),
+                              rerank_timing)
+    with stopwatch() as first_sw:
+        higher, tied = relevant_tie_counts(first_block, len(task), relevant, relevant_offsets, excluded,
+                                           excluded_offsets)
+    details["pipeline"] = {**reranker.describe, "depth": depth,
+                           f"first_stage_recall@{depth}": first_stage_recall(higher, tied, depth),
+                           "first_stage_ndcg@10": float(expected_ranking_metrics(higher, tied, relevant_offsets, None,
+                                                                                  10)["ndcg@10"].mean())}
+    timing["rerank"] = {**rerank_timing, "first_stage_rank_seconds": first_sw.seconds}
+    return (reranked_block(first_block, reranker, depth, excluded, excluded_offsets),
+            reranked_top(first_top, reranker, depth))
 
 
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
@@ -72,10 +96,10 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         timing["fit_seconds"] = fit_sw.seconds
         score_block = noise_block(model, n_items)
 
-        def one_query(i: int) -> np.ndarray:
+        def one_query(i: int, k: int = 10) -> np.ndarray:
             s = model.score_items(np.arange(n_items))
             s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-            return best_k(s, 10)
+            return best_k(s, k)
 
         details["ranker"] = "item scorer (no text)"
     elif isinstance(model, TokenEncoder):
@@ -98,12 +122,14 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
             return rerank_block(np.nan_to_num(dense, neginf=-1e9), depth,
                                 lambda j, cand: candidates_vs_history(tokens, task.history_of(rows[j]), cand))
 
-        def one_query(i: int) -> np.ndarray:
+        def one_query(i: int, k: int = 10) -> np.ndarray:
             h = task.history_of(i)
             q = unit_rows(unit[h].sum(axis=0, keepdims=True))[0]
-            cand = top_k(index, q, depth, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
-            late = candidates_vs_history(tokens, h, cand)
-            return cand[np.argsort(-late, kind="stable")][:10]
+            with stage("search"):
+                cand = top_k(index, q, max(depth, k), excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+            with stage("rerank"):
+                late = candidates_vs_history(tokens, h, cand)
+            return cand[np.argsort(-late, kind="stable")][:k]
 
         details.update({"fields": list(fields), "text_style": task.text_style,
                         "interaction": f"dense top-{depth} (mean pooling), re-ranked by MaxSim against history tokens"})
@@ -126,24 +152,29 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                     out[j] = np.partition(sims, sims.shape[0] - kk, axis=0)[-kk:].mean(axis=0)
                 return out
 
-            def one_query(i: int) -> np.ndarray:
+            def one_query(i: int, k: int = 10) -> np.ndarray:
                 s = score_block(np.array([i]))[0]
                 s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-                return best_k(s, 10)
+                return best_k(s, k)
         else:
             users = pool_histories(unit, task, pooling, decay)
             index, score_block = serving_index(settings, unit, users, excluded, excluded_offsets,
                                                exact_scores(users, unit), timing)
 
-            def one_query(i: int) -> np.ndarray:
-                h = task.history_of(i)
-                w = decay ** np.arange(len(h) - 1, -1, -1.0) if pooling == "recency" else np.ones(len(h))
-                q = unit_rows((w[:, None] * unit[h]).sum(axis=0, keepdims=True).astype(np.float32))[0]
-                return top_k(index, q, 10, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+            def one_query(i: int, k: int = 10) -> np.ndarray:
+                with stage("pool"):
+                    h = task.history_of(i)
+                    w = decay ** np.arange(len(h) - 1, -1, -1.0) if pooling == "recency" else np.ones(len(h))
+                    q = unit_rows((w[:, None] * unit[h]).sum(axis=0, keepdims=True).astype(np.float32))[0]
+                with stage("search"):
+                    return top_k(index, q, k, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
 
         details.update({"fields": list(fields), "text_style": task.text_style, "pooling": pooling,
                         **({"k": settings.topk} if pooling == "topk" else {}),
                         **({"decay": decay} if pooling == "recency" else {})})
+    if settings.rerank:  # a two-stage pipeline: this model's top K, re-ordered by the reranker
+        score_block, one_query = pipeline(score_block, one_query, task, settings, excluded, excluded_offsets,
+                                          relevant, relevant_offsets, timing, details)
     with stopwatch() as rank_sw:
         higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
                                            excluded_offsets)
@@ -233,4 +264,5 @@ SEQUENCES = register_kind(TaskKind(
     primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE}, poolings=SEQUENCE_POOLINGS,
     description="a user's item sequence; a query pools the history into a vector and searches all items "
                 "for the next one",
-    catalog_texts=catalog_texts, training_split=sequences_training_split, searches_index=True, report_order=3))
+    catalog_texts=catalog_texts, training_split=sequences_training_split, searches_index=True, reranks=True,
+    report_order=3))

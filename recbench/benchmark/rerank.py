@@ -1,0 +1,140 @@
+"""Two-stage pipelines (``--rerank MODEL --rerank-depth K``): any first stage (an encoder over
+its index, an id model, popularity, ColBERT) proposes its top K items; a second model re-orders
+them; the rest keep the first stage's order below. Quality is the pipeline's, latency end to end,
+with each stage timed apart (``stages.py``: ``first`` and ``rerank``).
+
+A reranker scores the K candidates of one query from what the query is made of (a user's history
+items, or one query item):
+- a token encoder (ColBERT): MaxSim of each candidate's tokens against the query items' tokens;
+- an encoder: the cosine of each candidate's vector with the mean of the query items' vectors;
+- a joint scorer (a Ranker): its ``score_candidates(task, query, rows)`` where it has one, else
+  its full-catalog scores of that query, read at the candidates.
+The reranker is built untrained, from the registry (a trained one is the next step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
+from recbench.benchmark.evaluate import EvalSettings, EvaluationError
+from recbench.benchmark.model_contract import hook
+from recbench.benchmark.pooling import unit_rows
+from recbench.benchmark.stages import stage
+
+
+@dataclass
+class Reranker:
+    """``score(query, rows)``: the reranker's scores of catalog ``rows`` for query ``query``."""
+
+    name: str
+    score: Callable[[int, np.ndarray], np.ndarray]
+    describe: dict[str, Any]
+
+
+def build_model(spec: str) -> Any:
+    """An untrained model from its spec (``name`` or ``name:arg``)."""
+    from recbench.benchmark.registry import baselines, split_spec
+
+    name, arg = split_spec(spec)
+    return baselines.get(name)(arg) if arg is not None else baselines.get(name)()
+
+
+def build_reranker(spec: str, task: Any, settings: EvalSettings, query_items: Callable[[int], np.ndarray],
+                   texts: list[str], timing: dict[str, Any]) -> Reranker:
+    """The reranker ``spec`` prepared over the catalog ``texts`` (item vectors or tokens
+    computed once, as a served reranker keeps them); ``query_items(i)``: the catalog rows a
+    query is made of. ``timing`` receives the reranker's own encoding figures."""
+    model = build_model(spec)
+    name = getattr(model, "name", spec)
+    if isinstance(model, ItemScorer):
+        raise EvaluationError(f"--rerank {spec}: an item scorer ranks every query alike; it cannot re-order a "
+                              "query's candidates")
+    if isinstance(model, Ranker):
+        if hook(model, "score_candidates"):
+            return Reranker(name, lambda i, rows: np.asarray(model.score_candidates(task, i, rows)),
+                            {"reranker": spec, "scores": "joint scorer over the candidates"})
+        return Reranker(name, lambda i, rows: np.asarray(model.score_queries(task, np.array([i])))[0][rows],
+                        {"reranker": spec, "scores": "joint scorer (full-catalog scores read at the candidates)"})
+    if isinstance(model, TokenEncoder):
+        from recbench.benchmark.late_interaction import TokenTable
+
+        table = TokenTable(encode_item_tokens(model, texts, "document", settings, timing))
+
+        def late(i: int, rows: np.ndarray) -> np.ndarray:
+            q = np.concatenate([table.flat[table.offsets[r]:table.offsets[r + 1]] for r in query_items(i)])
+            return _maxsim_mean(q, table, rows)
+
+        return Reranker(name, late, {"reranker": spec, "scores": "MaxSim: candidate tokens vs the query items' tokens"})
+    if isinstance(model, Encoder):
+        fit_on_texts(model, texts, timing)
+        unit = encode_items(model, texts, settings, timing)
+
+        def cosine(i: int, rows: np.ndarray) -> np.ndarray:
+            q = unit_rows(unit[query_items(i)].sum(axis=0, keepdims=True))[0]
+            return unit[rows] @ q
+
+        return Reranker(name, cosine, {"reranker": spec, "scores": "cosine with the mean of the query items' vectors"})
+    raise EvaluationError(f"--rerank {spec}: {name!r} offers no way to score a query's candidates")
+
+
+def _maxsim_mean(query_tokens: np.ndarray, table: Any, rows: np.ndarray) -> np.ndarray:
+    """Each candidate's mean over its tokens of the best cosine with any query token (the
+    sequences and impressions MaxSim of ``late_interaction``); 0 for an empty side."""
+    from recbench.benchmark.late_interaction import _segment_max
+
+    lengths = table.lengths[rows]
+    if len(query_tokens) == 0 or lengths.sum() == 0:
+        return np.zeros(len(rows), dtype=np.float32)
+    token_rows = np.concatenate([np.arange(table.offsets[r], table.offsets[r + 1]) for r in rows])
+    best = (table.flat[token_rows] @ query_tokens.T).max(axis=1)
+    sums = np.add.reduceat(best, np.r_[0, np.cumsum(lengths)[:-1]]) if len(best) else np.zeros(len(rows))
+    return np.where(lengths > 0, sums / np.maximum(lengths, 1), 0.0).astype(np.float32)
+
+
+def reranked_block(first_block: Callable[[np.ndarray], np.ndarray], reranker: Reranker, depth: int,
+                   excluded: np.ndarray, excluded_offsets: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The pipeline's score block: each query's first-stage top ``depth`` (excluded items left
+    out) lifted above every other item and ordered by the reranker; the rest keep their
+    first-stage scores (and order, ties included)."""
+    def block(rows: np.ndarray) -> np.ndarray:
+        scores = np.array(first_block(rows), dtype=np.float64, copy=True)
+        for j, i in enumerate(rows):
+            s = scores[j]
+            skip = excluded[excluded_offsets[i]:excluded_offsets[i + 1]]
+            allowed = s.copy()
+            allowed[skip] = -np.inf
+            k = min(depth, int(np.isfinite(allowed).sum()))
+            if k == 0:
+                continue
+            top = np.argpartition(-allowed, k - 1)[:k]
+            late = np.asarray(reranker.score(int(i), top), dtype=np.float64)
+            if not np.isfinite(late).all():
+                raise EvaluationError(f"reranker {reranker.name!r} gave a NaN or inf score for query {int(i)}")
+            floor = np.max(np.where(np.isfinite(s), s, -np.inf)) if np.isfinite(s).any() else 0.0
+            s[top] = floor + 1.0 + (late - late.min())  # above every first-stage score, in the reranker's order
+        return scores
+
+    return block
+
+
+def reranked_top(first_top: Callable[[int, int], np.ndarray], reranker: Reranker, depth: int) -> Callable[[int], np.ndarray]:
+    """The pipeline's serving path for one query, each stage timed apart."""
+    def one_query(i: int, k: int = 10) -> np.ndarray:
+        with stage("first"):
+            cand = np.asarray(first_top(i, depth))
+        with stage("rerank"):
+            late = reranker.score(i, cand)
+        return cand[np.argsort(-late, kind="stable")][:k]
+
+    return one_query
+
+
+def first_stage_recall(higher: np.ndarray, tied: np.ndarray, depth: int) -> float:
+    """Recall@depth of the first stage (the share of targets a reranker can reach), each target's
+    chance of landing in the top ``depth`` when its ties are ordered at random."""
+    slots = np.clip(depth - higher, 0, tied + 1)
+    return float(np.mean(slots / (tied + 1)))

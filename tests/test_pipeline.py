@@ -1,0 +1,127 @@
+"""Two-stage pipelines (--rerank) and the per-stage latency split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recbench.benchmark.kinds.ranking import relevant_tie_counts
+from recbench.benchmark.metrics import expected_ranking_metrics
+from recbench.benchmark.rerank import Reranker, first_stage_recall, reranked_block, reranked_top
+from recbench.benchmark.scenarios import single_stream
+from recbench.benchmark.stages import stage
+
+
+def toy(n_queries=30, n_items=50, seed=0):
+    rng = np.random.default_rng(seed)
+    first = rng.normal(size=(n_queries, n_items))
+    second = rng.normal(size=(n_queries, n_items))
+    excluded = rng.integers(0, n_items, size=n_queries)  # one excluded item per query
+    return first, second, excluded, np.arange(n_queries + 1)
+
+
+@pytest.mark.parametrize("depth", [1, 5, 20, 49, 50, 80])
+def test_the_pipeline_ranking_matches_a_brute_force_rerank(depth):
+    first, second, excluded, ex_off = toy()
+    rr = Reranker("toy", lambda i, rows: second[i, rows], {})
+    block = reranked_block(lambda rows: first[rows], rr, depth, excluded, ex_off)(np.arange(len(first)))
+    for i in range(len(first)):
+        allowed = np.setdiff1d(np.arange(first.shape[1]), [excluded[i]])
+        by_first = allowed[np.argsort(-first[i, allowed], kind="stable")]
+        top, rest = by_first[:depth], by_first[depth:]
+        want = np.r_[top[np.argsort(-second[i, top], kind="stable")], rest]
+        got = allowed[np.argsort(-block[i, allowed], kind="stable")]
+        assert np.array_equal(got, want)
+
+
+def test_a_full_depth_rerank_is_the_reranker_alone_and_depth_one_is_the_first_stage():
+    first, second, excluded, ex_off = toy()
+    targets = np.random.default_rng(5).integers(0, 50, size=30)
+    targets = np.where(targets == excluded, (targets + 1) % 50, targets)
+    rr = Reranker("toy", lambda i, rows: second[i, rows], {})
+    rel_off = np.arange(31)
+
+    def ndcg(block):
+        h, t = relevant_tie_counts(block, 30, targets, rel_off, excluded, ex_off)
+        return expected_ranking_metrics(h, t, rel_off, None, 10)["ndcg@10"]
+
+    full = ndcg(reranked_block(lambda rows: first[rows], rr, 50, excluded, ex_off))
+    assert np.allclose(full, ndcg(lambda rows: second[rows]))
+    assert np.allclose(ndcg(reranked_block(lambda rows: first[rows], rr, 1, excluded, ex_off)),
+                       ndcg(lambda rows: first[rows]))
+
+
+def test_first_stage_recall_counts_ties_as_a_random_order_would():
+    higher, tied = np.array([0, 9, 10, 8, 5]), np.array([0, 0, 0, 3, 0])
+    # depth 10: ranks 1, 10, 11 -> 1, 1, 0; the fourth is tied over ranks 9..12 -> 2/4; the last 1
+    assert first_stage_recall(higher, tied, 10) == pytest.approx((1 + 1 + 0 + 0.5 + 1) / 5)
+
+
+def test_each_stage_gets_its_own_percentiles_and_the_top_level_adds_up():
+    first, second, _, _ = toy()
+    rr = Reranker("toy", lambda i, rows: second[i, rows], {})
+
+    def first_top(i, k):
+        with stage("pool"):
+            q = first[i]
+        with stage("search"):
+            return np.argsort(-q)[:k]
+
+    one = reranked_top(first_top, rr, 10)
+    out = single_stream(lambda i: one(i % 30), 40)
+    stages = out["stages"]
+    assert set(stages) == {"first", "first.pool", "first.search", "rerank"}
+    assert stages["first"]["mean_ms"] + stages["rerank"]["mean_ms"] <= out["mean_ms"] * 1.0001
+    assert stages["first.pool"]["mean_ms"] + stages["first.search"]["mean_ms"] <= stages["first"]["mean_ms"] * 1.0001
+    assert np.array_equal(one(3), np.argsort(-first[3])[:10][np.argsort(-second[3, np.argsort(-first[3])[:10]],
+                                                                         kind="stable")])
+
+
+def test_a_stage_outside_a_timed_query_records_nothing():
+    with stage("search"):
+        pass
+    out = single_stream(lambda i: None, 5)
+    assert "stages" not in out
+
+
+def test_bad_pipelines_are_refused_before_anything_loads(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from recbench.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    cli = CliRunner()
+    out = cli.invoke(app, ["run", "-m", "sif", "-d", "lee", "--rerank", "sbert"])
+    assert "skip  sif x lee: --rerank applies to sequences tasks, not 'pairs'" in out.output  # a grid skips it
+    out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "colbrt"])
+    assert out.exit_code == 2 and "colbert" in out.output  # a suggestion for the misspelt reranker
+    out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank-depth", "50"])
+    assert out.exit_code == 2 and "--rerank-depth applies with --rerank only" in out.output
+    out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "sasrec"])
+    assert out.exit_code == 2 and "trained reranker is not supported" in out.output
+    out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "sbert", "--rerank-depth", "x"])
+    assert out.exit_code == 2 and "whole numbers" in out.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.integration
+def test_a_reranker_over_the_whole_catalog_is_the_reranker_alone(real_data, isolated_cache):
+    """popularity's top N re-ordered by SIF, N the whole catalog, is SIF's own ranking (the same
+    cosine with the mean of the history's vectors); at depth 1 it is popularity's, apart from the
+    first place. Latency comes split by stage."""
+    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.benchmark.runner import run_cell
+
+    base = dict(n_bootstrap=20, latency_queries=20, offline_texts=0, progress=False)
+    sif = run_cell("sif", "ml100k", settings=EvalSettings(**base), results_dir=None).record
+    pipe = run_cell("popularity", "ml100k", settings=EvalSettings(**base, rerank="sif", rerank_depth=100_000),
+                    results_dir=None).record
+    assert pipe["metrics"]["ndcg@10"]["value"] == pytest.approx(sif["metrics"]["ndcg@10"]["value"], abs=1e-9)
+    assert pipe["model"]["label"] == "popularity{rerank=sif@100000}"
+    details = pipe["details"]["pipeline"]
+    assert details["first_stage_recall@100000"] == pytest.approx(1.0)
+    assert set(pipe["timing"]["latency"]["stages"]) >= {"first", "rerank"}
+    shallow = run_cell("popularity", "ml100k", settings=EvalSettings(**base, rerank="sif", rerank_depth=10),
+                       results_dir=None).record
+    assert shallow["details"]["pipeline"]["first_stage_recall@10"] == pytest.approx(
+        shallow["metrics"]["recall@10"]["value"], abs=1e-9)  # a rerank inside the top 10 keeps its members
