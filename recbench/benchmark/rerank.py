@@ -133,8 +133,41 @@ def reranked_top(first_top: Callable[[int, int], np.ndarray], reranker: Reranker
     return one_query
 
 
+def reach(higher: np.ndarray, tied: np.ndarray, depth: int) -> np.ndarray:
+    """Each relevant item's chance of landing in the first stage's top ``depth`` (where a
+    reranker can reach it) when its ties are ordered at random."""
+    return np.clip(depth - higher, 0, tied + 1) / (tied + 1)
+
+
 def first_stage_recall(higher: np.ndarray, tied: np.ndarray, depth: int) -> float:
-    """Recall@depth of the first stage (the share of targets a reranker can reach), each target's
-    chance of landing in the top ``depth`` when its ties are ordered at random."""
-    slots = np.clip(depth - higher, 0, tied + 1)
-    return float(np.mean(slots / (tied + 1)))
+    """Recall@depth of the first stage over relevant items (one per query in sequences)."""
+    return float(np.mean(reach(higher, tied, depth)))
+
+
+def pipeline(first_block: Callable[[np.ndarray], np.ndarray], first_top: Callable[..., np.ndarray], task: Any,
+             settings: EvalSettings, query_items: Callable[[int], np.ndarray], texts: list[str], relevant: np.ndarray,
+             relevant_offsets: np.ndarray, excluded: np.ndarray, excluded_offsets: np.ndarray,
+             timing: dict[str, Any], details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """A full-ranking kind's first-stage score block and serving path (``first_top(i, k)``)
+    wrapped by ``settings.rerank``; the record gets the first stage's recall at the depth (the
+    share of targets the reranker can reach) and its NDCG@10 alone."""
+    from recbench.benchmark.kinds.ranking import relevant_tie_counts
+    from recbench.benchmark.metrics import expected_ranking_metrics
+    from recbench.benchmark.timing import stopwatch
+
+    depth = int(settings.rerank_depth)
+    rerank_timing: dict[str, Any] = {}
+    reranker = build_reranker(settings.rerank, task, settings, query_items, texts, rerank_timing)
+    with stopwatch() as first_sw:
+        higher, tied = relevant_tie_counts(first_block, len(relevant_offsets) - 1, relevant, relevant_offsets,
+                                           excluded, excluded_offsets)
+    first = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
+    counts = np.diff(relevant_offsets)
+    sums = np.add.reduceat(reach(higher, tied, depth), relevant_offsets[:-1][counts > 0]) if counts.any() else []
+    per_query = np.asarray(sums, dtype=np.float64) / counts[counts > 0]  # recall@depth of each query
+    details["pipeline"] = {**reranker.describe, "depth": depth,
+                           f"first_stage_recall@{depth}": float(np.nanmean(per_query)),
+                           "first_stage_ndcg@10": float(np.nanmean(first["ndcg@10"]))}
+    timing["rerank"] = {**rerank_timing, "first_stage_rank_seconds": first_sw.seconds}
+    return (reranked_block(first_block, reranker, depth, excluded, excluded_offsets),
+            reranked_top(first_top, reranker, depth))

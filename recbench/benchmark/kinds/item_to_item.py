@@ -20,6 +20,8 @@ from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
 from recbench.benchmark.timing import stopwatch
+from recbench.benchmark.stages import stage
+from recbench.benchmark.rerank import pipeline
 from recbench.benchmark.tasks import ItemToItemTask
 
 
@@ -49,7 +51,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
             model.fit_counts(getattr(task, "item_counts", None))
         timing["fit_seconds"] = fit_sw.seconds
         score_block = noise_block(model, n_items)
-        one_query: Callable[[int], Any] = lambda i: best_k(model.score_items(np.arange(n_items)), 10)  # noqa: E731
+        one_query: Callable[..., Any] = lambda i, k=10: best_k(model.score_items(np.arange(n_items)), k)  # noqa: E731
     elif isinstance(model, TokenEncoder):
         from recbench.benchmark.indexes import UNRETURNED
         from recbench.benchmark.late_interaction import TokenCandidates, TokenTable, exact_maxsim_recall, rerank_block
@@ -80,11 +82,14 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                     out[j, cand] = table.maxsim_sum(q_tokens[i], cand)
                 return out
 
-            def one_query(i: int) -> np.ndarray:
-                q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
-                cand = token_first(q_tok)
-                cand = cand[~np.isin(cand, skip(i))]
-                return cand[np.argsort(-table.maxsim_sum(q_tok, cand), kind="stable")][:10]
+            def one_query(i: int, k: int = 10) -> np.ndarray:
+                with stage("encode"):
+                    q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
+                with stage("search"):
+                    cand = token_first(q_tok)
+                    cand = cand[~np.isin(cand, skip(i))]
+                with stage("rerank"):
+                    return cand[np.argsort(-table.maxsim_sum(q_tok, cand), kind="stable")][:k]
 
             interaction = "candidates from document tokens near each query token (faiss IVF), scored by MaxSim"
         else:
@@ -94,12 +99,15 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                 return rerank_block(queries[rows] @ items.T, depth,
                                     lambda j, cand: table.maxsim_sum(q_tokens[rows[j]], cand))
 
-            def one_query(i: int) -> np.ndarray:
-                q_vec = unit_rows(encode_query(model, [q_texts[i]]))[0]
-                q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
-                cand = top_k(index, q_vec, depth, skip(i))
-                late = table.maxsim_sum(q_tok, cand)
-                return cand[np.argsort(-late, kind="stable")][:10]
+            def one_query(i: int, k: int = 10) -> np.ndarray:
+                with stage("encode"):
+                    q_vec = unit_rows(encode_query(model, [q_texts[i]]))[0]
+                    q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
+                with stage("search"):
+                    cand = top_k(index, q_vec, max(depth, k), skip(i))
+                with stage("rerank"):
+                    late = table.maxsim_sum(q_tok, cand)
+                return cand[np.argsort(-late, kind="stable")][:k]
 
             interaction = f"dense top-{depth}, re-ranked by MaxSim"
         timing.setdefault("first_stage", {"kind": f"dense top-{depth}"})
@@ -120,11 +128,21 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         index, score_block = serving_index(settings, items, queries, task.excluded, task.excluded_offsets,
                                            exact_scores(queries, items), timing)
 
-        def one_query(i: int) -> np.ndarray:
-            q = unit_rows(encode_query(model, [query_text(i)]))[0]
-            return top_k(index, q, 10, excluded_of(task.excluded, task.excluded_offsets, i))
+        def one_query(i: int, k: int = 10) -> np.ndarray:
+            with stage("encode"):
+                q = unit_rows(encode_query(model, [query_text(i)]))[0]
+            with stage("search"):
+                return top_k(index, q, k, excluded_of(task.excluded, task.excluded_offsets, i))
 
         details["fields"] = list(fields)
+    if settings.rerank:  # a two-stage pipeline: this model's top K, re-ordered by the reranker (rerank.py)
+        if task.query_items is None:
+            raise EvaluationError(f"--rerank: {task.name}'s queries are texts outside the catalog; a reranker "
+                                  "here scores a query item against its candidates")
+        score_block, one_query = pipeline(score_block, one_query, task, settings,
+                                          lambda i: task.query_items[i:i + 1], catalog_texts(task, settings),
+                                          task.relevant, task.relevant_offsets, task.excluded, task.excluded_offsets,
+                                          timing, details)
     with stopwatch() as rank_sw:
         higher, tied = relevant_tie_counts(score_block, len(task), task.relevant, task.relevant_offsets,
                                            task.excluded, task.excluded_offsets)
@@ -155,4 +173,5 @@ ITEM_TO_ITEM = register_kind(TaskKind(
     name="item-to-item", evaluate=evaluate_item_to_item, needs=(Ranker, Encoder, TokenEncoder),
     primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE},
     description="a seed item; a query builds its vector and searches all items",
-    catalog_texts=catalog_texts, training_split=item_to_item_training_split, searches_index=True, report_order=2))
+    catalog_texts=catalog_texts, training_split=item_to_item_training_split, searches_index=True, reranks=True,
+    report_order=2))

@@ -21,6 +21,7 @@ from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
 from recbench.benchmark.timing import stopwatch
 from recbench.benchmark.stages import stage
+from recbench.benchmark.rerank import pipeline
 from recbench.benchmark.tasks import SequencesTask, blank_cold_texts
 
 SEQUENCE_POOLINGS = ("mean", "recency", "topk")
@@ -43,29 +44,6 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
 
 
 catalog_texts = full_catalog_texts  # what an encoder encodes: the whole catalog
-
-
-def pipeline(first_block: Any, first_top: Any, task: SequencesTask, settings: EvalSettings, excluded: np.ndarray,
-             excluded_offsets: np.ndarray, relevant: np.ndarray, relevant_offsets: np.ndarray,
-             timing: dict[str, Any], details: dict[str, Any]) -> tuple[Any, Any]:
-    """The first stage's score block and serving path wrapped by ``--rerank`` (rerank.py); the
-    record gets the first stage's recall at the depth, the share of targets the reranker can reach."""
-    from recbench.benchmark.rerank import build_reranker, first_stage_recall, reranked_block, reranked_top
-
-    depth = int(settings.rerank_depth)
-    rerank_timing: dict[str, Any] = {}
-    reranker = build_reranker(settings.rerank, task, settings, task.history_of, catalog_texts(task, settings),
-                              rerank_timing)
-    with stopwatch() as first_sw:
-        higher, tied = relevant_tie_counts(first_block, len(task), relevant, relevant_offsets, excluded,
-                                           excluded_offsets)
-    details["pipeline"] = {**reranker.describe, "depth": depth,
-                           f"first_stage_recall@{depth}": first_stage_recall(higher, tied, depth),
-                           "first_stage_ndcg@10": float(expected_ranking_metrics(higher, tied, relevant_offsets, None,
-                                                                                  10)["ndcg@10"].mean())}
-    timing["rerank"] = {**rerank_timing, "first_stage_rank_seconds": first_sw.seconds}
-    return (reranked_block(first_block, reranker, depth, excluded, excluded_offsets),
-            reranked_top(first_top, reranker, depth))
 
 
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
@@ -173,8 +151,9 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                         **({"k": settings.topk} if pooling == "topk" else {}),
                         **({"decay": decay} if pooling == "recency" else {})})
     if settings.rerank:  # a two-stage pipeline: this model's top K, re-ordered by the reranker
-        score_block, one_query = pipeline(score_block, one_query, task, settings, excluded, excluded_offsets,
-                                          relevant, relevant_offsets, timing, details)
+        score_block, one_query = pipeline(score_block, one_query, task, settings, task.history_of,
+                                          catalog_texts(task, settings), relevant, relevant_offsets, excluded,
+                                          excluded_offsets, timing, details)
     with stopwatch() as rank_sw:
         higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
                                            excluded_offsets)
