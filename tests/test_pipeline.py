@@ -92,7 +92,7 @@ def test_bad_pipelines_are_refused_before_anything_loads(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = CliRunner()
     out = cli.invoke(app, ["run", "-m", "sif", "-d", "lee", "--rerank", "sbert"])
-    assert "skip  sif x lee: --rerank applies to sequences tasks, not 'pairs'" in out.output  # a grid skips it
+    assert "skip  sif x lee: --rerank applies to item-to-item, sequences tasks, not 'pairs'" in out.output  # a grid skips it
     out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "colbrt"])
     assert out.exit_code == 2 and "colbert" in out.output  # a suggestion for the misspelt reranker
     out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank-depth", "50"])
