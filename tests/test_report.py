@@ -64,7 +64,7 @@ def test_a_cold_item_run_gets_its_all_warm_cold_table_and_plot(tmp_path, real_da
     recs = [run_cell(m, "amazon-scientific", dataset_options=opts, settings=FAST, results_dir=tmp_path / "runs").record
             for m in ("random", "popularity")]
     board = render_markdown(tmp_path / "runs", plots_dir=tmp_path / "plots", out_dir=tmp_path)
-    section = board.split("### Warm and cold targets")[1].split("\n\n## ")[0]
+    section = board.split("### Warm and cold items")[1].split("\n\n## ")[0]
     targets = recs[0]["details"]["targets"]
     assert f"cold ({targets['cold']:,} targets)" in section and f"warm ({targets['warm']:,} targets)" in section
     pop = next(line for line in section.splitlines() if line.startswith("| `popularity`"))
@@ -72,4 +72,24 @@ def test_a_cold_item_run_gets_its_all_warm_cold_table_and_plot(tmp_path, real_da
     assert f"{cold['value']:.4f} [{cold['ci_low']:.4f}, {cold['ci_high']:.4f}]" in pop.split("|")[4]
     assert (tmp_path / "plots" / "amazon-scientific_cold_0.2___test__cold.png").is_file()
     run_cell("random", "lee", settings=FAST, results_dir=tmp_path / "runs")  # no protocol: no such section
-    assert render_markdown(tmp_path / "runs").count("### Warm and cold targets") == 1
+    assert render_markdown(tmp_path / "runs").count("### Warm and cold items") == 1
+
+
+def test_pipelines_get_their_table_and_every_staged_row_its_split(tmp_path, real_data):
+    from dataclasses import replace
+
+    runs = tmp_path / "runs"
+    plain = run_cell("sif", "ml100k", settings=FAST, results_dir=runs).record
+    piped = [run_cell("popularity", "ml100k", settings=replace(FAST, rerank="sif", rerank_depth=k), results_dir=runs).record
+             for k in (50, 10)]
+    board = render_markdown(runs, plots_dir=tmp_path / "plots", out_dir=tmp_path)
+    section = board.split("## ml100k (test)")[1].split("\n\n## ")[0]
+    table = section.split("### Two-stage pipelines")[1].split("###")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `popularity`")]
+    assert [r.split("|")[3].strip() for r in rows] == ["10", "50"]  # shallow first
+    ndcg = piped[0]["metrics"]["ndcg@10"]
+    assert f"{ndcg['value']:.4f} [{ndcg['ci_low']:.4f}, {ndcg['ci_high']:.4f}]" in rows[1]
+    stages = section.split("### Latency by stage")[1]
+    assert "| `sif` " in stages and "pool" in stages and "search" in stages
+    assert "first" in stages and "rerank" in stages and plain["timing"]["latency"]["stages"]
+    assert (tmp_path / "plots" / "ml100k__test__stages.png").is_file()

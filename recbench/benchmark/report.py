@@ -15,6 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from recbench.benchmark.report_parts import describe_protocol, has_parts, parts_table, plot_parts
+from recbench.benchmark.report_stages import has_pipelines, pipelines_table, plot_stages, stage_table, stages_of
 from recbench.benchmark.markdown import md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.records import RecordError, iter_records, user_results_dir
@@ -509,6 +510,7 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         out += [measured_table(group, group_records, pvalues, link), ""]
         if has_parts(list(group_records.values())):
             out += parts_section(group, group_records, latest, plots_dir, out_dir, f"{name}__{split}")
+        out += stages_section(group_records, plots_dir, out_dir, f"{name}__{split}")
         if training_link:
             out += [f"[validation quality vs training minutes of the trained rows]({md_link_target(training_link)})", ""]
         _, missing = published_for(list(group_records.values()))
@@ -536,6 +538,26 @@ def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]],
                          save_figure)
         if png is not None:
             lines += [f"![cold-target vs warm-target quality]({md_link_target(os.path.relpath(png, out_dir))})", ""]
+    return lines
+
+
+def stages_section(group_records: dict[str, dict[str, Any]], plots_dir: Path | None, out_dir: Path,
+                   stem: str) -> list[str]:
+    """Two-stage pipelines and the latency split by stage (report_stages), where rows have them."""
+    lines: list[str] = []
+    if has_pipelines(list(group_records.values())):
+        lines += ["### Two-stage pipelines", "",
+                  "The first stage's top K re-ordered by the reranker; the rest keep the first stage's order. "
+                  "Recall@K of the first stage is the share of targets the reranker can reach; latency is end to "
+                  "end, then its two stages.", "", pipelines_table(group_records), ""]
+    staged = {label: rec for label, rec in group_records.items() if stages_of(rec)}
+    if staged:
+        lines += ["### Latency by stage", "", stage_table(staged), ""]
+        if plots_dir is not None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+            png = plot_stages(staged, f"{stem}: p50 by stage", Path(plots_dir) / f"{safe}__stages.png", save_figure)
+            if png is not None:
+                lines += [f"![p50 latency by stage]({md_link_target(os.path.relpath(png, out_dir))})", ""]
     return lines
 
 
