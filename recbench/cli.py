@@ -111,6 +111,9 @@ def run(
                                          "is end to end, each stage timed apart"),
     rerank_depth: str = typer.Option("100", help="with --rerank: how many first-stage items are re-ordered; a list "
                                      "(10,20,50,100,200) runs one cell per depth"),
+    max_queries: Optional[int] = typer.Option(None, help="evaluate a seeded sample of this many queries (the same "
+                                              "for every row, so paired tests hold; labelled {max_queries=N}): for "
+                                              "models too slow for every query"),
     offline_texts: int = typer.Option(256, help="offline scenario: encoder throughput over this many of the task's "
                                       "texts at batch 1, 8, 32 and 128 (0: skip)"),
     server_p99_ms: Optional[float] = typer.Option(None, help="server scenario: find the largest Poisson query rate "
@@ -162,7 +165,7 @@ def run(
                             index=index, offline_texts=offline_texts, server_p99_ms=server_p99_ms,
                             server_seconds=600.0 if server_mlperf else server_seconds,
                             server_min_queries=270_336 if server_mlperf else server_min_queries,
-                            server_repeats=server_repeats, rerank=rerank)
+                            server_repeats=server_repeats, rerank=rerank, max_queries=max_queries)
     try:
         depths = [int(d) for d in split_list(rerank_depth)] or [EvalSettings.rerank_depth]
     except ValueError:

@@ -125,3 +125,29 @@ def test_a_reranker_over_the_whole_catalog_is_the_reranker_alone(real_data, isol
                        results_dir=None).record
     assert shallow["details"]["pipeline"]["first_stage_recall@10"] == pytest.approx(
         shallow["metrics"]["recall@10"]["value"], abs=1e-9)  # a rerank inside the top 10 keeps its members
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dataset", ["ml100k", "amazon-scientific-mix"])
+def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_full_run(dataset, real_data,
+                                                                                      isolated_cache):
+    """--max-queries scores a seeded sample: the same queries for two models (paired tests hold),
+    each query's figure the one the full run gives it, and the record says it was sampled."""
+    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.benchmark.runner import compute_run
+    from recbench.benchmark.cells import Cell
+
+    base = dict(n_bootstrap=20, latency_queries=5, offline_texts=0, progress=False)
+
+    def run(model, **extra):
+        return compute_run(Cell.resolve(model, dataset, settings=EvalSettings(**base, **extra)))
+
+    full = run("sif")
+    a, b = run("sif", max_queries=300), run("random", max_queries=300)
+    assert np.array_equal(a.per_query["query_id"], b.per_query["query_id"]) and len(a.per_query["query_id"]) == 300
+    pm = a.record["primary_metric"]
+    where = {q: k for k, q in enumerate(full.per_query["query_id"])}
+    picked = np.array([where[q] for q in a.per_query["query_id"]])
+    assert np.allclose(a.per_query[pm], full.per_query[pm][picked], equal_nan=True)
+    assert a.record["details"]["query_sample"] == {"queries": 300, "of": len(full.per_query["query_id"]), "seed": 0}
+    assert a.record["model"]["label"] == "sif{max_queries=300}"

@@ -252,6 +252,11 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
                 (hook(reranker, "trains") or (lambda _options: True))({})):
             raise CellError(f"--rerank {settings.rerank}: a reranker is built untrained, and this model trains; "
                             "give a zero-shot model (a trained reranker is not supported yet)")
+    if settings.max_queries is not None:
+        if settings.max_queries < 1:
+            raise CellError(f"--max-queries must be at least 1, got {settings.max_queries}")
+        if get_kind(kind).sample_queries is None:
+            raise UnsupportedCell(f"--max-queries: {kind!r} tasks ({dataset}) cannot be sampled")
     if settings.rerank_depth < 1:
         raise CellError(f"--rerank-depth must be at least 1, got {settings.rerank_depth}")
     if settings.rerank is None and settings.rerank_depth != EvalSettings.rerank_depth:

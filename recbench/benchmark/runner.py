@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from recbench.benchmark.cells import Cell, config_hash, options_for, protocol_settings
 from recbench.benchmark.data import DataLocator
 from recbench.benchmark.evaluate import EvalSettings
@@ -100,8 +102,15 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     if isinstance(model, Trainable) and cell.training is not None:  # None: an untrained mode (zero-shot)
         training, curves = train_model(model, task, dataset, cell)
         settings = replace(settings, use_cache=False)  # a trained model's vectors depend on its weights
+    sampled = None
+    if settings.max_queries is not None and settings.max_queries < len(task):  # after training: it learns from all
+        rows = np.random.default_rng(QUERY_SAMPLE_SEED).choice(len(task), size=settings.max_queries, replace=False)
+        sampled = {"queries": int(settings.max_queries), "of": int(len(task)), "seed": QUERY_SAMPLE_SEED}
+        task = get_kind(task.kind).sample_queries(task, rows)
     with stopwatch() as total_sw, load_watch() as cell_load:
         result = evaluate(model, task, settings)
+    if sampled is not None:
+        result.details["query_sample"] = sampled
     check_metrics(result.metrics, cell.name, get_kind(task.kind))
     inherit_cell_load(result.timing, cell_load)
     result.variant.update(serving_variant(settings))
@@ -169,12 +178,16 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     return CellRun(record=record, per_query=result.per_query, sidecars=sidecars)
 
 
+QUERY_SAMPLE_SEED = 0  # --max-queries: one seed, so every row of a dataset is scored on the same queries
+
+
 def serving_variant(settings: EvalSettings) -> dict[str, Any]:
     """Serving choices that make a row of their own: a pinned thread count, an item index, a
     reranker over the top K (``sbert{rerank=colbert-minilm@50}``)."""
     return {**({"threads": settings.threads} if settings.threads else {}),
             **({"index": settings.index} if settings.index != "flat" else {}),
-            **({"rerank": f"{settings.rerank}@{settings.rerank_depth}"} if settings.rerank else {})}
+            **({"rerank": f"{settings.rerank}@{settings.rerank_depth}"} if settings.rerank else {}),
+            **({"max_queries": settings.max_queries} if settings.max_queries is not None else {})}
 
 
 def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -44,6 +44,8 @@ class TaskKind:
     exports: Mapping[str, ExportWriter] = field(default_factory=dict)  # --export FORMAT -> writer
     searches_index: bool = False  # its queries search an item index (--index applies)
     reranks: bool = False  # a two-stage pipeline applies (--rerank MODEL --rerank-depth K; rerank.py)
+    # (task, query rows) -> the task with only those queries (--max-queries: a seeded sample)
+    sample_queries: Callable[[Any, Any], Any] | None = None
     report_order: int = 100  # where its datasets stand in the leaderboard
 
     def __post_init__(self) -> None:

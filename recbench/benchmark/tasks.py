@@ -169,6 +169,9 @@ class ImpressionsTask:
     fingerprint: str = ""
     info: dict[str, Any] = field(default_factory=dict)
     cold_items: np.ndarray | None = None  # (I,) bool under the cold-item protocol: never in ``train``
+    # the rows an encoder encodes (a query sample keeps its whole split's, so that a corpus-fitted
+    # model such as SIF fits the same texts); None: those the test impressions reference
+    catalog_rows: np.ndarray | None = None
 
     kind: ClassVar[str] = "impressions"
 

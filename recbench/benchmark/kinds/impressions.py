@@ -3,6 +3,7 @@ MIND's official metrics averaged over impressions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,16 @@ def used_rows(imps: Any) -> np.ndarray:
     return np.unique(np.concatenate([imps.history, imps.candidates]))
 
 
+def encoded_rows(task: ImpressionsTask) -> np.ndarray:
+    """The rows an encoder encodes: those the test impressions reference (of the whole split,
+    when the impressions are a --max-queries sample)."""
+    return task.catalog_rows if task.catalog_rows is not None else used_rows(task.test)
+
+
 def catalog_texts(task: ImpressionsTask, settings: EvalSettings) -> list[str]:
     """The texts an encoder encodes: those of every item the test impressions reference."""
     texts_all = task.item_texts(tuple(settings.fields or task.default_fields))
-    return [texts_all[r] for r in used_rows(task.test)]
+    return [texts_all[r] for r in encoded_rows(task)]
 
 
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
@@ -95,7 +102,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         from recbench.benchmark.late_interaction import candidates_vs_history
 
         fields = tuple(settings.fields or task.default_fields)
-        used, texts = used_rows(imps), catalog_texts(task, settings)
+        used, texts = encoded_rows(task), catalog_texts(task, settings)
         timing["fit_seconds"] = 0.0
         used_tokens = encode_item_tokens(model, texts, "document", settings, timing)
         tokens: list[np.ndarray] = [np.zeros((0, 1), dtype=np.float32)] * len(task.item_ids)
@@ -116,7 +123,7 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
             variant["fields"] = "+".join(fields)
     else:
         fields = tuple(settings.fields or task.default_fields)
-        used, texts = used_rows(imps), catalog_texts(task, settings)
+        used, texts = encoded_rows(task), catalog_texts(task, settings)
         fit_on_texts(model, texts, timing)
         emb = encode_items(model, texts, settings, timing)
         unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)
@@ -235,10 +242,15 @@ def impressions_training_split(task: ImpressionsTask, seed: int) -> tuple[Impres
     return (ImpressionsTask(split="train", test=nothing, train=train_part, **common),
             ImpressionsTask(split="valid", test=valid, train=train_part, **common))
 
+def sample_impressions(task: ImpressionsTask, rows: np.ndarray) -> ImpressionsTask:
+    """The task with only the test impressions at ``rows`` (--max-queries)."""
+    return replace(task, test=take_impressions(task.test, np.sort(rows)), catalog_rows=encoded_rows(task))
+
+
 IMPRESSIONS = register_kind(TaskKind(
     name="impressions", evaluate=evaluate_impressions, needs=(Ranker, Encoder, ItemScorer, TokenEncoder),
     primary_metric="auc", metric_ranges={r"auc|mrr|ndcg@\d+": RATE}, poolings=POOLINGS,
     description="a user's clicked history and the candidates shown; a query pools the history and scores "
                 "the candidates from item vectors computed beforehand",
     catalog_texts=catalog_texts, training_split=impressions_training_split,
-    exports={"mind-submission": write_mind_submission}, report_order=1))
+    exports={"mind-submission": write_mind_submission}, sample_queries=sample_impressions, report_order=1))

@@ -238,10 +238,28 @@ def sequences_training_split(task: SequencesTask, seed: int) -> tuple[SequencesT
     valid = sequences_from(task.users[picked], [pasts[i] for i in picked], task, "valid", max_history)
     return without_cold_items(train), without_cold_items(valid)
 
+def sample_sequences(task: SequencesTask, rows: np.ndarray) -> SequencesTask:
+    """The task with only the users at ``rows`` (--max-queries); the catalog and the
+    popularity counts stay whole."""
+    rows = np.sort(rows)
+
+    def take(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.diff(offsets)[rows]
+        idx = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]) if len(rows) else np.zeros(0, int)
+        return flat[idx], np.r_[0, np.cumsum(lengths)]
+
+    history, history_offsets = take(task.history, task.history_offsets)
+    past = past_offsets = None
+    if task.past is not None and task.past_offsets is not None:
+        past, past_offsets = take(task.past, task.past_offsets)
+    return replace(task, users=task.users[rows], history=history, history_offsets=history_offsets,
+                   targets=task.targets[rows], past=past, past_offsets=past_offsets)
+
+
 SEQUENCES = register_kind(TaskKind(
     name="sequences", evaluate=evaluate_sequences, needs=(Ranker, Encoder, ItemScorer, TokenEncoder),
     primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE}, poolings=SEQUENCE_POOLINGS,
     description="a user's item sequence; a query pools the history into a vector and searches all items "
                 "for the next one",
     catalog_texts=catalog_texts, training_split=sequences_training_split, searches_index=True, reranks=True,
-    report_order=3))
+    sample_queries=sample_sequences, report_order=3))
