@@ -54,6 +54,9 @@ HOOKS: dict[str, Hook] = {
                          "loads them)"),
     "weights_load_seconds": Hook(NUMBER, 0.0, "seconds a lazily loading model spent loading its weights "
                                  "(added to the record's model_load_seconds)"),
+    "score_candidates": Hook((object,), None, "score_candidates(task, query, rows) -> scores of catalog rows "
+                             "for one query: how a joint scorer serves as a reranker (--rerank) without scoring "
+                             "the whole catalog"),
     "weights_changed": Hook((object,), None, "called when the loop swaps weights in: drop cached item vectors",
                             trainable_only=True),
     "training_state": Hook((object,), None, "state beyond the torch module that a resumed run needs",
