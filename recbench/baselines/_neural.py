@@ -67,6 +67,47 @@ def click_samples(imps: Any, negatives: int, rng: np.random.Generator) -> Iterat
             yield i, pos, rng.choice(neg_pool, size=negatives, replace=len(neg_pool) < negatives)
 
 
+def impression_batches(imps: Any, batch: int, candidates: int, history: int,
+                       rng: np.random.Generator) -> Iterator[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Endless batches of ``batch`` train impressions, each (its last ``history`` items, its
+    candidates sampled to ``candidates``: its positives, then negatives drawn within it, their
+    labels), in a seeded order: the training unit of the seed's listwise losses (MINCE).
+    Impressions with only one label class are skipped."""
+    usable = [i for i in range(len(imps))
+              if 0 < imps.labels[imps.candidate_offsets[i]:imps.candidate_offsets[i + 1]].sum()
+              < imps.candidate_offsets[i + 1] - imps.candidate_offsets[i]]
+    if not usable:
+        raise ValueError("no train impression has both a click and a non-clicked candidate")
+    size = min(batch, len(usable))
+    while True:
+        order = rng.permutation(usable)
+        for s in range(0, len(order) - size + 1, size):
+            out = []
+            for i in order[s : s + size]:
+                cand, lab = imps.candidates_of(i), imps.labels[imps.candidate_offsets[i]:imps.candidate_offsets[i + 1]]
+                pos, neg = cand[lab == 1], cand[lab == 0]
+                pos = rng.permutation(pos)[: candidates - 1]
+                neg = rng.choice(neg, size=min(len(neg), candidates - len(pos)), replace=False)
+                out.append((imps.history_of(i)[-history:], np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))]))
+            yield out
+
+
+def listwise_loss(logits: torch.Tensor, labels: torch.Tensor, cmask: torch.Tensor, loss: str) -> torch.Tensor:
+    """The seed's listwise / pointwise losses over each impression's candidates: ``mince``
+    (InfoNCE averaged over the positives), ``infonce`` (the first positive), ``bce``."""
+    logits = logits.masked_fill(~cmask, float("-inf"))
+    pos = (labels > 0) & cmask
+    if loss in ("mince", "infonce"):
+        log_p = logits.log_softmax(dim=-1)
+        if loss == "infonce":
+            return -log_p[torch.arange(len(logits)), pos.float().argmax(dim=1)].mean()
+        return -(torch.where(pos, log_p, torch.zeros_like(log_p)).sum(dim=1) / pos.sum(dim=1)).mean()
+    if loss == "bce":
+        finite = torch.where(cmask, logits, torch.zeros_like(logits))
+        return F.binary_cross_entropy_with_logits(finite[cmask], labels[cmask])
+    raise ValueError(f"unknown loss {loss!r}")
+
+
 def batched(samples: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while True:
         yield [next(samples) for _ in range(size)]

@@ -44,7 +44,9 @@ from recbench.benchmark.registry import baselines
 from recbench.baselines._lazy import LazyModule, lazy_names
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
-add_lora, bert_layers, bert_lower, merge_lora, pad_rows = lazy_names("recbench.baselines._neural", 'add_lora', 'bert_layers', 'bert_lower', 'merge_lora', 'pad_rows')
+add_lora, bert_layers, bert_lower, impression_batches, merge_lora, pad_rows = lazy_names(
+    "recbench.baselines._neural", 'add_lora', 'bert_layers', 'bert_lower', 'impression_batches', 'merge_lora', 'pad_rows')
+(listwise_loss,) = lazy_names("recbench.baselines._neural", 'listwise_loss')
 SASRecPooling, BiEncoderTrainingModule = lazy_names("recbench.baselines._biencoder_net", 'SASRecPooling',
                                                    'BiEncoderTrainingModule')
 
@@ -188,25 +190,7 @@ class BiEncoder:
         return self.module
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-        imps = self.train_impressions
-        usable = [i for i in range(len(imps))
-                  if 0 < imps.labels[imps.candidate_offsets[i]:imps.candidate_offsets[i + 1]].sum()
-                  < imps.candidate_offsets[i + 1] - imps.candidate_offsets[i]]
-        if not usable:
-            raise ValueError("no train impression has both a click and a non-clicked candidate")
-        size = min(self.batch, len(usable))
-        while True:
-            order = rng.permutation(usable)
-            for s in range(0, len(order) - size + 1, size):
-                batch = []
-                for i in order[s : s + size]:
-                    cand, lab = imps.candidates_of(i), imps.labels[imps.candidate_offsets[i]:imps.candidate_offsets[i + 1]]
-                    pos, neg = cand[lab == 1], cand[lab == 0]
-                    pos = rng.permutation(pos)[: self.candidates - 1]
-                    neg = rng.choice(neg, size=min(len(neg), self.candidates - len(pos)), replace=False)
-                    batch.append((imps.history_of(i)[-self.history:], np.r_[pos, neg],
-                                  np.r_[np.ones(len(pos)), np.zeros(len(neg))]))
-                yield batch
+        return impression_batches(self.train_impressions, self.batch, self.candidates, self.history, rng)
 
     def _scores(self, vectors: torch.Tensor, hist: torch.Tensor, hmask: torch.Tensor,
                 cand: torch.Tensor) -> torch.Tensor:
@@ -243,19 +227,10 @@ class BiEncoder:
         for j, (_, _, lab) in enumerate(batch):
             labels[j, : len(lab)] = torch.from_numpy(lab).float()
         scores = self._scores(vectors, hist, hmask, cand)
-        logits = (scores / self.log_temperature.exp()).masked_fill(~cmask, float("-inf"))
         pos = (labels > 0) & cmask
         neg = (labels == 0) & cmask
-        if self.loss in ("mince", "infonce"):
-            log_p = logits.log_softmax(dim=-1)
-            if self.loss == "infonce":
-                first = pos.float().argmax(dim=1)
-                loss = -log_p[torch.arange(len(batch)), first].mean()
-            else:
-                loss = -(torch.where(pos, log_p, torch.zeros_like(log_p)).sum(dim=1) / pos.sum(dim=1)).mean()
-        elif self.loss == "bce":
-            finite = torch.where(cmask, logits, torch.zeros_like(logits))
-            loss = F.binary_cross_entropy_with_logits(finite[cmask], labels[cmask])
+        if self.loss in ("mince", "infonce", "bce"):
+            loss = listwise_loss(scores / self.log_temperature.exp(), labels, cmask, self.loss)
         else:
             diff = scores.unsqueeze(2) - scores.unsqueeze(1)  # [b, i, j] = s_i - s_j
             pairs = pos.unsqueeze(2) & neg.unsqueeze(1)
