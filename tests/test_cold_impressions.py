@@ -130,3 +130,12 @@ def test_popularity_is_at_chance_on_cold_candidates_of_real_impressions(real_dat
     se = 0.5 / np.sqrt(m["n"])  # one click, k >= 1 negatives in random order: AUC sd sqrt((k+2)/12k) <= 1/2
     assert abs(m["value"] - 0.5) < 4 * se and m["n"] > 1000
     assert rec["metrics"]["auc[warm]"]["n"] > 5000
+
+
+def test_impressions_without_a_cold_candidate_give_no_cold_figure():
+    """A validation slice under the protocol holds no cold item: its cold part is empty, and
+    every cold metric is undefined (n = 0) rather than an error."""
+    task = with_cold_items(toy_task(), ColdItems(0.3), None)
+    _, valid = impressions_training_split(task, seed=0)
+    result = evaluate(Scorer(), valid, FAST)
+    assert result.metrics["auc[cold]"]["n"] == 0 and result.metrics["auc[warm]"]["n"] > 0

@@ -99,6 +99,8 @@ def impression_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarr
     labels = np.asarray(labels, dtype=np.float64)
     offsets = np.asarray(offsets, dtype=np.int64)
     n_imp = len(offsets) - 1
+    if len(scores) == 0:  # no candidate at all (a part of the candidates that these impressions lack)
+        return {name: np.full(n_imp, np.nan) for name in ("auc", "mrr", "ndcg@5", "ndcg@10")}
     order, seg, rank = mind_order(scores, offsets)
     y = labels[order]
     clicks = np.bincount(seg, weights=y, minlength=n_imp)

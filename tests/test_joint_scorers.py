@@ -1,0 +1,112 @@
+"""The joint architectures of seed 002 (cross-encoder, half cross-encoder): an untrained
+cross-encoder knows nothing and scores at chance, scoring a query's candidates alone gives what
+scoring its impression gives, training runs on the harness's loop and round-trips through a
+checkpoint, and no cold item's text reaches training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recbench.benchmark.evaluate import EvalSettings
+from recbench.benchmark.kinds.impressions import impressions_training_split
+from recbench.benchmark.task_kinds import evaluate
+from recbench.benchmark.tasks import Impressions, ImpressionsTask
+from recbench.datasets._cold_impressions import with_cold_items
+from recbench.datasets._sequences import ColdItems
+
+pytestmark = pytest.mark.integration
+QUICK = EvalSettings(n_bootstrap=10, latency_queries=3, offline_texts=0, progress=False, use_cache=False)
+TOPICS = ["guitar strings", "microscope slides", "garden hose", "coffee beans", "bicycle tyre", "printer ink"]
+
+
+def toy_task(n_imp: int = 60, seed: int = 0) -> ImpressionsTask:
+    """Items are (topic, k); a user clicks the candidate of the topic of their history."""
+    rng = np.random.default_rng(seed)
+    titles = [f"{t} model {k}" for t in TOPICS for k in range(8)]
+    topic = np.repeat(np.arange(len(TOPICS)), 8)
+
+    def split(n: int, prefix: str) -> Impressions:
+        hist, hoff, cand, coff, lab = [], [0], [], [0], []
+        for _ in range(n):
+            t = int(rng.integers(len(TOPICS)))
+            h = rng.choice(np.flatnonzero(topic == t), size=3, replace=False)
+            pos = rng.choice(np.setdiff1d(np.flatnonzero(topic == t), h))
+            neg = rng.choice(np.flatnonzero(topic != t), size=4, replace=False)
+            c = np.r_[pos, neg]
+            perm = rng.permutation(len(c))
+            hist += h.tolist(); hoff.append(len(hist))
+            cand += c[perm].tolist(); coff.append(len(cand))
+            lab += (perm == 0).astype(int).tolist()
+        return Impressions(np.array([f"{prefix}{i}" for i in range(n)]), np.arange(n) % 9, np.array([""] * n),
+                           np.array(hist), np.array(hoff), np.array(cand), np.array(coff), np.array(lab, dtype=np.int8))
+
+    return ImpressionsTask(name="toy-topics", split="dev", item_ids=np.array([f"i{k}" for k in range(len(titles))],
+                           dtype=object), item_fields={"title": titles}, test=split(n_imp, "d"),
+                           train=split(4 * n_imp, "t"), fingerprint="toy-topics")
+
+
+def fit(model, task, steps=6):
+    from recbench.benchmark.training import Budget, TrainSettings, fit_or_load
+
+    train, valid = impressions_training_split(task, seed=0)
+    return fit_or_load(model, train, lambda: evaluate(model, valid, QUICK).metrics["auc"]["value"],
+                       TrainSettings(budget=Budget(steps=steps), validations=1), task.fingerprint, "auc",
+                       progress=False)
+
+
+def test_an_untrained_cross_encoder_scores_every_candidate_alike(isolated_cache):
+    from recbench.baselines.cross_encoder import CrossEncoder
+
+    result = evaluate(CrossEncoder(), toy_task(), QUICK)
+    assert result.metrics["auc"]["value"] == pytest.approx(0.5)  # all tied: one half per impression
+
+
+@pytest.mark.parametrize("name", ["cross-encoder", "half-cross-encoder"])
+def test_training_runs_and_a_query_scored_alone_matches_its_impression(name, isolated_cache, tmp_path):
+    from recbench.benchmark.registry import baselines
+
+    task = toy_task()
+    model = baselines.get(name)(batch=8)
+    fit(model, task)
+    flat = model.score_queries(task, np.arange(len(task.test)))
+    imps = task.test
+    for i in (0, 7, 31):
+        alone = model.score_candidates(task, i, imps.candidates_of(i))
+        assert np.allclose(alone, flat[imps.candidate_offsets[i]:imps.candidate_offsets[i + 1]], atol=1e-5)
+    assert np.unique(np.round(flat, 6)).size > 1  # trained: no longer one tie
+    model.save_checkpoint(tmp_path)
+    again = baselines.get(name)(batch=8)
+    again.load_checkpoint(tmp_path)
+    assert np.allclose(again.score_queries(task, np.arange(len(task.test))), flat, atol=1e-5)
+
+
+def test_a_cross_encoder_never_reads_a_cold_items_text_in_training(isolated_cache, monkeypatch):
+    from recbench.baselines.cross_encoder import CrossEncoder
+
+    task = with_cold_items(toy_task(), ColdItems(0.3), None)
+    cold_titles = {t for t, c in zip(task.item_fields["title"], task.cold_items) if c}
+    model = CrossEncoder(batch=8)
+    seen: list[str] = []
+    tokenize = model.tokenizer
+
+    def spy(*args, **kwargs):
+        for a in args[:2]:
+            if isinstance(a, list):
+                seen.extend(a)
+        return tokenize(*args, **kwargs)
+
+    monkeypatch.setattr(model, "tokenizer", spy)
+    model.tokenizer.batch_decode = tokenize.batch_decode
+    original_loss = model.training_loss
+    training: list[str] = []
+
+    def loss(batch):
+        seen.clear()
+        out = original_loss(batch)
+        training.extend(seen)
+        return out
+
+    monkeypatch.setattr(model, "training_loss", loss)
+    fit(model, task, steps=4)
+    assert training and not any(t in s for s in training for t in cold_titles)
