@@ -488,8 +488,11 @@ def list_models() -> None:
             continue
         rows.append([entry.name, entry.source, *["yes" if supports(factory, k) else "–" for k in kind_names]])
     # models x task kinds (what a model can run depends on the dataset's kind only), then each
-    # kind's datasets: two tables that fit 80 columns however many datasets there are
-    typer.echo(tabulate(rows, headers=["model", "from", *kind_names], tablefmt="simple"))
+    # kind's datasets: two tables that fit 80 columns however many datasets there are; where
+    # a plugin adds models, a column says which (built-in ones are left blank)
+    plugins = any(r[1] != "built-in" for r in rows)
+    rows = [[r[0], "" if r[1] == "built-in" else r[1], *r[2:]] if plugins else [r[0], *r[2:]] for r in rows]
+    typer.echo(tabulate(rows, headers=["model", *(["from"] if plugins else []), *kind_names], tablefmt="simple"))
     typer.echo("")
     by_kind = [[k, textwrap.fill(", ".join(d for d in dnames if kinds[d] == k), 56)] for k in kind_names]
     typer.echo(tabulate(by_kind, headers=["task kind", "datasets"], tablefmt="simple"))

@@ -61,7 +61,7 @@ def test_list_and_datasets_commands(in_tmp, real_data):
     assert max(len(line) for line in result.output.splitlines()) <= 80, result.output  # readable in 80 columns
     sif_row = next(line.split() for line in result.output.splitlines() if line.startswith("sif "))
     nrms_row = next(line.split() for line in result.output.splitlines() if line.startswith("nrms "))
-    assert sif_row[2:] == ["yes"] * 4 and nrms_row[2:].count("yes") == 1  # nrms: impressions only
+    assert sif_row[1:] == ["yes"] * 4 and nrms_row[1:].count("yes") == 1  # nrms: impressions only
     result = runner.invoke(app, ["datasets"])
     assert result.exit_code == 0, result.output
     line = next(l for l in result.output.splitlines() if l.startswith("| sts-b"))
