@@ -66,6 +66,7 @@ class JointScorer:
     task_kinds = ("impressions",)
     warmup_steps = 20
     default_budget = "200steps"
+    validation_queries = 200  # of the 1,000 validation impressions: each is ~21 forward passes here
 
     def __init__(self, arg: str | None = None, loss: str = "mince", candidates: int = 4, batch: int = 16,
                  max_length: int = 96, item_length: int = 32, history: int = 10, frozen_layers: int = 3,
@@ -103,6 +104,7 @@ class JointScorer:
                 "candidates": self.candidates, "batch": self.batch, "max_length": self.max_length,
                 "item_length": self.item_length, "history": self.history, "frozen_layers": self.frozen_layers,
                 "lr": self.learning_rate, "fields": "+".join(self.fields) if self.fields else "dataset default",
+                "validation_queries": self.validation_queries,
                 **self._own_params()}
 
     def _own_params(self) -> dict[str, Any]:

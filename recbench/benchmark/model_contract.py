@@ -44,6 +44,8 @@ HOOKS: dict[str, Hook] = {
     "learning_rate": Hook(NUMBER, None, "the peak learning rate", trainable_only=True),
     "warmup_steps": Hook((int,), 50, "linear warm-up steps before cosine decay", trainable_only=True),
     "weight_decay": Hook(NUMBER, 0.01, "AdamW's weight decay", trainable_only=True),
+    "validation_queries": Hook((int,), None, "validate on a seeded sample of this many of the kind's validation "
+                               "queries (a joint scorer too slow for all of them); None: all", trainable_only=True),
     "default_budget": Hook((object,), None, "the training Budget a cell takes when none is given",
                            trainable_only=True),
     # optional methods (called when present)

@@ -195,6 +195,10 @@ def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[s
     choosing the checkpoint by the primary metric on the kind's validation slice."""
     training = cell.training or TrainSettings()
     train_task, valid_task = split_for_training(task, training.seed)
+    few = hook(model, "validation_queries")
+    if few is not None and few < len(valid_task) and get_kind(task.kind).sample_queries is not None:
+        rows = np.random.default_rng(training.seed).choice(len(valid_task), size=int(few), replace=False)
+        valid_task = get_kind(task.kind).sample_queries(valid_task, rows)  # a slow joint scorer validates on fewer
     quick = replace(cell.settings, n_bootstrap=1, latency_queries=0, offline_texts=0, server_p99_ms=None,
                     progress=False, use_cache=False)
     metric = dataset.primary_metric or get_kind(task.kind).primary_metric
