@@ -25,6 +25,7 @@ from recbench.benchmark.model_contract import hook
 from recbench.benchmark.indexes import (ItemIndex, build_index, recall_of_exact, returned_scores,  # noqa: F401
                                        top_k)  # top_k: the kinds' serving search
 from recbench.benchmark.metrics import mean_with_ci
+from recbench.benchmark.stages import stage
 
 
 def full_catalog_texts(task: Any, settings: EvalSettings) -> list[str]:
@@ -170,8 +171,10 @@ def ranker_block(model: Any, task: Any) -> Callable[[np.ndarray], np.ndarray]:
 def ranker_top(block: Callable[[np.ndarray], np.ndarray], excluded: np.ndarray,
                 excluded_offsets: np.ndarray) -> Callable[..., np.ndarray]:
     def one_query(i: int, k: int = 10) -> np.ndarray:
-        s = block(np.array([i]))[0].copy()
-        s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-        return best_k(s, k)
+        with stage("score"):  # the joint scorer's forward pass over the catalog
+            s = block(np.array([i]))[0].copy()
+        with stage("top"):
+            s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+            return best_k(s, k)
 
     return one_query
