@@ -112,3 +112,46 @@ def test_a_checkpoint_folder_is_readable_by_the_group(tmp_path):
     report = TrainingReport(1.0, 1, 1, 1, 1, 1, "auc", 0.5, 1.0, "1steps", "steps")
     folder = CheckpointCache(tmp_path).save(Tiny(), "k", report, {})
     assert stat.S_IMODE(folder.stat().st_mode) == folder_mode()
+
+
+class Tokens:
+    """A token encoder whose tokens depend on the text only (deterministic)."""
+    name = "tokens"
+    params = {"v": 1}
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode_tokens(self, texts, kind="document", batch_size=32):
+        self.calls += 1
+        out = []
+        for t in texts:
+            rng = np.random.default_rng(sum(map(ord, t)) + (0 if kind == "document" else 7))
+            v = rng.normal(size=(len(t.split()), 4)).astype(np.float32)
+            out.append(v / np.linalg.norm(v, axis=1, keepdims=True))
+        return out
+
+
+def test_token_vectors_come_back_from_the_cache_exactly_and_a_damaged_entry_is_recomputed(tmp_path):
+    from recbench.benchmark.cache import TokenCache
+    from recbench.benchmark.encoding import encode_item_tokens
+
+    settings = EvalSettings(cache_dir=str(tmp_path), progress=False)
+    model = Tokens()
+    first_timing, second_timing = {}, {}
+    first = encode_item_tokens(model, TEXTS, "document", settings, first_timing)
+    calls = model.calls
+    second = encode_item_tokens(model, TEXTS, "document", settings, second_timing)
+    assert model.calls == calls and second_timing.get("item_tokens_from_cache")  # a hit encodes nothing
+    assert all(np.array_equal(a, b) for a, b in zip(first, second)) and len(second) == len(TEXTS)
+    assert second_timing["stored_bytes_per_item"] == first_timing["stored_bytes_per_item"]
+    query = encode_item_tokens(model, TEXTS, "query", settings, {})  # the query side is its own entry
+    assert not np.array_equal(query[0], first[0])
+    path = TokenCache(tmp_path).path(model, TEXTS, "document")
+    with np.load(path) as z:
+        parts = dict(z)
+    parts["lengths"] = parts["lengths"] + np.array([1, -1, 0])  # the same total, other boundaries
+    np.savez(path, **parts)
+    with pytest.warns(UserWarning, match="token cache: .* not usable"):
+        again = encode_item_tokens(model, TEXTS, "document", settings, {})
+    assert model.calls > calls + 1 and all(np.array_equal(a, b) for a, b in zip(first, again))

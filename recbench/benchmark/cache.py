@@ -156,3 +156,53 @@ class EmbeddingCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+
+class TokenCache:
+    """Token vectors of a token encoder (ColBERT), one entry per (model, texts, query or
+    document side): every text's vectors stacked into one matrix plus each text's token count,
+    with a checksum over both, written atomically; a damaged entry is removed and counts as none."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else default_cache_dir() / "embeddings"
+
+    def path(self, model: Any, texts: Sequence[str], kind: str) -> Path:
+        return self.root / f"{model.name.replace('/', '_')}-{model_key(model)}" / f"{texts_key(texts)}-tokens-{kind}.npz"
+
+    def get(self, model: Any, texts: Sequence[str], kind: str) -> list[np.ndarray] | None:
+        path = self.path(model, texts, kind)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                flat, lengths, checksum = z["vectors"], z["lengths"], str(z["sha256"])
+            if lengths.ndim != 1 or len(lengths) != len(texts) or (lengths < 0).any() or int(lengths.sum()) != len(flat):
+                raise CacheEntryError(f"{len(lengths)} token counts summing to {int(lengths.sum())} for {len(texts)} "
+                                      f"texts and {len(flat)} vectors")
+            if vectors_digest(flat) + vectors_digest(lengths) != checksum:
+                raise CacheEntryError("its checksum does not match its vectors")
+            if not np.isfinite(flat).all():
+                raise CacheEntryError("a token vector holds NaN or infinite values")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            warnings.warn(f"token cache: {path} is not usable ({exc}); removed, encoding again", stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+        return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+    def put(self, model: Any, texts: Sequence[str], kind: str, tokens: Sequence[np.ndarray]) -> Path:
+        dim = next((t.shape[1] for t in tokens if t.ndim == 2), 1)
+        flat = np.ascontiguousarray(np.concatenate([t.reshape(-1, dim) for t in tokens]) if len(tokens)
+                                    else np.zeros((0, dim)), dtype=np.float32)
+        lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+        path = self.path(model, texts, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, vectors=flat, lengths=lengths, sha256=np.array(vectors_digest(flat) + vectors_digest(lengths)))
+            os.chmod(tmp, file_mode())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path

@@ -108,16 +108,27 @@ def load_weights(model: Any) -> None:
 
 def encode_item_tokens(model: Any, texts: list[str], kind: str, settings: EvalSettings,
                         timing: dict[str, Any]) -> list[np.ndarray]:
+    """Every text's token vectors (a token encoder), read from the token cache where
+    ``settings.use_cache`` and the entry is there; encoded (after a warm-up) and stored otherwise."""
+    from recbench.benchmark.cache import TokenCache
     from recbench.benchmark.late_interaction import token_bytes_per_item
 
-    model.encode_tokens(texts[: settings.warmup_texts], kind=kind, batch_size=settings.batch_size)
-    with stopwatch() as sw:
-        tokens = model.encode_tokens(texts, kind=kind, batch_size=settings.batch_size)
-    check_tokens(model, tokens, texts)
+    cache = TokenCache(Path(settings.cache_dir) if settings.cache_dir else None) if settings.use_cache else None
+    tokens = cache.get(model, texts, kind) if cache is not None else None
     key = "item" if kind == "document" else "query"
-    timing[f"{key}_token_encode_seconds"] = sw.seconds
-    if kind == "document":  # the dense pass's rate where it ran first (it may have computed these tokens too)
-        timing.setdefault("texts_per_second", len(texts) / sw.seconds if sw.seconds > 0 else float("inf"))
+    if tokens is not None:
+        timing[f"{key}_tokens_from_cache"] = True
+    else:
+        model.encode_tokens(texts[: settings.warmup_texts], kind=kind, batch_size=settings.batch_size)
+        with stopwatch() as sw:
+            tokens = model.encode_tokens(texts, kind=kind, batch_size=settings.batch_size)
+        check_tokens(model, tokens, texts)
+        timing[f"{key}_token_encode_seconds"] = sw.seconds
+        if kind == "document":  # the dense pass's rate where it ran first (it may have computed these tokens too)
+            timing.setdefault("texts_per_second", len(texts) / sw.seconds if sw.seconds > 0 else float("inf"))
+        if cache is not None:
+            cache.put(model, texts, kind, tokens)
+    if kind == "document":
         timing["stored_bytes_per_item"] = token_bytes_per_item(tokens)
     return tokens
 
