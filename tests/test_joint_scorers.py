@@ -62,7 +62,7 @@ def test_an_untrained_cross_encoder_scores_every_candidate_alike(isolated_cache)
     assert result.metrics["auc"]["value"] == pytest.approx(0.5)  # all tied: one half per impression
 
 
-@pytest.mark.parametrize("name", ["cross-encoder", "half-cross-encoder"])
+@pytest.mark.parametrize("name", ["cross-encoder", "half-cross-encoder", "biencoder-colbert", "half-cross-colbert"])
 def test_training_runs_and_a_query_scored_alone_matches_its_impression(name, isolated_cache, tmp_path):
     from recbench.benchmark.registry import baselines
 

@@ -11,6 +11,11 @@ on all-MiniLM-L6-v2 from the wheel, trained with the bi-encoder's losses and ste
   mean-pooled into the user vector; each candidate encoded alone (item vectors can be kept, as
   for a bi-encoder); the score is their cosine / temperature. Attention runs within the history,
   never between history and candidate.
+- ``biencoder-colbert``: each history item and each candidate encoded alone into unit token
+  vectors; a candidate's score is the mean over its tokens of the best cosine with any history
+  token (MaxSim, as ``colbert-minilm`` on impressions, here trained end to end).
+- ``half-cross-colbert``: the history concatenated into one sequence (its tokens attend to each
+  other), the candidate alone; MaxSim between them.
 
 Both train on impressions (each training impression's candidates sampled to ``candidates``:
 its positives, then negatives drawn within it; ``loss`` mince | infonce | bce over them), with
@@ -263,3 +268,70 @@ class HalfCrossEncoder(JointScorer):
         at = {int(r): k for k, r in enumerate(distinct)}
         items = self._encode([texts[int(r)] for r in distinct], self.item_length)  # each text once per step
         return torch.cat([items[[at[int(c)] for c in cands]] @ users[j] for j, cands in enumerate(candidates)])
+
+
+class LateInteraction(JointScorer):
+    """MaxSim between the candidate's tokens and the history's: the mean over candidate tokens
+    of the best cosine with any history token, / temperature in the loss."""
+
+    def _own_params(self) -> dict[str, Any]:
+        return {"architecture": self.architecture, "temperature": self.temperature}
+
+    def _logits(self, scores: Any) -> Any:
+        return scores / self.temperature
+
+    def _tokens(self, strings: list[str], length: int) -> tuple[Any, Any]:
+        """Unit token vectors (padding zeroed) and the attention mask."""
+        enc = self.tokenizer(strings, padding=True, truncation=True, max_length=length, return_tensors="pt")
+        with torch.no_grad():
+            h = bert_lower(self.bert, dict(enc), self.frozen_layers)
+        h = bert_layers(self.bert, h, enc["attention_mask"], self.bert.encoder.layer[self.frozen_layers:])
+        mask = enc["attention_mask"].bool()
+        return F.normalize(h, dim=-1) * mask.unsqueeze(-1), mask
+
+    def _history_tokens(self, texts: list[str], histories: list[np.ndarray]) -> list[Any]:
+        raise NotImplementedError
+
+    def _batch_scores(self, texts: list[str], histories: list[np.ndarray], candidates: list[np.ndarray]) -> Any:
+        users = self._history_tokens(texts, histories)  # per query: (history tokens, dim)
+        distinct = np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates]))
+        at = {int(r): k for k, r in enumerate(distinct)}
+        items, imask = self._tokens([texts[int(r)] for r in distinct], self.item_length)  # each text once per step
+        out = []
+        for j, cands in enumerate(candidates):
+            rows = [at[int(c)] for c in cands]
+            sims = torch.einsum("ctd,hd->cth", items[rows], users[j])  # (candidates, tokens, history tokens)
+            best = sims.max(dim=-1).values if users[j].shape[0] else torch.zeros(sims.shape[:2])
+            m = imask[rows].to(best.dtype)
+            out.append((best * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0))
+        return torch.cat(out)
+
+
+@baselines.register("biencoder-colbert")
+class BiEncoderColBERT(LateInteraction):
+    """Each history item encoded alone; MaxSim of the candidate's tokens against all of them."""
+
+    name = "biencoder-colbert"
+    architecture = "each history item alone -> tokens; candidate alone -> tokens; MaxSim"
+
+    def _history_tokens(self, texts: list[str], histories: list[np.ndarray]) -> list[Any]:
+        rows = [np.asarray(h, dtype=np.int64)[-self.history:] for h in histories]
+        distinct = np.unique(np.concatenate(rows)) if any(len(r) for r in rows) else np.zeros(0, np.int64)
+        if not len(distinct):
+            return [torch.zeros(0, self.bert.config.hidden_size) for _ in rows]
+        at = {int(r): k for k, r in enumerate(distinct)}
+        tokens, mask = self._tokens([texts[int(r)] for r in distinct], self.item_length)
+        return [tokens[[at[int(x)] for x in r]][mask[[at[int(x)] for x in r]]] for r in rows]
+
+
+@baselines.register("half-cross-colbert")
+class HalfCrossColBERT(LateInteraction):
+    """The history concatenated into one sequence (its tokens see each other); MaxSim of the
+    candidate's tokens against that sequence's tokens."""
+
+    name = "half-cross-colbert"
+    architecture = "history newest first in one sequence -> tokens; candidate alone -> tokens; MaxSim"
+
+    def _history_tokens(self, texts: list[str], histories: list[np.ndarray]) -> list[Any]:
+        tokens, mask = self._tokens([self.history_text(texts, h) for h in histories], self.max_length)
+        return [tokens[j][mask[j]] for j in range(len(histories))]
