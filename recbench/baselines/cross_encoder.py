@@ -40,6 +40,7 @@ import numpy as np
 
 from recbench.baselines.sbert import load_sentence_transformer
 from recbench.benchmark.registry import baselines
+from recbench.benchmark.stages import stage
 from recbench.baselines._lazy import LazyModule, lazy_names
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
@@ -95,6 +96,8 @@ class JointScorer:
             self.head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu", weights_only=True))
         self.bert.eval()
         self._texts: tuple[Any, list[str]] | None = None  # (item fields, texts) last read
+        self._version = 0  # bumped whenever the weights change: item tables computed before are stale
+        self._table: tuple[Any, int, Any] | None = None  # (texts, version, per-item table) kept for serving
 
     def _build_head(self) -> Any:
         return None
@@ -155,7 +158,21 @@ class JointScorer:
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         return impression_batches(self.train_impressions, self.batch, self.candidates, self.history, rng)
 
+    def weights_changed(self) -> None:
+        self._version += 1
+
+    def item_table(self, texts: list[str], compute: Any) -> Any:
+        """What serving keeps per item (a vector, or token vectors), computed once per item table
+        and weights with ``compute(strings)`` in chunks: the candidates' side of a scorer that
+        encodes them alone is done before any query arrives, as a deployment would."""
+        if self._table is None or self._table[0] is not texts or self._table[1] != self._version:
+            with torch.no_grad():
+                parts = [compute(texts[s : s + 256]) for s in range(0, len(texts), 256)]
+            self._table = (texts, self._version, [x for part in parts for x in part])
+        return self._table[2]
+
     def training_loss(self, batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[Any, int, int]:
+        self._version += 1
         width = max(len(c) for _, c, _ in batch)
         scores = self._batch_scores(self.train_texts, [h for h, _, _ in batch], [c for _, c, _ in batch])
         labels = torch.zeros(len(batch), width)
@@ -182,6 +199,7 @@ class JointScorer:
         if self.head is not None:
             self.head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu", weights_only=True))
         self.bert.eval()
+        self._version += 1
 
     # --- scoring ----------------------------------------------------------------------------
     def score_candidates(self, task: Any, query: int, rows: np.ndarray) -> np.ndarray:
@@ -241,7 +259,8 @@ class CrossEncoder(JointScorer):
         firsts = self._cut(firsts)  # the candidate keeps at most item_length tokens; the history takes the rest
         enc = self.tokenizer(firsts, seconds, padding=True, truncation="only_second", max_length=self.max_length,
                              return_tensors="pt")
-        return self.head(self._run(dict(enc))).squeeze(-1)
+        with stage("encode"):  # candidate and history together: nothing could be computed beforehand
+            return self.head(self._run(dict(enc))).squeeze(-1)
 
 
 @baselines.register("half-cross-encoder")
@@ -263,7 +282,13 @@ class HalfCrossEncoder(JointScorer):
 
     def _batch_scores(self, texts: list[str], histories: list[np.ndarray], candidates: list[np.ndarray],
                       ) -> Any:
-        users = self._encode([self.history_text(texts, h) for h in histories], self.max_length)
+        with stage("encode"):
+            users = self._encode([self.history_text(texts, h) for h in histories], self.max_length)
+        if not torch.is_grad_enabled():  # serving: the candidates' vectors were computed beforehand
+            table = self.item_table(texts, lambda chunk: self._encode(chunk, self.item_length))
+            with stage("score"):
+                return torch.cat([torch.stack([table[int(c)] for c in cands]) @ users[j]
+                                  for j, cands in enumerate(candidates)])
         distinct = np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates]))
         at = {int(r): k for k, r in enumerate(distinct)}
         items = self._encode([texts[int(r)] for r in distinct], self.item_length)  # each text once per step
@@ -289,22 +314,34 @@ class LateInteraction(JointScorer):
         mask = enc["attention_mask"].bool()
         return F.normalize(h, dim=-1) * mask.unsqueeze(-1), mask
 
-    def _history_tokens(self, texts: list[str], histories: list[np.ndarray]) -> list[Any]:
+    def _history_tokens(self, texts: list[str], histories: list[np.ndarray], table: Any) -> list[Any]:
         raise NotImplementedError
 
+    def _item_tokens(self, strings: list[str]) -> list[Any]:
+        """Each string's unit token vectors alone (no padding rows)."""
+        tokens, mask = self._tokens(strings, self.item_length)
+        return [tokens[j][mask[j]] for j in range(len(strings))]
+
     def _batch_scores(self, texts: list[str], histories: list[np.ndarray], candidates: list[np.ndarray]) -> Any:
-        users = self._history_tokens(texts, histories)  # per query: (history tokens, dim)
-        distinct = np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates]))
-        at = {int(r): k for k, r in enumerate(distinct)}
-        items, imask = self._tokens([texts[int(r)] for r in distinct], self.item_length)  # each text once per step
+        serving = not torch.is_grad_enabled()
+        table = self.item_table(texts, self._item_tokens) if serving else None  # tokens kept per item, as ColBERT's
+        with stage("encode"):
+            users = self._history_tokens(texts, histories, table)  # per query: (history tokens, dim)
+        if serving:
+            per_item = {int(c): table[int(c)] for cands in candidates for c in cands}
+        else:
+            distinct = np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates]))
+            per_item = dict(zip(distinct.tolist(), self._item_tokens([texts[int(r)] for r in distinct])))
         out = []
-        for j, cands in enumerate(candidates):
-            rows = [at[int(c)] for c in cands]
-            sims = torch.einsum("ctd,hd->cth", items[rows], users[j])  # (candidates, tokens, history tokens)
-            best = sims.max(dim=-1).values if users[j].shape[0] else torch.zeros(sims.shape[:2])
-            m = imask[rows].to(best.dtype)
-            out.append((best * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0))
-        return torch.cat(out)
+        with stage("score"):
+            for j, cands in enumerate(candidates):
+                for c in cands:
+                    item = per_item[int(c)]
+                    if len(item) == 0 or users[j].shape[0] == 0:
+                        out.append(torch.zeros(()))
+                    else:
+                        out.append((item @ users[j].T).max(dim=1).values.mean())
+        return torch.stack(out)
 
 
 @baselines.register("biencoder-colbert")
@@ -314,14 +351,15 @@ class BiEncoderColBERT(LateInteraction):
     name = "biencoder-colbert"
     architecture = "each history item alone -> tokens; candidate alone -> tokens; MaxSim"
 
-    def _history_tokens(self, texts: list[str], histories: list[np.ndarray]) -> list[Any]:
+    def _history_tokens(self, texts: list[str], histories: list[np.ndarray], table: Any) -> list[Any]:
         rows = [np.asarray(h, dtype=np.int64)[-self.history:] for h in histories]
         distinct = np.unique(np.concatenate(rows)) if any(len(r) for r in rows) else np.zeros(0, np.int64)
-        if not len(distinct):
-            return [torch.zeros(0, self.bert.config.hidden_size) for _ in rows]
-        at = {int(r): k for k, r in enumerate(distinct)}
-        tokens, mask = self._tokens([texts[int(r)] for r in distinct], self.item_length)
-        return [tokens[[at[int(x)] for x in r]][mask[[at[int(x)] for x in r]]] for r in rows]
+        if table is not None:  # serving: every item's tokens were computed beforehand
+            per_item = {int(r): table[int(r)] for r in distinct}
+        else:
+            per_item = dict(zip(distinct.tolist(), self._item_tokens([texts[int(r)] for r in distinct])))
+        empty = torch.zeros(0, self.bert.config.hidden_size)
+        return [torch.cat([per_item[int(x)] for x in r]) if len(r) else empty for r in rows]
 
 
 @baselines.register("half-cross-colbert")
@@ -332,6 +370,6 @@ class HalfCrossColBERT(LateInteraction):
     name = "half-cross-colbert"
     architecture = "history newest first in one sequence -> tokens; candidate alone -> tokens; MaxSim"
 
-    def _history_tokens(self, texts: list[str], histories: list[np.ndarray]) -> list[Any]:
+    def _history_tokens(self, texts: list[str], histories: list[np.ndarray], table: Any) -> list[Any]:
         tokens, mask = self._tokens([self.history_text(texts, h) for h in histories], self.max_length)
         return [tokens[j][mask[j]] for j in range(len(histories))]
