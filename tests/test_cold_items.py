@@ -196,6 +196,9 @@ def test_recformer_fine_tunes_without_cold_text_and_serves_cold_items_by_their_t
     # each cold row now holds its own title's vector, no longer the shared blank one
     assert not np.allclose(served.numpy(), blank.numpy())
     assert len({tuple(np.round(v, 4)) for v in served.numpy()}) == len(served)
+    # one encoder for every row: warm rows anew too, so cold and warm vectors are comparable
+    fresh = model._encode([[r] for r in range(len(task.item_ids))])
+    assert np.allclose(model.module.table.numpy(), fresh.numpy(), atol=1e-5)
 
 
 def torch_rows(mask: np.ndarray):

@@ -101,7 +101,7 @@ class Recformer:
         self.module = RecformerEncoder(st[0].auto_model, self.max_items)
         self.module.eval()
         self._prepared: Any = None
-        self._cold_encoded: Any = None  # the item fields whose cold rows the table holds
+        self._cold_encoded: Any = None  # the item fields (cold texts included) the table was encoded from
         self.cold_rows: torch.Tensor | None = None
         self.details: dict[str, Any] = {}
 
@@ -168,20 +168,18 @@ class Recformer:
         return torch.cat(out)[torch.from_numpy(np.argsort(order))]
 
     def _item_table(self, task: Any) -> torch.Tensor:
-        """The frozen table the user encoder was trained against; under the cold-item protocol
-        the cold rows (blank while training) are encoded from their real text by the fine-tuned
-        model, the way Recformer serves an item it has never seen."""
+        """The frozen table the user encoder was trained against. Under the cold-item protocol
+        the whole table is encoded anew by the fine-tuned model, cold items from their real text
+        (blank while training): the way Recformer serves an item it has never seen. Only the
+        cold rows anew would mix two encoders' vectors: on amazon-scientific that put cold items
+        above warm ones (NDCG@10 warm 0.0151, cold 0.1008, against 0.0684 / 0.0559 zero-shot)."""
         self._prepare(task)
         if len(self.module.table) != len(task.item_ids):
             self.n_catalog = len(task.item_ids)
             self._refresh()
         cold = getattr(task, "cold_items", None)
         if cold is not None and cold.any() and self._cold_encoded is not task.item_fields:
-            rows = np.flatnonzero(cold)
-            was_training = self.module.training
-            self.module.eval()
-            self.module.table[torch.from_numpy(rows)] = self._encode([[int(r)] for r in rows])
-            self.module.train(was_training)
+            self._refresh()
             self._cold_encoded = task.item_fields
         return self.module.table
 
