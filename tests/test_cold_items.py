@@ -199,6 +199,14 @@ def test_recformer_fine_tunes_without_cold_text_and_serves_cold_items_by_their_t
     # one encoder for every row: warm rows anew too, so cold and warm vectors are comparable
     fresh = model._encode([[r] for r in range(len(task.item_ids))])
     assert np.allclose(model.module.table.numpy(), fresh.numpy(), atol=1e-5)
+    # a model loaded from its checkpoint (a later run reusing it) serves the same
+    folder = isolated_cache / "recformer-checkpoint"
+    folder.mkdir(parents=True)
+    model.save_checkpoint(folder)
+    again = baselines.get("recformer")(batch=8, stage1_steps=2, refresh_every=1)
+    again.load_checkpoint(folder)
+    assert evaluate(again, task, quick).metrics["ndcg@10[cold]"]["value"] == pytest.approx(
+        result.metrics["ndcg@10[cold]"]["value"], abs=1e-6)
 
 
 def torch_rows(mask: np.ndarray):

@@ -179,6 +179,7 @@ class Recformer:
             self._refresh()
         cold = getattr(task, "cold_items", None)
         if cold is not None and cold.any() and self._cold_encoded is not task.item_fields:
+            self.n_catalog = len(task.item_ids)
             self._refresh()
             self._cold_encoded = task.item_fields
         return self.module.table
