@@ -117,6 +117,22 @@ def validate_entry(arr: np.ndarray, checksum: str | None, n_texts: int, dim: int
         raise CacheEntryError(f"{int((~np.isfinite(arr).all(axis=1)).sum())} row(s) hold NaN or infinite values")
 
 
+def write_npz_atomically(path: Path, **arrays: np.ndarray) -> Path:
+    """Writes an npz entry through a temporary file in its folder and a rename, so that a reader
+    never sees half a file and an interrupted write leaves nothing behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 class EmbeddingCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else default_cache_dir() / "embeddings"
@@ -144,18 +160,7 @@ class EmbeddingCache:
         """Stores an entry atomically (a reader never sees half a file), with its checksum."""
         arr = np.ascontiguousarray(arr)
         validate_entry(arr, None, len(texts), None)  # never store what a hit would refuse
-        path = self.path(model, texts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, vectors=arr, sha256=np.array(vectors_digest(arr)))
-            os.chmod(tmp, file_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_npz_atomically(self.path(model, texts), vectors=arr, sha256=np.array(vectors_digest(arr)))
 
 
 class TokenCache:
@@ -194,15 +199,5 @@ class TokenCache:
         flat = np.ascontiguousarray(np.concatenate([t.reshape(-1, dim) for t in tokens]) if len(tokens)
                                     else np.zeros((0, dim)), dtype=np.float32)
         lengths = np.array([len(t) for t in tokens], dtype=np.int64)
-        path = self.path(model, texts, kind)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, vectors=flat, lengths=lengths, sha256=np.array(vectors_digest(flat) + vectors_digest(lengths)))
-            os.chmod(tmp, file_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_npz_atomically(self.path(model, texts, kind), vectors=flat, lengths=lengths,
+                                    sha256=np.array(vectors_digest(flat) + vectors_digest(lengths)))
