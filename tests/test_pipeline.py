@@ -156,3 +156,16 @@ def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_ful
     assert np.allclose(a.per_query[pm], full.per_query[pm][picked], equal_nan=True)
     assert a.record["details"]["query_sample"] == {"queries": 300, "of": len(full.per_query["query_id"]), "seed": 0}
     assert a.record["model"]["label"] == "sif{max_queries=300}"
+
+
+def test_a_checkpoint_reranker_is_labelled_by_its_folder_name_not_its_path():
+    from recbench.benchmark.runner import serving_variant, short_spec
+    from recbench.benchmark.evaluate import EvalSettings
+
+    assert short_spec("cross-encoder:/home/a/.cache/recbench/checkpoints/cross-encoder-37e3") == \
+        "cross-encoder:cross-encoder-37e3"
+    assert short_spec("colbert-minilm") == "colbert-minilm"
+    assert short_spec("sbert:all-MiniLM-L6-v2") == "sbert:all-MiniLM-L6-v2"
+    here = EvalSettings(rerank="cross-encoder:/x/y/ce-1", rerank_depth=50)
+    there = EvalSettings(rerank="cross-encoder:/other/disk/ce-1", rerank_depth=50)
+    assert serving_variant(here) == serving_variant(there) == {"rerank": "cross-encoder:ce-1@50"}

@@ -181,12 +181,22 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
 QUERY_SAMPLE_SEED = 0  # --max-queries: one seed, so every row of a dataset is scored on the same queries
 
 
+def short_spec(spec: str) -> str:
+    """A model spec as a label shows it: a checkpoint folder's path cut to its last part
+    (``cross-encoder:/home/me/.cache/.../cross-encoder-37e3`` -> ``cross-encoder:cross-encoder-37e3``),
+    so a row's label and cell key do not depend on where the checkpoint lies."""
+    name, sep, arg = spec.partition(":")
+    if sep and ("/" in arg or "\\" in arg):
+        return f"{name}:{Path(arg).name}"
+    return spec
+
+
 def serving_variant(settings: EvalSettings) -> dict[str, Any]:
     """Serving choices that make a row of their own: a pinned thread count, an item index, a
     reranker over the top K (``sbert{rerank=colbert-minilm@50}``)."""
     return {**({"threads": settings.threads} if settings.threads else {}),
             **({"index": settings.index} if settings.index != "flat" else {}),
-            **({"rerank": f"{settings.rerank}@{settings.rerank_depth}"} if settings.rerank else {}),
+            **({"rerank": f"{short_spec(settings.rerank)}@{settings.rerank_depth}"} if settings.rerank else {}),
             **({"max_queries": settings.max_queries} if settings.max_queries is not None else {})}
 
 
