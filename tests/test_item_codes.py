@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recbench.baselines._item_codes import (
-    INDEXINGS, IndexingSpec, cached_item_codes, code_stats, cooccurrence, first_appearance_order,
+    INDEXINGS, FittedIndexing, IndexingSpec, cached_indexing, code_stats, cooccurrence, first_appearance_order, fit_indexing,
     fit_residual_codebooks, item_codes, residual_codes, with_collision_level,
 )
 
@@ -121,12 +121,12 @@ def test_cached_codes_are_the_computed_codes_and_a_damaged_entry_is_recomputed(t
     vectors, _, sequences = clustered_catalog()
     spec = IndexingSpec(method="semantic", levels=2, codes=6)
     fit = np.ones(len(vectors), dtype=bool)
-    first = cached_item_codes(spec, vectors, fit, root=tmp_path)
+    first = cached_indexing(spec, vectors, fit, root=tmp_path).codes_for(vectors)
     (entry,) = tmp_path.glob("*.npz")
-    assert np.array_equal(cached_item_codes(spec, vectors, fit, root=tmp_path), first)
+    assert np.array_equal(cached_indexing(spec, vectors, fit, root=tmp_path).codes_for(vectors), first)
     entry.write_bytes(b"not an npz")
     with pytest.warns(UserWarning, match="not usable"):
-        assert np.array_equal(cached_item_codes(spec, vectors, fit, root=tmp_path), first)
+        assert np.array_equal(cached_indexing(spec, vectors, fit, root=tmp_path).codes_for(vectors), first)
 
 
 def test_bad_specs_are_refused_with_the_reason():
@@ -136,3 +136,20 @@ def test_bad_specs_are_refused_with_the_reason():
         IndexingSpec(levels=0)
     with pytest.raises(ValueError, match="no item to fit"):
         item_codes(IndexingSpec(), np.zeros((3, 2)), np.zeros(3, dtype=bool))
+
+
+@pytest.mark.parametrize("method", INDEXINGS)
+def test_a_fitted_indexing_round_trips_and_places_new_texts_as_a_fresh_fit_would(method):
+    vectors, _, sequences = clustered_catalog()
+    fit = np.ones(len(vectors), dtype=bool)
+    fit[::5] = False
+    warm = [s[fit[s]] for s in sequences]
+    spec = IndexingSpec(method=method, levels=2, codes=6, branching=4)
+    blank = vectors.copy()
+    blank[~fit] = 0.0  # at training the cold items' texts are blank
+    fitted = fit_indexing(spec, blank, fit, warm)
+    reloaded = FittedIndexing.from_arrays(spec, fitted.arrays())
+    served = reloaded.codes_for(vectors)  # served: the cold items' real texts
+    assert np.array_equal(served, item_codes(spec, vectors, fit, warm))
+    with pytest.raises(ValueError, match="indexing state is for"):
+        FittedIndexing.from_arrays(IndexingSpec(method=method, levels=3), fitted.arrays())

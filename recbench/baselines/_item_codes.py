@@ -96,14 +96,61 @@ def residual_codes(vectors: np.ndarray, books: Sequence[np.ndarray]) -> np.ndarr
 
 
 # --- the methods ------------------------------------------------------------------------------
-def _semantic(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray, **_: object) -> np.ndarray:
+@dataclass
+class FittedIndexing:
+    """An indexing fitted on the warm items: every catalog row's codes at fit time (``base``),
+    and for the text-derived methods what places a row from its text (``books``: RQ centroids per
+    level; ``centres``: hybrid's first-level clusters' mean text vectors, ``centre_codes`` their
+    codes). ``codes_for`` gives the codes of a catalog whose non-fit rows may read differently
+    (the cold items' real texts at serving): it is all a checkpoint keeps."""
+
+    spec: IndexingSpec
+    fit: np.ndarray
+    base: np.ndarray
+    books: list[np.ndarray]
+    centres: np.ndarray | None = None
+    centre_codes: np.ndarray | None = None
+
+    def codes_for(self, vectors: np.ndarray) -> np.ndarray:
+        """``(n_items, levels + 1)``: fit rows keep their codes; the others are placed by their
+        text where the method reads text; the collision column last."""
+        body = self.base.copy()
+        others = np.flatnonzero(~self.fit)
+        if len(others) and self.spec.method in ("semantic", "hybrid"):
+            x = np.asarray(vectors, dtype=np.float64)[others]
+            if self.spec.method == "hybrid":
+                body[others, 0] = self.centre_codes[_nearest(x, self.centres)]
+                if self.books:
+                    body[others, 1:] = residual_codes(x, self.books)
+            else:
+                body[others] = residual_codes(x, self.books)
+        return with_collision_level(body, self.fit)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The state as named arrays (a checkpoint's ``.npz``)."""
+        out = {"fit": self.fit, "base": self.base, "spec": np.array(self.spec.key)}
+        out.update({f"book{i}": b for i, b in enumerate(self.books)})
+        if self.centres is not None:
+            out.update(centres=self.centres, centre_codes=self.centre_codes)
+        return out
+
+    @classmethod
+    def from_arrays(cls, spec: IndexingSpec, arrays: dict[str, np.ndarray]) -> "FittedIndexing":
+        if str(arrays["spec"]) != spec.key:
+            raise ValueError(f"indexing state is for {arrays['spec']}, not {spec.key}")
+        books = [np.asarray(arrays[f"book{i}"]) for i in range(spec.levels) if f"book{i}" in arrays]
+        return cls(spec, np.asarray(arrays["fit"], dtype=bool), np.asarray(arrays["base"]), books,
+                   arrays.get("centres"), arrays.get("centre_codes"))
+
+
+def _semantic(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray, **_: object) -> FittedIndexing:
     books = fit_residual_codebooks(vectors[fit], spec.levels, spec.codes, spec.seed)
-    return residual_codes(vectors, books)
+    return FittedIndexing(spec, fit, residual_codes(vectors, books), books)
 
 
-def _random(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray, **_: object) -> np.ndarray:
+def _random(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray, **_: object) -> FittedIndexing:
     rng = np.random.default_rng(spec.seed)
-    return rng.integers(0, spec.codes, size=(len(fit), spec.levels))
+    return FittedIndexing(spec, fit, rng.integers(0, spec.codes, size=(len(fit), spec.levels)), [])
 
 
 def first_appearance_order(sequences: Sequence[np.ndarray], n_items: int) -> np.ndarray:
@@ -132,12 +179,12 @@ def _digits(numbers: np.ndarray, base: int, levels: int) -> np.ndarray:
 
 
 def _sequential(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
-                sequences: Sequence[np.ndarray] = (), **_: object) -> np.ndarray:
+                sequences: Sequence[np.ndarray] = (), **_: object) -> FittedIndexing:
     n = len(fit)
     order = first_appearance_order([np.asarray(s)[fit[np.asarray(s, dtype=np.int64)]] for s in sequences], n)
     number = np.empty(n, dtype=np.int64)
     number[order] = np.arange(n)
-    return _digits(number, spec.codes, spec.levels)
+    return FittedIndexing(spec, fit, _digits(number, spec.codes, spec.levels), [])
 
 
 def cooccurrence(sequences: Sequence[np.ndarray], n_items: int, window: int = 3) -> "object":
@@ -204,7 +251,7 @@ def _placed(graph: "object", fit: np.ndarray) -> np.ndarray:
 
 
 def _collaborative(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
-                   sequences: Sequence[np.ndarray] = (), **_: object) -> np.ndarray:
+                   sequences: Sequence[np.ndarray] = (), **_: object) -> FittedIndexing:
     n = len(fit)
     graph = cooccurrence(sequences, n)
     placed = _placed(graph, fit)
@@ -213,32 +260,37 @@ def _collaborative(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
     if len(members):
         out[members] = _collaborative_levels(graph, members, spec.levels, spec.branching, spec.seed)
     out[~placed, 0] = spec.branching  # no co-occurrence to place them by: one code of their own
-    return out
+    return FittedIndexing(spec, fit, out, [])
 
 
 def _hybrid(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
-            sequences: Sequence[np.ndarray] = (), **_: object) -> np.ndarray:
+            sequences: Sequence[np.ndarray] = (), **_: object) -> FittedIndexing:
     n = len(fit)
     graph = cooccurrence(sequences, n)
     placed = _placed(graph, fit)
     members = np.flatnonzero(placed)
+    x = np.asarray(vectors, dtype=np.float64)
     first = np.zeros(n, dtype=np.int64)
     if len(members):
         first[members] = _spectral_split(graph, members, spec.branching, spec.seed)
         labels = np.unique(first[members])
-        centres = np.stack([vectors[members[first[members] == c]].mean(axis=0) for c in labels])
-        others = np.flatnonzero(~placed)
-        if len(others):  # cold or lonely items: the cluster whose items read most alike
-            first[others] = labels[_nearest(np.asarray(vectors[others], np.float64), centres)]
+    else:
+        labels = np.zeros(1, dtype=np.int64)
+    centres = np.stack([x[members[first[members] == c]].mean(axis=0) if len(members) else x[fit].mean(axis=0)
+                        for c in labels])
+    others = np.flatnonzero(~placed)
+    if len(others):  # cold or lonely items: the cluster whose items read most alike
+        first[others] = labels[_nearest(x[others], centres)]
     out = np.zeros((n, spec.levels), dtype=np.int64)
     out[:, 0] = first
+    books: list[np.ndarray] = []
     if spec.levels > 1:
-        books = fit_residual_codebooks(vectors[fit], spec.levels - 1, spec.codes, spec.seed)
-        out[:, 1:] = residual_codes(vectors, books)
-    return out
+        books = fit_residual_codebooks(x[fit], spec.levels - 1, spec.codes, spec.seed)
+        out[:, 1:] = residual_codes(x, books)
+    return FittedIndexing(spec, fit, out, books, centres, labels)
 
 
-METHODS: dict[str, Callable[..., np.ndarray]] = {
+METHODS: dict[str, Callable[..., FittedIndexing]] = {
     "semantic": _semantic, "random": _random, "sequential": _sequential,
     "collaborative": _collaborative, "hybrid": _hybrid,
 }
@@ -258,18 +310,23 @@ def with_collision_level(codes: np.ndarray, fit: np.ndarray) -> np.ndarray:
     return np.concatenate([codes, last[:, None]], axis=1)
 
 
-def item_codes(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray | None = None,
-               sequences: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """``(n_items, levels + 1)`` codes of every catalog item under ``spec``: fitted on the rows
-    ``fit`` marks (default: all), the sequences (item rows) giving the collaborative signal."""
+def fit_indexing(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray | None = None,
+                 sequences: Sequence[np.ndarray] = ()) -> FittedIndexing:
+    """``spec`` fitted on the rows ``fit`` marks (default: all), the sequences (item rows) giving
+    the collaborative signal."""
     vectors = np.asarray(vectors, dtype=np.float32)
     fit = np.ones(len(vectors), dtype=bool) if fit is None else np.asarray(fit, dtype=bool)
     if len(fit) != len(vectors):
         raise ValueError(f"indexing: {len(fit)} fit flags for {len(vectors)} item vectors")
     if not fit.any():
         raise ValueError("indexing: no item to fit the code book on")
-    codes = METHODS[spec.method](spec, vectors, fit, sequences=sequences)
-    return with_collision_level(codes, fit)
+    return METHODS[spec.method](spec, vectors, fit, sequences=sequences)
+
+
+def item_codes(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray | None = None,
+               sequences: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """``(n_items, levels + 1)`` codes of every catalog item under ``spec`` (see ``fit_indexing``)."""
+    return fit_indexing(spec, vectors, fit, sequences).codes_for(vectors)
 
 
 def codebook_size(spec: IndexingSpec, level: int) -> int:
@@ -312,16 +369,16 @@ def codes_fingerprint(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
     return h.hexdigest()[:24]
 
 
-def cached_item_codes(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
-                      sequences: Sequence[np.ndarray] = (), root: "object | None" = None) -> np.ndarray:
-    """``item_codes`` through an on-disk cache (``<cache>/item-codes``): a hit is checked for its
-    shape and checksum, a bad entry recomputed. K-means and spectral clustering are seeded, so
-    a miss recomputes the same codes; the cache only saves the time."""
+def cached_indexing(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
+                    sequences: Sequence[np.ndarray] = (), root: "object | None" = None) -> FittedIndexing:
+    """``fit_indexing`` through an on-disk cache (``<cache>/item-codes``): a hit is checked against
+    a checksum of its arrays, a bad entry recomputed. K-means and spectral clustering are seeded,
+    so a miss recomputes the same codes; the cache only saves the time."""
     import warnings
     import zipfile
     from pathlib import Path
 
-    from recbench.benchmark.cache import vectors_digest, write_npz_atomically
+    from recbench.benchmark.cache import write_npz_atomically
     from recbench.benchmark.data import default_cache_dir
 
     folder = Path(root) if root is not None else default_cache_dir() / "item-codes"
@@ -329,13 +386,25 @@ def cached_item_codes(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
-                codes, checksum = z["codes"], str(z["sha256"])
-            if codes.shape != (len(vectors), spec.levels + 1) or vectors_digest(codes) != checksum:
-                raise ValueError(f"shape {codes.shape} or checksum does not match")
-            return codes
+                arrays = {k: z[k] for k in z.files}
+            checksum = str(arrays.pop("sha256"))
+            if _arrays_digest(arrays) != checksum:
+                raise ValueError("its checksum does not match its arrays")
+            fitted = FittedIndexing.from_arrays(spec, arrays)
+            if fitted.base.shape != (len(vectors), spec.levels):
+                raise ValueError(f"codes of shape {fitted.base.shape}")
+            return fitted
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             warnings.warn(f"item codes cache: {path} is not usable ({exc}); removed, computing again", stacklevel=2)
             path.unlink(missing_ok=True)
-    codes = item_codes(spec, vectors, fit, sequences)
-    write_npz_atomically(path, codes=codes, sha256=np.array(vectors_digest(codes)))
-    return codes
+    fitted = fit_indexing(spec, vectors, fit, sequences)
+    arrays = fitted.arrays()
+    write_npz_atomically(path, **arrays, sha256=np.array(_arrays_digest(arrays)))
+    return fitted
+
+
+def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        h.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
+    return h.hexdigest()
