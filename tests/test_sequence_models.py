@@ -26,13 +26,20 @@ def patterned_task(n_items=60, n_users=400, seed=0):
                          [f"u{u}" for u in range(n_users)], seqs, ("title",))
 
 
-@pytest.mark.parametrize("name", ["gru4rec", "bert4rec", "unisrec", "sasrec-hybrid"])
-def test_it_learns_scores_the_catalog_and_reloads(name, tmp_path):
+SMALL_CODES = {"levels": 2, "codes": 8, "branching": 4}
+
+
+@pytest.mark.parametrize("name,options", [
+    ("gru4rec", {}), ("bert4rec", {}), ("unisrec", {}), ("sasrec-hybrid", {}), ("sasrec-text", {}),
+    ("sasrec-sid", SMALL_CODES),
+    ("sasrec-sid", {**SMALL_CODES, "indexing": "sequential", "unique": "false"}),
+])
+def test_it_learns_scores_the_catalog_and_reloads(name, options, tmp_path, isolated_cache):
     import torch
 
     task = patterned_task()
     train, _ = sequences_training_split(task, seed=0)
-    model = baselines.get(name)(batch=64)
+    model = baselines.get(name)(batch=64, **options)
     net = model.prepare_training(train, 0)
     opt = torch.optim.Adam(net.parameters(), 3e-3)
     batches = model.training_batches(np.random.default_rng(0))
@@ -49,7 +56,7 @@ def test_it_learns_scores_the_catalog_and_reloads(name, tmp_path):
     hits = np.mean(np.argmax(scores, axis=1) == task.targets)
     assert hits > 0.3  # a walk's next step is easy: far above chance (1/60)
     model.save_checkpoint(tmp_path)
-    again = baselines.get(name)(batch=64)
+    again = baselines.get(name)(batch=64, **options)
     again.load_checkpoint(tmp_path)
     np.testing.assert_allclose(again.score_queries(task, np.arange(20)), scores[:20], rtol=1e-5, atol=1e-5)
 

@@ -31,14 +31,31 @@ class MoEAdaptor(nn.Module):
         return (F.softmax(self.gate(x), dim=-1)[..., None] * experts).sum(dim=1)
 
 
+class PrefixTable(nn.Module):
+    """Items as the sum of the embeddings of their code prefixes (semantic-ID features): row
+    ``index[i, l]`` of the table is item i's level-l prefix; 0 is a prefix training never saw and
+    adds nothing (a zero row that no step moves)."""
+
+    def __init__(self, n_items: int, levels: int, n_prefixes: int, hidden: int) -> None:
+        super().__init__()
+        self.prefixes = nn.Embedding(n_prefixes + 1, hidden, padding_idx=0)
+        self.register_buffer("index", torch.zeros(n_items, levels, dtype=torch.long), persistent=False)
+
+    def forward(self, _text: torch.Tensor) -> torch.Tensor:
+        return self.prefixes(self.index).sum(dim=1)
+
+
 class TextSeqNet(nn.Module):
     def __init__(self, n_items: int, text_dim: int, hidden: int, layers: int, heads: int, inner: int,
-                 dropout: float, max_length: int, adaptor: str, experts: int, use_ids: bool,
+                 dropout: float, max_length: int, adaptor: str | nn.Module, experts: int, use_ids: bool,
                  temperature: float | None, id_dropout: float = 0.0) -> None:
         super().__init__()
         self.max_length, self.temperature, self.id_dropout = max_length, temperature, id_dropout
-        self.adaptor = (MoEAdaptor(text_dim, hidden, experts, dropout) if adaptor == "moe"
-                        else nn.Linear(text_dim, hidden))
+        if isinstance(adaptor, nn.Module):  # the item table from something other than text (codes)
+            self.adaptor = adaptor
+        else:
+            self.adaptor = (MoEAdaptor(text_dim, hidden, experts, dropout) if adaptor == "moe"
+                            else nn.Linear(text_dim, hidden))
         self.ids = nn.Embedding(n_items, hidden) if use_ids else None
         self.positions = nn.Embedding(max_length, hidden)
         self.norm = nn.LayerNorm(hidden, eps=1e-12)
@@ -47,6 +64,9 @@ class TextSeqNet(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)) and module is not getattr(self.adaptor, "gate", None):
                 nn.init.normal_(module.weight, std=0.02)
+                if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                    with torch.no_grad():
+                        module.weight[module.padding_idx].zero_()
             if isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
         self.register_buffer("text", torch.zeros(n_items, text_dim), persistent=False)  # set per catalog
