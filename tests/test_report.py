@@ -93,3 +93,21 @@ def test_pipelines_get_their_table_and_every_staged_row_its_split(tmp_path, real
     assert "| `sif` " in stages and "pool" in stages and "search" in stages
     assert "first" in stages and "rerank" in stages and plain["timing"]["latency"]["stages"]
     assert (tmp_path / "plots" / "ml100k__test__stages.png").is_file()
+
+
+def test_rows_built_on_codes_get_the_what_an_item_is_table(tmp_path, real_data):
+    import json
+
+    runs = tmp_path / "runs"
+    run_cell("sif", "ml100k", settings=FAST, results_dir=runs)
+    assert "### What an item is" not in render_markdown(runs)  # no row on codes: no section
+    coded = run_cell("random", "ml100k", settings=FAST, results_dir=runs)
+    rec = json.loads(coded.path.read_text())  # as a semantic-ID row records its indexing
+    rec["details"]["representation"] = {"item": "semantic code prefixes", "utilisation": [1.0, 0.5, 0.25],
+                                        "collision_rate": 0.125, "codes_used": [256, 128, 64]}
+    coded.path.write_text(json.dumps(rec))
+    section = render_markdown(runs).split("### What an item is")[1].split("\n\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| `random`"))
+    assert "semantic code prefixes" in row and "1.00/0.50/0.25" in row and "0.125" in row
+    sif = next(line for line in section.splitlines() if line.startswith("| `sif`"))
+    assert "its text's vector" in sif

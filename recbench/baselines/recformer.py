@@ -76,6 +76,9 @@ def item_token_lists(tokenizer: Any, task: Any, fields: tuple[str, ...], attr_le
     return tokens, types, without_title
 
 
+REPRESENTATION = {"item": "its key-value text, encoded by the model"}
+
+
 @baselines.register("recformer")
 class Recformer:
     """Recformer fine-tuned on the task's train part in two stages, or (``zero_shot=true``) the
@@ -103,7 +106,7 @@ class Recformer:
         self._prepared: Any = None
         self._cold_encoded: Any = None  # the item fields (cold texts included) the table was encoded from
         self.cold_rows: torch.Tensor | None = None
-        self.details: dict[str, Any] = {}
+        self.details: dict[str, Any] = {"representation": REPRESENTATION}
 
     @classmethod
     def trains(cls, options: dict[str, Any]) -> bool:
@@ -137,7 +140,7 @@ class Recformer:
         tokens, types, without_title = item_token_lists(self.tokenizer, task, fields, self.attr_length)
         self._prepared = (task.item_fields, tokens, types)
         self.details = {"fields": list(fields), "items_without_title": without_title,
-                        "user_tokens": self.max_length}
+                        "user_tokens": self.max_length, "representation": REPRESENTATION}
 
     def _batch(self, sequences: list[list[int]]) -> tuple[torch.Tensor, ...]:
         """Item-row sequences (newest first) -> padded (ids, types, item positions, attention)."""

@@ -72,6 +72,10 @@ class SASRec:
     def stored_bytes_per_item(self) -> int:
         return self.hidden * 4
 
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"representation": {"item": "a learned id embedding"}}
+
     def _build(self, n_items: int, seed: int) -> SASRecNet:
         torch.manual_seed(seed)
         self.n_items = n_items

@@ -15,6 +15,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from recbench.benchmark.report_parts import describe_protocol, has_parts, parts_table, plot_parts
+from recbench.benchmark.report_representations import NOTE as REPRESENTATIONS_NOTE
+from recbench.benchmark.report_representations import has_representations, representations_table
 from recbench.benchmark.report_stages import has_pipelines, pipelines_table, plot_stages, stage_table, stages_of
 from recbench.benchmark.markdown import md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
@@ -511,6 +513,9 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         if has_parts(list(group_records.values())):
             out += parts_section(group, group_records, latest, plots_dir, out_dir, f"{name}__{split}")
         out += stages_section(group_records, plots_dir, out_dir, f"{name}__{split}")
+        if has_representations(list(group_records.values())):
+            out += ["### What an item is", "", md_text(REPRESENTATIONS_NOTE), "",
+                    representations_table(group, group_records), ""]
         if training_link:
             out += [f"[validation quality vs training minutes of the trained rows]({md_link_target(training_link)})", ""]
         _, missing = published_for(list(group_records.values()))
