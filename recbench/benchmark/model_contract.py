@@ -35,7 +35,8 @@ HOOKS: dict[str, Hook] = {
     "n_parameters": Hook((int,), None, "parameters, for the leaderboard's params column"),
     "stored_bytes_per_item": Hook((int, float), None, "what an index stores per item, when not one float32 vector"),
     "dim": Hook((int,), None, "the embedding dimension, checked against cached vectors"),
-    "details": Hook((dict,), None, "protocol details recorded as they are (interaction, fields ...)"),
+    "details": Hook((dict,), None, "protocol details recorded as they are (interaction, fields ...); "
+                    "'representation' ({'item': ...}, code statistics) feeds the report's 'What an item is'"),
     # serving
     "first_stage": Hook((str,), "dense", "token encoders on full ranking: 'dense' (a mean-pooled vector "
                         "search picks what MaxSim re-ranks) or 'tokens' (document tokens near each query token)"),
