@@ -135,7 +135,7 @@ def test_an_id_model_scores_at_chance_on_cold_targets(real_data, isolated_cache)
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["unisrec", "sasrec-hybrid", "sasrec-text", "sasrec-sid"])
+@pytest.mark.parametrize("name", ["unisrec", "sasrec-hybrid", "sasrec-text", "sasrec-sid", "tiger"])
 def test_a_text_model_never_encodes_a_cold_items_text_in_training(name, isolated_cache, monkeypatch):
     """The text sequence models encode the training task's texts, where every cold item's text
     is blank; a spy on the encoder sees every text that reaches it while the model trains."""
