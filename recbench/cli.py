@@ -520,7 +520,7 @@ def list_datasets(ctx: typer.Context, data_dir: Optional[Path] = typer.Option(No
         if not sources:
             where, present = "(a path you give: name:PATH)", "–"
         else:
-            found = [locator.find(s) for s in sources]
+            found = ds.present()
             present = "yes: " + ", ".join(str(f) for f in found) if all(found) else "no"
             where = "; ".join(s.url or s.homepage or s.subdir for s in sources)
         rows.append([entry.name, cls.kind, present, where, cls.description])

@@ -75,3 +75,25 @@ def test_bracketed_text_in_help_survives_rich_markup():
     run = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
     assert "ndcg@10[cold]" in compare.output
     assert "[ray]" in run.output
+
+
+def test_datasets_reports_wine_present_when_only_the_first_rows_file_is(in_tmp, monkeypatch):
+    """The wine adapters accept the first-rows cut of the reviews; `recbench datasets` must say
+    what a run would find (it once reported them absent)."""
+    data = in_tmp / "data"
+    (data / "wine").mkdir(parents=True)
+    (data / "wine" / "winemag-data-130k-v2.first-rows.csv").write_text(
+        ",country,description,designation,points,price,province,region_1,region_2,taster_name,"
+        "taster_twitter_handle,title,variety,winery\n"
+        "0,Italy,Aromas of fruit.,,87,,Sicily,Etna,,,,A wine,White Blend,Nicosia\n")
+    monkeypatch.setenv("RECBENCH_DATA", str(data))
+    monkeypatch.setenv("RECBENCH_CACHE", str(in_tmp / "cache"))  # no downloaded copy either
+    result = runner.invoke(app, ["datasets"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("|")[1].strip(): line for line in result.output.splitlines() if line.startswith("| wine")}
+    assert "yes" in rows["wine-similar"] and "yes" in rows["wine-tdm"] and str(data / "wine") in rows["wine-tdm"]
+    assert "| no " in rows["wine-expert"]  # its annotation file is the user's to give
+    (data / "wine" / "winemag-data-130k-v2.first-rows.csv").unlink()
+    result = runner.invoke(app, ["datasets"])
+    rows = {line.split("|")[1].strip(): line for line in result.output.splitlines() if line.startswith("| wine")}
+    assert "| no " in rows["wine-similar"]

@@ -99,6 +99,12 @@ class Dataset:
         """Where the files come from; used by `recbench datasets` and the look-up."""
         return []
 
+    def present(self) -> list[Path | None]:
+        """Each source's folder where a run would find it (None where absent), without
+        downloading: what `recbench datasets` reports. A dataset that accepts one of several
+        files says so here, as its loader does."""
+        return [self.locator.find(s) for s in self.sources()]
+
     def load(self, split: str | None = None) -> Any:
         raise NotImplementedError
 

@@ -155,14 +155,23 @@ class WineDataset(Dataset):
             part.fingerprint = fingerprint
         return is_test, {"parts": parts, "info": info}
 
-    def _reviews(self) -> tuple[dict[str, list[str]], list[dict[str, Any]], Path]:
+    def _reviews_file(self) -> Path | None:
+        """The first of the accepted review files that is present (the full file, its
+        first-rows cut, the older 150k file)."""
         for name in CANDIDATE_FILES:
-            src = DataSource(subdir="wine", files={name: ""})
-            folder = self.locator.find(src)
+            folder = self.locator.find(DataSource(subdir="wine", files={name: ""}))
             if folder is not None:
-                path = folder / name
-                break
-        else:
+                return folder / name
+        return None
+
+    def present(self) -> list[Path | None]:
+        found = self._reviews_file()
+        extra = [self.locator.find(s) for s in self.sources()[1:]]  # wine-expert's annotation file
+        return [found.parent if found else None, *extra]
+
+    def _reviews(self) -> tuple[dict[str, list[str]], list[dict[str, Any]], Path]:
+        path = self._reviews_file()
+        if path is None:
             self.locator.locate(WINE_SOURCE, self.name)  # raises with every path tried
             raise AssertionError("unreachable")
         fields, cut = read_wine_reviews(path)
@@ -248,6 +257,9 @@ class WineExpert(WineDataset):
     def sources(self) -> list[DataSource]:
         return [WINE_SOURCE] + ([DataSource(subdir=str(Path(self.arg).parent), files={Path(self.arg).name: ""})]
                                 if self.arg else [])
+
+    def present(self) -> list[Path | None]:
+        return super().present() + ([] if self.arg else [None])  # the annotation file is the user's to give
 
     def load(self, split: str | None = None) -> ItemToItemTask:
         split = self.check_split(split)
