@@ -302,3 +302,17 @@ def test_a_cell_without_a_step_budget_takes_its_models_default_and_a_time_alone_
 
     with pytest.raises(ValueError, match="declares no default training budget"):
         Budget().with_model_default(NoDefault())
+
+
+def test_a_record_names_its_checkpoint_relative_to_the_cache_root_and_finds_it_again(isolated_cache):
+    """A committed record must not carry the machine's home folder (/root/.cache/...)."""
+    from recbench.benchmark.training import resolve_checkpoint
+
+    settings = TrainSettings(budget=Budget(steps=5, minutes=None))
+    section, _ = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False)
+    assert section["checkpoint"].startswith("checkpoints/") and str(isolated_cache) not in section["checkpoint"]
+    folder = resolve_checkpoint(section["checkpoint"])
+    assert folder.is_dir() and folder.parent == isolated_cache / "checkpoints"
+    again, _ = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False)
+    assert again["reused"] is True and again["checkpoint"] == section["checkpoint"]
+    assert resolve_checkpoint(folder) == folder  # an absolute path stays as given

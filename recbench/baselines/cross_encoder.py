@@ -26,8 +26,9 @@ cross-encoder's head from zero (an untrained cross-encoder scores every candidat
 
 Either scores the candidates of one query (``score_candidates``), so either serves as the
 second stage of a pipeline over sequences or item-to-item once trained: ``--rerank
-cross-encoder:<checkpoint folder>`` (the folder a training record names; the query's items are
-its history, or the query item).
+cross-encoder:<checkpoint folder>`` (the folder a training record names, relative to the cache
+root: ``cross-encoder:checkpoints/cross-encoder-37e3...``; the query's items are its history, or
+the query item).
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ class JointScorer:
         self.max_length, self.item_length, self.history = int(max_length), int(item_length), int(history)
         self.frozen_layers, self.learning_rate, self.temperature = int(frozen_layers), float(lr), float(temperature)
         self.fields = tuple(f for f in (fields or "").split("+") if f) or None
-        folder = Path(arg) if arg else None
+        from recbench.benchmark.training import resolve_checkpoint
+
+        folder = resolve_checkpoint(arg) if arg else None
         if folder is not None and (folder / "sentence-transformer").is_dir():  # a trained checkpoint: a reranker
             self.st = load_sentence_transformer(str(folder / "sentence-transformer"), self.name)
         else:

@@ -418,7 +418,7 @@ def fit_or_load(model: Any, train_task: Any, validate: Callable[[], float], sett
             folder = cache.folder(model, key)
             with np.load(folder / "training_curves.npz") as z:
                 curves = {k: z[k] for k in z.files}
-            section = {**manifest["training"], "checkpoint": str(folder), "reused": True,
+            section = {**manifest["training"], "checkpoint": recorded_checkpoint(folder), "reused": True,
                        "load_seconds": time.perf_counter() - t0}
             return section, curves
         if why != "no checkpoint yet":
@@ -431,4 +431,23 @@ def fit_or_load(model: Any, train_task: Any, validate: Callable[[], float], sett
     report = train(model, train_task, validate, settings, valid_metric, progress, resume)
     folder = cache.save(model, key, report, {"data_fingerprint": data_fingerprint})
     resume.clear()
-    return {**report.summary(), "checkpoint": str(folder), "reused": False}, report.curves()
+    return {**report.summary(), "checkpoint": recorded_checkpoint(folder), "reused": False}, report.curves()
+
+
+def recorded_checkpoint(folder: Path) -> str:
+    """The checkpoint folder as a record keeps it: relative to the cache root
+    (``checkpoints/sasrec-1a2b...``), so a committed record names no machine's home folder;
+    ``resolve_checkpoint`` finds it again. A folder outside the cache stays absolute."""
+    try:
+        return Path(folder).resolve().relative_to(default_cache_dir().resolve()).as_posix()
+    except ValueError:
+        return str(folder)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder as given (a path, or a record's path relative to the cache root)."""
+    given = Path(path).expanduser()
+    if given.is_dir() or given.is_absolute():
+        return given
+    under_cache = default_cache_dir() / given
+    return under_cache if under_cache.is_dir() else given
