@@ -159,7 +159,8 @@ def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_ful
 
 
 def test_a_checkpoint_reranker_is_labelled_by_its_folder_name_not_its_path():
-    from recbench.benchmark.runner import serving_variant, short_spec
+    from recbench.benchmark.records import short_spec
+    from recbench.benchmark.runner import serving_variant
     from recbench.benchmark.evaluate import EvalSettings
 
     assert short_spec("cross-encoder:/home/a/.cache/recbench/checkpoints/cross-encoder-37e3") == \
@@ -169,3 +170,18 @@ def test_a_checkpoint_reranker_is_labelled_by_its_folder_name_not_its_path():
     here = EvalSettings(rerank="cross-encoder:/x/y/ce-1", rerank_depth=50)
     there = EvalSettings(rerank="cross-encoder:/other/disk/ce-1", rerank_depth=50)
     assert serving_variant(here) == serving_variant(there) == {"rerank": "cross-encoder:ce-1@50"}
+
+
+def test_a_dataset_folder_is_labelled_by_its_last_part_and_a_digest_and_the_record_keeps_the_path(tmp_path):
+    from recbench.benchmark.cells import Cell
+    from recbench.benchmark.records import record_filename, short_spec
+
+    one, two = "interactions:/data/shop-a/log", "interactions:/data/shop-b/log"
+    assert short_spec(one, hashed=True).startswith("interactions:log-")
+    assert short_spec(one, hashed=True) != short_spec(two, hashed=True)  # same last part, other folders
+    assert short_spec("ml100k", hashed=True) == "ml100k"
+    cell = Cell(model="random", dataset=one, split="test", kind="sequences")
+    assert "/data" not in cell.dataset_label
+    name = record_filename({"dataset": {"name": cell.dataset_label}, "model": {"label": "random"},
+                            "run_id": "20260101T000000Z-abcdef"})
+    assert name.startswith("interactions_log-") and "data" not in name.split("__")[0].replace("interactions_log-", "")

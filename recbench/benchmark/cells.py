@@ -24,7 +24,7 @@ from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import all_kinds, export_format, get_kind, pooling_vocabulary, supports
 from recbench.benchmark.option_types import OptionError, typed_options
 from recbench.benchmark.registry import baselines, datasets, split_spec
-from recbench.benchmark.records import format_label
+from recbench.benchmark.records import format_label, short_spec
 from recbench.benchmark.training import Budget, Trainable, TrainSettings
 
 DEFAULT_POOLING = EvalSettings.pooling
@@ -196,7 +196,9 @@ class Cell:
 
     @property
     def dataset_label(self) -> str:
-        return format_label(self.dataset, self.dataset_options)
+        """The dataset as rows and file names show it: a folder argument by its last part and a
+        digest of its path (the record's ``dataset.spec`` keeps the path)."""
+        return format_label(short_spec(self.dataset, hashed=True), self.dataset_options)
 
     def model_label(self, variant: dict[str, Any] | None = None) -> str:
         """The row's name from what keys the cell: options, protocol variant, and a training

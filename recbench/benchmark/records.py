@@ -7,6 +7,8 @@ its file name carries a unique run id.
 
 from __future__ import annotations
 
+import hashlib
+
 import functools
 import json
 import math
@@ -172,6 +174,19 @@ def read_record(path: Path) -> dict[str, Any]:
     record = upgrade(record)
     validate_record(record, str(path))
     return record
+
+
+def short_spec(spec: str, hashed: bool = False) -> str:
+    """A spec as a label shows it: a path argument cut to its last part, so that a row's label,
+    its record's file name and its cell key name no machine's folders
+    (``cross-encoder:/home/me/.cache/.../cross-encoder-37e3`` -> ``cross-encoder:cross-encoder-37e3``).
+    ``hashed`` adds a short digest of the whole path, for folders whose last parts may clash
+    (``interactions:/data/shop/log`` -> ``interactions:log-1a2b3c``). The record keeps the spec whole."""
+    name, sep, arg = spec.partition(":")
+    if not sep or ("/" not in arg and "\\" not in arg):
+        return spec
+    last = Path(arg.rstrip("/\\")).name or arg
+    return f"{name}:{last}-{hashlib.sha256(arg.encode()).hexdigest()[:6]}" if hashed else f"{name}:{last}"
 
 
 def format_label(spec: str, options: dict[str, Any] | None = None, variant: dict[str, Any] | None = None) -> str:

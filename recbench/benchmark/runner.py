@@ -19,7 +19,7 @@ from recbench.benchmark.task_kinds import evaluate, export_format, get_kind, spl
 from recbench.benchmark.invariants import check_metrics
 from recbench.benchmark.model_contract import check_model, hook
 from recbench.benchmark.registry import datasets, split_spec
-from recbench.benchmark.records import SCHEMA_VERSION, USER_RUNS, results_folder, write_record
+from recbench.benchmark.records import SCHEMA_VERSION, USER_RUNS, results_folder, short_spec, write_record
 from recbench.benchmark.scenarios import inherit_cell_load, load_watch
 from recbench.benchmark.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.benchmark.training import Trainable, TrainSettings, fit_or_load
@@ -179,16 +179,6 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
 
 
 QUERY_SAMPLE_SEED = 0  # --max-queries: one seed, so every row of a dataset is scored on the same queries
-
-
-def short_spec(spec: str) -> str:
-    """A model spec as a label shows it: a checkpoint folder's path cut to its last part
-    (``cross-encoder:/home/me/.cache/.../cross-encoder-37e3`` -> ``cross-encoder:cross-encoder-37e3``),
-    so a row's label and cell key do not depend on where the checkpoint lies."""
-    name, sep, arg = spec.partition(":")
-    if sep and ("/" in arg or "\\" in arg):
-        return f"{name}:{Path(arg).name}"
-    return spec
 
 
 def serving_variant(settings: EvalSettings) -> dict[str, Any]:
