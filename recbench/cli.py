@@ -23,6 +23,7 @@ from recbench.benchmark.grid import EXECUTORS, GridInterrupted, Outcome, run_gri
 from recbench.benchmark.registry import UnknownNameError, baselines, datasets
 from recbench.benchmark.records import user_results_dir
 from recbench.benchmark.training import Budget, TrainSettings
+from recbench.benchmark.progress import bar_disabled, quiet_libraries
 
 # choices typer shows and checks (values are plain strings: ``.value``)
 ExecutorName = Enum("ExecutorName", {name: name for name in EXECUTORS}, type=str)
@@ -152,6 +153,7 @@ def run(
     A cell whose configuration already has a record in --results-dir is skipped (--rerun to
     run it again), so an interrupted grid resumes where it stopped. A failing cell is reported
     and the others go on; Ctrl-C stops at once and leaves no half record."""
+    quiet_libraries(progress)
     options = parse_options(opt)
     dataset_options = parse_options(dataset_opt)
     executor, index = executor.value, index.value
@@ -189,7 +191,7 @@ def run(
         typer.echo(f"skip  {m} x {d}: {reason}")
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(cells), desc="grid", unit="cell", disable=not progress or len(cells) < 2)
+    bar = tqdm(total=len(cells), desc="grid", unit="cell", disable=True if len(cells) < 2 else bar_disabled(progress))
 
     def started(cell: Cell) -> None:
         bar.set_postfix_str(f"{cell.model} x {cell.dataset}")
@@ -258,6 +260,7 @@ def encode(
     vectors. (Set $RECBENCH_CACHE to a shared folder when the cells run on other nodes.)"""
     from recbench.benchmark.catalog_encode import encode_catalogs
 
+    quiet_libraries(progress)
     settings = EvalSettings(batch_size=batch_size, fields=tuple(split_list(fields)) if fields else None,
                             progress=False)
     try:

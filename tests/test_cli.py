@@ -97,3 +97,27 @@ def test_datasets_reports_wine_present_when_only_the_first_rows_file_is(in_tmp, 
     result = runner.invoke(app, ["datasets"])
     rows = {line.split("|")[1].strip(): line for line in result.output.splitlines() if line.startswith("| wine")}
     assert "| no " in rows["wine-similar"]
+
+
+@pytest.mark.integration
+def test_no_progress_means_no_bar_at_all_and_captured_output_gets_no_0_percent_lines(in_tmp):
+    """A run's output in a log (no terminal): neither our bars nor the libraries' ("Loading
+    weights") may print; with --no-progress not even on a terminal."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RECBENCH_CACHE": str(in_tmp / "cache")}
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+    out = subprocess.run([sys.executable, "-m", "recbench.cli", "run", "-m", "sbert", "-d", "lee", "--no-progress",
+                          "--n-bootstrap", "20", "--latency-queries", "3"], env=env, cwd=in_tmp,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert "done  sbert x lee" in text
+    assert "Loading weights" not in text and "0%|" not in text and "it/s]" not in text, text
+    out = subprocess.run([sys.executable, "-m", "recbench.cli", "run", "-m", "sbert", "-d", "lee", "--rerun",
+                          "--n-bootstrap", "20", "--latency-queries", "3"], env=env, cwd=in_tmp,
+                         capture_output=True, text=True, timeout=600)  # bars asked for, but no terminal
+    assert out.returncode == 0, out.stderr
+    assert "0%|" not in out.stdout + out.stderr and "encode sbert" not in out.stdout + out.stderr

@@ -24,6 +24,7 @@ from recbench.benchmark.data import DataLocator
 from recbench.benchmark.encoding import encode_checked
 from recbench.benchmark.task_kinds import get_kind
 from recbench.benchmark.grid import EXECUTORS
+from recbench.benchmark.progress import bar_disabled
 
 
 @dataclass
@@ -171,7 +172,7 @@ def encode_catalogs(cells: Sequence[Cell], locator: DataLocator | None = None, w
     todo = [c for c in catalogs if overwrite or cache.get(model, c.texts) is None]
     distinct = list(dict.fromkeys(t for c in todo for t in c.texts))
     shards = shard(distinct, shard_size)
-    bar = tqdm(total=len(distinct), desc=f"encode {cells[0].model} x{workers}", unit="text", disable=not progress)
+    bar = tqdm(total=len(distinct), desc=f"encode {cells[0].model} x{workers}", unit="text", disable=bar_disabled(progress))
     started = time.perf_counter()
     if not shards:  # every catalog cached already: no worker to start
         parts = []

@@ -15,13 +15,14 @@ from recbench.benchmark.evaluate import EvalSettings, EvaluationError
 from recbench.benchmark.model_contract import hook
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.timing import stopwatch
+from recbench.benchmark.progress import bar_disabled
 
 
 def encode_checked(model: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False) -> np.ndarray:
     """Encodes in chunks (for a progress bar) and refuses NaN/inf or a wrong shape, naming the model."""
     chunk = max(batch_size * 16, 1024)
     parts = []
-    with tqdm(total=len(texts), desc=f"encode {model.name}", unit="text", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(texts), desc=f"encode {model.name}", unit="text", disable=bar_disabled(progress), leave=False) as bar:
         for start in range(0, len(texts), chunk):
             part = np.asarray(model.encode(list(texts[start : start + chunk]), batch_size=batch_size))
             parts.append(part)

@@ -39,6 +39,7 @@ from recbench.benchmark.data import default_cache_dir
 from recbench.benchmark.capabilities import Trainable  # noqa: F401 (declared there with the other capabilities)
 from recbench.benchmark.model_contract import hook
 from recbench.benchmark.timing import peak_rss_mb
+from recbench.benchmark.progress import bar_disabled
 
 MANIFEST = "recbench-checkpoint.json"
 
@@ -251,7 +252,7 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
     deadline = started + budget.minutes * 60 - prior_seconds if budget.minutes else float("inf")
     loop_started = time.perf_counter()  # after preparation (cached features, item tables): steps only
     last_save = loop_started
-    bar = tqdm(total=planned or None, initial=step, desc=f"train {model.name}", unit="step", disable=not progress,
+    bar = tqdm(total=planned or None, initial=step, desc=f"train {model.name}", unit="step", disable=bar_disabled(progress),
                leave=False)
 
     def run_validation(step: int) -> None:
