@@ -235,7 +235,7 @@ def run(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Encode datasets' item catalogs into the embedding cache ahead of `recbench run`.")
 def encode(
     model: str = typer.Option(..., "--model", "-m", help="one encoder, e.g. sbert"),
     dataset: list[str] = typer.Option(..., "--dataset", "-d", help="dataset(s) whose item catalogs to encode, "
@@ -339,7 +339,7 @@ def find_record(ref: str, results_dir: Path) -> Path:
     raise AssertionError("unreachable")
 
 
-@app.command()
+@app.command(short_help="Paired difference B - A over the queries both runs share: interval and p-value.")
 def compare(
     run_a: str = typer.Argument(..., help="record path, file name or run id"),
     run_b: str = typer.Argument(..., help="record path, file name or run id"),
@@ -380,7 +380,7 @@ def compare(
                f"p = {c.p_value:.4f}  ({verdict})")
 
 
-@app.command()
+@app.command(short_help="Re-run recorded cells from their records; exit 1 when a figure does not repeat.")
 def verify(
     records: list[Path] = typer.Argument(..., help="run record(s) to re-run and check"),
     reuse_checkpoint: bool = typer.Option(False, help="trained cells: load the cached checkpoint instead of "
@@ -434,7 +434,7 @@ def _fmt(x: float | None, signed: bool = False) -> str:
     return f"{x:+.6f}" if signed else f"{x:.6f}"
 
 
-@app.command()
+@app.command(short_help="CI's regression gate: the smoke suite against its expected values.")
 def check(
     suite: Path = typer.Option(DEFAULT_SUITE, help="the declared smoke suite"),
     update: bool = typer.Option(False, help="write the measured values as the new expected ones"),

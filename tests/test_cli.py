@@ -121,3 +121,16 @@ def test_no_progress_means_no_bar_at_all_and_captured_output_gets_no_0_percent_l
                          capture_output=True, text=True, timeout=600)  # bars asked for, but no terminal
     assert out.returncode == 0, out.stderr
     assert "0%|" not in out.stdout + out.stderr and "encode sbert" not in out.stdout + out.stderr
+
+
+def test_every_command_has_a_one_line_summary_in_the_command_list():
+    """The top-level help lists each command by a summary that reads as one sentence (a docstring
+    with hard line breaks used to wrap mid-sentence there)."""
+    import typer
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        summary = command.short_help or (command.help or "").strip().split("\n\n")[0]
+        assert "\n" not in summary.strip() and len(summary) <= 110, (name, summary)
+    listing = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}).output
+    assert "in shards over\n" not in listing and "Encode datasets' item catalogs" in listing
