@@ -311,6 +311,11 @@ def report(
     fmt: ReportFormat = typer.Option(ReportFormat.md, "--format", help="md (tables + plots) | csv | json (one row per cell)"),
     plots_dir: Optional[Path] = typer.Option(None, help="where plots go (default RESULTS_DIR/plots)"),
     significance: bool = typer.Option(True, help="mark rows not significantly different from the best"),
+    budget: Optional[str] = typer.Option(None, help="print the latency-budget view instead: the best row per "
+                                         "dataset within e.g. p99=5ms, qps=1000, bytes=512 (comma-joined), "
+                                         "and what the next step up buys"),
+    machine: Optional[str] = typer.Option(None, help="with --budget: only rows measured on a machine whose "
+                                          "description contains this"),
 ) -> None:
     """Render the leaderboard from the run records (the newest run of each cell)."""
     from recbench.benchmark.report import write_report
@@ -320,6 +325,22 @@ def report(
     if not results_dir.is_dir():
         fail(f"no run records: {results_dir}/ does not exist (run `recbench run` first, or give --results-dir; "
              "the project's leaderboard records are in results/)")
+    if machine and not budget:
+        fail("--machine selects the rows of a budget view; add --budget")
+    if budget:
+        from recbench.benchmark.budget import BudgetError, budget_table, budget_view, parse_budget
+        from recbench.benchmark.report import load
+
+        try:
+            limits = parse_budget(budget)
+        except BudgetError as exc:
+            fail(str(exc))
+        view = budget_view(load(results_dir), limits, machine)
+        if view.empty:
+            fail(f"no leaderboard row in {results_dir}/" + (f" measured on a machine matching {machine!r}" if machine else ""))
+        typer.echo(f"budget: {' and '.join(l.describe() for l in limits)}" + (f"; machine ~ {machine}" if machine else ""))
+        typer.echo(budget_table(view, limits, markdown=False))
+        return
     target = out or results_dir / f"leaderboard.{fmt}"
     path = write_report(results_dir, target, fmt, plots_dir, significance)
     typer.echo(f"wrote {path}")

@@ -134,3 +134,24 @@ def test_every_command_has_a_one_line_summary_in_the_command_list():
         assert "\n" not in summary.strip() and len(summary) <= 110, (name, summary)
     listing = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}).output
     assert "in shards over\n" not in listing and "Encode datasets' item catalogs" in listing
+
+
+def test_report_budget_prints_the_view_and_refuses_a_bad_budget(in_tmp):
+    import json
+    import shutil
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parent.parent / "results"
+    sample = next(committed.glob("lee__sif__*.json"))  # a committed record of the leaderboard
+    runs = in_tmp / "runs"
+    runs.mkdir()
+    shutil.copy(sample, runs / sample.name)
+    value = json.loads(sample.read_text())["metrics"]["pearson"]["value"]
+    result = runner.invoke(app, ["report", "--results-dir", str(runs), "--budget", "p99=1000ms"])
+    assert result.exit_code == 0, result.output
+    assert "budget: p99 ≤ 1000 ms" in result.output and f"{value:.4f}" in result.output
+    assert not (runs / "leaderboard.md").exists()  # the view only prints
+    result = runner.invoke(app, ["report", "--results-dir", str(runs), "--budget", "p99=quick"])
+    assert result.exit_code != 0 and "not a number" in result.output
+    result = runner.invoke(app, ["report", "--results-dir", str(runs), "--machine", "x"])
+    assert result.exit_code != 0 and "add --budget" in result.output
