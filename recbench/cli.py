@@ -316,6 +316,9 @@ def report(
                                          "and what the next step up buys"),
     machine: Optional[str] = typer.Option(None, help="with --budget: only rows measured on a machine whose "
                                           "description contains this"),
+    site: Optional[Path] = typer.Option(None, help="also write the leaderboard as a static site into this folder "
+                                        "(index, a page per task kind and per dataset, interactive plots, the "
+                                        "budget view; works from file://)"),
 ) -> None:
     """Render the leaderboard from the run records (the newest run of each cell)."""
     from recbench.benchmark.report import write_report
@@ -344,6 +347,11 @@ def report(
     target = out or results_dir / f"leaderboard.{fmt}"
     path = write_report(results_dir, target, fmt, plots_dir, significance)
     typer.echo(f"wrote {path}")
+    if site is not None:
+        from recbench.site.build import build_site
+
+        index = build_site(results_dir, site, significance)
+        typer.echo(f"wrote the site: {index} (open it in a browser; it needs no server)")
 
 
 def find_record(ref: str, results_dir: Path) -> Path:

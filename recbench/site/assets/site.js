@@ -1,0 +1,241 @@
+// recbench site: tables, filters, plots and the budget view, built from the page's JSON block.
+// Every value is put into the page as text (textContent), never as markup.
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("data").textContent);
+  const page = document.body.dataset.page;
+  const root = document.body.dataset.root || "";
+  const MARKS = { frontier: "★", tied: "≈", busy: "⚠", capped: "⏱" };
+  const QUANTITIES = {
+    p50_ms: { label: "p50 latency (ms)", atMost: true, log: true, digits: 2 },
+    p99_ms: { label: "p99 latency (ms)", atMost: true, log: true, digits: 2 },
+    qps: { label: "queries per second", atMost: false, log: true, digits: 0 },
+    bytes_per_item: { label: "bytes per item", atMost: true, log: true, digits: 0 },
+  };
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined) continue;
+      if (k === "className") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      node.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+    }
+    return node;
+  }
+  const isNum = (v) => typeof v === "number" && isFinite(v);
+  const fmt = (v, d) => (isNum(v) ? v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
+  const digitsOf = (rows) => (Math.max(0, ...rows.map((r) => Math.abs(r.value || 0))) > 1.5 ? 2 : 4);
+  const withCi = (r, d) =>
+    fmt(r.value, d) + (isNum(r.ci_low) && isNum(r.ci_high) ? ` [${fmt(r.ci_low, d)}, ${fmt(r.ci_high, d)}]` : "");
+  const marks = (r) =>
+    (r.frontier ? MARKS.frontier : "") + (r.tied_with_best ? MARKS.tied : "") + (r.busy ? MARKS.busy : "") +
+    (r.machine_dependent ? MARKS.capped : "");
+  const link = (href, text) => el("a", { href: root + href }, text);
+
+  // ---- the budget view (index page): best row per dataset within a budget, and the next step up
+  function withinBudget(row, quantity, bound) {
+    const v = row[quantity];
+    if (!isNum(v)) return false; // a budget is only met by what was measured
+    return QUANTITIES[quantity].atMost ? v <= bound : v >= bound;
+  }
+  function budgetAnswer(rows, quantity, bound, machine) {
+    const byDataset = new Map();
+    for (const r of rows) {
+      if (machine && r.machine !== machine) continue;
+      const key = `${r.dataset} (${r.split})`;
+      if (!byDataset.has(key)) byDataset.set(key, []);
+      byDataset.get(key).push(r);
+    }
+    const out = [];
+    for (const [key, group] of [...byDataset.entries()].sort()) {
+      const inside = group.filter((r) => withinBudget(r, quantity, bound) && isNum(r.value));
+      const best = inside.reduce((a, b) => (a === null || b.value > a.value ? b : a), null);
+      const floor = best ? best.value : -Infinity;
+      const better = group.filter((r) => !inside.includes(r) && isNum(r.value) && r.value > floor);
+      const cost = (r) => (isNum(r[quantity]) ? (QUANTITIES[quantity].atMost ? r[quantity] : -r[quantity]) : Infinity);
+      const next = better.reduce((a, b) => (a === null || cost(b) < cost(a) ? b : a), null);
+      out.push({ key, page: group[0].page, rows: group.length, within: inside.length, best, next });
+    }
+    return out;
+  }
+  function renderBudget(container, rows, machines) {
+    const quantity = el("select", { id: "budget-quantity" },
+      ...Object.entries(QUANTITIES).map(([k, q]) => el("option", { value: k }, q.label)));
+    quantity.value = "p99_ms";
+    const bound = el("input", { id: "budget-value", type: "number", value: "5", step: "any", min: "0" });
+    const machine = el("select", { id: "budget-machine" }, el("option", { value: "" }, "any machine"),
+      ...machines.map((m) => el("option", { value: m }, m)));
+    const out = el("div", { id: "budget-answer" });
+    const draw = () => {
+      const q = quantity.value, b = parseFloat(bound.value), d = QUANTITIES[q].digits;
+      out.replaceChildren();
+      if (!isFinite(b)) return;
+      const sign = QUANTITIES[q].atMost ? "≤" : "≥";
+      out.appendChild(el("p", { className: "note" }, `Best row per dataset with ${QUANTITIES[q].label} ${sign} ${b}` +
+        (machine.value ? ` on ${machine.value}` : "") + "; the next step is the cheapest row outside the budget that beats it."));
+      const table = el("table", { className: "budget" }, el("thead", {}, el("tr", {},
+        ...["dataset", "rows within", "best within the budget", "the next step up buys"].map((h) => el("th", {}, h)))));
+      const body = el("tbody");
+      for (const a of budgetAnswer(rows, q, b, machine.value)) {
+        const dg = a.best ? digitsOf([a.best]) : 4;
+        body.appendChild(el("tr", { "data-dataset": a.key },
+          el("td", {}, link(a.page, a.key)),
+          el("td", {}, `${a.within}/${a.rows}`),
+          el("td", { className: "best" }, a.best ? `${a.best.model} ${withCi(a.best, dg)} (${fmt(a.best[q], d)})` : "none within the budget"),
+          el("td", { className: "next" }, a.next ? `${a.next.model} ${fmt(a.next.value, dg)}` +
+            (a.best ? ` (+${fmt(a.next.value - a.best.value, dg)})` : "") + ` at ${fmt(a.next[q], d)}` : "nothing better outside it")));
+      }
+      table.appendChild(body);
+      out.appendChild(table);
+    };
+    for (const c of [quantity, bound, machine]) c.addEventListener("input", draw);
+    container.append(el("label", {}, "quantity ", quantity), " ", el("label", {}, "budget ", bound), " ",
+      el("label", {}, "machine ", machine), out);
+    draw();
+  }
+
+  // ---- index and kind pages: the datasets and their best rows
+  function bestOf(group) {
+    return group.filter((r) => isNum(r.value)).reduce((a, b) => (a === null || b.value > a.value ? b : a), null);
+  }
+  function datasetList(rows) {
+    const groups = new Map();
+    for (const r of rows) {
+      const key = `${r.dataset} (${r.split})`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(r);
+    }
+    const table = el("table", { className: "datasets" }, el("thead", {}, el("tr", {},
+      ...["dataset", "metric", "rows", "best row", "its p50 ms", "best row at p50 ≤ 1 ms"].map((h) => el("th", {}, h)))));
+    const body = el("tbody");
+    for (const [key, group] of [...groups.entries()].sort()) {
+      const best = bestOf(group);
+      const fast = bestOf(group.filter((r) => isNum(r.p50_ms) && r.p50_ms <= 1));
+      const d = digitsOf(group);
+      body.appendChild(el("tr", {}, el("td", {}, link(group[0].page, key)), el("td", {}, group[0].metric),
+        el("td", {}, String(group.length)), el("td", {}, best ? `${best.model} ${withCi(best, d)}` : "–"),
+        el("td", {}, best ? fmt(best.p50_ms, 2) : "–"),
+        el("td", {}, fast ? `${fast.model} ${fmt(fast.value, d)} at ${fmt(fast.p50_ms, 2)} ms` : "–")));
+    }
+    table.appendChild(body);
+    return table;
+  }
+
+  // ---- dataset page: filters, a sortable table, the plot
+  const COLUMNS = [
+    { key: "marks", label: "", get: marks },
+    { key: "model", label: "model", get: (r) => r.model },
+    { key: "value", label: "quality [95% CI]", get: (r) => r.value, show: (r, d) => withCi(r, d) + (r.seeds > 1 ? ` (${r.seeds} seeds)` : "") },
+    { key: "p50_ms", label: "p50 ms", get: (r) => r.p50_ms, show: (r) => fmt(r.p50_ms, 2) },
+    { key: "p99_ms", label: "p99 ms", get: (r) => r.p99_ms, show: (r) => fmt(r.p99_ms, 2) },
+    { key: "qps", label: "queries/s", get: (r) => r.qps, show: (r) => fmt(r.qps, 0) },
+    { key: "bytes_per_item", label: "bytes/item", get: (r) => r.bytes_per_item, show: (r) => fmt(r.bytes_per_item, 0) },
+    { key: "train_minutes", label: "train min", get: (r) => r.train_minutes, show: (r) => fmt(r.train_minutes, 1) },
+    { key: "family", label: "family", get: (r) => r.family },
+    { key: "backend", label: "backend", get: (r) => r.backend },
+    { key: "trained", label: "trained", get: (r) => (r.trained ? "trained" : "zero-shot") },
+    { key: "machine", label: "machine", get: (r) => r.machine },
+  ];
+  function datasetPage(rows) {
+    const d = digitsOf(rows);
+    const state = { sort: "value", desc: true, filters: {}, search: "" };
+    const filterDefs = [
+      ["family", "family", (r) => r.family], ["trained", "trained or not", (r) => (r.trained ? "trained" : "zero-shot")],
+      ["backend", "backend", (r) => r.backend], ["machine", "machine", (r) => r.machine],
+    ];
+    const filters = document.getElementById("filters");
+    for (const [key, label, get] of filterDefs) {
+      const values = [...new Set(rows.map(get))].sort();
+      const select = el("select", { id: `filter-${key}` }, el("option", { value: "" }, `any ${label}`),
+        ...values.map((v) => el("option", { value: v }, v)));
+      select.addEventListener("input", () => { state.filters[key] = [get, select.value]; draw(); });
+      filters.append(select, " ");
+    }
+    const search = el("input", { id: "filter-search", type: "search", placeholder: "model contains..." });
+    search.addEventListener("input", () => { state.search = search.value.toLowerCase(); draw(); });
+    filters.append(search);
+    const tableBox = document.getElementById("table");
+    const count = document.getElementById("count");
+    const visible = () => rows.filter((r) => Object.values(state.filters).every(([get, v]) => !v || get(r) === v) &&
+      (!state.search || r.model.toLowerCase().includes(state.search)));
+    function draw() {
+      const col = COLUMNS.find((c) => c.key === state.sort);
+      const shown = visible().sort((a, b) => {
+        const x = col.get(a), y = col.get(b);
+        const missing = (v) => v === null || v === undefined || v === "–";
+        if (missing(x) !== missing(y)) return missing(x) ? 1 : -1; // unmeasured rows last either way
+        const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+        return state.desc ? -c : c;
+      });
+      const head = el("tr", {}, ...COLUMNS.map((c) => el("th", {
+        "data-sort": c.key, className: c.key === state.sort ? (state.desc ? "sorted desc" : "sorted asc") : "",
+        onclick: () => { state.desc = state.sort === c.key ? !state.desc : c.key === "value"; state.sort = c.key; draw(); },
+      }, c.label)), el("th", {}, "record"), el("th", {}, "command"));
+      const body = el("tbody");
+      for (const r of shown) {
+        body.appendChild(el("tr", { "data-model": r.model },
+          ...COLUMNS.map((c) => el("td", { className: c.key }, c.show ? c.show(r, d) : String(c.get(r) ?? "–"))),
+          el("td", {}, ...r.records.map((p, i) => el("a", { href: root + p, title: p }, `json${r.records.length > 1 ? i + 1 : ""} `))),
+          el("td", { className: "command" }, r.command ? el("details", {}, el("summary", {}, "command"), el("code", {}, r.command)) : "–")));
+      }
+      tableBox.replaceChildren(el("table", { className: "rows" }, el("thead", {}, head), body));
+      count.textContent = `${shown.length} of ${rows.length} rows · ${MARKS.frontier} on the latency-quality frontier · ` +
+        `${MARKS.tied} not separable from the best (Holm-adjusted p ≥ 0.05) · ${MARKS.busy} timed on a busy machine · ` +
+        `${MARKS.capped} stopped by a time cap`;
+      plot(shown);
+    }
+    const xSelect = el("select", { id: "plot-x" }, ...Object.entries(QUANTITIES).map(([k, q]) => el("option", { value: k }, q.label)));
+    xSelect.addEventListener("input", () => draw());
+    document.getElementById("plot-controls").append(el("label", {}, "x axis ", xSelect));
+    function plot(shown) {
+      const box = document.getElementById("plot");
+      if (typeof Plotly === "undefined") { box.textContent = "(the plotting script did not load)"; return; }
+      const q = QUANTITIES[xSelect.value];
+      const points = shown.filter((r) => isNum(r[xSelect.value]) && isNum(r.value) && r[xSelect.value] > 0);
+      const families = [...new Set(points.map((r) => r.family))].sort();
+      const traces = families.map((f) => {
+        const pts = points.filter((r) => r.family === f);
+        return {
+          type: "scatter", mode: "markers", name: f, x: pts.map((r) => r[xSelect.value]), y: pts.map((r) => r.value),
+          error_y: { type: "data", symmetric: false, array: pts.map((r) => (isNum(r.ci_high) ? r.ci_high - r.value : 0)),
+            arrayminus: pts.map((r) => (isNum(r.ci_low) ? r.value - r.ci_low : 0)), thickness: 1 },
+          marker: { size: 10, symbol: pts.map((r) => (r.trained ? "diamond" : "circle")) },
+          text: pts.map((r) => `${r.model}<br>${r.metric} ${withCi(r, d)}<br>${q.label}: ${fmt(r[xSelect.value], q.digits)}` +
+            `<br>${r.trained ? "trained" : "zero-shot"} · ${r.machine}`),
+          hovertemplate: "%{text}<extra></extra>",
+        };
+      });
+      const better = (a, b) => (q.atMost ? a[xSelect.value] <= b[xSelect.value] : a[xSelect.value] >= b[xSelect.value]);
+      const front = points.filter((p) => !points.some((o) => o !== p && better(o, p) && o.value >= p.value &&
+        (o.value > p.value || o[xSelect.value] !== p[xSelect.value])))
+        .sort((a, b) => a[xSelect.value] - b[xSelect.value]);
+      traces.push({ type: "scatter", mode: "lines", name: "frontier", x: front.map((r) => r[xSelect.value]),
+        y: front.map((r) => r.value), line: { dash: "dot", color: "#888" }, hoverinfo: "skip" });
+      Plotly.react(box, traces, {
+        xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: rows[0].metric } },
+        margin: { t: 30, b: 60 }, legend: { orientation: "h", y: 1.15 }, height: 500,
+      }, { displaylogo: false, responsive: true });
+      box.dataset.points = String(points.length);
+    }
+    draw();
+  }
+
+  if (page === "index") {
+    const kinds = document.getElementById("kinds");
+    for (const kind of data.kinds) {
+      const rows = data.rows.filter((r) => r.kind === kind);
+      kinds.append(el("h2", {}, link(`kinds/${kind.replace(/[^A-Za-z0-9._-]/g, "_")}.html`, data.titles[kind] || kind)),
+        datasetList(rows));
+    }
+    renderBudget(document.getElementById("budget"), data.rows, data.machines);
+  } else if (page === "kind") {
+    document.getElementById("datasets").append(datasetList(data.rows));
+  } else if (page === "dataset") {
+    datasetPage(data.rows);
+  }
+})();

@@ -1,0 +1,120 @@
+"""The static site in a real browser (the system's Chromium driven by Playwright): it loads from
+file:// with no console error, sorting and filtering change the rows, the plot draws its points,
+the budget view gives the answer the Python view gives on the committed records, and a label
+holding markup is shown as text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recbench.benchmark.budget import budget_view, parse_budget
+from recbench.benchmark.report import load
+from recbench.site.build import build_site
+
+pytestmark = pytest.mark.browser
+COMMITTED = Path(__file__).resolve().parent.parent / "results"
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
+                 if p and Path(p).is_file()), None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the [test] extra)")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium: apt-get install chromium (.ci/run installs it)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site") / "site"
+    build_site(COMMITTED, out, significance=False)
+    return out
+
+
+def open_page(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    return page, errors
+
+
+def test_the_index_loads_with_no_error_and_links_every_kind_and_dataset(browser, site):
+    page, errors = open_page(browser, site / "index.html")
+    assert page.locator("#kinds h2").count() == 4  # pairs, impressions, item-to-item, sequences
+    datasets = {(r["dataset"], r["split"]) for r in json.loads(page.locator("#data").text_content())["rows"]}
+    assert page.locator("table.datasets tbody tr").count() == len(datasets)
+    first = page.locator("table.datasets tbody tr a").first.get_attribute("href")
+    assert (site / first).is_file()
+    assert errors == []
+
+
+def test_a_dataset_page_sorts_filters_and_plots(browser, site):
+    page, errors = open_page(browser, site / "datasets" / "amazon-scientific-mix__dev.html")
+    page.wait_for_selector("#plot .scatterlayer")
+    rows = page.locator("table.rows tbody tr")
+    total = rows.count()
+    assert total > 10 and page.locator("#count").text_content().startswith(f"{total} of {total} rows")
+    data = json.loads(page.locator("#data").text_content())["rows"]
+    plotted = [r for r in data if r["p50_ms"] and r["value"] is not None]
+    assert page.locator("#plot .scatterlayer .point").count() == len(plotted)
+    # sorted by quality, best first; a click on p50 sorts by latency, fastest first
+    best = max(data, key=lambda r: r["value"])
+    assert rows.first.get_attribute("data-model") == best["model"]
+    page.locator("th[data-sort=p50_ms]").click()  # a cost column sorts cheapest first
+    fastest = min((r for r in data if r["p50_ms"] is not None), key=lambda r: r["p50_ms"])
+    assert float(rows.first.locator("td.p50_ms").text_content()) == pytest.approx(round(fastest["p50_ms"], 2), abs=0.006)
+    # filters: trained rows only, then a family, then a search
+    page.select_option("#filter-trained", "trained")
+    trained = [r for r in data if r["trained"]]
+    assert rows.count() == len(trained) < total
+    page.select_option("#filter-trained", "")
+    page.fill("#filter-search", "sbert")
+    assert rows.count() == sum("sbert" in r["model"] for r in data) > 0
+    # the x axis selector redraws: rows without a bytes figure leave the plot
+    page.fill("#filter-search", "")
+    page.select_option("#plot-x", "bytes_per_item")
+    assert page.locator("#plot .scatterlayer .point").count() == sum(
+        1 for r in data if r["bytes_per_item"] and r["value"] is not None)
+    assert errors == []
+
+
+@pytest.mark.parametrize("budget", ["p99=5ms", "p99=0.5ms", "qps=1000", "bytes=512"])
+def test_the_budget_view_answers_as_the_command_does(browser, site, budget):
+    (limit,) = parse_budget(budget)
+    expected = budget_view(load(COMMITTED), [limit])
+    page, errors = open_page(browser, site / "index.html")
+    page.select_option("#budget-quantity", limit.column)
+    page.fill("#budget-value", str(limit.bound))
+    for _, row in expected.iterrows():
+        cell = page.locator(f"#budget-answer tr[data-dataset='{row['dataset']} ({row['split']})'] td.best")
+        shown = cell.text_content()
+        if row["best"] is None or row["best"] != row["best"]:
+            assert shown == "none within the budget"
+        else:
+            assert shown.startswith(f"{row['best']} "), (row["dataset"], shown, row["best"])
+    assert errors == []
+
+
+def test_markup_in_a_label_is_shown_as_text(browser, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    sample = next(p for p in sorted(COMMITTED.glob("ml100k__*.json"))
+                  if json.loads(p.read_text()).get("schema_version") == 2 and not json.loads(p.read_text()).get("training"))
+    record = json.loads(sample.read_text())
+    record["model"]["label"] = "sif<img src=x onerror=\"document.title='pwned'\">"
+    record["sidecar"], record["sidecars"] = None, {}
+    (runs / "ml100k__evil.json").write_text(json.dumps(record))
+    out = build_site(runs, tmp_path / "site", significance=False).parent
+    page, errors = open_page(browser, out / "datasets" / "ml100k__test.html")
+    assert page.locator("table.rows img").count() == 0 and page.title() != "pwned"
+    assert "<img src=x" in page.locator("table.rows tbody").text_content()
