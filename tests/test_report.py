@@ -111,3 +111,17 @@ def test_rows_built_on_codes_get_the_what_an_item_is_table(tmp_path, real_data):
     assert "semantic code prefixes" in row and "1.00/0.50/0.25" in row and "0.125" in row
     sif = next(line for line in section.splitlines() if line.startswith("| `sif`"))
     assert "its text's vector" in sif
+
+
+def test_the_summary_ranks_rows_within_each_task_kind_only(tmp_path, real_data):
+    runs = tmp_path / "runs"
+    run_cell("sif", "lee", settings=FAST, results_dir=runs)
+    run_cell("popularity", "ml100k", settings=FAST, results_dir=runs)
+    run_cell("sif", "ml100k", settings=FAST, results_dir=runs)
+    board = render_markdown(runs)
+    summary = board.split("## Summary per task kind")[1].split("\n## ")[0]
+    pairs = summary.split("### pairs")[1].split("###")[0]
+    sequences = summary.split("### sequences")[1]
+    assert "`sif`" in pairs and "`popularity`" not in pairs
+    assert "`popularity`" in sequences and "`sif`" in sequences
+    assert "1 dataset(s), 1 row(s)" in summary.split("### pairs")[1].splitlines()[0]

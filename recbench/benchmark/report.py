@@ -405,15 +405,21 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
     return stats.sort_values(["win_rate", "comparisons"], ascending=[False, False])
 
 
-def summary_table(frame: pd.DataFrame) -> str:
+SUMMARY_ROWS = 10  # per task kind in the Markdown board; the site shows every row
+
+
+def summary_table(frame: pd.DataFrame, limit: int | None = None) -> str:
     """Models ordered by their head-to-head win rate over shared datasets (see ``head_to_head``),
-    with the mean rank over their own datasets beside it for reference."""
+    with the mean rank over their own datasets beside it for reference; the first ``limit``."""
     s = head_to_head(frame)
+    more = max(0, len(s) - limit) if limit else 0
+    s = s.head(limit) if limit else s
     rows = [[md_code(m), fmt_num(100 * r.win_rate, 1) if np.isfinite(r.win_rate) else "–", f"{int(r.comparisons):,}",
              int(r.datasets), f"{r.mean_rank:.2f}", fmt_num(r.median_p50_ms, 2)] for m, r in s.iterrows()]
-    return tabulate(rows, headers=["model", "wins % (shared datasets)", "comparisons", "datasets",
-                                   "mean rank (own datasets)", "median p50 ms"], tablefmt="github",
-                    disable_numparse=True)
+    table = tabulate(rows, headers=["model", "wins % (shared datasets)", "comparisons", "datasets",
+                                    "mean rank (own datasets)", "median p50 ms"], tablefmt="github",
+                     disable_numparse=True)
+    return table + (f"\n\n… and {more} more row(s) in the tables below." if more else "")
 
 
 def dataset_order(key: tuple[str, str], kinds: dict[tuple[str, str], str]) -> tuple:
@@ -482,11 +488,19 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         return "\n".join(out + ["No run records yet: `recbench run --model sif --dataset lee`.", ""])
     frame["frontier"] = False
     kinds = {(d, s): k for d, s, k in frame[["dataset", "split", "kind"]].itertuples(index=False)}
-    out += ["## Summary across datasets", "",
-            "Ordered by head-to-head wins: each pair of rows is compared on the datasets both ran on (by "
-            "the primary metric; a tie counts one half), so a variant run on 2 datasets is never ranked "
-            "against a model's 13. The mean rank over each row's own datasets is shown for reference only.",
-            "", summary_table(frame), ""]
+    out += ["## Summary per task kind", "",
+            "Within each task kind, rows ordered by head-to-head wins: each pair of rows is compared on the "
+            "datasets of that kind both ran on (by the primary metric; a tie counts one half), so a variant run "
+            "on 2 datasets is never ranked against a model's 13, and a sentence-similarity row never against a "
+            f"sequence model. The top {SUMMARY_ROWS} of each kind; every row is in the tables below, and "
+            "`recbench report --site DIR` publishes them as a site to sort, filter and plot "
+            "(with the latency-budget view).", ""]
+    by_kind = sorted(set(kinds.values()), key=lambda k: dataset_order(next(key for key, v in kinds.items() if v == k), kinds))
+    for kind in by_kind:
+        sub = frame[frame["kind"] == kind]
+        n_rows = sub["model"].nunique()
+        out += [f"### {md_text(kind)}: {sub.groupby(['dataset', 'split']).ngroups} dataset(s), {n_rows} row(s)", "",
+                summary_table(sub, limit=SUMMARY_ROWS), ""]
     for key in sorted(kinds, key=lambda k: dataset_order(k, kinds)):
         name, split = key
         idx = frame.index[(frame["dataset"] == name) & (frame["split"] == split)]
