@@ -15,7 +15,7 @@ from recbench.benchmark.budget import budget_view, parse_budget
 from recbench.benchmark.report import load
 from recbench.site.build import build_site
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.integration]  # a browser, the committed records
 COMMITTED = Path(__file__).resolve().parent.parent / "results"
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
                  if p and Path(p).is_file()), None)
