@@ -110,3 +110,19 @@ def test_a_cross_encoder_never_reads_a_cold_items_text_in_training(isolated_cach
     monkeypatch.setattr(model, "training_loss", loss)
     fit(model, task, steps=4)
     assert training and not any(t in s for s in training for t in cold_titles)
+
+
+def test_batched_maxsim_equals_the_per_candidate_definition_and_passes_gradients():
+    import torch
+
+    from recbench.baselines.cross_encoder import maxsim
+
+    torch.manual_seed(0)
+    items = [torch.randn(n, 8, requires_grad=True) for n in (3, 0, 5, 1)]
+    user = torch.randn(4, 8)
+    got = maxsim(items, user)
+    expected = torch.stack([(i @ user.T).max(dim=1).values.mean() if len(i) else torch.zeros(()) for i in items])
+    assert torch.allclose(got, expected, atol=1e-6)
+    got.sum().backward()
+    assert items[0].grad is not None and items[2].grad.shape == (5, 8)
+    assert torch.equal(maxsim(items, torch.zeros(0, 8)), torch.zeros(4))  # no history token: 0, not NaN

@@ -298,6 +298,18 @@ class HalfCrossEncoder(JointScorer):
         return torch.cat([items[[at[int(c)] for c in cands]] @ users[j] for j, cands in enumerate(candidates)])
 
 
+def maxsim(items: list[Any], user: Any) -> Any:
+    """Each candidate's mean over its tokens of the best cosine with any of the user's tokens, all
+    candidates of one query at once (padded); 0 where either side has no token."""
+    lengths = torch.tensor([len(i) for i in items], dtype=torch.long)
+    if len(items) == 0 or user.shape[0] == 0 or int(lengths.max()) == 0:
+        return torch.zeros(len(items))
+    padded = torch.nn.utils.rnn.pad_sequence(list(items), batch_first=True)  # (C, T, d), zeros past each end
+    best = (padded @ user.T).max(dim=2).values  # (C, T)
+    mask = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
+    return (best * mask).sum(dim=1) / lengths.clamp(min=1)
+
+
 class LateInteraction(JointScorer):
     """MaxSim between the candidate's tokens and the history's: the mean over candidate tokens
     of the best cosine with any history token, / temperature in the loss."""
@@ -335,16 +347,9 @@ class LateInteraction(JointScorer):
         else:
             distinct = np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates]))
             per_item = dict(zip(distinct.tolist(), self._item_tokens([texts[int(r)] for r in distinct])))
-        out = []
         with stage("score"):
-            for j, cands in enumerate(candidates):
-                for c in cands:
-                    item = per_item[int(c)]
-                    if len(item) == 0 or users[j].shape[0] == 0:
-                        out.append(torch.zeros(()))
-                    else:
-                        out.append((item @ users[j].T).max(dim=1).values.mean())
-        return torch.stack(out)
+            out = [maxsim([per_item[int(c)] for c in cands], users[j]) for j, cands in enumerate(candidates)]
+        return torch.cat(out) if out else torch.zeros(0)
 
 
 @baselines.register("biencoder-colbert")
