@@ -26,6 +26,21 @@ def patterned_task(n_items=60, n_users=400, seed=0):
                          [f"u{u}" for u in range(n_users)], seqs, ("title",))
 
 
+def train_briefly(model, train, steps, optimiser):
+    """``steps`` optimiser steps at 3e-3 on the model's own batches (seed 0); the losses."""
+    net = model.prepare_training(train, 0)
+    opt = optimiser(net.parameters(), 3e-3)
+    batches = model.training_batches(np.random.default_rng(0))
+    losses = []
+    for _ in range(steps):
+        loss, _, _ = model.training_loss(next(batches))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 SMALL_CODES = {"levels": 2, "codes": 8, "branching": 4}
 
 
@@ -40,16 +55,7 @@ def test_it_learns_scores_the_catalog_and_reloads(name, options, tmp_path, isola
     task = patterned_task()
     train, _ = sequences_training_split(task, seed=0)
     model = baselines.get(name)(batch=64, **options)
-    net = model.prepare_training(train, 0)
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    batches = model.training_batches(np.random.default_rng(0))
-    losses = []
-    for _ in range(150):
-        loss, n, _ = model.training_loss(next(batches))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_briefly(model, train, 150, torch.optim.Adam)
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10]), (losses[:3], losses[-3:])
     scores = model.score_queries(task, np.arange(len(task)))
     assert scores.shape == (len(task), len(task.item_ids)) and np.isfinite(scores).all()
@@ -97,16 +103,7 @@ def test_tiger_generates_catalog_items_learns_the_walk_and_reloads(tmp_path, iso
     task = patterned_task()
     train, _ = sequences_training_split(task, seed=0)
     model = baselines.get("tiger")(batch=64, levels=2, codes=8, d_model=32, heads=2, d_ff=64, beam=5)
-    net = model.prepare_training(train, 0)
-    opt = torch.optim.AdamW(net.parameters(), 3e-3)
-    batches = model.training_batches(np.random.default_rng(0))
-    losses = []
-    for _ in range(200):
-        loss, n, _ = model.training_loss(next(batches))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_briefly(model, train, 200, torch.optim.AdamW)
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10]), (losses[:3], losses[-3:])
     scores = model.score_queries(task, np.arange(len(task)))
     in_beam = scores > -1e8

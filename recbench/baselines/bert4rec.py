@@ -18,6 +18,7 @@ import numpy as np
 from recbench.baselines._lazy import LazyModule, lazy_names
 from recbench.baselines.sasrec import SASRec, left_padded
 from recbench.benchmark.registry import baselines
+from recbench.baselines._sequences_training import shuffled_batches
 
 torch, F = LazyModule("torch"), LazyModule("torch.nn.functional")
 (BERT4RecNet,) = lazy_names("recbench.baselines._idseq_nets", "BERT4RecNet")
@@ -48,18 +49,15 @@ class BERT4Rec(SASRec):
         return self.net
 
     def training_batches(self, rng: np.random.Generator):
-        size = min(self.batch, len(self.sequences))
-        while True:
-            order = rng.permutation(len(self.sequences))
-            for s in range(0, len(order) - size + 1, size):
-                seqs = [self.sequences[i][-self.max_length:] for i in order[s : s + size]]
-                masks = []
-                for seq in seqs:  # the masked positions, drawn here so that the batch is the seed's
-                    m = rng.random(len(seq)) < self.mask_ratio
-                    if not m.any():
-                        m[rng.integers(len(seq))] = True
-                    masks.append(m)
-                yield list(zip(seqs, masks))
+        for rows in shuffled_batches(len(self.sequences), self.batch, rng):
+            seqs = [self.sequences[i][-self.max_length:] for i in rows]
+            masks = []
+            for seq in seqs:  # the masked positions, drawn here so that the batch is the seed's
+                m = rng.random(len(seq)) < self.mask_ratio
+                if not m.any():
+                    m[rng.integers(len(seq))] = True
+                masks.append(m)
+            yield list(zip(seqs, masks))
 
     def training_loss(self, batch: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Any, int, int]:
         ids = left_padded([s for s, _ in batch], self.max_length)

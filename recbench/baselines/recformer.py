@@ -43,6 +43,7 @@ from recbench.baselines.sbert import load_sentence_transformer
 from recbench.benchmark.cells import truthy
 from recbench.benchmark.registry import baselines
 from recbench.baselines._lazy import LazyModule, lazy_names
+from recbench.baselines._sequences_training import shuffled_batches, training_sequences
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
 RecformerEncoder, = lazy_names("recbench.baselines._recformer_net", 'RecformerEncoder')
@@ -198,8 +199,7 @@ class Recformer:
     # --- Trainable (the fine-tuned mode) ----------------------------------------------------
     def prepare_training(self, train_task: Any, seed: int) -> nn.Module:
         self._prepare(train_task)
-        self.sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]
-        self.sequences = [s for s in self.sequences if len(s) >= 2]
+        self.sequences = [s for s in training_sequences(train_task) if len(s) >= 2]
         if not self.sequences:
             raise ValueError(f"recformer: {train_task.name}'s train part has no sequence of two items")
         self.n_catalog = len(train_task.item_ids)
@@ -230,16 +230,13 @@ class Recformer:
         self.step = int(state["step"])
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[tuple[list[int], int]]]:
-        size = min(self.batch, len(self.sequences))
-        while True:
-            order = rng.permutation(len(self.sequences))
-            for s in range(0, len(order) - size + 1, size):
-                batch = []
-                for i in order[s : s + size]:
-                    seq = self.sequences[i]
-                    cut = int(rng.integers(1, len(seq)))  # a random prefix predicts its next item
-                    batch.append((seq[:cut][::-1][: self.max_items].tolist(), int(seq[cut])))
-                yield batch
+        for rows in shuffled_batches(len(self.sequences), self.batch, rng):
+            batch = []
+            for i in rows:
+                seq = self.sequences[i]
+                cut = int(rng.integers(1, len(seq)))  # a random prefix predicts its next item
+                batch.append((seq[:cut][::-1][: self.max_items].tolist(), int(seq[cut])))
+            yield batch
 
     def training_loss(self, batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, int, int]:
         if 0 < self.step <= self.stage1_steps and (self.step % self.refresh_every == 0 or self.step == self.stage1_steps):

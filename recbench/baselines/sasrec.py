@@ -22,6 +22,7 @@ import numpy as np
 
 from recbench.benchmark.registry import baselines
 from recbench.baselines._lazy import LazyModule, lazy_names
+from recbench.baselines._sequences_training import shuffled_batches, training_sequences
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
 SelfAttentionBlock, SASRecNet = lazy_names("recbench.baselines._sasrec_net", 'SelfAttentionBlock', 'SASRecNet')
@@ -84,7 +85,7 @@ class SASRec:
 
     # --- Trainable ---------------------------------------------------------------------------
     def prepare_training(self, train_task: Any, seed: int) -> nn.Module:
-        self.sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]
+        self.sequences = training_sequences(train_task)
         if not self.sequences:
             raise ValueError(f"{train_task.name}: no training sequence")
         cold = getattr(train_task, "cold_items", None)  # the cold-item protocol: out of the loss too
@@ -92,11 +93,8 @@ class SASRec:
         return self._build(len(train_task.item_ids), seed)
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
-        size = min(self.batch, len(self.sequences))
-        while True:
-            order = rng.permutation(len(self.sequences))
-            for s in range(0, len(order) - size + 1, size):
-                yield [self.sequences[i][-(self.max_length + 1):] for i in order[s : s + size]]
+        for rows in shuffled_batches(len(self.sequences), self.batch, rng):
+            yield [self.sequences[i][-(self.max_length + 1):] for i in rows]
 
     def training_loss(self, batch: list[np.ndarray]) -> tuple[torch.Tensor, int, int]:
         inputs = left_padded([s[:-1] for s in batch], self.max_length)

@@ -24,6 +24,7 @@ import numpy as np
 
 from recbench.baselines._item_codes import FittedIndexing, IndexingSpec, cached_indexing, code_stats
 from recbench.baselines._lazy import LazyModule, lazy_names
+from recbench.baselines._sequences_training import seen_items, training_sequences
 from recbench.baselines.unisrec import UniSRec, item_vectors
 from recbench.benchmark.registry import baselines
 
@@ -92,34 +93,22 @@ class SASRecSemanticID(UniSRec):
                           self.max_length, table, 0, use_ids=False, temperature=None)
 
     def prepare_training(self, train_task: Any, seed: int) -> Any:
-        sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]
-        seen = np.zeros(len(train_task.item_ids), dtype=bool)
-        for s in sequences:
-            seen[s] = True
+        sequences = training_sequences(train_task)
+        seen = seen_items(sequences, len(train_task.item_ids))
         vectors = item_vectors(train_task)  # cold items' texts are blank here, and no code book sees them
         self.indexing = cached_indexing(self.spec, vectors, seen, sequences)
         self.vocab = prefix_vocabulary(self.indexing.codes_for(vectors), seen, self.depths)
         return super().prepare_training(train_task, seed)
 
-    def _use_catalog(self, task: Any) -> None:
-        """Puts this catalog's prefix ids in: the warm items' codes as fitted, the others placed
-        by their text (an evaluated catalog's cold items by their real one)."""
-        from recbench.benchmark.cache import texts_key
-
-        if self._keyed_task is not None and self._keyed_task[0] is task:
-            key = self._keyed_task[1]
-        else:
-            key = texts_key(task.item_texts())
-            self._keyed_task = (task, key)
-        if self._text_for != key:
-            codes = self.indexing.codes_for(item_vectors(task))
-            index = prefix_index(codes, self.vocab, self.depths)
-            self.net.adaptor.index.copy_(torch.from_numpy(index))
-            self._stats = {**code_stats(codes, self.spec),
-                           "items_with_no_known_prefix": int((index == 0).all(axis=1).sum()),
-                           "prefix_embeddings": len(self.vocab)}
-            self._text_for = key
-            self._table = None
+    def _put_catalog(self, task: Any) -> None:
+        """This catalog's prefix ids: the warm items' codes as fitted, the others placed by their
+        text (an evaluated catalog's cold items by their real one)."""
+        codes = self.indexing.codes_for(item_vectors(task))
+        index = prefix_index(codes, self.vocab, self.depths)
+        self.net.adaptor.index.copy_(torch.from_numpy(index))
+        self._stats = {**code_stats(codes, self.spec),
+                       "items_with_no_known_prefix": int((index == 0).all(axis=1).sum()),
+                       "prefix_embeddings": len(self.vocab)}
 
     def save_checkpoint(self, folder: Path) -> None:
         super().save_checkpoint(folder)

@@ -30,6 +30,7 @@ import numpy as np
 
 from recbench.baselines._item_codes import FittedIndexing, IndexingSpec, cached_indexing, code_stats
 from recbench.baselines._lazy import LazyModule, lazy_names
+from recbench.baselines._sequences_training import seen_items, shuffled_batches, training_sequences
 from recbench.baselines.unisrec import item_vectors
 from recbench.benchmark.registry import baselines
 
@@ -129,13 +130,10 @@ class TIGER:
 
     # --- Trainable ---------------------------------------------------------------------------
     def prepare_training(self, train_task: Any, seed: int) -> Any:
-        self.sequences = [np.r_[train_task.past_of(i), train_task.targets[i]] for i in range(len(train_task))]
-        self.sequences = [s for s in self.sequences if len(s) >= 2]
+        self.sequences = [s for s in training_sequences(train_task) if len(s) >= 2]
         if not self.sequences:
             raise ValueError(f"{train_task.name}: no training sequence of two items or more")
-        seen = np.zeros(len(train_task.item_ids), dtype=bool)
-        for s in self.sequences:
-            seen[s] = True
+        seen = seen_items(self.sequences, len(train_task.item_ids))
         vectors = item_vectors(train_task)  # cold texts blank; no code book sees them
         self.indexing = cached_indexing(self.spec, vectors, seen, self.sequences)
         codes = self.indexing.codes_for(vectors)
@@ -152,16 +150,13 @@ class TIGER:
         return self.net
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[tuple[np.ndarray, int]]]:
-        size = min(self.batch, len(self.sequences))
-        while True:
-            order = rng.permutation(len(self.sequences))
-            for s in range(0, len(order) - size + 1, size):
-                batch = []
-                for i in order[s : s + size]:
-                    seq = self.sequences[i]
-                    cut = int(rng.integers(1, len(seq)))
-                    batch.append((seq[max(0, cut - self.history):cut], int(seq[cut])))
-                yield batch
+        for rows in shuffled_batches(len(self.sequences), self.batch, rng):
+            batch = []
+            for i in rows:
+                seq = self.sequences[i]
+                cut = int(rng.integers(1, len(seq)))  # a random prefix predicts its next item
+                batch.append((seq[max(0, cut - self.history):cut], int(seq[cut])))
+            yield batch
 
     def training_loss(self, batch: list[tuple[np.ndarray, int]]) -> tuple[Any, int, int]:
         ids, attention = self._encoder_inputs(self._train_tokens, [h for h, _ in batch])

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from recbench.baselines._lazy import LazyModule, lazy_names
+from recbench.baselines._sequences_training import seen_items
 from recbench.baselines.sasrec import SASRec, left_padded
 from recbench.benchmark.registry import baselines
 
@@ -85,10 +86,7 @@ class UniSRec(SASRec):
 
     def prepare_training(self, train_task: Any, seed: int) -> Any:
         net = super().prepare_training(train_task, seed)
-        seen = np.zeros(len(train_task.item_ids), dtype=bool)
-        for s in self.sequences:
-            seen[s] = True
-        net.seen.copy_(torch.from_numpy(seen))
+        net.seen.copy_(torch.from_numpy(seen_items(self.sequences, len(train_task.item_ids))))
         self._train_task = train_task
         self._use_catalog(train_task)
         return net
@@ -116,9 +114,13 @@ class UniSRec(SASRec):
             key = texts_key(task.item_texts())
             self._keyed_task = (task, key)
         if self._text_for != key:
-            self.net.text.copy_(torch.from_numpy(item_vectors(task)))
+            self._put_catalog(task)
             self._text_for = key
             self._table = None
+
+    def _put_catalog(self, task: Any) -> None:
+        """What the network holds of a catalog's items: their text vectors."""
+        self.net.text.copy_(torch.from_numpy(item_vectors(task)))
 
     def weights_changed(self) -> None:
         """The loop swapped other weights in (the best validation step): the table is stale."""
