@@ -32,19 +32,17 @@ class Limit:
         return (v <= self.bound) if self.at_most else (v >= self.bound)
 
     def describe(self) -> str:
-        unit = UNITS[self.key][1]
-        return f"{self.key} {'≤' if self.at_most else '≥'} {self.bound:g}{unit}"
+        return f"{self.key} {'≤' if self.at_most else '≥'} {self.bound:g}{SHOWN_UNIT[self.key]}"
 
 
-# key -> (frame column, unit shown, at most?)
+# key -> (frame column, at most?)
 QUANTITIES = {
     "p50": ("p50_ms", True), "p90": ("p90_ms", True), "p95": ("p95_ms", True), "p99": ("p99_ms", True),
     "qps": ("qps", False), "bytes": ("bytes_per_item", True), "params": ("parameters", True),
     "train": ("train_minutes", True),
 }
-UNITS = {"p50": ("ms", " ms"), "p90": ("ms", " ms"), "p95": ("ms", " ms"), "p99": ("ms", " ms"),
-         "qps": ("/s", " queries/s"), "bytes": ("B", " bytes/item"), "params": ("", " parameters"),
-         "train": ("min", " train min")}
+SHOWN_UNIT = {"p50": " ms", "p90": " ms", "p95": " ms", "p99": " ms", "qps": " queries/s", "bytes": " bytes/item",
+              "params": " parameters", "train": " train min"}
 SCALE = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "b": 1.0, "kb": 1024.0, "kib": 1024.0, "mb": 1024.0 ** 2,
          "mib": 1024.0 ** 2, "k": 1e3, "m": 1e6, "min": 1.0, "h": 60.0, "/s": 1.0, "qps": 1.0}
 
