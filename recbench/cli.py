@@ -350,7 +350,10 @@ def report(
     if site is not None:
         from recbench.site.build import build_site
 
-        index = build_site(results_dir, site, significance)
+        try:
+            index = build_site(results_dir, site, significance)
+        except ValueError as exc:
+            fail(str(exc))
         typer.echo(f"wrote the site: {index} (open it in a browser; it needs no server)")
 
 

@@ -155,6 +155,10 @@ def test_report_budget_prints_the_view_and_refuses_a_bad_budget(in_tmp):
     assert result.exit_code == 0, result.output
     assert (in_tmp / "site" / "index.html").is_file() and (in_tmp / "site" / "assets" / "plotly.min.js").is_file()
     assert (in_tmp / "site" / "records" / sample.name).is_file()
+    empty = in_tmp / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["report", "--results-dir", str(empty), "--site", str(in_tmp / "site2")])
+    assert result.exit_code != 0 and "no run records" in result.output and not (in_tmp / "site2").exists()
     result = runner.invoke(app, ["report", "--results-dir", str(runs), "--budget", "p99=quick"])
     assert result.exit_code != 0 and "not a number" in result.output
     result = runner.invoke(app, ["report", "--results-dir", str(runs), "--machine", "x"])
