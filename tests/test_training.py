@@ -316,3 +316,25 @@ def test_a_record_names_its_checkpoint_relative_to_the_cache_root_and_finds_it_a
     again, _ = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False)
     assert again["reused"] is True and again["checkpoint"] == section["checkpoint"]
     assert resolve_checkpoint(folder) == folder  # an absolute path stays as given
+
+
+def test_training_on_another_device_records_it_restores_the_default_and_shares_the_checkpoint(tmp_path, monkeypatch):
+    # "cpu:0" takes the accelerator path (move, default device, move back) on a machine without one
+    cache = CheckpointCache(tmp_path)
+    settings = TrainSettings(budget=Budget(steps=20, minutes=None))
+    monkeypatch.setenv("RECBENCH_TRAIN_DEVICE", "cpu:0")
+    toy = Toy()
+    section, _ = fit_or_load(toy, None, lambda: 0.0, settings, "data-1", "auc", progress=False, cache=cache)
+    assert section["device"] == "cpu:0" and section["reused"] is False
+    assert torch.get_default_device() == torch.device("cpu") and toy.w.weight.device.type == "cpu"
+    monkeypatch.delenv("RECBENCH_TRAIN_DEVICE")
+    again, _ = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False, cache=cache)
+    assert again["reused"] is True and again["device"] == "cpu:0"  # where the weights were trained
+
+
+def test_asking_for_cuda_where_there_is_none_is_a_clear_error(monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.setenv("RECBENCH_TRAIN_DEVICE", "cuda")
+    with pytest.raises(TrainingError, match="RECBENCH_TRAIN_DEVICE=cuda.*no CUDA device"):
+        train(Toy(), None, lambda: 0.0, TrainSettings(budget=Budget(steps=2, minutes=None)), progress=False)

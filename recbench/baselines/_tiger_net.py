@@ -40,7 +40,7 @@ class CodeTrie:
 
     def mask(self, prefixes: list[tuple[int, ...]], depth: int) -> torch.Tensor:
         none = np.zeros(self.vocab, dtype=bool)
-        return torch.from_numpy(np.stack([self.allowed[depth].get(p, none) for p in prefixes]))
+        return torch.as_tensor(np.stack([self.allowed[depth].get(p, none) for p in prefixes]))
 
 
 @torch.no_grad()

@@ -36,7 +36,7 @@ def left_padded(rows: list[np.ndarray], width: int) -> torch.Tensor:
         r = np.asarray(r, dtype=np.int64)[-w:]
         if len(r):
             out[j, w - len(r):] = r + 1
-    return torch.from_numpy(out)
+    return torch.as_tensor(out)  # on the default device: a training run on an accelerator sets it
 
 
 @baselines.register("sasrec")
@@ -101,7 +101,7 @@ class SASRec:
         labels = left_padded([s[1:] for s in batch], self.max_length) - 1  # -1 where padded
         logits = self.net.catalog_logits(self.net(inputs))[labels >= 0]
         if self.cold_rows is not None:  # a cold item is no negative either: its embedding stays untrained
-            logits = logits.masked_fill(self.cold_rows, float("-inf"))
+            logits = logits.masked_fill(self.cold_rows.to(logits.device), float("-inf"))
         return F.cross_entropy(logits, labels[labels >= 0]), len(batch), 0
 
     def save_checkpoint(self, folder: Path) -> None:
@@ -128,5 +128,5 @@ class SASRec:
             for s in range(0, len(queries), 512):
                 rows = queries[s : s + 512]
                 states = self.net(left_padded([task.history_of(int(i)) for i in rows], self.max_length))
-                out.append(self.net.catalog_logits(states[:, -1]).numpy())
+                out.append(self.net.catalog_logits(states[:, -1]).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_items), dtype=np.float32)

@@ -125,7 +125,7 @@ class TIGER:
             flat = tokens[np.asarray(h, dtype=np.int64)[-self.history:]].ravel()
             if len(flat):
                 ids[j, width - len(flat):] = flat
-        ids_t = torch.from_numpy(ids)
+        ids_t = torch.as_tensor(ids)  # on the default device: a training run on an accelerator sets it
         return ids_t, (ids_t != 0).long()
 
     # --- Trainable ---------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class TIGER:
 
     def training_loss(self, batch: list[tuple[np.ndarray, int]]) -> tuple[Any, int, int]:
         ids, attention = self._encoder_inputs(self._train_tokens, [h for h, _ in batch])
-        labels = torch.from_numpy(self._train_tokens[[t for _, t in batch]])
+        labels = torch.as_tensor(self._train_tokens[[t for _, t in batch]])
         out = self.net(input_ids=ids, attention_mask=attention, labels=labels)
         return out.loss, len(batch), 0
 

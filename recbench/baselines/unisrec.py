@@ -148,5 +148,5 @@ class UniSRec(SASRec):
             for s in range(0, len(queries), 512):
                 rows = queries[s : s + 512]
                 states = self.net(left_padded([task.history_of(int(i)) for i in rows], self.max_length), table)
-                out.append(self.net.logits(states[:, -1], table).numpy())
+                out.append(self.net.logits(states[:, -1], table).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_items), dtype=np.float32)

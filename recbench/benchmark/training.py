@@ -132,6 +132,7 @@ class TrainingReport:
     valid_minutes: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
     resumed_at_step: int | None = None
+    device: str = "cpu"  # where the steps ran (RECBENCH_TRAIN_DEVICE); not in the checkpoint's key
 
     @property
     def machine_dependent(self) -> bool:
@@ -207,10 +208,51 @@ class ResumeState:
             self.path.unlink(missing_ok=True)
 
 
+def train_device() -> str:
+    """Where training steps run: ``RECBENCH_TRAIN_DEVICE`` (``cuda``, ``cuda:1``), else the CPU.
+    An execution choice like the thread count, not part of a checkpoint's key: the step budget,
+    seed and initial weights are the same, only the arithmetic's rounding differs, so a figure
+    trained elsewhere should fall within its seed spread (the record says where it trained)."""
+    return os.environ.get("RECBENCH_TRAIN_DEVICE", "").strip() or "cpu"
+
+
+def device_label(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device
+
+
 def train(model: Any, train_task: Any, validate: Callable[[], float], settings: TrainSettings,
           valid_metric: str = "auc", progress: bool = True, resume: ResumeState | None = None) -> TrainingReport:
-    """Runs the loop within the budget; leaves the model in its best validated state. With
-    ``resume``, goes on from a saved state of the same configuration and saves its own."""
+    """Runs the loop within the budget; leaves the model in its best validated state, on the
+    CPU. With ``resume``, goes on from a saved state of the same configuration and saves its
+    own. On an accelerator (:func:`train_device`) the network is built on the CPU (the same
+    initial weights), moved there for the steps and validations, and moved back."""
+    import torch
+
+    device = train_device()
+    built: list[Any] = []  # the module the model built, to bring back to the CPU
+    if device == "cpu":
+        return _train(model, train_task, validate, settings, valid_metric, progress, resume, device, built)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"RECBENCH_TRAIN_DEVICE={device}, but torch sees no CUDA device here")
+    previous = torch.get_default_device()
+    try:
+        return _train(model, train_task, validate, settings, valid_metric, progress, resume, device, built)
+    finally:
+        torch.set_default_device(previous)
+        for module in built:
+            module.to("cpu")
+        changed = hook(model, "weights_changed")
+        if changed is not None:
+            changed()  # tables cached on the accelerator belong there
+
+
+def _train(model: Any, train_task: Any, validate: Callable[[], float], settings: TrainSettings,
+           valid_metric: str, progress: bool, resume: ResumeState | None, device: str,
+           built: list[Any]) -> TrainingReport:
     import torch
     from tqdm.auto import tqdm
 
@@ -220,6 +262,10 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
     started = time.perf_counter()
     cpu_started = time.process_time()
     module = model.prepare_training(train_task, settings.seed)
+    built.append(module)
+    if device != "cpu":
+        module.to(device)
+        torch.set_default_device(device)  # the models make their step tensors with torch.as_tensor
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise TrainingError(f"model {model.name!r} has no trainable parameters")
@@ -228,7 +274,8 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
     budget = settings.budget
     warmup = int(hook(model, "warmup_steps"))
     planned = budget.steps or 0
-    report = TrainingReport(0.0, 0, planned, 0, 0, 0, valid_metric, float("-inf"), 0.0, budget.describe(), "")
+    report = TrainingReport(0.0, 0, planned, 0, 0, 0, valid_metric, float("-inf"), 0.0, budget.describe(), "",
+                            device=device_label(device))
     best_state: dict[str, Any] | None = None
     batches = model.training_batches(rng)
     step = 0
