@@ -68,7 +68,7 @@ class BERT4Rec(SASRec):
         inputs = ids.masked_fill(masked, self.net.mask_id)
         logits = self.net.catalog_logits(self.net(inputs)[masked])
         if self.cold_rows is not None:  # a cold item is no negative either: its embedding stays untrained
-            logits = logits.masked_fill(self.cold_rows, float("-inf"))
+            logits = logits.masked_fill(self.cold_rows.to(logits.device), float("-inf"))
         return F.cross_entropy(logits, labels), len(batch), 0
 
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:

@@ -245,7 +245,7 @@ class Recformer:
         users = self.module(*self._batch([h for h, _ in batch]))
         logits = users @ self.module.table.T / self.temperature
         if self.cold_rows is not None:
-            logits = logits.masked_fill(self.cold_rows, float("-inf"))
+            logits = logits.masked_fill(self.cold_rows.to(logits.device), float("-inf"))
         return F.cross_entropy(logits, torch.tensor([t for _, t in batch])), len(batch), len(batch)
 
     def save_checkpoint(self, folder: Path) -> None:

@@ -99,7 +99,7 @@ class UniSRec(SASRec):
         table = self.net.table()
         logits = self.net.logits(self.net(inputs, table)[labels >= 0], table)
         if self.cold_rows is not None:
-            logits = logits.masked_fill(self.cold_rows, float("-inf"))
+            logits = logits.masked_fill(self.cold_rows.to(logits.device), float("-inf"))
         return F.cross_entropy(logits, labels[labels >= 0]), len(batch), 0
 
     def _use_catalog(self, task: Any) -> None:
