@@ -125,3 +125,17 @@ def test_the_summary_ranks_rows_within_each_task_kind_only(tmp_path, real_data):
     assert "`sif`" in pairs and "`popularity`" not in pairs
     assert "`popularity`" in sequences and "`sif`" in sequences
     assert "1 dataset(s), 1 row(s)" in summary.split("### pairs")[1].splitlines()[0]
+
+
+def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
+    from recbench.benchmark.markdown import fmt_train_minutes
+    from recbench.benchmark.report import train_device_of
+
+    gpu = {"training": {"device": "cuda (NVIDIA H200)"}}
+    older = {"training": {"minutes": 3.0}}  # before the field: the CPU
+    assert train_device_of([older]) == "cpu"
+    assert train_device_of([gpu, older]) == "cpu + cuda (NVIDIA H200)"
+    assert fmt_train_minutes({"train_minutes": 0.84, "train_device": "cuda (NVIDIA H200)"}) == "0.8 on cuda"
+    assert fmt_train_minutes({"train_minutes": 12.0, "train_device": "cpu"}) == "12.0"
+    assert fmt_train_minutes({"train_minutes": None, "train_device": "cuda"}) == "–"
+    assert fmt_train_minutes({"train_minutes": float("nan"), "train_device": "cpu"}) == "–"

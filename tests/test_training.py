@@ -336,5 +336,12 @@ def test_asking_for_cuda_where_there_is_none_is_a_clear_error(monkeypatch):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     monkeypatch.setenv("RECBENCH_TRAIN_DEVICE", "cuda")
+    monkeypatch.setattr(Toy, "train_devices", ("cpu", "cuda"), raising=False)
     with pytest.raises(TrainingError, match="RECBENCH_TRAIN_DEVICE=cuda.*no CUDA device"):
+        train(Toy(), None, lambda: 0.0, TrainSettings(budget=Budget(steps=2, minutes=None)), progress=False)
+
+
+def test_a_model_not_written_for_an_accelerator_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("RECBENCH_TRAIN_DEVICE", "cuda")
+    with pytest.raises(TrainingError, match="model 'toy' trains on cpu only"):
         train(Toy(), None, lambda: 0.0, TrainSettings(budget=Budget(steps=2, minutes=None)), progress=False)

@@ -86,5 +86,5 @@ class BERT4Rec(SASRec):
                 rows = queries[s : s + 512]
                 hist = left_padded([task.history_of(int(i))[-(self.max_length - 1):] for i in rows], self.max_length - 1)
                 ids = torch.cat([hist, torch.full((len(rows), 1), self.net.mask_id, dtype=hist.dtype)], dim=1)
-                out.append(self.net.catalog_logits(self.net(ids)[:, -1]).numpy())
+                out.append(self.net.catalog_logits(self.net(ids)[:, -1]).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_items), dtype=np.float32)

@@ -47,6 +47,7 @@ class SASRec:
     weight_decay = 0.0  # Adam, as RecBole
     warmup_steps = 0
     default_budget = "1200steps"  # a step budget repeats on any machine; about 8 min on amazon-scientific or ml100k here
+    train_devices = ("cpu", "cuda")  # its steps make their tensors on the training device (and its subclasses')
 
     def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
                  dropout: float = 0.5, max_length: int = 50, batch: int = 256, lr: float = 1e-3) -> None:

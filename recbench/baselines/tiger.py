@@ -51,6 +51,7 @@ class TIGER:
     weight_decay = 0.01
     warmup_steps = 100
     default_budget = "2000steps"
+    train_devices = ("cpu", "cuda")
 
     def __init__(self, arg: str | None = None, indexing: str = "semantic", levels: int = 3, codes: int = 256,
                  branching: int = 16, indexing_seed: int = 0, d_model: int = 64, layers: int = 2, heads: int = 2,

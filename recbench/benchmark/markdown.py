@@ -39,3 +39,15 @@ def md_code(value: Any) -> str:
 def md_link_target(path: str) -> str:
     """A relative link's target with the characters that would end or break it encoded."""
     return "".join(f"%{ord(c):02X}" if c in " ()<>|[]\"'`\n\r" else c for c in str(path))
+
+
+def fmt_train_minutes(row: Any) -> str:
+    """A row's training minutes, with the device where it was not the CPU: minutes on an
+    accelerator are not minutes on these 2 cores."""
+    minutes, device = row.get("train_minutes"), row.get("train_device")
+    if minutes is None or not isinstance(minutes, (int, float)) or minutes != minutes:
+        return "–"
+    text = f"{minutes:,.1f}"
+    if not isinstance(device, str) or device == "cpu":
+        return text
+    return f"{text} on {device.split(' (')[0]}"

@@ -49,6 +49,9 @@ HOOKS: dict[str, Hook] = {
                                "queries (a joint scorer too slow for all of them); None: all", trainable_only=True),
     "default_budget": Hook((object,), None, "the training Budget a cell takes when none is given",
                            trainable_only=True),
+    "train_devices": Hook((tuple,), ("cpu",), "the torch device types its training steps run on "
+                          "(RECBENCH_TRAIN_DEVICE); ('cpu', 'cuda') where its steps make their tensors with "
+                          "torch.as_tensor on the default device", trainable_only=True),
     # optional methods (called when present)
     "trains": Hook((object,), None, "classmethod trains(options) -> bool: whether these options train "
                    "(False: a zero-shot mode of a Trainable model)"),

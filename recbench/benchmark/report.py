@@ -18,7 +18,7 @@ from recbench.benchmark.report_parts import describe_protocol, has_parts, parts_
 from recbench.benchmark.report_representations import NOTE as REPRESENTATIONS_NOTE
 from recbench.benchmark.report_representations import has_representations, representations_table
 from recbench.benchmark.report_stages import has_pipelines, pipelines_table, plot_stages, stage_table, stages_of
-from recbench.benchmark.markdown import md_code, md_link_target, md_text
+from recbench.benchmark.markdown import fmt_train_minutes, md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.records import RecordError, iter_records, user_results_dir
 from recbench.benchmark.seeds import compare_rows, holm, newest_per_seed, row_identity, training_seed
@@ -94,6 +94,7 @@ def load(results_dir: Path | str | None = None, latest: bool = True) -> pd.DataF
             "train_minutes": mean_of([(r.get("training") or {}).get("minutes") for _, r in group]) if training else None,
             "train_cpu_minutes": mean_of([(r.get("training") or {}).get("cpu_minutes") for _, r in group])
             if training else None,
+            "train_device": train_device_of([r for _, r in group]) if training else None,
             "runs": counts.get(cell_of(rec), 1), "date": rec["date"], "run_id": rec["run_id"],
             "git_sha": rec["environment"].get("git_sha"), "path": str(path),
             "paths": [str(p) for p, _ in group],
@@ -181,6 +182,13 @@ def fmt_quality(row: Any, rec: dict[str, Any], metric: str, digits: int, primary
     if metric == primary and row["seed_sd"] is not None:
         return f"{value:.{digits}f} ± {row['seed_sd']:.{digits}f} ({n} seeds)"
     return f"{value:.{digits}f}"
+
+
+def train_device_of(records: list[dict[str, Any]]) -> str:
+    """Where a row's seeds trained (records before the field trained on the CPU); several
+    places joined with ' + '."""
+    places = sorted({str((r.get("training") or {}).get("device") or "cpu") for r in records})
+    return " + ".join(places)
 
 
 def fmt_num(x: Any, digits: int = 1) -> str:
@@ -324,7 +332,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
         rows.append([
             mark, md_code(row["model"]),
             *[fmt_quality(row, rec, m, digits, primary) for m in metrics],
-            fmt_num(row["train_minutes"], 1), fmt_num(row["train_cpu_minutes"], 1), fmt_num(row["p50_ms"], 2),
+            fmt_train_minutes(row), fmt_num(row["train_cpu_minutes"], 1), fmt_num(row["p50_ms"], 2),
             *([fmt_num(row["p90_ms"], 2)] if has["p90_ms"] else []), fmt_num(row["p95_ms"], 2),
             "cached" if cached else fmt_num(row["encoded_per_s"], 0),
             *([f"{fmt_num(row['offline_b1_per_s'], 0)} / {fmt_num(row['offline_b32_per_s'], 0)}"

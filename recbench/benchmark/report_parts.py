@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from recbench.benchmark.markdown import md_code, md_text
+from recbench.benchmark.markdown import fmt_train_minutes, md_code, md_text
 
 PARTS = ("warm", "cold")
 
@@ -52,7 +52,7 @@ def parts_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], seed_re
             " (1 seed)" if row["trained"] else "")
         rows.append([md_code(row["model"]) + seeds, _cell(row, rec, pm), _cell(row, rec, f"{pm}[warm]"),
                      _cell(row, rec, f"{pm}[cold]"),
-                     "–" if row["train_minutes"] is None or pd.isna(row["train_minutes"]) else f"{row['train_minutes']:.1f}",
+                     fmt_train_minutes(row),
                      "–" if pd.isna(row["p50_ms"]) else f"{row['p50_ms']:.2f}"])
     head = ["model", f"{pm}: all", f"warm ({targets.get('warm', '?'):,} {noun})" if targets else "warm",
             f"cold ({targets.get('cold', '?'):,} {noun})" if targets else "cold", "train min", "p50 ms"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from recbench.benchmark.markdown import md_code, md_text
+from recbench.benchmark.markdown import fmt_train_minutes, md_code, md_text
 
 
 def representation_of(rec: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def representations_table(group: pd.DataFrame, records: dict[str, dict[str, Any]
             *([_fmt(row.get(f"metric:{pm}[warm]"), 4), _fmt(row.get(f"metric:{pm}[cold]"), 4)] if parts else []),
             _fmt(row["p50_ms"], 2), _fmt(row["p99_ms"], 2),
             "–" if row["bytes_per_item"] is None or pd.isna(row["bytes_per_item"]) else f"{int(row['bytes_per_item']):,}",
-            _fmt(row["train_minutes"], 1),
+            fmt_train_minutes(row),
             "–" if not util else "/".join(f"{u:.2f}" for u in util),
             _fmt(rep.get("collision_rate"), 3),
         ])

@@ -236,6 +236,10 @@ def train(model: Any, train_task: Any, validate: Callable[[], float], settings: 
     built: list[Any] = []  # the module the model built, to bring back to the CPU
     if device == "cpu":
         return _train(model, train_task, validate, settings, valid_metric, progress, resume, device, built)
+    ready = hook(model, "train_devices") or ("cpu",)
+    if device.split(":")[0] not in ready:
+        raise TrainingError(f"RECBENCH_TRAIN_DEVICE={device}: model {model.name!r} trains on "
+                            f"{', '.join(ready)} only (its steps make their tensors there)")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TrainingError(f"RECBENCH_TRAIN_DEVICE={device}, but torch sees no CUDA device here")
     previous = torch.get_default_device()

@@ -68,6 +68,7 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
                                                                           else (1000.0 / row["p50_ms"] if row["p50_ms"] else None)),
                 "qps_from": "server" if pd.notna(row["server_qps"]) else "one query at a time",
                 "bytes_per_item": row["bytes_per_item"], "train_minutes": row["train_minutes"],
+                "train_device": row.get("train_device") or "",
                 "parameters": row["parameters"], "machine": row["machine"] or "–",
                 "best": index == best, "frontier": bool(on_frontier),
                 "tied_with_best": p is not None and p >= LEVEL, "p_vs_best": p,
