@@ -134,8 +134,19 @@ def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
     gpu = {"training": {"device": "cuda (NVIDIA H200)"}}
     older = {"training": {"minutes": 3.0}}  # before the field: the CPU
     assert train_device_of([older]) == "cpu"
-    assert train_device_of([gpu, older]) == "cpu + cuda (NVIDIA H200)"
+    assert train_device_of([gpu, older, older]) == "cpu; 1 of 3 seeds on cuda (NVIDIA H200)"
+    assert train_device_of([gpu, {"training": {"device": "cuda:1"}}]) == "cuda (NVIDIA H200) + cuda:1"
+    assert fmt_train_minutes({"train_minutes": 5.0, "train_device": "cpu; 2 of 3 seeds on cuda"}) == "5.0 (CPU seeds)"
     assert fmt_train_minutes({"train_minutes": 0.84, "train_device": "cuda (NVIDIA H200)"}) == "0.8 on cuda"
     assert fmt_train_minutes({"train_minutes": 12.0, "train_device": "cpu"}) == "12.0"
     assert fmt_train_minutes({"train_minutes": None, "train_device": "cuda"}) == "–"
     assert fmt_train_minutes({"train_minutes": float("nan"), "train_device": "cpu"}) == "–"
+    from recbench.benchmark.report import on_one_device
+
+    mixed = [("a", {"training": {"device": "cuda", "minutes": 0.8}}), ("b", {"training": {"minutes": 5.0}})]
+    assert [p for p, _ in on_one_device(mixed)] == ["b"]  # the CPU seed's minutes, not a blend
+    from recbench.benchmark.report_representations import representation_of
+
+    old_sasrec = {"model": {"name": "sasrec"}, "timing": {}, "details": {}}  # before models declared it
+    assert representation_of(old_sasrec) == {"item": "a learned id embedding"}
+    assert representation_of({"model": {"name": "no-such-model"}, "timing": {}}) == {}

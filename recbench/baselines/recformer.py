@@ -87,6 +87,7 @@ class Recformer:
 
     name = "recformer"
     version = "1"
+    item_representation = REPRESENTATION["item"]
     task_kinds = ("sequences",)
     warmup_steps = 20
     default_budget = "400steps"  # a step budget repeats on any machine; about 9 min on amazon-scientific here

@@ -43,6 +43,7 @@ def left_padded(rows: list[np.ndarray], width: int) -> torch.Tensor:
 class SASRec:
     name = "sasrec"
     version = "1"
+    item_representation = "a learned id embedding"  # what an item is to it (the report's representation table)
     task_kinds = ("sequences",)
     weight_decay = 0.0  # Adam, as RecBole
     warmup_steps = 0
@@ -76,7 +77,7 @@ class SASRec:
 
     @property
     def details(self) -> dict[str, Any]:
-        return {"representation": {"item": "a learned id embedding"}}
+        return {"representation": {"item": self.item_representation}}
 
     def _build(self, n_items: int, seed: int) -> SASRecNet:
         torch.manual_seed(seed)

@@ -19,6 +19,7 @@ from recbench.benchmark.registry import baselines
 class SASRecHybrid(UniSRec):
     name = "sasrec-hybrid"
     version = "1"
+    item_representation = "an id embedding + its mapped MiniLM vector"
     default_budget = "1200steps"
 
     def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
@@ -39,7 +40,7 @@ class SASRecHybrid(UniSRec):
 
     @property
     def details(self) -> dict[str, Any]:
-        return {"representation": {"item": "an id embedding + its mapped MiniLM vector"}}
+        return {"representation": {"item": self.item_representation}}
 
     def _network(self, n_items: int, text_dim: int) -> Any:
         return TextSeqNet(n_items, text_dim, self.hidden, self.layers, self.heads, self.inner, self.dropout,

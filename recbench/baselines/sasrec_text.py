@@ -19,6 +19,7 @@ from recbench.benchmark.registry import baselines
 class SASRecMappedText(SASRecHybrid):
     name = "sasrec-text"
     version = "1"
+    item_representation = "linear map of the frozen MiniLM vector"
 
     def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
                  dropout: float = 0.5, max_length: int = 50, batch: int = 256, lr: float = 1e-3) -> None:
@@ -33,7 +34,7 @@ class SASRecMappedText(SASRecHybrid):
 
     @property
     def details(self) -> dict[str, Any]:
-        return {"representation": {"item": "linear map of the frozen MiniLM vector"}}
+        return {"representation": {"item": self.item_representation}}
 
     def _network(self, n_items: int, text_dim: int) -> Any:
         return TextSeqNet(n_items, text_dim, self.hidden, self.layers, self.heads, self.inner, self.dropout,

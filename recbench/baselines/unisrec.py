@@ -46,6 +46,7 @@ def item_vectors(task: Any) -> np.ndarray:
 class UniSRec(SASRec):
     name = "unisrec"
     version = "1"
+    item_representation = "its MiniLM vector through a mixture-of-experts adaptor"
     default_budget = "1200steps"
     uses_ids = False
 
@@ -71,7 +72,7 @@ class UniSRec(SASRec):
 
     @property
     def details(self) -> dict[str, Any]:
-        return {"representation": {"item": "its MiniLM vector through a mixture-of-experts adaptor"}}
+        return {"representation": {"item": self.item_representation}}
 
     def _network(self, n_items: int, text_dim: int) -> Any:
         return TextSeqNet(n_items, text_dim, self.hidden, self.layers, self.heads, self.inner, self.dropout,

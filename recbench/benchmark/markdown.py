@@ -50,4 +50,6 @@ def fmt_train_minutes(row: Any) -> str:
     text = f"{minutes:,.1f}"
     if not isinstance(device, str) or device == "cpu":
         return text
+    if device.startswith("cpu; "):  # seeds on several devices: the minutes are the CPU seeds'
+        return f"{text} (CPU seeds)"
     return f"{text} on {device.split(' (')[0]}"

@@ -23,7 +23,21 @@ def representation_of(rec: dict[str, Any]) -> dict[str, Any]:
         return declared
     if (rec.get("timing") or {}).get("embedding_dim"):
         return {"item": "its text's vector"}
-    return {}
+    said = class_representation(rec["model"].get("name", ""))
+    return {"item": said} if said else {}
+
+
+def class_representation(name: str) -> str | None:
+    """What the model's class says an item is (``item_representation``), for records written
+    before models declared it in their details; None for a model not registered here."""
+    from recbench.benchmark.registry import baselines
+
+    try:
+        cls = baselines.get(name)
+    except Exception:  # an unknown or unloadable model: the record alone speaks
+        return None
+    value = getattr(cls, "item_representation", None)
+    return value if isinstance(value, str) else None
 
 
 def has_representations(records: list[dict[str, Any]]) -> bool:

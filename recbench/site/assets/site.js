@@ -136,7 +136,8 @@
     { key: "qps", label: "queries/s", get: (r) => r.qps, show: (r) => fmt(r.qps, 0) },
     { key: "bytes_per_item", label: "bytes/item", get: (r) => r.bytes_per_item, show: (r) => fmt(r.bytes_per_item, 0) },
     { key: "train_minutes", label: "train min", get: (r) => r.train_minutes, show: (r) => fmt(r.train_minutes, 1) +
-      (r.train_device && r.train_device !== "cpu" && r.train_minutes != null ? ` on ${r.train_device.split(" (")[0]}` : "") },
+      (!r.train_device || r.train_device === "cpu" || r.train_minutes == null ? ""
+        : r.train_device.startsWith("cpu; ") ? " (CPU seeds)" : ` on ${r.train_device.split(" (")[0]}`) },
     { key: "family", label: "family", get: (r) => r.family },
     { key: "backend", label: "backend", get: (r) => r.backend },
     { key: "trained", label: "trained", get: (r) => (r.trained ? "trained" : "zero-shot") },
