@@ -407,9 +407,17 @@ def compare(
     sa = f" ({c.seeds_a} seeds)" if c.seeds_a > 1 else ""
     sb = f" ({c.seeds_b} seeds)" if c.seeds_b > 1 else ""
     typer.echo(f"{c.metric} on {c.shared_queries:,} shared queries; {c.method}\n"
-               f"  A {la}{sa}: {c.a:.4f}\n  B {lb}{sb}: {c.b:.4f}\n"
-               f"  B - A = {c.difference:+.4f}  95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]  "
+               f"  A {la}{sa}: {figure(c.a)}\n  B {lb}{sb}: {figure(c.b)}\n"
+               f"  B - A = {figure(c.difference, '+')}  95% CI [{figure(c.ci_low, '+')}, {figure(c.ci_high, '+')}]  "
                f"p = {c.p_value:.4f}  ({verdict})")
+
+
+def figure(value: float, sign: str = "") -> str:
+    """Four decimals, or two significant digits where four decimals would print a non-zero
+    figure as 0.0000 (a difference of 2e-05 can be significant and must not read as none)."""
+    if value != 0 and abs(value) < 5e-5:
+        return f"{value:{sign}.1e}"
+    return f"{value:{sign}.4f}"
 
 
 @app.command(short_help="Re-run recorded cells from their records; exit 1 when a figure does not repeat.")

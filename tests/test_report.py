@@ -150,3 +150,10 @@ def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
     old_sasrec = {"model": {"name": "sasrec"}, "timing": {}, "details": {}}  # before models declared it
     assert representation_of(old_sasrec) == {"item": "a learned id embedding"}
     assert representation_of({"model": {"name": "no-such-model"}, "timing": {}}) == {}
+
+
+def test_compare_prints_a_tiny_significant_difference_as_a_number_not_as_zero():
+    from recbench.cli import figure
+
+    assert figure(2.18e-05, "+") == "+2.2e-05" and figure(-3e-06) == "-3.0e-06"
+    assert figure(0.0) == "0.0000" and figure(0.0173, "+") == "+0.0173" and figure(0.00005) == "0.0001"
