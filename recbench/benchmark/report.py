@@ -17,7 +17,8 @@ from tabulate import tabulate
 from recbench.benchmark.report_parts import describe_protocol, has_parts, parts_table, plot_parts
 from recbench.benchmark.report_representations import NOTE as REPRESENTATIONS_NOTE
 from recbench.benchmark.report_representations import has_representations, representations_table
-from recbench.benchmark.report_stages import has_pipelines, pipelines_table, plot_stages, stage_table, stages_of
+from recbench.benchmark.report_stages import (has_pipelines, pipelines_table, plot_pipelines, plot_stages, stage_table,
+                                              stages_of)
 from recbench.benchmark.markdown import fmt_train_minutes, md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.records import RecordError, iter_records, user_results_dir
@@ -600,6 +601,12 @@ def stages_section(group_records: dict[str, dict[str, Any]], plots_dir: Path | N
                   "The first stage's top K re-ordered by the reranker; the rest keep the first stage's order. "
                   "Recall@K of the first stage is the share of targets the reranker can reach; latency is end to "
                   "end, then its two stages.", "", pipelines_table(group_records), ""]
+        if plots_dir is not None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+            png = plot_pipelines(group_records, f"{stem}: quality vs end-to-end latency by depth K",
+                                 Path(plots_dir) / f"{safe}__pipelines.png", save_figure)
+            if png is not None:
+                lines += [f"![pipelines: quality vs latency]({md_link_target(os.path.relpath(png, out_dir))})", ""]
     staged = {label: rec for label, rec in group_records.items() if stages_of(rec)}
     if staged:
         lines += ["### Latency by stage", "", stage_table(staged), ""]

@@ -91,3 +91,63 @@ def plot_stages(records: dict[str, dict[str, Any]], title: str, out: Path,
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return save(fig, out)
+
+
+def pipeline_curves(records: dict[str, dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """Per (first stage, reranker): its depths' points (K, quality with interval, p50 end to end),
+    shallowest first, after the first stage alone (K = 0: its quality, its stage's p50)."""
+    curves: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for rec in records.values():
+        p = (rec.get("details") or {}).get("pipeline")
+        lat = (rec.get("timing") or {}).get("latency") or {}
+        if not p or lat.get("p50_ms") is None:
+            continue
+        est = rec["metrics"][rec["primary_metric"]]
+        key = (rec["model"]["spec"], str(p["reranker"]))
+        curves.setdefault(key, []).append({"k": float(p["depth"]), "value": est["value"], "low": est["ci_low"],
+                                           "high": est["ci_high"], "p50_ms": float(lat["p50_ms"])})
+        first = stages_of(rec).get("first", {}).get("p50_ms")
+        alone = p.get("first_stage_ndcg@10")
+        if first is not None and alone is not None and rec["primary_metric"] == "ndcg@10":
+            curves[key].append({"k": 0.0, "value": float(alone), "low": float("nan"), "high": float("nan"),
+                                "p50_ms": float(first)})
+    out = {}
+    for key, points in curves.items():
+        firsts = [q for q in points if q["k"] == 0]
+        deep = sorted((q for q in points if q["k"] > 0), key=lambda q: q["k"])
+        # the first stage alone: one point, at the median of its measured stage times
+        out[key] = ([{**firsts[0], "p50_ms": float(sorted(q["p50_ms"] for q in firsts)[len(firsts) // 2])}]
+                    if firsts else []) + deep
+    return out
+
+
+def plot_pipelines(records: dict[str, dict[str, Any]], title: str, out: Path,
+                   save: Callable[[Any, Path], Path]) -> Path | None:
+    """Quality against end-to-end p50 (log scale) per pipeline, one point per depth K labelled
+    with K, starting from the first stage alone: how much quality each extra millisecond of
+    reranking buys."""
+    curves = pipeline_curves(records)
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.5), dpi=110)
+    for (first, reranker), points in sorted(curves.items()):
+        xs, ys = [q["p50_ms"] for q in points], [q["value"] for q in points]
+        errs = [[max(0.0, q["value"] - q["low"]) if q["low"] == q["low"] else 0.0 for q in points],
+                [max(0.0, q["high"] - q["value"]) if q["high"] == q["high"] else 0.0 for q in points]]
+        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=2, label=f"{first} → {reranker}")
+        for q in points:
+            ax.annotate("alone" if q["k"] == 0 else f"K={int(q['k'])}", (q["p50_ms"], q["value"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 ms per query, end to end (log)")
+    ax.set_ylabel(next(iter(records.values()))["primary_metric"])
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return save(fig, out)
