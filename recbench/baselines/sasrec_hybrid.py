@@ -38,10 +38,6 @@ class SASRecHybrid(UniSRec):
                 "inputs": "item id (items seen in training) + projected all-MiniLM-L6-v2 text vector",
                 **({"id_dropout": self.id_dropout} if self.id_dropout else {})}
 
-    @property
-    def details(self) -> dict[str, Any]:
-        return {"representation": {"item": self.item_representation}}
-
     def _network(self, n_items: int, text_dim: int) -> Any:
         return TextSeqNet(n_items, text_dim, self.hidden, self.layers, self.heads, self.inner, self.dropout,
                           self.max_length, "linear", 0, use_ids=True, temperature=None, id_dropout=self.id_dropout)

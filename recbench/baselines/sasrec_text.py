@@ -32,10 +32,6 @@ class SASRecMappedText(SASRecHybrid):
                 "lr": self.learning_rate, "loss": "full-catalog cross-entropy",
                 "inputs": "linearly mapped all-MiniLM-L6-v2 text vector (no id)"}
 
-    @property
-    def details(self) -> dict[str, Any]:
-        return {"representation": {"item": self.item_representation}}
-
     def _network(self, n_items: int, text_dim: int) -> Any:
         return TextSeqNet(n_items, text_dim, self.hidden, self.layers, self.heads, self.inner, self.dropout,
                           self.max_length, "linear", 0, use_ids=False, temperature=None)

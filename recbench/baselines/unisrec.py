@@ -70,10 +70,6 @@ class UniSRec(SASRec):
     def stored_bytes_per_item(self) -> int:
         return self.hidden * 4  # the adapted item table a server keeps
 
-    @property
-    def details(self) -> dict[str, Any]:
-        return {"representation": {"item": self.item_representation}}
-
     def _network(self, n_items: int, text_dim: int) -> Any:
         return TextSeqNet(n_items, text_dim, self.hidden, self.layers, self.heads, self.inner, self.dropout,
                           self.max_length, "moe", self.experts, use_ids=False, temperature=self.temperature)

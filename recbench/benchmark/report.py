@@ -186,6 +186,11 @@ def fmt_quality(row: Any, rec: dict[str, Any], metric: str, digits: int, primary
     return f"{value:.{digits}f}"
 
 
+def file_slug(text: str) -> str:
+    """A dataset's or row's name as a file name: letters, digits, '-', '_' and '.' kept, the rest '_'."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
 def device_of(record: dict[str, Any]) -> str:
     """Where a record's model trained (records before the field trained on the CPU)."""
     return str((record.get("training") or {}).get("device") or "cpu")
@@ -543,7 +548,7 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
         link = training_link = None
         if plots_dir is not None:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{name}__{split}")
+            safe = file_slug(f"{name}__{split}")
             png = plot_dataset(group, f"{name} ({split})", Path(plots_dir) / f"{safe}.png")
             if png is not None:
                 link = os.path.relpath(png, out_dir)
@@ -584,7 +589,7 @@ def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]],
     lines = ["### Warm and cold items", "", describe_protocol(list(group_records.values())), "",
              parts_table(group, group_records, seeds), ""]
     if plots_dir is not None:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+        safe = file_slug(stem)
         png = plot_parts(group, group_records, f"{stem}: cold vs warm targets", Path(plots_dir) / f"{safe}__cold.png",
                          save_figure)
         if png is not None:
@@ -596,13 +601,13 @@ def stages_section(group_records: dict[str, dict[str, Any]], plots_dir: Path | N
                    stem: str) -> list[str]:
     """Two-stage pipelines and the latency split by stage (report_stages), where rows have them."""
     lines: list[str] = []
+    safe = file_slug(stem)
     if has_pipelines(list(group_records.values())):
         lines += ["### Two-stage pipelines", "",
                   "The first stage's top K re-ordered by the reranker; the rest keep the first stage's order. "
                   "Recall@K of the first stage is the share of targets the reranker can reach; latency is end to "
                   "end, then its two stages.", "", pipelines_table(group_records), ""]
         if plots_dir is not None:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
             png = plot_pipelines(group_records, f"{stem}: quality vs end-to-end latency by depth K",
                                  Path(plots_dir) / f"{safe}__pipelines.png", save_figure)
             if png is not None:
@@ -611,7 +616,6 @@ def stages_section(group_records: dict[str, dict[str, Any]], plots_dir: Path | N
     if staged:
         lines += ["### Latency by stage", "", stage_table(staged), ""]
         if plots_dir is not None:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
             png = plot_stages(staged, f"{stem}: p50 by stage", Path(plots_dir) / f"{safe}__stages.png", save_figure)
             if png is not None:
                 lines += [f"![p50 latency by stage]({md_link_target(os.path.relpath(png, out_dir))})", ""]

@@ -22,17 +22,13 @@ import numpy as np
 import pandas as pd
 
 from recbench.benchmark.commands import command_line
-from recbench.benchmark.report import LEVEL, load, pareto_frontier, significance_vs_best
+from recbench.benchmark.report import LEVEL, file_slug, load, pareto_frontier, significance_vs_best
 from recbench.benchmark.records import read_record
 from recbench.benchmark.seeds import training_seed
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 KIND_TITLES = {"pairs": "Sentence similarity (pairs)", "impressions": "News and product impressions",
                "item-to-item": "Item-to-item retrieval", "sequences": "Sequential next item"}
-
-
-def slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def _clean(value: Any) -> Any:
@@ -59,7 +55,8 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
             params = newest["model"].get("params") or {}
             p = pvalues.get(row["model"])
             out.append({k: _clean(v) for k, v in {
-                "dataset": dataset, "split": split, "kind": row["kind"], "page": f"datasets/{slug(f'{dataset}__{split}')}.html",
+                "dataset": dataset, "split": split, "kind": row["kind"],
+                "page": f"datasets/{file_slug(f'{dataset}__{split}')}.html",
                 "model": row["model"], "family": newest["model"]["name"], "backend": str(params.get("backend", "–")),
                 "trained": bool(row["trained"]), "seeds": len(seeds), "seed_list": seeds,
                 "metric": row["primary_metric"], "value": row["value"], "ci_low": row.get("ci_low"),
@@ -136,7 +133,7 @@ def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> P
         for kind in kinds:
             kind_rows = [r for r in rows if r["kind"] == kind]
             body = f"<h1>{html.escape(KIND_TITLES.get(kind, kind))}</h1><section id='datasets'></section>"
-            _write(tmp / "kinds" / f"{slug(kind)}.html",
+            _write(tmp / "kinds" / f"{file_slug(kind)}.html",
                    _page(KIND_TITLES.get(kind, kind), 1, body, {"rows": kind_rows, "kind": kind}, "kind"))
         for (dataset, split), _ in frame.groupby(["dataset", "split"], sort=True):
             page_rows = [r for r in rows if r["dataset"] == dataset and r["split"] == split]
