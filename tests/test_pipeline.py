@@ -133,7 +133,7 @@ def test_a_reranker_over_the_whole_catalog_is_the_reranker_alone(real_data, isol
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("dataset", ["ml100k", "amazon-scientific-mix"])
+@pytest.mark.parametrize("dataset", ["ml100k", "amazon-scientific-mix", "wine-similar"])
 def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_full_run(dataset, real_data,
                                                                                       isolated_cache):
     """--max-queries scores a seeded sample: the same queries for two models (paired tests hold),
@@ -156,6 +156,23 @@ def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_ful
     assert np.allclose(a.per_query[pm], full.per_query[pm][picked], equal_nan=True)
     assert a.record["details"]["query_sample"] == {"queries": 300, "of": len(full.per_query["query_id"]), "seed": 0}
     assert a.record["model"]["label"] == "sif{max_queries=300}"
+
+
+def test_an_item_to_item_sample_keeps_each_querys_judgments_exclusions_and_id():
+    from recbench.benchmark.kinds.item_to_item import sample_item_queries
+    from recbench.benchmark.tasks import ItemToItemTask
+
+    task = ItemToItemTask(name="toy", split="test", item_ids=np.arange(6), item_fields={"description": list("abcdef")},
+                          relevant=np.array([1, 2, 3, 4, 5, 0]), relevant_offsets=np.array([0, 2, 3, 6]),
+                          grades=np.array([1, 2, 3, 4, 5, 6]), excluded=np.array([0, 1, 2]),
+                          excluded_offsets=np.array([0, 1, 2, 3]), query_items=np.array([0, 1, 2]))
+    part = sample_item_queries(task, np.array([2, 0]))
+    assert list(part.query_ids) == [0, 2] and list(part.query_items) == [0, 2]
+    assert list(part.relevant) == [1, 2, 4, 5, 0] and list(part.relevant_offsets) == [0, 2, 5]
+    assert list(part.grades) == [1, 2, 4, 5, 6]
+    assert list(part.excluded) == [0, 2] and list(part.excluded_offsets) == [0, 1, 2]
+    again = sample_item_queries(part, np.array([1]))  # a sample of a sample keeps the first ids
+    assert list(again.query_ids) == [2] and list(again.relevant) == [4, 5, 0]
 
 
 def test_a_checkpoint_reranker_is_labelled_by_its_folder_name_not_its_path():

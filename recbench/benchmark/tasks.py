@@ -242,6 +242,9 @@ class ItemToItemTask:
     # over the train items' own catalog, with no evaluated query's text in them
     training: "ItemToItemTask | None" = None
     validation: "ItemToItemTask | None" = None
+    # each query's row in the whole split: a --max-queries sample keeps them, so its per-query
+    # figures pair with the full run's and with every other row's sample (None: 0, 1, 2, ...)
+    query_ids: np.ndarray | None = None
 
     kind: ClassVar[str] = "item-to-item"
 

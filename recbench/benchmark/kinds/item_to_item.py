@@ -3,6 +3,7 @@ HR@10, nDCG@10 with ties broken as a random ranking would."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -14,7 +15,7 @@ from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
-                                              summarise, top_k, full_catalog_texts)
+                                              summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.benchmark.indexes import excluded_of
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
@@ -158,7 +159,26 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     if "fields" in details and tuple(details["fields"]) != tuple(task.default_fields):
         variant["fields"] = "+".join(details["fields"])
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
-                      per_query={"query_id": np.arange(len(task)), **per_query})
+                      per_query={"query_id": query_ids(task), **per_query})
+
+
+def query_ids(task: ItemToItemTask) -> np.ndarray:
+    """Each query's row in the whole split (kept through a --max-queries sample)."""
+    return np.arange(len(task)) if task.query_ids is None else task.query_ids
+
+
+def sample_item_queries(task: ItemToItemTask, rows: np.ndarray) -> ItemToItemTask:
+    """The task with only the queries at ``rows`` (--max-queries); the catalog stays whole,
+    and each query keeps its judgments, its exclusions and its id in the whole split."""
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    relevant, relevant_offsets = take_ragged(task.relevant, task.relevant_offsets, rows)
+    grades = None if task.grades is None else take_ragged(task.grades, task.relevant_offsets, rows)[0]
+    excluded, excluded_offsets = take_ragged(task.excluded, task.excluded_offsets, rows)
+    return replace(task, relevant=relevant, relevant_offsets=relevant_offsets, grades=grades,
+                   excluded=excluded, excluded_offsets=excluded_offsets,
+                   query_items=None if task.query_items is None else task.query_items[rows],
+                   query_texts=None if task.query_texts is None else [task.query_texts[r] for r in rows],
+                   query_ids=query_ids(task)[rows])
 
 
 def item_to_item_training_split(task: ItemToItemTask, seed: int) -> tuple[ItemToItemTask, ItemToItemTask]:
@@ -174,4 +194,4 @@ ITEM_TO_ITEM = register_kind(TaskKind(
     primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE},
     description="a seed item; a query builds its vector and searches all items",
     catalog_texts=catalog_texts, training_split=item_to_item_training_split, searches_index=True, reranks=True,
-    report_order=2))
+    sample_queries=sample_item_queries, report_order=2))

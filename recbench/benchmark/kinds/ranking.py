@@ -28,6 +28,16 @@ from recbench.benchmark.metrics import mean_with_ci
 from recbench.benchmark.stages import stage
 
 
+def take_ragged(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lists at ``rows`` of a ragged array (``flat`` cut at ``offsets``), with their own
+    offsets: how a --max-queries sample keeps each query's history, judgments or exclusions."""
+    rows = np.asarray(rows, dtype=np.int64)
+    lengths = np.diff(offsets)[rows]
+    idx = (np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]) if len(rows)
+           else np.zeros(0, dtype=np.int64))
+    return flat[idx], np.r_[0, np.cumsum(lengths)].astype(np.asarray(offsets).dtype)
+
+
 def full_catalog_texts(task: Any, settings: EvalSettings) -> list[str]:
     """The texts an encoder encodes for a full-ranking kind: every item of the catalog, in row order."""
     return list(task.item_texts(tuple(settings.fields or task.default_fields)))

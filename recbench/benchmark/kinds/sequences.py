@@ -15,7 +15,7 @@ from recbench.benchmark.model_contract import hook
 from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
 from recbench.benchmark.kinds.ranking import (best_k, summarise_parts, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block,
                                               ranker_top, refuse_index, relevant_tie_counts, serving_index,
-                                              summarise, top_k, full_catalog_texts)
+                                              summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.benchmark.metrics import expected_ranking_metrics
 from recbench.benchmark.pooling import unit_rows
 from recbench.benchmark.scenarios import measure_latency
@@ -242,16 +242,10 @@ def sample_sequences(task: SequencesTask, rows: np.ndarray) -> SequencesTask:
     """The task with only the users at ``rows`` (--max-queries); the catalog and the
     popularity counts stay whole."""
     rows = np.sort(rows)
-
-    def take(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lengths = np.diff(offsets)[rows]
-        idx = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]) if len(rows) else np.zeros(0, int)
-        return flat[idx], np.r_[0, np.cumsum(lengths)]
-
-    history, history_offsets = take(task.history, task.history_offsets)
+    history, history_offsets = take_ragged(task.history, task.history_offsets, rows)
     past = past_offsets = None
     if task.past is not None and task.past_offsets is not None:
-        past, past_offsets = take(task.past, task.past_offsets)
+        past, past_offsets = take_ragged(task.past, task.past_offsets, rows)
     return replace(task, users=task.users[rows], history=history, history_offsets=history_offsets,
                    targets=task.targets[rows], past=past, past_offsets=past_offsets)
 
