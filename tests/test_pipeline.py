@@ -77,6 +77,18 @@ def test_each_stage_gets_its_own_percentiles_and_the_top_level_adds_up():
                                                                          kind="stable")])
 
 
+@pytest.mark.parametrize("kind", ["mean", "topk", "mix"])
+def test_an_impression_served_from_stored_vectors_splits_into_pool_and_score(kind):
+    from recbench.benchmark.pooling import Pooling, score_one
+
+    rng = np.random.default_rng(0)
+    unit = rng.normal(size=(40, 8)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    out = single_stream(lambda i: score_one(unit, np.arange(10), np.arange(10, 31), Pooling(kind, 3, 0.5)), 20)
+    assert set(out["stages"]) == ({"score"} if kind == "topk" else {"pool", "score"})
+    assert sum(s["mean_ms"] for s in out["stages"].values()) <= out["mean_ms"] * 1.0001
+
+
 def test_a_stage_outside_a_timed_query_records_nothing():
     with stage("search"):
         pass

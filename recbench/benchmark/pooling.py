@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recbench.benchmark.stages import stage
+
 POOLINGS = ("mean", "topk", "mix")
 
 
@@ -40,21 +42,25 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def score_one(unit: np.ndarray, history: np.ndarray, candidates: np.ndarray, pooling: Pooling) -> np.ndarray:
-    """Scores of one impression's candidates; ``unit`` holds unit-length item vectors."""
+    """Scores of one impression's candidates; ``unit`` holds unit-length item vectors. On the
+    serving path: its ``pool`` (the profile) and ``score`` (candidates against it) are stages."""
     if len(history) == 0:
         return np.zeros(len(candidates), dtype=np.float32)
     cand = unit[candidates]
     hist = unit[history]
     mean_score = None
     if pooling.kind in ("mean", "mix"):
-        profile = hist.mean(axis=0)
-        norm = np.linalg.norm(profile)
-        mean_score = cand @ (profile / norm) if norm > 0 else np.zeros(len(candidates), dtype=np.float32)
+        with stage("pool"):
+            profile = hist.mean(axis=0)
+            norm = np.linalg.norm(profile)
+        with stage("score"):
+            mean_score = cand @ (profile / norm) if norm > 0 else np.zeros(len(candidates), dtype=np.float32)
         if pooling.kind == "mean":
             return mean_score
-    sims = cand @ hist.T  # (candidates, history)
-    k = min(pooling.k, sims.shape[1])
-    top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+    with stage("score"):
+        sims = cand @ hist.T  # (candidates, history)
+        k = min(pooling.k, sims.shape[1])
+        top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
     if pooling.kind == "topk":
         return top
     return pooling.mix_weight * top + (1.0 - pooling.mix_weight) * mean_score

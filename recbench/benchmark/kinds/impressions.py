@@ -13,7 +13,8 @@ from recbench.benchmark.capabilities import Encoder, ItemScorer, Ranker, TokenEn
 from recbench.benchmark.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.benchmark.evaluate import EvalResult, EvalSettings, EvaluationError
 from recbench.benchmark.task_kinds import RATE, TaskKind, register_kind
-from recbench.benchmark.kinds.ranking import note_stored_bytes
+from recbench.benchmark.kinds.ranking import note_stored_bytes, take_ragged
+from recbench.benchmark.stages import stage
 from recbench.benchmark.metrics import impression_metrics, mean_with_ci
 from recbench.benchmark.pooling import POOLINGS, Pooling, score_all, score_one
 from recbench.benchmark.tasks import Impressions, ImpressionsTask, blank_cold_texts
@@ -95,7 +96,8 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         scores = np.asarray(model.score_items(imps.candidates), dtype=np.float64)
 
         def one(i: int) -> np.ndarray:
-            return model.score_items(imps.candidates_of(i))
+            with stage("score"):
+                return model.score_items(imps.candidates_of(i))
 
         details["ranker"] = "item scorer (no text)"
     elif isinstance(model, TokenEncoder):
@@ -116,7 +118,8 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
         timing["score_seconds"] = score_sw.seconds
 
         def one(i: int) -> np.ndarray:
-            return candidates_vs_history(tokens, imps.history_of(i), imps.candidates_of(i))
+            with stage("score"):  # MaxSim of the candidates' stored tokens against the history's
+                return candidates_vs_history(tokens, imps.history_of(i), imps.candidates_of(i))
 
         details.update({"fields": list(fields), "interaction": "candidate tokens vs all history tokens (MaxSim mean)"})
         if fields != tuple(task.default_fields):
@@ -197,14 +200,9 @@ VALIDATION_IMPRESSIONS = 1000
 
 def take_impressions(imps: Impressions, rows: np.ndarray) -> Impressions:
     """The impressions at ``rows``, as a new columnar split."""
-    def gather(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lengths = np.diff(offsets)[rows]
-        idx = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]) if len(rows) else np.zeros(0, int)
-        return flat[idx], np.r_[0, np.cumsum(lengths)]
-
-    history, history_offsets = gather(imps.history, imps.history_offsets)
-    candidates, candidate_offsets = gather(imps.candidates, imps.candidate_offsets)
-    labels, _ = gather(imps.labels, imps.candidate_offsets)
+    history, history_offsets = take_ragged(imps.history, imps.history_offsets, rows)
+    candidates, candidate_offsets = take_ragged(imps.candidates, imps.candidate_offsets, rows)
+    labels, _ = take_ragged(imps.labels, imps.candidate_offsets, rows)
     return Impressions(imps.ids[rows], imps.users[rows], imps.times[rows], history, history_offsets,
                        candidates, candidate_offsets, labels)
 
