@@ -157,3 +157,16 @@ def test_compare_prints_a_tiny_significant_difference_as_a_number_not_as_zero():
 
     assert figure(2.18e-05, "+") == "+2.2e-05" and figure(-3e-06) == "-3.0e-06"
     assert figure(0.0) == "0.0000" and figure(0.0173, "+") == "+0.0173" and figure(0.00005) == "0.0001"
+
+
+def test_a_table_with_sampled_rows_says_how_many_queries_they_scored(tmp_path, real_data):
+    from dataclasses import replace
+
+    full = run_cell("random", "ml100k", settings=FAST, results_dir=tmp_path).record
+    run_cell("random", "ml100k", settings=replace(FAST, max_queries=50), results_dir=tmp_path)
+    section = render_markdown(tmp_path).split("## ml100k (test)")[1]
+    n = full["dataset"]["sizes"]["users"]  # a query per user
+    assert "`random{max_queries=50}`" in section and f"seeded sample of the queries (50 of the {n:,})" in section
+    alone = tmp_path / "alone"
+    run_cell("random", "ml100k", settings=FAST, results_dir=alone)
+    assert "seeded sample" not in render_markdown(alone)

@@ -372,12 +372,28 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
         separable = sum(1 for v in pvalues.values() if v < LEVEL)
         table += (f"\n\n{separable} of {len(pvalues)} row(s) compared are separable from the best "
                   f"(Holm-adjusted p < {LEVEL:g} over this table's {len(pvalues)} comparisons).")
+    note = sample_note(recs)
+    if note:
+        table += "\n\n" + note
     if has["machine"]:
         table = (f"{BUSY} Rows of this table ran on {group['machine'].nunique()} different machines (see the machine "
                  "column): compare their latencies, and the frontier, only within one machine.\n\n" + table)
     if plot_link:
         table += f"\n\n[latency vs {md_text(primary)} plot]({md_link_target(plot_link)})"
     return table
+
+
+def sample_note(records: list[dict[str, Any]]) -> str | None:
+    """What a reader must know of rows scored on a sample of the queries (``--max-queries``):
+    their intervals are the sample's, and only rows of the same sample compare figure to figure."""
+    samples = sorted({(s["queries"], s["of"]) for r in records
+                      if (s := (r.get("details") or {}).get("query_sample"))})
+    if not samples:
+        return None
+    sizes = "; ".join(f"{n:,} of the {of:,}" for n, of in samples)
+    return (f"Rows labelled `{{max_queries=N}}` are scored on a seeded sample of the queries ({sizes}), the same "
+            "sample for every such row: their intervals are the sample's (wider), and their figures compare with "
+            "other rows of the same sample; the paired tests above use the queries two rows share.")
 
 
 def published_for(records: list[dict[str, Any]]) -> tuple[tuple, str | None]:
