@@ -362,7 +362,8 @@ def find_record(ref: str, results_dir: Path) -> Path:
     p = Path(ref)
     if p.is_file():
         return p
-    matches = sorted(Path(results_dir).glob(f"*{ref}*.json"))
+    stem = ref[:-len(".json")] if ref.endswith(".json") else ref  # a file name as `ls` prints it
+    matches = sorted(Path(results_dir).glob(f"*{stem}*.json"))
     if len(matches) == 1:
         return matches[0]
     if not matches:

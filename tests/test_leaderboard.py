@@ -56,6 +56,9 @@ def test_compare_two_real_runs(tmp_path):
     c = json.loads(result.output)
     assert c["shared_queries"] == 1225 and c["difference"] > 30 and c["p_value"] < 0.01
     assert c["ci_low"] < c["difference"] < c["ci_high"]
+    by_name = runner.invoke(app, ["compare", a.name, b.stem, "--metric", "pearson", "--json", "--results-dir", str(res)])
+    assert by_name.exit_code == 0, by_name.output  # a file name as `ls` prints it, or without .json
+    assert json.loads(by_name.output)["difference"] == c["difference"]
 
 
 def test_check_fails_with_its_table_on_a_wrong_expected_value(tmp_path, monkeypatch):
