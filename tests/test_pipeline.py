@@ -168,6 +168,7 @@ def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_ful
     assert np.allclose(a.per_query[pm], full.per_query[pm][picked], equal_nan=True)
     assert a.record["details"]["query_sample"] == {"queries": 300, "of": len(full.per_query["query_id"]), "seed": 0}
     assert a.record["model"]["label"] == "sif{max_queries=300}"
+    assert a.record["dataset"]["sizes"] == full.record["dataset"]["sizes"]  # the dataset's, not the sample's
 
 
 def test_an_item_to_item_sample_keeps_each_querys_judgments_exclusions_and_id():

@@ -167,6 +167,7 @@ def test_a_table_with_sampled_rows_says_how_many_queries_they_scored(tmp_path, r
     section = render_markdown(tmp_path).split("## ml100k (test)")[1]
     n = full["dataset"]["sizes"]["users"]  # a query per user
     assert "`random{max_queries=50}`" in section and f"seeded sample of the queries (50 of the {n:,})" in section
+    assert f"users {n:,}" in section.split("\n\n")[1]  # the header gives the dataset's size, not the sample's
     alone = tmp_path / "alone"
     run_cell("random", "ml100k", settings=FAST, results_dir=alone)
     assert "seeded sample" not in render_markdown(alone)

@@ -41,6 +41,7 @@ import numpy as np
 
 from recbench.baselines.sbert import load_sentence_transformer
 from recbench.benchmark.registry import baselines
+from recbench.benchmark.stages import stage
 from recbench.baselines._lazy import LazyModule, lazy_names
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
@@ -297,6 +298,7 @@ class BiEncoder:
                 rows = queries[s : s + 256]
                 hist, hmask = pad_rows([imps.history_of(i)[-self.history:] for i in rows])
                 cand, cmask = pad_rows([imps.candidates_of(i) for i in rows])
-                scores = self._scores(vectors, hist, hmask, cand)
+                with stage("score"):  # pool the history's stored vectors and score the candidates against it
+                    scores = self._scores(vectors, hist, hmask, cand)
                 out.extend(scores[j, : int(cmask[j].sum())].numpy() for j in range(len(rows)))
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from recbench.baselines._words import load_glove_6b_50d, tokenize_batch
 from recbench.benchmark.registry import baselines
+from recbench.benchmark.stages import stage
 from recbench.baselines._lazy import LazyModule, lazy_names
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
@@ -147,7 +148,9 @@ class NRMS:
         with torch.no_grad():
             for s in range(0, len(queries), 256):
                 rows = queries[s : s + 256]
-                users = self._users(news, [imps.history_of(i)[-self.history:].tolist() for i in rows])
-                for j, i in enumerate(rows):
-                    out.append((news[torch.from_numpy(imps.candidates_of(i))] @ users[j]).numpy())
+                with stage("pool"):  # the user encoder: attention over the history's stored news vectors
+                    users = self._users(news, [imps.history_of(i)[-self.history:].tolist() for i in rows])
+                with stage("score"):
+                    for j, i in enumerate(rows):
+                        out.append((news[torch.from_numpy(imps.candidates_of(i))] @ users[j]).numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

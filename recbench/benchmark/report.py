@@ -571,7 +571,8 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
             trained = plot_training(group, group_records, f"{name} ({split})", Path(plots_dir) / f"{safe}__training.png")
             if trained is not None:
                 training_link = os.path.relpath(trained, out_dir)
-        first = next(iter(group_records.values()))
+        whole = [r for r in group_records.values() if not (r.get("details") or {}).get("query_sample")]
+        first = (whole or list(group_records.values()))[0]  # the dataset's sizes, not a query sample's
         sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
                           for k, v in first["dataset"]["sizes"].items())
         out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "

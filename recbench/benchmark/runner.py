@@ -102,6 +102,7 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     if isinstance(model, Trainable) and cell.training is not None:  # None: an untrained mode (zero-shot)
         training, curves = train_model(model, task, dataset, cell)
         settings = replace(settings, use_cache=False)  # a trained model's vectors depend on its weights
+    sizes = task.sizes  # the whole split's; a query sample says its own size in details.query_sample
     sampled = None
     if settings.max_queries is not None and settings.max_queries < len(task):  # after training: it learns from all
         rows = np.random.default_rng(QUERY_SAMPLE_SEED).choice(len(task), size=settings.max_queries, replace=False)
@@ -149,7 +150,7 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
             "spec": cell.dataset,
             "kind": task.kind,
             "split": task.split,
-            "sizes": task.sizes,
+            "sizes": sizes,
             "options": cell.dataset_options,
             "fingerprint": task.fingerprint,
             "info": task.info,
