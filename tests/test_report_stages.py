@@ -54,3 +54,17 @@ def test_the_committed_sbert_colbert_curve_rises_with_depth_and_costs_more():
     assert points[0]["k"] == 0 and points[0]["value"] < min(q["value"] for q in points[1:])  # reranking helps
     deep = points[1:]
     assert deep[-1]["p50_ms"] > deep[0]["p50_ms"]  # a deeper rerank costs more
+
+
+def test_the_pipelines_table_says_which_rows_scored_a_sample_and_names_a_checkpoint_by_its_folder():
+    whole = pipeline_record(10, 0.054, 1.1, 0.44)
+    sampled = pipeline_record(20, 0.035, 250.0, 0.5)
+    sampled["details"]["pipeline"]["reranker"] = "cross-encoder:/home/me/.cache/recbench/checkpoints/ce-1"
+    sampled["details"]["query_sample"] = {"queries": 300, "of": 1000, "seed": 0}
+    table = pipelines_table({"a": whole, "b": sampled})
+    lines = table.splitlines()
+    assert "queries" in lines[0]
+    assert any("`cross-encoder:ce-1`" in line and "300 of 1,000" in line for line in lines)
+    assert any("`colbert-minilm`" in line and "| all " in line for line in lines)
+    assert "/home/me" not in table
+    assert "queries" not in pipelines_table({"a": whole}).splitlines()[0]  # no sample, no column

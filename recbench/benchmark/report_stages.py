@@ -10,6 +10,7 @@ from typing import Any, Callable
 from tabulate import tabulate
 
 from recbench.benchmark.markdown import md_code
+from recbench.benchmark.records import short_spec
 
 
 def stages_of(rec: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -21,8 +22,11 @@ def has_pipelines(records: list[dict[str, Any]]) -> bool:
 
 
 def pipelines_table(records: dict[str, dict[str, Any]]) -> str:
-    """One row per pipeline, grouped by first stage and reranker, deepest last."""
+    """One row per pipeline, grouped by first stage and reranker, deepest last; a column of
+    how many queries each scored where some row scored a sample (``--max-queries``)."""
     rows = []
+    sampled = any((r.get("details") or {}).get("query_sample") for r in records.values()
+                  if "pipeline" in (r.get("details") or {}))
     for rec in records.values():
         p = (rec.get("details") or {}).get("pipeline")
         if not p:
@@ -31,15 +35,18 @@ def pipelines_table(records: dict[str, dict[str, Any]]) -> str:
         est = rec["metrics"][pm]
         st = stages_of(rec)
         depth = int(p["depth"])
-        rows.append((rec["model"]["spec"], p["reranker"], depth, [
-            md_code(rec["model"]["spec"]), md_code(p["reranker"]), f"{depth:,}",
+        sample = (rec.get("details") or {}).get("query_sample")
+        reranker = short_spec(p["reranker"])  # a checkpoint by its folder's name, as the row's label has it
+        rows.append((rec["model"]["spec"], reranker, depth, [
+            md_code(rec["model"]["spec"]), md_code(reranker), f"{depth:,}",
+            *([f"{sample['queries']:,} of {sample['of']:,}" if sample else "all"] if sampled else []),
             f"{est['value']:.4f} [{est['ci_low']:.4f}, {est['ci_high']:.4f}]",
             f"{p.get('first_stage_ndcg@10', float('nan')):.4f}", f"{p.get(f'first_stage_recall@{depth}', float('nan')):.4f}",
             _ms(rec, "p50_ms"), _ms(rec, "p99_ms"),
             f"{st['first']['p50_ms']:.2f}" if "first" in st else "–",
             f"{st['rerank']['p50_ms']:.2f}" if "rerank" in st else "–"]))
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    head = ["first stage", "reranker", "depth K", "pipeline ndcg@10", "first stage alone ndcg@10",
+    head = ["first stage", "reranker", "depth K", *(["queries"] if sampled else []), "pipeline ndcg@10", "first stage alone ndcg@10",
             "first stage recall@K", "p50 ms", "p99 ms", "first p50", "rerank p50"]
     return tabulate([r[3] for r in rows], headers=head, tablefmt="github", disable_numparse=True)
 
