@@ -68,3 +68,13 @@ def test_the_pipelines_table_says_which_rows_scored_a_sample_and_names_a_checkpo
     assert any("`colbert-minilm`" in line and "| all " in line for line in lines)
     assert "/home/me" not in table
     assert "queries" not in pipelines_table({"a": whole}).splitlines()[0]  # no sample, no column
+
+
+def test_a_sampled_pipeline_is_a_curve_of_its_own_per_sample_size():
+    whole = {f"w{k}": pipeline_record(k, 0.05, 1.0 + k, 0.4) for k in (10, 20)}
+    small = {f"s{k}": pipeline_record(k, 0.07, 1.0 + k, 0.4) for k in (10, 50)}
+    for rec in small.values():
+        rec["details"]["query_sample"] = {"queries": 100, "of": 1000, "seed": 0}
+    curves = pipeline_curves({**whole, **small})
+    assert set(curves) == {("sbert", "colbert-minilm"), ("sbert", "colbert-minilm (100 queries)")}
+    assert [q["k"] for q in curves[("sbert", "colbert-minilm (100 queries)")]] == [0, 10, 50]

@@ -102,7 +102,9 @@ def plot_stages(records: dict[str, dict[str, Any]], title: str, out: Path,
 
 def pipeline_curves(records: dict[str, dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, float]]]:
     """Per (first stage, reranker): its depths' points (K, quality with interval, p50 end to end),
-    shallowest first, after the first stage alone (K = 0: its quality, its stage's p50)."""
+    shallowest first, after the first stage alone (K = 0: its quality, its stage's p50). Rows
+    scored on a query sample make a curve of their own per sample size (``reranker (N queries)``):
+    figures of different queries are not one curve."""
     curves: dict[tuple[str, str], list[dict[str, float]]] = {}
     for rec in records.values():
         p = (rec.get("details") or {}).get("pipeline")
@@ -110,7 +112,8 @@ def pipeline_curves(records: dict[str, dict[str, Any]]) -> dict[tuple[str, str],
         if not p or lat.get("p50_ms") is None:
             continue
         est = rec["metrics"][rec["primary_metric"]]
-        key = (rec["model"]["spec"], str(p["reranker"]))
+        sample = (rec.get("details") or {}).get("query_sample")
+        key = (rec["model"]["spec"], short_spec(str(p["reranker"])) + (f" ({sample['queries']:,} queries)" if sample else ""))
         curves.setdefault(key, []).append({"k": float(p["depth"]), "value": est["value"], "low": est["ci_low"],
                                            "high": est["ci_high"], "p50_ms": float(lat["p50_ms"])})
         first = stages_of(rec).get("first", {}).get("p50_ms")
