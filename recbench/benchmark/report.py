@@ -17,8 +17,8 @@ from tabulate import tabulate
 from recbench.benchmark.report_parts import describe_protocol, has_parts, parts_table, plot_parts
 from recbench.benchmark.report_representations import NOTE as REPRESENTATIONS_NOTE
 from recbench.benchmark.report_representations import has_representations, representations_table
-from recbench.benchmark.report_stages import (has_pipelines, pipelines_table, plot_pipelines, plot_stages, stage_table,
-                                              stages_of)
+from recbench.benchmark.report_stages import (has_pipelines, pipelines_table, plot_pipelines, plot_stages,
+                                              query_sample_of, stage_table, stages_of)
 from recbench.benchmark.markdown import fmt_train_minutes, md_code, md_link_target, md_text
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.records import RecordError, iter_records, user_results_dir
@@ -387,7 +387,7 @@ def sample_note(records: list[dict[str, Any]]) -> str | None:
     """What a reader must know of rows scored on a sample of the queries (``--max-queries``):
     their intervals are the sample's, and only rows of the same sample compare figure to figure."""
     samples = sorted({(s["queries"], s["of"]) for r in records
-                      if (s := (r.get("details") or {}).get("query_sample"))})
+                      if (s := query_sample_of(r))})
     if not samples:
         return None
     sizes = "; ".join(f"{n:,} of the {of:,}" for n, of in samples)
@@ -571,7 +571,7 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
             trained = plot_training(group, group_records, f"{name} ({split})", Path(plots_dir) / f"{safe}__training.png")
             if trained is not None:
                 training_link = os.path.relpath(trained, out_dir)
-        whole = [r for r in group_records.values() if not (r.get("details") or {}).get("query_sample")]
+        whole = [r for r in group_records.values() if not query_sample_of(r)]
         first = (whole or list(group_records.values()))[0]  # the dataset's sizes, not a query sample's
         sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
                           for k, v in first["dataset"]["sizes"].items())

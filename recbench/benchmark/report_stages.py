@@ -17,6 +17,11 @@ def stages_of(rec: dict[str, Any]) -> dict[str, dict[str, float]]:
     return ((rec.get("timing") or {}).get("latency") or {}).get("stages") or {}
 
 
+def query_sample_of(rec: dict[str, Any]) -> dict[str, int] | None:
+    """The record's ``--max-queries`` sample (queries, of, seed), or None for a run over every query."""
+    return (rec.get("details") or {}).get("query_sample")
+
+
 def has_pipelines(records: list[dict[str, Any]]) -> bool:
     return any("pipeline" in (r.get("details") or {}) for r in records)
 
@@ -25,7 +30,7 @@ def pipelines_table(records: dict[str, dict[str, Any]]) -> str:
     """One row per pipeline, grouped by first stage and reranker, deepest last; a column of
     how many queries each scored where some row scored a sample (``--max-queries``)."""
     rows = []
-    sampled = any((r.get("details") or {}).get("query_sample") for r in records.values()
+    sampled = any(query_sample_of(r) for r in records.values()
                   if "pipeline" in (r.get("details") or {}))
     for rec in records.values():
         p = (rec.get("details") or {}).get("pipeline")
@@ -35,7 +40,7 @@ def pipelines_table(records: dict[str, dict[str, Any]]) -> str:
         est = rec["metrics"][pm]
         st = stages_of(rec)
         depth = int(p["depth"])
-        sample = (rec.get("details") or {}).get("query_sample")
+        sample = query_sample_of(rec)
         reranker = short_spec(p["reranker"])  # a checkpoint by its folder's name, as the row's label has it
         rows.append((rec["model"]["spec"], reranker, depth, [
             md_code(rec["model"]["spec"]), md_code(reranker), f"{depth:,}",
@@ -112,7 +117,7 @@ def pipeline_curves(records: dict[str, dict[str, Any]]) -> dict[tuple[str, str],
         if not p or lat.get("p50_ms") is None:
             continue
         est = rec["metrics"][rec["primary_metric"]]
-        sample = (rec.get("details") or {}).get("query_sample")
+        sample = query_sample_of(rec)
         key = (rec["model"]["spec"], short_spec(str(p["reranker"])) + (f" ({sample['queries']:,} queries)" if sample else ""))
         curves.setdefault(key, []).append({"k": float(p["depth"]), "value": est["value"], "low": est["ci_low"],
                                            "high": est["ci_high"], "p50_ms": float(lat["p50_ms"])})
