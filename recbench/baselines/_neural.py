@@ -125,13 +125,27 @@ def pad_rows(rows: list[Any], at: np.ndarray | None = None) -> tuple[torch.Tenso
     return torch.from_numpy(index), torch.from_numpy(mask)
 
 
+def padding_bias(attention: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+    """A 2-D padding mask (1 = token, 0 = padding) as the additive (batch, 1, 1, length) bias
+    every attention implementation of a Hugging Face layer accepts (eager adds it to the logits,
+    SDPA takes it as ``attn_mask``); None when nothing is padded, as the model itself passes.
+    Built here from public tensor operations: the model's own mask helpers are private and
+    changed signature between transformers releases (issue 33)."""
+    if bool(attention.all()):
+        return None
+    keep = attention[:, None, None, :].to(torch.bool)
+    return torch.zeros(keep.shape, dtype=dtype, device=attention.device).masked_fill(~keep, torch.finfo(dtype).min)
+
+
 def bert_layers(bert: nn.Module, h: torch.Tensor, attention: torch.Tensor, layers: Any) -> torch.Tensor:
     """Runs hidden states ``h`` through ``layers`` of a Hugging Face BERT under its padding mask:
-    the lower layers once over a catalog (cached), the upper ones each step."""
-    mask = bert._create_attention_masks(attention_mask=attention, encoder_attention_mask=None,
-                                        embedding_output=h, encoder_hidden_states=None, cache=None)[0]
+    the lower layers once over a catalog (cached), the upper ones each step. Run through every
+    layer from the embeddings, it equals the model's public forward
+    (``tests/test_public_api.py`` holds it to that)."""
+    bias = padding_bias(attention, h.dtype)
     for layer in layers:
-        h = layer(h, mask)
+        out = layer(h, attention_mask=bias)
+        h = out[0] if isinstance(out, tuple) else out  # transformers 4.x returns a tuple
     return h
 
 
