@@ -125,6 +125,8 @@ class ColBERTMiniLM:
                     "batch": self.batch, "train_doc_maxlen": self.train_doc_maxlen, "lr": self.learning_rate,
                     "loss": "pairwise softmax cross-entropy"} if self.train else {})}
 
+    train_kinds = ("sequences", "impressions")  # its triples: (history, next or clicked, another)
+
     @classmethod
     def trains(cls, options: dict[str, Any]) -> bool:
         return truthy(options.get("train", False))

@@ -150,6 +150,10 @@ class Cell:
         # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says
         trainable = isinstance(factory, type) and issubclass(factory, Trainable) and truthy(
             (hook(factory, "trains") or (lambda _options: True))(options_for(factory, options)))
+        train_kinds = hook(factory, "train_kinds") if trainable else None
+        if train_kinds is not None and kind not in train_kinds:
+            raise UnsupportedCell(f"{model} trains on {', '.join(map(repr, train_kinds))} tasks, not {kind!r} "
+                                  f"({dataset}); run it in a mode that does not train, or on a dataset of those kinds")
         if trainable:
             training = training or TrainSettings()
             try:  # no step count given: the model's own default budget (a time alone caps it)

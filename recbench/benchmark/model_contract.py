@@ -49,6 +49,9 @@ HOOKS: dict[str, Hook] = {
                                "queries (a joint scorer too slow for all of them); None: all", trainable_only=True),
     "default_budget": Hook((object,), None, "the training Budget a cell takes when none is given",
                            trainable_only=True),
+    "train_kinds": Hook((tuple, list), None, "the task kinds its training runs on (None: every kind it serves): "
+                        "a trained cell of another kind is refused when resolved, before anything loads",
+                        trainable_only=True),
     "train_devices": Hook((tuple,), ("cpu",), "the torch device types its training steps run on "
                           "(RECBENCH_TRAIN_DEVICE); ('cpu', 'cuda') where its steps make their tensors with "
                           "torch.as_tensor on the default device", trainable_only=True),
