@@ -169,7 +169,8 @@ class Environment:
         default_factory=lambda: {
             d: package_version(d)
             for d in ("recbench", "numpy", "scipy", "torch", "transformers", "sentence-transformers",
-                      "faiss-cpu", "gensim", "wordfreq", "pandas")
+                      "faiss-cpu", "gensim", "wordfreq", "pandas", "tokenizers", "huggingface-hub", "peft",
+                      "onnxruntime", "scikit-learn")
         }
     )
     git_sha: str | None = field(default_factory=git_sha)

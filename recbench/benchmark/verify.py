@@ -27,7 +27,8 @@ from recbench.benchmark.training import Budget, TrainSettings
 
 UNTRAINED_TOLERANCE = 1e-6
 SEED_SDS = 3.0
-VERSIONED = ("python", "torch", "transformers", "sentence-transformers", "numpy", "recbench")
+VERSIONED = ("python", "torch", "transformers", "sentence-transformers", "numpy", "recbench", "tokenizers",
+             "huggingface-hub", "peft", "onnxruntime", "scikit-learn")
 
 
 @dataclass
@@ -100,7 +101,9 @@ def version_differences(record: dict[str, Any]) -> list[tuple[str, str | None, s
     then = record.get("environment") or {}
     now = Environment()
     pairs = [("python", then.get("python"), now.python)]
-    pairs += [(p, (then.get("packages") or {}).get(p), now.packages.get(p)) for p in VERSIONED if p != "python"]
+    recorded = then.get("packages") or {}
+    # a package the record does not state (records before it was recorded) cannot be said to differ
+    pairs += [(p, recorded.get(p), now.packages.get(p)) for p in VERSIONED if p != "python" and p in recorded]
     pairs.append(("git sha", then.get("git_sha"), now.git_sha))
     return [(name, a, b) for name, a, b in pairs if a != b]
 
