@@ -345,6 +345,13 @@ def report(
         typer.echo(budget_table(view, limits, markdown=False))
         return
     target = out or results_dir / f"leaderboard.{fmt}"
+    if site is not None:  # refused before anything is written: a site never lands over what it did not create
+        from recbench.site.build import SiteTargetError, check_site_target
+
+        try:
+            check_site_target(results_dir, site)
+        except SiteTargetError as exc:
+            fail(str(exc))
     path = write_report(results_dir, target, fmt, plots_dir, significance)
     typer.echo(f"wrote {path}")
     if site is not None:

@@ -118,3 +118,22 @@ def test_markup_in_a_label_is_shown_as_text(browser, tmp_path):
     page, errors = open_page(browser, out / "datasets" / "ml100k__test.html")
     assert page.locator("table.rows img").count() == 0 and page.title() != "pwned"
     assert "<img src=x" in page.locator("table.rows tbody").text_content()
+
+
+def test_a_label_opening_a_comment_and_a_script_leaves_the_page_whole(browser, tmp_path):
+    """Issue 34: `<!--<script>` inside the embedded JSON put the HTML parser in its double-escaped
+    script state, the page's own scripts were swallowed and the index rendered empty."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    sample = next(p for p in sorted(COMMITTED.glob("ml100k__*.json"))
+                  if json.loads(p.read_text()).get("schema_version") == 2 and not json.loads(p.read_text()).get("training"))
+    record = json.loads(sample.read_text())
+    record["model"]["label"] = "sif<!--<script>"
+    record["sidecar"], record["sidecars"] = None, {}
+    (runs / "ml100k__comment.json").write_text(json.dumps(record))
+    out = build_site(runs, tmp_path / "site", significance=False).parent
+    page, errors = open_page(browser, out / "index.html")
+    assert page.locator("#kinds a").count() >= 1, page.content()[:2000]  # the index rendered its kinds
+    page, errors = open_page(browser, out / "datasets" / "ml100k__test.html")
+    assert "sif<!--<script>" in page.locator("table.rows tbody").text_content()
+    assert errors == []

@@ -77,7 +77,10 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
 
 
 def _json_block(element_id: str, data: Any) -> str:
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    # every <, > and & as a JSON escape: "</script>" cannot close the block and "<!--<script>" cannot
+    # put the parser in its double-escaped state (which swallowed the page's own scripts)
+    text = (json.dumps(data, ensure_ascii=False, allow_nan=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
@@ -103,14 +106,74 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+MARKER = ".recbench-site"  # in a folder this command built: the files it wrote there, one per line
+
+
+class SiteTargetError(ValueError):
+    """--site names a folder the site may not be written into; nothing was written."""
+
+
+def site_files(out_dir: Path) -> set[str] | None:
+    """The files a previous build wrote into ``out_dir`` (its marker), None when it has no marker.
+    A listed path that would leave the folder is dropped: a forged marker deletes nothing outside."""
+    marker = out_dir / MARKER
+    if not marker.is_file():
+        return None
+    root = out_dir.resolve()
+    files = set()
+    for line in marker.read_text(encoding="utf-8", errors="replace").splitlines():
+        rel = line.strip()
+        if rel and not Path(rel).is_absolute() and ".." not in Path(rel).parts and rel != MARKER:
+            if (root / rel).resolve().is_relative_to(root):
+                files.add(rel)
+    return files
+
+
+def check_site_target(results_dir: Path, out_dir: Path) -> None:
+    """Refuses, before anything is written, a target that would lose what this command did not
+    create: the results folder or a folder above it, an existing file, and a non-empty folder
+    that is not a site this command built (no marker)."""
+    out, results = Path(out_dir).resolve(), Path(results_dir).resolve()
+    if out == results or results.is_relative_to(out):
+        raise SiteTargetError(f"--site {out_dir}: it holds the results folder {results_dir}; the site needs a "
+                              "folder of its own (e.g. site/)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SiteTargetError(f"--site {out_dir}: a file of that name exists; give a folder")
+    if out_dir.is_dir() and site_files(out_dir) is None and any(out_dir.iterdir()):
+        raise SiteTargetError(f"--site {out_dir}: the folder is not empty and is not a site recbench built (no "
+                              f"{MARKER} marker); give a new or empty folder, nothing was written")
+
+
+def install_site(built: Path, out_dir: Path) -> None:
+    """Moves the freshly built files into ``out_dir`` one by one (each an atomic rename) and
+    removes only the files the previous build listed that this one no longer has; anything
+    else in the folder (a file the user put there) stays."""
+    previous = site_files(out_dir) if out_dir.is_dir() else set()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    new = sorted(str(p.relative_to(built)) for p in built.rglob("*") if p.is_file())
+    for rel in new:
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(built / rel, out_dir / rel)
+    for rel in sorted((previous or set()) - set(new)):
+        target = out_dir / rel
+        if target.is_file() and not target.is_symlink():
+            target.unlink()
+    tmp_marker = out_dir / f"{MARKER}.tmp"
+    tmp_marker.write_text("".join(f"{rel}\n" for rel in new), encoding="utf-8")
+    os.replace(tmp_marker, out_dir / MARKER)
+
+
 def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> Path:
-    """Writes the site into ``out_dir`` (built in a temporary folder beside it, then moved in
-    place: a reader never sees half a site); returns the index page."""
+    """Writes the site into ``out_dir``: built in a temporary folder beside it, then each file
+    moved in; only files a previous build wrote are replaced or removed. A folder that is not a
+    site this command built, the results folder and its parents are refused (nothing written).
+    Returns the index page."""
     frame = load(results_dir)
     if frame.empty:
         raise ValueError(f"no run records in {results_dir}/: nothing to publish")
     rows = _rows(frame, significance)
     out_dir = Path(out_dir)
+    check_site_target(results_dir, out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
@@ -143,17 +206,9 @@ def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> P
                     "<div id='filters'></div><p id='count'></p><div id='table'></div>")
             _write(tmp / page_rows[0]["page"], _page(title, 1, body, {"rows": page_rows, "dataset": dataset,
                                                                        "split": split}, "dataset"))
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}-old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
+        install_site(tmp, out_dir)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir / "index.html"
 
 
