@@ -118,7 +118,7 @@ def write_record(record: dict[str, Any], results_dir: Path | None = None,
         if per_query:
             _write_npz(per_query, side)
             written.append(side)
-            record = {**record, "sidecar": side.name}
+            record = {**record, "sidecar": side.name, "sidecar_sha256": file_sha256(side)}
         for name, arrays in (sidecars or {}).items():  # e.g. the training curves: <record>.training.npz
             extra = path.with_suffix(f".{name}.npz")
             _write_npz(arrays, extra)
@@ -136,10 +136,16 @@ def _write_npz(arrays: dict[str, np.ndarray], target: Path) -> None:
     from recbench.benchmark.cache import file_mode
 
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
-        np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()})
-    os.chmod(tmp, file_mode())
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()})
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, target)
+    except BaseException:  # a full disk (or a kill) leaves no temp file behind to fill it further
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write_json(record: dict[str, Any], path: Path) -> None:
@@ -222,13 +228,41 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def read_per_query(record_path: Path, record: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-    record = record or read_record(record_path)
-    if not record.get("sidecar"):
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sidecar_of(record_path: Path, record: dict[str, Any]) -> Path:
+    """The record's per-query sidecar, resolved only inside the record's own folder: a record
+    may name a file beside it, never a path elsewhere (which `compare` would read)."""
+    name = record.get("sidecar")
+    if not name:
         raise RecordError(f"{record_path}: this run has no per-query sidecar (recorded before they existed?)")
-    side = Path(record_path).parent / record["sidecar"]
+    folder = Path(record_path).parent
+    if not isinstance(name, str) or Path(name).name != name or name in (".", ".."):
+        raise RecordError(f"{record_path}: its sidecar {name!r} is not a file name beside the record; "
+                          "sidecars are read only from the record's own folder")
+    side = folder / name
+    if side.is_symlink() or not side.resolve().is_relative_to(folder.resolve()):
+        raise RecordError(f"{record_path}: its sidecar {name} leads outside the record's folder")
     if not side.is_file():
         raise RecordError(f"{record_path}: its sidecar {side.name} is missing")
+    return side
+
+
+def read_per_query(record_path: Path, record: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """The per-query values of a run; a sidecar whose bytes are not the ones its record's
+    checksum names (replaced after the run) is refused."""
+    record = record or read_record(record_path)
+    side = sidecar_of(record_path, record)
+    expected = record.get("sidecar_sha256")
+    if expected is not None and file_sha256(side) != expected:
+        raise RecordError(f"{record_path}: its sidecar {side.name} is not the one the run wrote (its sha256 differs "
+                          "from the record's sidecar_sha256)")
     with np.load(side, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 

@@ -108,44 +108,123 @@ def version_differences(record: dict[str, Any]) -> list[tuple[str, str | None, s
     return [(name, a, b) for name, a, b in pairs if a != b]
 
 
-def tolerances(path: Path, record: dict[str, Any]) -> dict[str, tuple[float, str]]:
-    """Per metric: (tolerance, what it is based on)."""
-    from recbench.benchmark.seeds import seed_siblings
+def _plain(value: Any) -> Any:
+    """A value as JSON gives it back (tuples as lists), so a re-run compares with a record."""
+    import json
 
-    metrics = record["metrics"]
-    if not record.get("training"):
-        return {m: (UNTRAINED_TOLERANCE, "untrained: exact") for m in metrics}
-    siblings = [read_record(p) for p in seed_siblings(path)]
-    out = {}
-    for m, est in metrics.items():
-        values = [(r["metrics"].get(m) or {}).get("value") for r in siblings]
-        values = [v for v in values if v is not None]
-        if len(values) >= 2:
-            out[m] = (SEED_SDS * float(np.std(values, ddof=1)), f"{SEED_SDS:g} sd of {len(values)} seeds")
-        elif est.get("ci_low") is not None and est.get("ci_high") is not None:
-            out[m] = ((est["ci_high"] - est["ci_low"]) / 2, "one seed: 95% CI half-width")
+    return json.loads(json.dumps(value, default=str))
+
+
+def cell_disagreements(record: dict[str, Any], cell: Any) -> list[str]:
+    """Where the record's model, dataset and training sections say something other than its
+    cell section (from which the cell is rebuilt): a record relabelled by hand says so here."""
+    section = record.get("cell") or {}
+    model, dataset = record.get("model") or {}, record.get("dataset") or {}
+    pairs = [("model.spec", model.get("spec"), cell.model), ("model.options", model.get("options") or {}, cell.model_options),
+             ("dataset.spec", dataset.get("spec"), cell.dataset), ("dataset.split", dataset.get("split"), cell.split),
+             ("dataset.options", dataset.get("options") or {}, cell.dataset_options),
+             ("dataset.kind", dataset.get("kind"), cell.kind),
+             ("training", bool(record.get("training")), cell.training is not None),
+             ("cell.training", bool(section.get("training")), cell.training is not None)]
+    return [f"{name}: the record says {_plain(a)!r}, its cell gives {_plain(b)!r}"
+            for name, a, b in pairs if _plain(a) != _plain(b)]
+
+
+def rerun_disagreements(record: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Identity the re-run derives (the model's own name, the row label, the dataset) against the record's."""
+    pairs = [("model.name", (record.get("model") or {}).get("name"), now["model"]["name"]),
+             ("model.label", (record.get("model") or {}).get("label"), now["model"]["label"]),
+             ("dataset.name", (record.get("dataset") or {}).get("name"), now["dataset"]["name"])]
+    return [f"{name}: the record says {a!r}, the re-run gives {b!r}" for name, a, b in pairs if a != b]
+
+
+def sidecar_checks(path: Path, record: dict[str, Any]) -> list[MetricCheck]:
+    """Every recorded metric recomputed from the record's own per-query sidecar: a sidecar
+    swapped for other predictions (which `compare` would read) fails here."""
+    from recbench.benchmark.metrics import CORRELATIONS
+    from recbench.benchmark.records import read_per_query
+    from recbench.benchmark.significance import query_values
+
+    if not record.get("sidecar"):
+        return []
+    per_query = read_per_query(path, record)  # refuses a sidecar outside the folder or off its checksum
+    checks = []
+    for metric, est in record["metrics"].items():
+        if "prediction" in per_query:
+            base = metric.split("[", 1)[0]
+            if base not in CORRELATIONS or "gold" not in per_query:
+                continue
+            value = 100.0 * float(CORRELATIONS[base](per_query["prediction"], per_query["gold"]))
         else:
-            out[m] = (UNTRAINED_TOLERANCE, "one seed, no interval: exact")
+            value = float(np.mean(query_values(per_query, metric, path)[1]))
+        checks.append(MetricCheck(f"{metric} (sidecar)", est.get("value"), value, UNTRAINED_TOLERANCE,
+                                  "recomputed from its sidecar"))
+    return checks
+
+
+def rerun_tolerances(cell: Any, now: dict[str, Any], seed_values: dict[str, list[float]] | None = None
+                     ) -> dict[str, tuple[float, str]]:
+    """Per metric: (tolerance, its basis), from the re-run alone, never from what the record says
+    of itself: untrained (as the cell, not the record, says) 1e-6; trained, 3 sd of the seeds
+    re-trained now where there are two or more, else the re-run's own 95% interval half-width."""
+    out = {}
+    for metric, est in now["metrics"].items():
+        if cell.training is None:
+            out[metric] = (UNTRAINED_TOLERANCE, "untrained: exact")
+        elif seed_values and len(seed_values.get(metric, [])) >= 2:
+            values = seed_values[metric]
+            out[metric] = (SEED_SDS * float(np.std(values, ddof=1)), f"{SEED_SDS:g} sd of {len(values)} seeds re-trained now")
+        else:
+            out[metric] = ((est["ci_high"] - est["ci_low"]) / 2, "the re-run's 95% CI half-width")
     return out
 
 
-def verify_record(path: Path, locator: Any = None, reuse_checkpoint: bool = False) -> Verification:
-    """Re-runs the record's cell (writing nothing) and checks every recorded metric."""
+def verify_record(path: Path, locator: Any = None, reuse_checkpoint: bool = False,
+                  all_seeds: bool = False) -> Verification:
+    """Re-runs the record's cell (writing nothing) and checks every recorded metric against the
+    re-run, and against its own sidecar. The cell comes from the record's cell section; a record
+    whose other sections disagree with it fails. ``all_seeds``: a trained row's other seeds
+    (records beside it) are re-trained too, and the tolerance is their spread now."""
     from recbench.benchmark.runner import compute_run
 
     path = Path(path)
     record = read_record(path)
     cell = cell_from_record(record, reuse_checkpoint)
+    disagreements = cell_disagreements(record, cell)
+    if disagreements:
+        raise RecordError(f"{path}: the record disagrees with its own cell section: " + "; ".join(disagreements))
+    stored = sidecar_checks(path, record)
     versions = version_differences(record)
     run = compute_run(cell, locator)
     now = run.record
+    disagreements = rerun_disagreements(record, now)
+    if disagreements:
+        raise RecordError(f"{path}: the re-run is not the row the record claims: " + "; ".join(disagreements))
+    seed_values = None
+    if all_seeds and cell.training is not None:
+        from recbench.benchmark.seeds import seed_siblings
+
+        seed_values = {m: [est["value"]] for m, est in now["metrics"].items()}
+        for sibling in seed_siblings(path):
+            if Path(sibling).resolve() == path.resolve():
+                continue
+            sibling_record = read_record(sibling)
+            sibling_cell = cell_from_record(sibling_record, reuse_checkpoint)
+            if cell_disagreements(sibling_record, sibling_cell):
+                continue  # a sibling that is not what it says adds nothing to the spread
+            again = compute_run(sibling_cell, locator).record
+            for m, est in again["metrics"].items():
+                seed_values.setdefault(m, []).append(est["value"])
     checks = []
-    for metric, (tolerance, basis) in tolerances(path, record).items():
+    for metric, (tolerance, basis) in rerun_tolerances(cell, now, seed_values).items():
         before = (record["metrics"].get(metric) or {}).get("value")
         after = (now["metrics"].get(metric) or {}).get("value")
         checks.append(MetricCheck(metric, before, after, tolerance, basis))
+    for metric in set(record["metrics"]) - set(now["metrics"]):  # a recorded figure the re-run does not produce
+        checks.append(MetricCheck(metric, record["metrics"][metric].get("value"), None, 0.0, "not produced by the re-run"))
+    checks += stored
     p50_then = ((record.get("timing") or {}).get("latency") or {}).get("p50_ms")
     p50_now = ((now.get("timing") or {}).get("latency") or {}).get("p50_ms")
     ratio = p50_now / p50_then if p50_then and p50_now else None
-    return Verification(path, record["model"]["label"], versions, checks, ratio, bool(record.get("training")),
+    return Verification(path, now["model"]["label"], versions, checks, ratio, cell.training is not None,
                         cell.key, str(record.get("cell_key", "")))
