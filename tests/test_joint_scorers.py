@@ -11,39 +11,18 @@ import pytest
 from recbench.benchmark.evaluate import EvalSettings
 from recbench.benchmark.kinds.impressions import impressions_training_split
 from recbench.benchmark.task_kinds import evaluate
-from recbench.benchmark.tasks import Impressions, ImpressionsTask
+from recbench.benchmark.tasks import ImpressionsTask
 from recbench.datasets._cold_impressions import with_cold_items
 from recbench.datasets._sequences import ColdItems
+from toy_tasks import topic_impressions
 
 pytestmark = pytest.mark.integration
 QUICK = EvalSettings(n_bootstrap=10, latency_queries=3, offline_texts=0, progress=False, use_cache=False)
-TOPICS = ["guitar strings", "microscope slides", "garden hose", "coffee beans", "bicycle tyre", "printer ink"]
 
 
 def toy_task(n_imp: int = 60, seed: int = 0) -> ImpressionsTask:
     """Items are (topic, k); a user clicks the candidate of the topic of their history."""
-    rng = np.random.default_rng(seed)
-    titles = [f"{t} model {k}" for t in TOPICS for k in range(8)]
-    topic = np.repeat(np.arange(len(TOPICS)), 8)
-
-    def split(n: int, prefix: str) -> Impressions:
-        hist, hoff, cand, coff, lab = [], [0], [], [0], []
-        for _ in range(n):
-            t = int(rng.integers(len(TOPICS)))
-            h = rng.choice(np.flatnonzero(topic == t), size=3, replace=False)
-            pos = rng.choice(np.setdiff1d(np.flatnonzero(topic == t), h))
-            neg = rng.choice(np.flatnonzero(topic != t), size=4, replace=False)
-            c = np.r_[pos, neg]
-            perm = rng.permutation(len(c))
-            hist += h.tolist(); hoff.append(len(hist))
-            cand += c[perm].tolist(); coff.append(len(cand))
-            lab += (perm == 0).astype(int).tolist()
-        return Impressions(np.array([f"{prefix}{i}" for i in range(n)]), np.arange(n) % 9, np.array([""] * n),
-                           np.array(hist), np.array(hoff), np.array(cand), np.array(coff), np.array(lab, dtype=np.int8))
-
-    return ImpressionsTask(name="toy-topics", split="dev", item_ids=np.array([f"i{k}" for k in range(len(titles))],
-                           dtype=object), item_fields={"title": titles}, test=split(n_imp, "d"),
-                           train=split(4 * n_imp, "t"), fingerprint="toy-topics")
+    return topic_impressions(8, n_imp, 4 * n_imp, "toy-topics", "dev", users=9, seed=seed)
 
 
 def fit(model, task, steps=6):

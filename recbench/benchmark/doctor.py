@@ -117,11 +117,9 @@ def requires_python() -> str | None:
 def browser_status() -> tuple[str | None, bool]:
     """(the Chromium executable found on PATH or None, whether Playwright's package imports)."""
     chromium = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
-    try:
-        import playwright  # noqa: F401
-        has_playwright = True
-    except ImportError:
-        has_playwright = False
+    from importlib.util import find_spec
+
+    has_playwright = find_spec("playwright") is not None
     return chromium, has_playwright
 
 

@@ -17,6 +17,8 @@ import tempfile
 import warnings
 
 import numpy as np
+
+from recbench.benchmark.data import sha256_of
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -118,7 +120,7 @@ def write_record(record: dict[str, Any], results_dir: Path | None = None,
         if per_query:
             _write_npz(per_query, side)
             written.append(side)
-            record = {**record, "sidecar": side.name, "sidecar_sha256": file_sha256(side)}
+            record = {**record, "sidecar": side.name, "sidecar_sha256": sha256_of(side)}
         for name, arrays in (sidecars or {}).items():  # e.g. the training curves: <record>.training.npz
             extra = path.with_suffix(f".{name}.npz")
             _write_npz(arrays, extra)
@@ -228,14 +230,6 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def sidecar_of(record_path: Path, record: dict[str, Any]) -> Path:
     """The record's per-query sidecar, resolved only inside the record's own folder: a record
     may name a file beside it, never a path elsewhere (which `compare` would read)."""
@@ -260,7 +254,7 @@ def read_per_query(record_path: Path, record: dict[str, Any] | None = None) -> d
     record = record or read_record(record_path)
     side = sidecar_of(record_path, record)
     expected = record.get("sidecar_sha256")
-    if expected is not None and file_sha256(side) != expected:
+    if expected is not None and sha256_of(side) != expected:
         raise RecordError(f"{record_path}: its sidecar {side.name} is not the one the run wrote (its sha256 differs "
                           "from the record's sidecar_sha256)")
     with np.load(side, allow_pickle=False) as z:
