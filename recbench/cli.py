@@ -338,13 +338,22 @@ def report(
             limits = parse_budget(budget)
         except BudgetError as exc:
             fail(str(exc))
-        view = budget_view(load(results_dir), limits, machine)
+        frame = load(results_dir)
+        if frame.empty:
+            fail(f"no run records in {results_dir}/: nothing to choose from (run `recbench run` first)")
+        view = budget_view(frame, limits, machine)
         if view.empty:
             fail(f"no leaderboard row in {results_dir}/" + (f" measured on a machine matching {machine!r}" if machine else ""))
         typer.echo(f"budget: {' and '.join(l.describe() for l in limits)}" + (f"; machine ~ {machine}" if machine else ""))
         typer.echo(budget_table(view, limits, markdown=False))
         return
     target = out or results_dir / f"leaderboard.{fmt}"
+    from recbench.benchmark.report import check_report_target
+
+    try:
+        check_report_target(target)
+    except ValueError as exc:
+        fail(str(exc))
     if site is not None:  # refused before anything is written: a site never lands over what it did not create
         from recbench.site.build import SiteTargetError, check_site_target
 

@@ -43,8 +43,16 @@ QUANTITIES = {
 }
 SHOWN_UNIT = {"p50": " ms", "p90": " ms", "p95": " ms", "p99": " ms", "qps": " queries/s", "bytes": " bytes/item",
               "params": " parameters", "train": " train min"}
-SCALE = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "b": 1.0, "kb": 1024.0, "kib": 1024.0, "mb": 1024.0 ** 2,
-         "mib": 1024.0 ** 2, "k": 1e3, "m": 1e6, "min": 1.0, "h": 60.0, "/s": 1.0, "qps": 1.0}
+# the units each quantity may be written in, and their scale to the frame column's unit: a unit
+# of another quantity (p99=5kb, bytes=5ms, train=30s read as 30,000 minutes) is refused
+LATENCY = {"": 1.0, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0}
+UNITS = {
+    **{q: LATENCY for q in ("p50", "p90", "p95", "p99")},
+    "qps": {"": 1.0, "/s": 1.0, "qps": 1.0, "k": 1e3, "k/s": 1e3},
+    "bytes": {"": 1.0, "b": 1.0, "kb": 1024.0, "kib": 1024.0, "mb": 1024.0 ** 2, "mib": 1024.0 ** 2},
+    "params": {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9},
+    "train": {"": 1.0, "s": 1 / 60, "min": 1.0, "m": 1.0, "h": 60.0},
+}
 
 
 DIGITS = {"qps": 0, "bytes": 0, "params": 0, "train": 1}
@@ -67,10 +75,11 @@ def parse_budget(text: str) -> list[Limit]:
         if not m:
             raise BudgetError(f"budget {part!r}: {value!r} is not a number with an optional unit")
         number, unit = float(m.group(1)), m.group(2)
-        if unit and unit not in SCALE:
-            raise BudgetError(f"budget {part!r}: unknown unit {unit!r}")
+        if unit not in UNITS[key]:
+            raise BudgetError(f"budget {part!r}: {unit!r} is not a unit of {key}; use one of "
+                              f"{', '.join(u for u in UNITS[key] if u) or 'none'}")
         column, at_most = QUANTITIES[key]
-        limits.append(Limit(key, column, number * (SCALE[unit] if unit else 1.0), at_most))
+        limits.append(Limit(key, column, number * UNITS[key][unit], at_most))
     if not limits:
         raise BudgetError("an empty budget: give e.g. p99=5ms")
     return limits

@@ -108,6 +108,7 @@ def write_record(record: dict[str, Any], results_dir: Path | None = None,
     missing sidecar; a failure removes what this call wrote. A record that breaks the run-record
     schema is refused before anything is written."""
     validate_record(record, f"record of run {record.get('run_id', '?')}")
+    check_record_invariants(record, f"record of run {record.get('run_id', '?')}")
     results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     results_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(results_dir)
@@ -170,8 +171,9 @@ def _write_json(record: dict[str, Any], path: Path) -> None:
 def read_record(path: Path) -> dict[str, Any]:
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RecordError(f"{path}: not a readable run record: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or bytes that are not UTF-8
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise RecordError(f"{path}: not a readable run record: {reason}") from None
     if not isinstance(record, dict) or "schema_version" not in record:
         raise RecordError(f"{path}: no schema_version field; not a recbench run record")
     version = record["schema_version"]
@@ -181,7 +183,26 @@ def read_record(path: Path) -> dict[str, Any]:
         )
     record = upgrade(record)
     validate_record(record, str(path))
+    check_record_invariants(record, str(path))
     return record
+
+
+def check_record_invariants(record: dict[str, Any], where: str) -> None:
+    """What the schema cannot say: the primary metric is one of the record's metrics, and each
+    metric's interval is ordered and holds its value. A record that breaks them is refused on
+    write and skipped (with a warning naming it) on read."""
+    metrics = record.get("metrics") or {}
+    primary = record.get("primary_metric")
+    if primary not in metrics:
+        raise RecordError(f"{where}: its primary_metric {primary!r} is not among its metrics {sorted(metrics)}")
+    for name, est in metrics.items():
+        value, low, high = est.get("value"), est.get("ci_low"), est.get("ci_high")
+        if low is None or high is None or value is None:
+            continue
+        if not low <= high:
+            raise RecordError(f"{where}: metric {name!r} has ci_low {low!r} above ci_high {high!r}")
+        if not low - 1e-9 * max(1.0, abs(low)) <= value <= high + 1e-9 * max(1.0, abs(high)):
+            raise RecordError(f"{where}: metric {name!r} value {value!r} lies outside its interval [{low!r}, {high!r}]")
 
 
 def short_spec(spec: str, hashed: bool = False) -> str:

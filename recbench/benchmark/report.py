@@ -574,7 +574,7 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         whole = [r for r in group_records.values() if not query_sample_of(r)]
         first = (whole or list(group_records.values()))[0]  # the dataset's sizes, not a query sample's
         sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
-                          for k, v in first["dataset"]["sizes"].items())
+                          for k, v in (first["dataset"].get("sizes") or {}).items())
         out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "
                 f"**{md_text(first['primary_metric'])}**", ""]
         out += [measured_table(group, group_records, pvalues, link), ""]
@@ -652,9 +652,23 @@ def write_report(results_dir: Path | None = None, out: Path = Path("leaderboard.
             json.loads(frame.to_json(orient="records")), indent=2) + "\n"
     else:
         raise ValueError(f"format must be md, csv or json, not {fmt!r}")
+    check_report_target(out)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    except BaseException:  # a full disk or a kill leaves no temp file beside the leaderboard
+        tmp.unlink(missing_ok=True)
+        raise
     return out
+
+
+def check_report_target(out: Path) -> None:
+    """--out must name a file in a folder that exists: said before anything is rendered."""
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out {out}: is a folder; give the file to write (e.g. {out / 'leaderboard.md'})")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: its folder {out.parent} does not exist")
 
 

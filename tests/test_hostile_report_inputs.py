@@ -1,0 +1,90 @@
+"""`recbench report` and its inputs as a careless or hostile user gives them (issue 34): a record
+that is not UTF-8, nested too deeply, names a primary metric it lacks, or whose interval is
+disordered or misses its value is skipped with a warning naming it, and the report is written;
+`--out` naming a folder or a missing folder is an error before anything is written, leaving no
+temp file; an empty folder with `--budget` is an error; a budget unit of another quantity is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from minimal_record import minimal_record
+from recbench.benchmark.budget import BudgetError, parse_budget
+from recbench.benchmark.records import RecordError, iter_records, write_record
+from recbench.cli import app
+
+
+def folder_with_one_good_record(tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    write_record(minimal_record(), runs)
+    return runs
+
+
+def forged(change) -> dict:
+    record = minimal_record("20260101T000000Z-bbbbbb")
+    change(record)
+    return record
+
+
+BAD = {
+    "not-utf8.json": b"\xff\xfe{\"schema_version\": 2}",
+    "nested.json": b"[" * 100_000 + b"]" * 100_000,
+    "no-primary.json": json.dumps(forged(lambda r: r.update(primary_metric="auc"))).encode(),
+    "low-above-high.json": json.dumps(forged(lambda r: r["metrics"]["pearson"].update(ci_low=70.0, ci_high=50.0))).encode(),
+    "value-outside.json": json.dumps(forged(lambda r: r["metrics"]["pearson"].update(value=99.0))).encode(),
+}
+WHY = {"not-utf8.json": "not a readable run record", "nested.json": "nested too deeply",
+       "no-primary.json": "primary_metric 'auc' is not among its metrics", "low-above-high.json": "above ci_high",
+       "value-outside.json": "outside its interval"}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_bad_record_is_skipped_naming_it_and_the_report_is_written(tmp_path, name):
+    runs = folder_with_one_good_record(tmp_path)
+    (runs / name).write_bytes(BAD[name])
+    skipped: list = []
+    with pytest.warns(UserWarning, match=name):
+        good = list(iter_records(runs, skipped))
+    assert len(good) == 1 and WHY[name] in skipped[0][1]
+    result = CliRunner().invoke(app, ["report", "--results-dir", str(runs), "--out", str(tmp_path / "lb.md")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "lb.md").is_file()
+
+
+def test_a_record_breaking_its_own_invariants_is_never_written(tmp_path):
+    with pytest.raises(RecordError, match="outside its interval"):
+        write_record(forged(lambda r: r["metrics"]["pearson"].update(value=99.0)), tmp_path / "runs")
+    assert not list((tmp_path / "runs").glob("*"))
+
+
+@pytest.mark.parametrize("out,why", [("a-folder", "is a folder"), ("missing/lb.md", "does not exist")])
+def test_out_naming_a_folder_or_a_missing_one_fails_before_writing(tmp_path, out, why):
+    runs = folder_with_one_good_record(tmp_path)
+    (tmp_path / "a-folder").mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = CliRunner().invoke(app, ["report", "--results-dir", str(runs), "--out", str(tmp_path / out)])
+    assert result.exit_code == 2 and why in result.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no temp file, no plots
+
+
+def test_an_empty_folder_with_a_budget_is_an_error(tmp_path):
+    (tmp_path / "runs").mkdir()
+    result = CliRunner().invoke(app, ["report", "--results-dir", str(tmp_path / "runs"), "--budget", "p99=5ms"])
+    assert result.exit_code == 2 and "no run records" in result.output
+
+
+@pytest.mark.parametrize("budget", ["p99=5kb", "bytes=5ms", "qps=3mb", "params=2ms", "train=5kb"])
+def test_a_unit_of_another_quantity_is_refused(budget):
+    with pytest.raises(BudgetError, match="is not a unit of"):
+        parse_budget(budget)
+
+
+def test_units_scale_to_each_quantitys_own_unit():
+    assert parse_budget("train=30s")[0].bound == pytest.approx(0.5)  # minutes, not 30,000
+    assert parse_budget("train=2h")[0].bound == 120.0
+    assert parse_budget("params=22m")[0].bound == 22e6
+    assert parse_budget("p99=0.5s")[0].bound == 500.0
