@@ -667,12 +667,16 @@ def build_impressions_cmd(
     if (out / "dev" / "behaviors.tsv").exists():
         fail(f"{out} already holds impressions; choose an empty folder (nothing is overwritten)")
     try:
+        recipe = MixRecipe(negatives, window, max_history, seed)
+    except ValueError as exc:
+        fail(str(exc).replace("impressions recipe: ", "--").replace("max_history", "max-history"))
+    try:
         log = load_source(source, DataLocator(data_dir=data_dir))
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     if len(log.items) == 0:
         fail(f"{source}: no engagements to build impressions from")
-    stats = build_impressions(log, out, MixRecipe(negatives, window, max_history, seed))
+    stats = build_impressions(log, out, recipe)
     typer.echo(json.dumps(stats, indent=2))
     typer.echo(f"wrote {out}/train and {out}/dev; run it with --dataset mind:{out}")
 

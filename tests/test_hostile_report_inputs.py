@@ -88,3 +88,20 @@ def test_units_scale_to_each_quantitys_own_unit():
     assert parse_budget("train=2h")[0].bound == 120.0
     assert parse_budget("params=22m")[0].bound == 22e6
     assert parse_budget("p99=0.5s")[0].bound == 500.0
+
+
+@pytest.mark.parametrize("flag,value", [("--window", "0"), ("--window", "-3"), ("--negatives", "0"),
+                                        ("--max-history", "0"), ("--seed", "-1")])
+def test_build_impressions_refuses_a_recipe_that_cannot_work_before_reading_anything(tmp_path, flag, value):
+    """--window 0 looped for ever (the exhausted window never widened); -3 raised a traceback."""
+    result = CliRunner().invoke(app, ["datasets", "build-impressions", "no-such-source", "--out", str(tmp_path / "o"),
+                                      flag, value])
+    assert result.exit_code == 2 and f"{flag} must be a whole number of at least" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_dataset_option_window_of_zero_is_refused_naming_it():
+    from recbench.datasets.mix import MixRecipe
+
+    with pytest.raises(ValueError, match="window must be a whole number of at least 1, not 0"):
+        MixRecipe(window=0)

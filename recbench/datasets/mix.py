@@ -56,6 +56,14 @@ class MixRecipe:
     max_history: int = 50
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # window 0 never widens when exhausted (the sampler looped for ever); negatives below one
+        # make no impression; a negative seed is refused by numpy deep inside
+        for name, low in (("negatives", 1), ("window", 1), ("max_history", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"impressions recipe: {name} must be a whole number of at least {low}, not {value!r}")
+
 
 # --- the recipe -------------------------------------------------------------------------------
 def _format_time(ts: int | None) -> str:
