@@ -26,7 +26,7 @@ import numpy as np
 
 from recbench.benchmark.metrics import percentile_interval
 from recbench.benchmark.records import RecordError, iter_records, read_per_query, read_record
-from recbench.benchmark.significance import Comparison, compare_runs, query_values
+from recbench.benchmark.significance import Comparison, comparable_metric, compare_runs, query_values
 
 METHOD = "hierarchical bootstrap (seeds, then shared queries)"
 
@@ -133,8 +133,7 @@ def compare_rows(paths_a: list[Path], paths_b: list[Path], metric: str | None = 
     when either row has several seeds, else the paired test of :func:`compare_runs`."""
     if len(paths_a) == 1 and len(paths_b) == 1:
         return compare_runs(Path(paths_a[0]), Path(paths_b[0]), metric, seed=seed, n_perm=n_perm)
-    rec_a = read_record(Path(paths_a[0]))
-    metric = metric or rec_a["primary_metric"]
+    metric = comparable_metric([Path(p) for p in [*paths_a, *paths_b]], metric)
     xa, ids_a = _seed_matrix([Path(p) for p in paths_a], metric)
     xb, ids_b = _seed_matrix([Path(p) for p in paths_b], metric)
     common, ia, ib = np.intersect1d(ids_a, ids_b, return_indices=True)

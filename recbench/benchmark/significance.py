@@ -129,20 +129,37 @@ def compare_correlations(pred_a: np.ndarray, pred_b: np.ndarray, gold: np.ndarra
     return Comparison(metric, ra, rb, observed, lo, hi, float(p), int(len(g)))
 
 
+def comparable_metric(paths: list[Path], metric: str | None) -> str:
+    """The metric a comparison of these records (both rows, every seed) is on, after checking
+    that they measure the same thing: one dataset (name with its options, split, kind and the
+    fingerprint of the files read, so a query id names the same query in each) and a metric that
+    every one of them recorded under exactly that name. Raises RecordError saying which differs."""
+    records = [(Path(p), read_record(Path(p))) for p in paths]
+    first_path, first = records[0]
+    metric = metric or first["primary_metric"]
+    for field in ("name", "split", "kind", "fingerprint"):
+        values = {str(r["dataset"].get(field)) for _, r in records}
+        if len(values) > 1:
+            raise RecordError(f"the records evaluate different datasets: their dataset {field}s differ "
+                              f"({', '.join(sorted(values))}); a comparison needs the same queries")
+    for path, rec in records:
+        if metric not in rec["metrics"]:
+            raise RecordError(f"{path.name} records no metric {metric!r} (it has {', '.join(sorted(rec['metrics']))}); "
+                              "name one both rows recorded")
+    return metric
+
+
 def compare_runs(path_a: Path, path_b: Path, metric: str | None = None, seed: int = 0,
                  n_perm: int | None = None) -> Comparison:
     """B minus A on ``metric`` (default: the primary metric of A), over the shared queries."""
+    metric = comparable_metric([path_a, path_b], metric)
     rec_a, rec_b = read_record(path_a), read_record(path_b)
-    if (rec_a["dataset"]["name"], rec_a["dataset"]["split"]) != (rec_b["dataset"]["name"], rec_b["dataset"]["split"]):
-        raise RecordError(f"{path_a.name} and {path_b.name} evaluate different datasets or splits")
-    metric = metric or rec_a["primary_metric"]
     qa, qb = read_per_query(path_a, rec_a), read_per_query(path_b, rec_b)
     ia, ib = _align(qa, qb)
     if "prediction" in qa:
-        base = metric.replace("_mean", "")
-        if base not in ("spearman", "pearson"):
+        if metric not in ("spearman", "pearson"):
             raise RecordError(f"pairs runs compare on spearman or pearson, not {metric!r}")
-        return compare_correlations(qa["prediction"][ia], qb["prediction"][ib], qa["gold"][ia], base, seed=seed,
+        return compare_correlations(qa["prediction"][ia], qb["prediction"][ib], qa["gold"][ia], metric, seed=seed,
                                     n_perm=n_perm or 5000)
     ids_a, va = query_values(qa, metric, path_a)
     ids_b, vb = query_values(qb, metric, path_b)
