@@ -126,6 +126,12 @@ class ColBERTMiniLM:
                     "loss": "pairwise softmax cross-entropy"} if self.train else {})}
 
     train_kinds = ("sequences", "impressions")  # its triples: (history, next or clicked, another)
+    TRAINING_ONLY = ("lora", "frozen_layers", "history", "batch", "train_doc_maxlen", "lr")
+
+    @classmethod
+    def unread_options(cls, options: dict[str, Any]) -> set[str]:
+        """The training options mean nothing to the untrained model (``train`` false)."""
+        return set() if truthy(options.get("train", False)) else set(cls.TRAINING_ONLY) & set(options)
 
     @classmethod
     def trains(cls, options: dict[str, Any]) -> bool:

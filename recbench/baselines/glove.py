@@ -87,6 +87,11 @@ class SIF:
 
     name = "sif"
 
+    @classmethod
+    def unread_options(cls, options: dict[str, Any]) -> set[str]:
+        """``reference`` is read only when the common component comes from it (``pc=reference``)."""
+        return {"reference"} if "reference" in options and options.get("pc", "self") != "reference" else set()
+
     def __init__(
         self,
         arg: str | None = None,

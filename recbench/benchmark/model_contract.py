@@ -56,6 +56,11 @@ HOOKS: dict[str, Hook] = {
                           "(RECBENCH_TRAIN_DEVICE); ('cpu', 'cuda') where its steps make their tensors with "
                           "torch.as_tensor on the default device", trainable_only=True),
     # optional methods (called when present)
+    "option_ranges": Hook((dict,), None, "{option: (low, high[, 'open'|'half-open'])}: ranges of its numeric "
+                          "options beyond the conventional ones of their names (option_types.CONVENTIONAL_RANGES)"),
+    "unread_options": Hook((object,), None, "classmethod unread_options(options) -> names it would ignore with "
+                           "these options (sif's reference when pc is not 'reference'): refused, since an option "
+                           "that changes nothing would still make a row of its own"),
     "trains": Hook((object,), None, "classmethod trains(options) -> bool: whether these options train "
                    "(False: a zero-shot mode of a Trainable model)"),
     "load_weights": Hook((object,), None, "loads the weights now, for a model that loads them on first "

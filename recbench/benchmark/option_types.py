@@ -67,8 +67,49 @@ def coerce(value: Any, kind: type, option: str, owner: str) -> Any:
     return str(value)
 
 
+# What an option of these names means wherever it appears, so its range is known without each
+# model restating it (a model's ``option_ranges`` hook adds or overrides): a count of layers,
+# heads, tokens or items is at least one, a seed or a number of frozen layers at least zero, a
+# rate a fraction. hidden=0, layers=-1, heads=0, batch=0, max_length=0 surfaced as raw errors
+# deep in torch or trained a chance model; seed=-1 as numpy's error.
+COUNT, NONNEGATIVE, POSITIVE, FRACTION, PROBABILITY = (1, None), (0, None), (0, None, "open"), (0, 1, "half-open"), (0, 1)
+CONVENTIONAL_RANGES: dict[str, tuple] = {
+    **{n: COUNT for n in ("hidden", "layers", "heads", "head_dim", "inner", "embedding", "d_model", "d_ff", "batch",
+                          "max_length", "max_seq_length", "item_length", "title_length", "attr_length", "max_items",
+                          "history", "candidates", "negatives", "beam", "experts", "levels", "codes", "branching",
+                          "query_maxlen", "doc_maxlen", "train_doc_maxlen", "stage1_steps", "refresh_every",
+                          "bucket", "k", "dim", "validation_queries", "window", "max_history")},
+    **{n: NONNEGATIVE for n in ("seed", "indexing_seed", "split_seed", "lora", "frozen_layers", "mlm_weight",
+                                "redundancy", "uniformity")},
+    **{n: POSITIVE for n in ("lr", "temperature", "a")},
+    **{n: FRACTION for n in ("dropout", "id_dropout", "mask_ratio", "mask_fraction")},
+    **{n: PROBABILITY for n in ("mix_weight", "redundancy_threshold")},
+}
+
+
+def check_range(name: str, value: Any, bounds: tuple, owner: str) -> None:
+    """An OptionError naming the option, its value and its range when ``value`` lies outside.
+    ``bounds``: (low, high) inclusive (None: unbounded), with "open" (above low) or
+    "half-open" ([low, high)) as a third item."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high, *rest = bounds
+    how = rest[0] if rest else "closed"
+    if how == "open":
+        ok, span = value > low, f"above {low}"
+    elif how == "half-open":
+        ok, span = low <= value < high, f"in [{low}, {high})"
+    elif high is None:
+        ok, span = value >= low, f"at least {low}"
+    else:
+        ok, span = low <= value <= high, f"in [{low}, {high}]"
+    if not ok:
+        raise OptionError(f"option {name!r} of {owner} must be {span}, not {value!r}")
+
+
 def typed_options(factory: Any, options: dict[str, Any], owner: str) -> dict[str, Any]:
-    """Each option coerced to its declared type (None where the option allows it)."""
+    """Each option coerced to its declared type (None where the option allows it) and held to its
+    range (the conventional one of its name, or the factory's ``option_ranges``)."""
     parameters = inspect.signature(factory).parameters
     out = {}
     for name, value in options.items():
@@ -83,4 +124,8 @@ def typed_options(factory: Any, options: dict[str, Any], owner: str) -> dict[str
             out[name] = None
         else:
             out[name] = value if kind is None else coerce(value, kind, name, owner)
+            if kind in (int, float):
+                bounds = {**CONVENTIONAL_RANGES, **(getattr(factory, "option_ranges", None) or {})}.get(name)
+                if bounds is not None:
+                    check_range(name, out[name], bounds, owner)
     return out
