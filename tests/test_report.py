@@ -70,7 +70,7 @@ def test_a_cold_item_run_gets_its_all_warm_cold_table_and_plot(tmp_path, real_da
     pop = next(line for line in section.splitlines() if line.startswith("| `popularity`"))
     cold = recs[1]["metrics"]["ndcg@10[cold]"]
     assert f"{cold['value']:.4f} [{cold['ci_low']:.4f}, {cold['ci_high']:.4f}]" in pop.split("|")[4]
-    assert (tmp_path / "plots" / "amazon-scientific_cold_0.2___test__cold.png").is_file()
+    assert (tmp_path / "plots" / f"{file_slug('amazon-scientific[cold=0.2]__test')}__cold.png").is_file()
     run_cell("random", "lee", settings=FAST, results_dir=tmp_path / "runs")  # no protocol: no such section
     assert render_markdown(tmp_path / "runs").count("### Warm and cold items") == 1
 

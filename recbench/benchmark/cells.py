@@ -49,6 +49,27 @@ def accepted_options(factory: Any) -> set[str] | None:
     }
 
 
+def content_digest(arg: str | None) -> str | None:
+    """sha256 over the content of the file or folder a dataset argument names (each file's
+    relative path and bytes, hidden files left out); None when it names no path."""
+    if not arg:
+        return None
+    path = Path(arg).expanduser()
+    if path.is_file():
+        files, root = [path], path.parent
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        root = path
+    else:
+        return None
+    from recbench.benchmark.data import sha256_of
+
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(root)).encode("utf-8", "surrogateescape") + b"\0" + sha256_of(f).encode())
+    return h.hexdigest()[:16]
+
+
 def truthy(value: Any) -> bool:
     """An option's boolean value, from the command line's text or Python."""
     return value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
@@ -121,6 +142,9 @@ class Cell:
     settings: EvalSettings = field(default_factory=EvalSettings)
     training: TrainSettings | None = None  # set for Trainable models only
     export: tuple[str, str] | None = None  # (format, folder) of --export; not part of what the cell *is*
+    # a dataset read from a path you give (pairs:F, interactions:DIR, mind:DIR): the digest of the
+    # files' content, so the same relative name over other files is another cell
+    dataset_content: str | None = None
 
     @classmethod
     def resolve(cls, model: str, dataset: str, split: str | None = None, options: dict[str, Any] | None = None,
@@ -165,7 +189,7 @@ class Cell:
                 training = replace(training, budget=training.budget.with_model_default(factory))
             except ValueError as exc:
                 raise CellError(str(exc)) from None
-        cell = cls(model=model, dataset=dataset, split=split, kind=kind,
+        cell = cls(model=model, dataset=dataset, split=split, kind=kind, dataset_content=content_digest(split_spec(dataset)[1]),
                    model_options=options_for(factory, options), dataset_options=options_for(dataset_cls, dataset_options),
                    settings=settings, training=training if trainable else None,
                    export=(export[0], str(export[1])) if export is not None else None)
@@ -201,12 +225,18 @@ class Cell:
                    "settings": protocol_settings(self.settings)}
         if self.training is not None:  # only trained cells carry it: older keys stay as they were
             payload["training"] = self.training.key_payload()
+        if self.dataset_content is not None:  # only datasets read from a path: older keys stay as they were
+            payload["dataset_content"] = self.dataset_content
         return config_hash(payload)
 
     @property
     def dataset_label(self) -> str:
         """The dataset as rows and file names show it: a folder argument by its last part and a
         digest of its path (the record's ``dataset.spec`` keeps the path)."""
+        if self.dataset_content is not None:  # named by what the files hold, not where they lie
+            name, arg = split_spec(self.dataset)
+            last = Path(str(arg).rstrip("/\\")).name or str(arg)
+            return format_label(f"{name}:{last}-{self.dataset_content[:6]}", self.dataset_options)
         return format_label(short_spec(self.dataset, hashed=True), self.dataset_options)
 
     def model_label(self, variant: dict[str, Any] | None = None) -> str:

@@ -27,7 +27,7 @@ def command_line(record: dict[str, Any], seeds: Iterable[int] | None = None) -> 
     for key, value in sorted((cell.get("dataset_options") or {}).items()):
         parts += ["-D", f"{key}={value}"]
     if settings.get("fields"):
-        parts += ["--fields", "+".join(settings["fields"])]
+        parts += ["--fields", ",".join(settings["fields"])]  # as `--fields` reads them (title+brand did not run)
     if settings.get("pooling", DEFAULTS["pooling"]) != DEFAULTS["pooling"]:
         parts += ["--pooling", str(settings["pooling"])]
         if settings.get("pooling") == "topk" and settings.get("topk", 3) != DEFAULTS["topk"]:

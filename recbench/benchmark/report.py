@@ -187,8 +187,15 @@ def fmt_quality(row: Any, rec: dict[str, Any], metric: str, digits: int, primary
 
 
 def file_slug(text: str) -> str:
-    """A dataset's or row's name as a file name: letters, digits, '-', '_' and '.' kept, the rest '_'."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    """A dataset's or row's name as a file name: letters, digits, '-', '_' and '.' kept, the rest
+    '_', and then a digest of the whole name, so that two names differing only where a character
+    was replaced ('a b' and 'a_b') never share a page or a plot."""
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    if slug == text:
+        return slug
+    import hashlib
+
+    return f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:6]}"
 
 
 def device_of(record: dict[str, Any]) -> str:
