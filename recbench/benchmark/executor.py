@@ -5,6 +5,8 @@ the local executor; ``ray_executor.py`` holds the Ray one.
 
 from __future__ import annotations
 
+import errno
+
 import os
 from dataclasses import dataclass
 from enum import Enum
@@ -16,7 +18,7 @@ from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvaluationError
 
 # what a cell may fail with and still let the grid go on: bad data, bad model output
-EXPECTED_ERRORS = (DataNotFoundError, FileNotFoundError, ValueError, EvaluationError, RuntimeError)
+EXPECTED_ERRORS = (DataNotFoundError, OSError, ValueError, EvaluationError, RuntimeError)  # OSError: a full disk too
 
 
 class Status(str, Enum):
@@ -59,6 +61,9 @@ class Executor(Protocol):
 
 def failure_message(exc: BaseException) -> str:
     """A failed cell's message: an expected error speaks for itself; anything else names its type."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"the disk is full ({exc.strerror}{': ' + str(exc.filename) if exc.filename else ''}); nothing of this "
+                "cell was left behind: free some space and run the grid again (recorded cells are skipped)")
     return str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
 
 

@@ -131,7 +131,11 @@ def run_grid(cells: Iterable[Cell], locator: DataLocator | None = None, results_
             if done.run is None:
                 settle(Outcome(done.cell, Status.ERROR, done.message))
                 continue
-            written = write_run(done.run, results_dir)
+            try:
+                written = write_run(done.run, results_dir)
+            except OSError as exc:  # a full disk: this cell fails with the reason, the grid goes on to its summary
+                settle(Outcome(done.cell, Status.ERROR, "could not write its record: " + failure_message(exc)))
+                continue
             settle(Outcome(done.cell, Status.OK, record=written.record, path=written.path))
     except KeyboardInterrupt:
         raise GridInterrupted(counts, len(cells) - len(counts.outcomes)) from None
