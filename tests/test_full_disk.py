@@ -56,3 +56,31 @@ def test_a_full_disk_while_writing_the_json_removes_the_sidecar_it_wrote(tmp_pat
     monkeypatch.setattr(os, "fsync", fsync)
     counts = run_grid([Cell.resolve("random", toy_pairs, settings=QUICK)], results_dir=runs, isolate=False)
     assert counts.failed == 1 and [p.name for p in runs.iterdir()] == []
+
+
+def test_a_plugin_whose_params_are_not_json_fails_its_cell_naming_the_field_and_the_grid_goes_on(
+        tmp_path, toy_pairs, isolated_cache):
+    from recbench.benchmark.registry import baselines
+
+    class ArrayParams:
+        name = "array-params"
+
+        @property
+        def params(self):
+            return {"weights": np.ones(3), "nested": {"ok": 1}}
+
+        def __init__(self, arg=None):
+            pass
+
+        def encode(self, texts, batch_size=32):
+            return np.random.default_rng(0).normal(size=(len(texts), 4)).astype(np.float32)
+
+    baselines.add("array-params", ArrayParams)
+    try:
+        cells = [Cell.resolve(m, toy_pairs, settings=QUICK) for m in ("array-params", "random")]
+        seen = []
+        counts = run_grid(cells, results_dir=tmp_path / "runs", isolate=False, on_outcome=seen.append)
+    finally:
+        baselines.remove("array-params")
+    assert counts.failed == 1 and counts.done == 1
+    assert "params['weights'] is a ndarray" in seen[0].message

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 from recbench.benchmark.cells import Cell
+from recbench.benchmark.model_contract import ModelContractError
 from recbench.benchmark.data import DataLocator, DataNotFoundError
 from recbench.benchmark.evaluate import EvaluationError
 
 # what a cell may fail with and still let the grid go on: bad data, bad model output
-EXPECTED_ERRORS = (DataNotFoundError, OSError, ValueError, EvaluationError, RuntimeError)  # OSError: a full disk too
+# OSError: a full disk too; ModelContractError: a plugin that breaks the contract (params not JSON ...)
+EXPECTED_ERRORS = (DataNotFoundError, OSError, ValueError, EvaluationError, RuntimeError, ModelContractError)
 
 
 class Status(str, Enum):

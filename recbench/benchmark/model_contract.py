@@ -130,3 +130,37 @@ def check_model(model: Any) -> None:
     if isinstance(model, Trainable) and hook(model, "learning_rate") is None:
         raise ModelContractError(f"model {owner!r} is Trainable but declares no learning_rate (the peak rate "
                                  "of its optimiser)")
+    check_params(owner, getattr(model, "params", {}))
+
+
+def check_params(owner: str, params: Any) -> None:
+    """A model's ``params`` go into its record and its cell's hash: a dict of JSON values (a
+    plugin's numpy array or object crashed the grid when the record was written)."""
+    import json
+    import math
+
+    if not isinstance(params, dict):
+        raise ModelContractError(f"model {owner!r}: params must be a dict, not {type(params).__name__}")
+
+    def walk(value: Any, where: str) -> None:
+        if value is None or isinstance(value, (bool, int, str)):
+            return
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ModelContractError(f"model {owner!r}: params{where} is {value!r}, not a finite number")
+            return
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]")
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ModelContractError(f"model {owner!r}: params{where} has a key {key!r} that is not a string")
+                walk(item, f"{where}[{key!r}]")
+            return
+        raise ModelContractError(f"model {owner!r}: params{where} is a {type(value).__name__}, which a run record "
+                                 "(JSON) cannot hold; give a string, number, bool, list or dict")
+
+    walk(params, "")
+    json.dumps(params, allow_nan=False)
