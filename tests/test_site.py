@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from recbench.benchmark.budget import budget_view, parse_budget
 from recbench.benchmark.report import load
@@ -136,4 +137,40 @@ def test_a_label_opening_a_comment_and_a_script_leaves_the_page_whole(browser, t
     assert page.locator("#kinds a").count() >= 1, page.content()[:2000]  # the index rendered its kinds
     page, errors = open_page(browser, out / "datasets" / "ml100k__test.html")
     assert "sif<!--<script>" in page.locator("table.rows tbody").text_content()
+    assert errors == []
+
+
+def hostile_record(text: str) -> dict:
+    sample = next(p for p in sorted(COMMITTED.glob("ml100k__*.json"))
+                  if json.loads(p.read_text()).get("schema_version") == 2 and not json.loads(p.read_text()).get("training"))
+    record = json.loads(sample.read_text())
+    record["model"]["label"] = "sif " + text
+    record["model"]["name"] = "family " + text  # the plot's legend
+    record["model"]["options"] = {"o": text}
+    record["environment"]["fingerprint"] = "machine " + text
+    record["sidecar"], record["sidecars"] = None, {}
+    return record
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(min_size=1, max_size=30))
+@example(text='<a href="https://example.org">x</a><!--<script>&amp;\u2028|`')
+def test_any_unicode_in_a_label_option_family_or_machine_is_shown_as_text_in_the_browser(browser, tmp_path_factory, text):
+    """Issue 34's property: whatever a user's text holds, the page shows it as text (table, plot
+    legend and hover), builds the same elements, and logs no error."""
+    runs = tmp_path_factory.mktemp("runs")
+    (runs / "ml100k__hostile.json").write_text(json.dumps(hostile_record(text)))
+    out = build_site(runs, tmp_path_factory.mktemp("site") / "site", significance=False).parent
+    page, errors = open_page(browser, out / "datasets" / "ml100k__test.html")
+    page.wait_for_selector("#plot .scatterlayer")
+    row = page.locator("table.rows tbody tr")
+    assert row.count() == 1 and row.first.get_attribute("data-model") == "sif " + text
+    shown = " ".join(row.first.text_content().split())  # HTML collapses white space, as it should
+    assert " ".join(("sif " + text).split()) in shown and " ".join(("family " + text).split()) in shown
+    links = page.locator("table.rows a")  # the row's own link to its record, and nothing a label made
+    assert links.count() == 1 and links.first.text_content().strip() == "json"
+    assert page.locator("table.rows img, #plot a, main script, main iframe").count() == 0
+    assert page.locator("script").count() == 3  # the data block, Plotly and site.js: nothing injected
+    hover = page.evaluate("document.getElementById('plot').data[0].text[0]")
+    assert "<a" not in hover.replace("&lt;", "") and hover.count("<br>") == 3
     assert errors == []

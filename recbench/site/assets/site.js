@@ -36,6 +36,9 @@
     (r.frontier ? MARKS.frontier : "") + (r.tied_with_best ? MARKS.tied : "") + (r.busy ? MARKS.busy : "") +
     (r.machine_dependent ? MARKS.capped : "");
   const link = (href, text) => el("a", { href: root + href }, text);
+  // Plotly reads hover, legend and axis texts as its own small HTML (<a>, <b>, <br>): a user's
+  // text goes in with &, < and > as entities, so a label holding markup is shown, not rendered
+  const plotText = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
   // ---- the budget view (index page): best row per dataset within a budget, and the next step up
   function withinBudget(row, quantity, bound) {
@@ -203,12 +206,12 @@
       const traces = families.map((f) => {
         const pts = points.filter((r) => r.family === f);
         return {
-          type: "scatter", mode: "markers", name: f, x: pts.map((r) => r[xSelect.value]), y: pts.map((r) => r.value),
+          type: "scatter", mode: "markers", name: plotText(f), x: pts.map((r) => r[xSelect.value]), y: pts.map((r) => r.value),
           error_y: { type: "data", symmetric: false, array: pts.map((r) => (isNum(r.ci_high) ? r.ci_high - r.value : 0)),
             arrayminus: pts.map((r) => (isNum(r.ci_low) ? r.value - r.ci_low : 0)), thickness: 1 },
           marker: { size: 10, symbol: pts.map((r) => (r.trained ? "diamond" : "circle")) },
-          text: pts.map((r) => `${r.model}<br>${r.metric} ${withCi(r, d)}<br>${q.label}: ${fmt(r[xSelect.value], q.digits)}` +
-            `<br>${r.trained ? "trained" : "zero-shot"} · ${r.machine}`),
+          text: pts.map((r) => `${plotText(r.model)}<br>${plotText(r.metric)} ${withCi(r, d)}<br>${q.label}: ` +
+            `${fmt(r[xSelect.value], q.digits)}<br>${r.trained ? "trained" : "zero-shot"} · ${plotText(r.machine)}`),
           hovertemplate: "%{text}<extra></extra>",
         };
       });
@@ -219,7 +222,7 @@
       traces.push({ type: "scatter", mode: "lines", name: "frontier", x: front.map((r) => r[xSelect.value]),
         y: front.map((r) => r.value), line: { dash: "dot", color: "#888" }, hoverinfo: "skip" });
       Plotly.react(box, traces, {
-        xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: rows[0].metric } },
+        xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: plotText(rows[0].metric) } },
         margin: { t: 30, b: 60 }, legend: { orientation: "h", y: 1.15 }, height: 500,
       }, { displaylogo: false, responsive: true });
       box.dataset.points = String(points.length);
