@@ -105,3 +105,43 @@ def test_a_dataset_option_window_of_zero_is_refused_naming_it():
 
     with pytest.raises(ValueError, match="window must be a whole number of at least 1, not 0"):
         MixRecipe(window=0)
+
+
+def test_report_lists_its_folder_once_so_a_run_writing_beside_it_cannot_split_it(tmp_path, monkeypatch):
+    """A record written between two listings of the folder made the report's two views of it
+    disagree (a KeyError). The folder is read once, and a report beside a writing run completes."""
+    import threading
+
+    import recbench.benchmark.report as report
+
+    runs = folder_with_one_good_record(tmp_path)
+    listings = []
+    real = report.iter_records
+
+    def counted(*args, **kwargs):
+        listings.append(args)
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(report, "iter_records", counted)
+    report.render_markdown(runs, None, tmp_path, significance=False)
+    assert len(listings) == 1
+    monkeypatch.setattr(report, "iter_records", real)
+
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set() and i < 200:
+            rec = minimal_record(f"20260101T0000{i // 60:02d}Z-{i:06x}")
+            rec["model"]["label"] = rec["cell_key"] = f"m{i}"
+            write_record(rec, runs)
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(5):
+            report.render_markdown(runs, None, tmp_path, significance=False)
+    finally:
+        stop.set()
+        thread.join()

@@ -50,11 +50,14 @@ def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
     return rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"]
 
 
-def load(results_dir: Path | str | None = None, latest: bool = True) -> pd.DataFrame:
+def load(results_dir: Path | str | None = None, latest: bool = True,
+         pairs: list[tuple[Path, dict[str, Any]]] | None = None) -> pd.DataFrame:
     """Run records as a DataFrame, one row per run (``latest``: one row per leaderboard row,
     a trained row's quality the mean over its seeds, with their spread and count). Default
-    folder: the user's runs (``user_results_dir``)."""
-    pairs = list(iter_records(Path(results_dir) if results_dir is not None else None))
+    folder: the user's runs (``user_results_dir``). ``pairs``: records already read, so that a
+    caller reads its folder once (a run writing beside a second listing made them disagree)."""
+    if pairs is None:
+        pairs = list(iter_records(Path(results_dir) if results_dir is not None else None))
     counts: dict[tuple, int] = {}
     groups = [[pair] for pair in pairs]
     if latest:
@@ -491,9 +494,9 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
                     out_dir: Path = Path("."), significance: bool = True) -> str:
     results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     unreadable: list[tuple[Path, str]] = []
-    all_pairs = list(iter_records(results_dir, unreadable))
+    all_pairs = list(iter_records(results_dir, unreadable))  # the folder is listed once: a snapshot
     latest, counts = latest_per_cell(all_pairs)
-    frame = load(results_dir)
+    frame = load(results_dir, pairs=all_pairs)
     records = {str(p): rec for group in latest for p, rec in group}
     envs = sorted({rec["environment"].get("fingerprint", "?") for group in latest for _, rec in group})
     newest = max((r["date"] for _, r in all_pairs), default="–")[:10]
