@@ -43,3 +43,24 @@ def test_correlation_comparison_finds_a_real_difference_and_not_a_fake_one():
     assert c.b == pytest.approx(stats.spearmanr(good, gold).statistic * 100)
     same = compare_correlations(good, good * 3 + 1, gold, "pearson", n_boot=200, n_perm=500)  # scale-free
     assert same.difference == pytest.approx(0, abs=1e-9) and same.p_value == 1.0
+
+
+def test_resampled_spearman_equals_reranking_every_resample_with_scipy():
+    """The report's Spearman bootstrap ranks from draw counts (issue 35: rankdata over every
+    resample took minutes); it must equal scipy's rankdata on each resample, ties included."""
+    from scipy.stats import rankdata, spearmanr
+
+    from recbench.benchmark.metrics import bootstrap_indices
+    from recbench.benchmark.significance import resampled_spearman
+
+    rng = np.random.default_rng(7)
+    for n, levels in ((7, 3), (60, 5), (400, 1000)):
+        gold = rng.integers(0, levels, size=n).astype(float)
+        a, b = rng.normal(size=n), np.round(rng.normal(size=n), 1)
+        idx = bootstrap_indices(n, 300, 3)
+        got_a, got_b = resampled_spearman(idx, gold, a, b, chunk=70)
+        for k in (0, 1, 150, 299):
+            want_a = spearmanr(a[idx[k]], gold[idx[k]]).statistic * 100
+            assert got_a[k] == pytest.approx(want_a, abs=1e-9)
+            ra, rg = rankdata(b[idx[k]]), rankdata(gold[idx[k]])
+            assert got_b[k] == pytest.approx(np.corrcoef(ra, rg)[0, 1] * 100, abs=1e-9)
