@@ -1,0 +1,31 @@
+"""A row's latency comes from its quiet runs (issue 35): a multi-seed row took its newest seed's
+latency, even a busy one (nrms on amazon-scientific-mix: 31.97 ms beside 0.62 and 0.33 ms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recbench.benchmark.report import row_latency
+
+
+def run(p50: float, busy: bool) -> tuple[Path, dict]:
+    return Path("x.json"), {"timing": {"latency": {"p50_ms": p50, "p99_ms": 2 * p50, "load": {"busy": busy}}}}
+
+
+def test_the_median_of_the_quiet_runs_and_no_busy_mark():
+    row = row_latency([run(0.62, False), run(31.97, True), run(0.33, False)])
+    assert row["p50_ms"] == pytest.approx((0.62 + 0.33) / 2) and row["p99_ms"] == pytest.approx(0.95)
+    assert row["busy"] == "" and row["latency_runs"] == "2 quiet of 3"
+
+
+def test_a_row_whose_every_run_was_busy_keeps_its_mark():
+    row = row_latency([run(5.0, True), run(7.0, True), run(9.0, True)])
+    assert row["p50_ms"] == 7.0 and row["busy"] == "latency" and row["latency_runs"] == "0 quiet of 3"
+
+
+def test_one_run_is_its_own_latency():
+    assert row_latency([run(1.5, False)])["p50_ms"] == 1.5
+    assert row_latency([run(1.5, True)])["latency_runs"] == "busy"
+    assert row_latency([(Path("y.json"), {"timing": {}})])["p50_ms"] is None
