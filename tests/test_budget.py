@@ -55,3 +55,10 @@ def test_a_row_measured_as_throughput_meets_a_queries_per_second_budget():
     view = budget_view(f, parse_budget("qps=1000")).iloc[0]
     # single-stream rows: 1000 / p50; cheap = 5,000/s, mid = 667/s; slow by its server figure
     assert view["best"] == "slow"
+
+
+def test_a_small_throughput_keeps_two_significant_digits():
+    from recbench.benchmark.budget import _num
+
+    assert _num(0.37, 0) == "0.37" and _num(0.004, 2) == "0.004" and _num(1234.5, 0) == "1,234"
+    assert _num(0.0, 0) == "0" and _num(None, 0) == "–"

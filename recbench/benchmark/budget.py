@@ -137,7 +137,11 @@ def _num(x: object, digits: int) -> str:
         v = float(x)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return "–"
-    return "–" if np.isnan(v) else f"{v:,.{digits}f}"
+    if np.isnan(v):
+        return "–"
+    if v != 0 and abs(v) < 10.0 ** -digits * 5:  # 0.37 queries/s printed as 0: two significant digits instead
+        return f"{v:.2g}"
+    return f"{v:,.{digits}f}"
 
 
 def _missing(x: object) -> bool:

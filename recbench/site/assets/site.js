@@ -28,7 +28,9 @@
     return node;
   }
   const isNum = (v) => typeof v === "number" && isFinite(v);
-  const fmt = (v, d) => (isNum(v) ? v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
+  // below what d decimals can show (0.37 queries/s as "0"), two significant digits instead
+  const fmt = (v, d) => (!isNum(v) ? "–" : v !== 0 && Math.abs(v) < 5 * Math.pow(10, -d - 1) * 10
+    ? v.toPrecision(2) : v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
   const digitsOf = (rows) => (Math.max(0, ...rows.map((r) => Math.abs(r.value || 0))) > 1.5 ? 2 : 4);
   const withCi = (r, d) =>
     fmt(r.value, d) + (isNum(r.ci_low) && isNum(r.ci_high) ? ` [${fmt(r.ci_low, d)}, ${fmt(r.ci_high, d)}]` : "");
