@@ -29,3 +29,23 @@ def test_one_run_is_its_own_latency():
     assert row_latency([run(1.5, False)])["p50_ms"] == 1.5
     assert row_latency([run(1.5, True)])["latency_runs"] == "busy"
     assert row_latency([(Path("y.json"), {"timing": {}})])["p50_ms"] is None
+
+
+def test_a_sampled_row_is_never_on_the_frontier_nor_a_budget_answer_beside_full_rows():
+    """Issue 35: 27 {max_queries=N} rows took ★ and the budget view offered sbert{max_queries=300}."""
+    import pandas as pd
+
+    from recbench.benchmark.budget import budget_view, parse_budget
+    from recbench.benchmark.report import full_rows_frontier, sample_key
+
+    frame = pd.DataFrame([
+        {"dataset": "d", "split": "test", "model": "full-slow", "value": 0.5, "p50_ms": 5.0, "p99_ms": 9.0, "sample": None},
+        {"dataset": "d", "split": "test", "model": "full-fast", "value": 0.3, "p50_ms": 1.0, "p99_ms": 2.0, "sample": None},
+        {"dataset": "d", "split": "test", "model": "sampled", "value": 0.9, "p50_ms": 0.1, "p99_ms": 0.2, "sample": 300},
+    ])
+    frame["ci_low"], frame["ci_high"], frame["machine"], frame["server_qps"] = frame["value"] - 0.1, frame["value"] + 0.1, "m", None
+    frame["kind"], frame["primary_metric"], frame["bytes_per_item"] = "pairs", "spearman", None
+    assert list(full_rows_frontier(frame)) == [True, True, False]
+    assert list(sample_key(frame)) == ["all", "all", "sample of 300"]
+    answer = budget_view(frame, parse_budget("p99=10ms")).iloc[0]
+    assert "full-slow" in str(answer.to_dict()) and "sampled" not in str(answer.to_dict())

@@ -98,6 +98,8 @@ def with_throughput(frame: pd.DataFrame) -> pd.DataFrame:
 def budget_view(frame: pd.DataFrame, limits: list[Limit], machine: str | None = None) -> pd.DataFrame:
     """One row per dataset split: the best row within the budget and the next step up."""
     frame = with_throughput(frame)
+    if "sample" in frame:  # a row scored on a query sample is no answer beside full rows
+        frame = frame[frame["sample"].isna()]
     if machine:
         frame = frame[frame["machine"].fillna("").str.contains(machine, case=False, regex=False)]
     rows = []

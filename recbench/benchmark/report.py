@@ -88,6 +88,7 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
             **{f"offline_b{b}_per_s": (offline.get("texts_per_second") or {}).get(str(b)) for b in (1, 32)},
             "server_qps": server.get("max_rate_qps"), "server_bound_ms": server.get("p99_bound_ms"),
             "threads": t.get("threads"),
+            "sample": (query_sample_of(rec) or {}).get("queries"),  # None: every query of the split
             "machine": (rec.get("environment") or {}).get("fingerprint"),
             "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
             "parameters": rec["model"].get("n_parameters"),
@@ -171,16 +172,36 @@ def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, f
     """Each row against the best row of its table (where both have per-query sidecars): the
     paired randomisation test, or the hierarchical bootstrap over seeds and queries where a
     row has several training seeds; Holm-adjusted over the table's comparisons."""
-    best = group.loc[group["value"].idxmax()]
     out: dict[str, float] = {}
-    for _, row in group.iterrows():
-        if row["model"] == best["model"]:
+    for _, same in group.groupby(sample_key(group), sort=False):  # a sampled row only beside its own sample
+        if same["value"].notna().sum() < 2:
             continue
-        try:
-            out[row["model"]] = compare_rows(best["paths"], row["paths"], n_perm=n_perm, n_boot=1000).p_value
-        except (RecordError, KeyError, ValueError):
-            continue
+        best = same.loc[same["value"].astype(float).idxmax()]
+        for _, row in same.iterrows():
+            if row["model"] == best["model"]:
+                continue
+            try:
+                out[row["model"]] = compare_rows(best["paths"], row["paths"], n_perm=n_perm, n_boot=1000).p_value
+            except (RecordError, KeyError, ValueError):
+                continue
     return holm(out)
+
+
+def sample_key(group: pd.DataFrame) -> pd.Series:
+    """Which query sample each row was scored on ("all" for every query): rows compare only within one."""
+    column = group["sample"] if "sample" in group else pd.Series([None] * len(group), index=group.index)
+    return column.map(lambda n: "all" if n is None or (isinstance(n, float) and np.isnan(n)) else f"sample of {int(n)}")
+
+
+def full_rows_frontier(group: pd.DataFrame, measure: str = "p50_ms") -> np.ndarray:
+    """The quality-cost frontier among the rows scored on every query; a sampled row is never on
+    it (its figure is another set of queries', its p99 from a few dozen timed ones)."""
+    full = (sample_key(group) == "all").to_numpy()
+    out = np.zeros(len(group), dtype=bool)
+    if full.any():
+        out[full] = pareto_frontier(group[measure].astype(float).to_numpy()[full],
+                                    group["value"].astype(float).to_numpy()[full])
+    return out
 
 
 def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
@@ -587,7 +608,7 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         name, split = key
         idx = frame.index[(frame["dataset"] == name) & (frame["split"] == split)]
         group = frame.loc[idx].copy()
-        group["frontier"] = pareto_frontier(group["p50_ms"].astype(float), group["value"].astype(float))
+        group["frontier"] = full_rows_frontier(group)
         frame.loc[idx, "frontier"] = group["frontier"]
         group_records = {row["model"]: records[row["path"]] for _, row in group.iterrows()}
         pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.benchmark.commands import command_line
-from recbench.benchmark.report import LEVEL, file_slug, load, pareto_frontier, significance_vs_best
+from recbench.benchmark.report import LEVEL, file_slug, full_rows_frontier, load, sample_key, significance_vs_best
 from recbench.benchmark.records import read_record
 from recbench.benchmark.seeds import training_seed
 
@@ -45,9 +45,10 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
     out = []
     for (dataset, split), group in frame.groupby(["dataset", "split"], sort=True):
         group = group.copy()
-        frontier = pareto_frontier(group["p50_ms"].astype(float).to_numpy(), group["value"].astype(float).to_numpy())
+        frontier = full_rows_frontier(group)
         pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
-        best = group["value"].astype(float).idxmax() if group["value"].notna().any() else None
+        full = group[sample_key(group) == "all"]
+        best = full["value"].astype(float).idxmax() if full["value"].notna().any() else None
         for (index, row), on_frontier in zip(group.iterrows(), frontier):
             records = [read_record(Path(p)) for p in row["paths"]]
             newest = max(records, key=lambda r: r["date"])
