@@ -338,7 +338,7 @@ def report(
             limits = parse_budget(budget)
         except BudgetError as exc:
             fail(str(exc))
-        frame = load(results_dir)
+        frame = load(results_dir, machine=machine)  # each dataset's rows timed on one machine
         if frame.empty:
             fail(f"no run records in {results_dir}/: nothing to choose from (run `recbench run` first)")
         view = budget_view(frame, limits, machine)

@@ -1,7 +1,7 @@
 """The leaderboard: newest run per cell, published rows apart and beside our figure."""
 
 from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.report import render_markdown
+from recbench.benchmark.report import file_slug, render_markdown
 from recbench.benchmark.runner import run_cell
 
 FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)

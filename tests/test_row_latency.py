@@ -49,3 +49,26 @@ def test_a_sampled_row_is_never_on_the_frontier_nor_a_budget_answer_beside_full_
     assert list(sample_key(frame)) == ["all", "all", "sample of 300"]
     answer = budget_view(frame, parse_budget("p99=10ms")).iloc[0]
     assert "full-slow" in str(answer.to_dict()) and "sampled" not in str(answer.to_dict())
+
+
+def rec(label: str, machine: str, p50: float, value: float, seed: int | None = None, busy: bool = False) -> tuple[Path, dict]:
+    r = {"dataset": {"name": "d", "split": "test", "kind": "pairs"}, "model": {"label": label},
+         "environment": {"fingerprint": machine}, "date": f"2026-01-01T00:00:0{seed or 0}",
+         "timing": {"latency": {"p50_ms": p50, "p99_ms": p50 * 2, "load": {"busy": busy}}},
+         "metrics": {"spearman": {"value": value}}, "primary_metric": "spearman"}
+    return Path(f"{label}-{machine}-{seed}.json"), r
+
+
+def test_the_board_machine_holds_most_rows_and_a_row_takes_its_latency_there():
+    from recbench.benchmark.report import board_machines
+
+    groups = [[rec("a", "fast", 1.0, 0.5)], [rec("b", "slow", 2.0, 0.6), rec("b", "fast", 0.5, 0.6, seed=1)],
+              [rec("c", "slow", 3.0, 0.7)], [rec("e", "slow", 4.0, 0.1)]]
+    assert board_machines(groups) == {("d", "test"): "slow"}  # three rows have a run there, two on fast
+    assert board_machines(groups, prefer="FAST") == {("d", "test"): "fast"}
+    both = row_latency(groups[1], "slow")
+    assert both["p50_ms"] == 2.0 and both["machine"] == "slow" and both["on_board"]
+    elsewhere = row_latency(groups[0], "slow")
+    assert elsewhere["p50_ms"] == 1.0 and elsewhere["machine"] == "fast" and not elsewhere["on_board"]
+    # the row whose seeds ran on two machines takes the board's, not the newest seed's
+    assert row_latency(groups[1], "fast")["p50_ms"] == 0.5

@@ -100,6 +100,8 @@ def budget_view(frame: pd.DataFrame, limits: list[Limit], machine: str | None = 
     frame = with_throughput(frame)
     if "sample" in frame:  # a row scored on a query sample is no answer beside full rows
         frame = frame[frame["sample"].isna()]
+    if "on_board" in frame:  # one machine per answer: the board's (load(machine=...) chooses it)
+        frame = frame[frame["on_board"].astype(bool)]
     if machine:
         frame = frame[frame["machine"].fillna("").str.contains(machine, case=False, regex=False)]
     rows = []

@@ -50,8 +50,31 @@ def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
     return rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"]
 
 
+def machine_of(rec: dict[str, Any]) -> str:
+    return str((rec.get("environment") or {}).get("fingerprint") or "?")
+
+
+def board_machines(groups: list[list[tuple[Path, dict[str, Any]]]], prefer: str | None = None) -> dict[tuple, str]:
+    """Per (dataset, split): the machine its comparisons are on, the one on which most of its rows
+    have a run (``prefer``: the machine whose name contains it, where one does). Latency is a
+    property of a machine: a row wins on latency only against rows timed on the same one."""
+    counts: dict[tuple, dict[str, int]] = {}
+    for group in groups:
+        rec = group[0][1]
+        key = (rec["dataset"]["name"], rec["dataset"]["split"])
+        for machine in {machine_of(r) for _, r in group}:
+            counts.setdefault(key, {}).setdefault(machine, 0)
+            counts[key][machine] += 1
+    out = {}
+    for key, by_machine in counts.items():
+        chosen = [m for m in by_machine if prefer and prefer.lower() in m.lower()] if prefer else []
+        pool = chosen or list(by_machine)
+        out[key] = max(sorted(pool), key=lambda m: by_machine[m])
+    return out
+
+
 def load(results_dir: Path | str | None = None, latest: bool = True,
-         pairs: list[tuple[Path, dict[str, Any]]] | None = None) -> pd.DataFrame:
+         pairs: list[tuple[Path, dict[str, Any]]] | None = None, machine: str | None = None) -> pd.DataFrame:
     """Run records as a DataFrame, one row per run (``latest``: one row per leaderboard row,
     a trained row's quality the mean over its seeds, with their spread and count). Default
     folder: the user's runs (``user_results_dir``). ``pairs``: records already read, so that a
@@ -62,8 +85,10 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
     groups = [[pair] for pair in pairs]
     if latest:
         groups, counts = latest_per_cell(pairs)
+    boards = board_machines(groups, machine)
     rows = []
     for group in groups:
+        board = boards.get((group[0][1]["dataset"]["name"], group[0][1]["dataset"]["split"]))
         path, rec = max(group, key=lambda pr: pr[1]["date"])  # timings and details: the newest seed
         pm = rec["primary_metric"]
         est = rec["metrics"].get(pm) or {}
@@ -83,13 +108,13 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
             "seed_list": ",".join(str(x) for x in seeds if x is not None),
             "seed_sd": float(np.std(per_seed, ddof=1)) if len(group) > 1 and None not in per_seed else None,
             "machine_dependent": any((r.get("training") or {}).get("stopped_by") == "time" for _, r in group),
-            **row_latency(group),
+            **row_latency(group, board),
             "encoded_per_s": None if t.get("embedding_cache_hit") else t.get("texts_per_second"),
             **{f"offline_b{b}_per_s": (offline.get("texts_per_second") or {}).get(str(b)) for b in (1, 32)},
             "server_qps": server.get("max_rate_qps"), "server_bound_ms": server.get("p99_bound_ms"),
             "threads": t.get("threads"),
             "sample": (query_sample_of(rec) or {}).get("queries"),  # None: every query of the split
-            "machine": (rec.get("environment") or {}).get("fingerprint"),
+            "board_machine": board,
             "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
             "parameters": rec["model"].get("n_parameters"),
             "bytes_per_item": (t.get("index") or {}).get("bytes_per_item",
@@ -132,11 +157,15 @@ def seed_interval(group: list[tuple[Path, dict[str, Any]]], metric: str, newest:
 LATENCY_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms")
 
 
-def row_latency(group: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
-    """A row's latency: the median over its runs (seeds, repeats) timed on quiet cores; only when
-    every run was busy, the median over all of them, and the row keeps its busy mark (``busy``).
-    It used to be its newest run's, busy or not (nrms: 31.97 ms beside 0.62 and 0.33 ms)."""
-    timings = [(r.get("timing") or {}) for _, r in group]
+def row_latency(group: list[tuple[Path, dict[str, Any]]], board: str | None = None) -> dict[str, Any]:
+    """A row's latency and the machine it was timed on: from its runs on the board's machine
+    where it has any (else on its own most used machine, and ``on_board`` is False), the median
+    over those timed on quiet cores; only when every such run was busy, the median over all of
+    them, and the row keeps its busy mark (``busy``). It used to be its newest run's, busy or not
+    and on whichever machine (nrms: 31.97 ms beside 0.62 and 0.33 ms)."""
+    machines = [machine_of(r) for _, r in group]
+    machine = board if board in machines else max(sorted(set(machines)), key=machines.count)
+    timings = [(r.get("timing") or {}) for (_, r), m in zip(group, machines) if m == machine]
     clean = [t for t in timings if not busy_timings(t)]
     used = clean or timings
     out: dict[str, Any] = {}
@@ -146,6 +175,8 @@ def row_latency(group: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
         out[name] = float(np.median(values)) if values else None
     out["busy"] = "" if clean else ", ".join(sorted({b for t in timings for b in busy_timings(t).split(", ") if b}))
     out["latency_runs"] = f"{len(clean)} quiet of {len(timings)}" if len(timings) > 1 else ("quiet" if clean else "busy")
+    out["machine"] = machine
+    out["on_board"] = board is None or machine == board
     return out
 
 
@@ -193,10 +224,18 @@ def sample_key(group: pd.DataFrame) -> pd.Series:
     return column.map(lambda n: "all" if n is None or (isinstance(n, float) and np.isnan(n)) else f"sample of {int(n)}")
 
 
+def comparable(group: pd.DataFrame) -> pd.Series:
+    """The rows a table's ★, best and budget answer compare: scored on every query, and timed on
+    the board's machine (a row timed only elsewhere is shown, with its machine, but wins nothing)."""
+    on_board = group["on_board"].astype(bool) if "on_board" in group else pd.Series(True, index=group.index)
+    return (sample_key(group) == "all") & on_board
+
+
 def full_rows_frontier(group: pd.DataFrame, measure: str = "p50_ms") -> np.ndarray:
-    """The quality-cost frontier among the rows scored on every query; a sampled row is never on
-    it (its figure is another set of queries', its p99 from a few dozen timed ones)."""
-    full = (sample_key(group) == "all").to_numpy()
+    """The quality-cost frontier among the comparable rows (``comparable``); a sampled row is never
+    on it (its figure is another set of queries', its p99 from a few dozen timed ones), nor a row
+    timed only on another machine."""
+    full = comparable(group).to_numpy()
     out = np.zeros(len(group), dtype=bool)
     if full.any():
         out[full] = pareto_frontier(group[measure].astype(float).to_numpy()[full],

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.benchmark.commands import command_line
-from recbench.benchmark.report import LEVEL, file_slug, full_rows_frontier, load, sample_key, significance_vs_best
+from recbench.benchmark.report import LEVEL, comparable, file_slug, full_rows_frontier, load, significance_vs_best
 from recbench.benchmark.records import read_record
 from recbench.benchmark.seeds import training_seed
 
@@ -47,7 +47,8 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
         group = group.copy()
         frontier = full_rows_frontier(group)
         pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
-        full = group[sample_key(group) == "all"]
+        is_comparable = comparable(group)
+        full = group[is_comparable]
         best = full["value"].astype(float).idxmax() if full["value"].notna().any() else None
         for (index, row), on_frontier in zip(group.iterrows(), frontier):
             records = [read_record(Path(p)) for p in row["paths"]]
@@ -68,6 +69,8 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
                 "bytes_per_item": row["bytes_per_item"], "train_minutes": row["train_minutes"],
                 "train_device": row.get("train_device") or "",
                 "parameters": row["parameters"], "machine": row["machine"] or "–",
+                "comparable": bool(is_comparable[index]),  # on every query and on the board's machine
+                "board_machine": row.get("board_machine") or "–",
                 "best": index == best, "frontier": bool(on_frontier),
                 "tied_with_best": p is not None and p >= LEVEL, "p_vs_best": p,
                 "busy": row["busy"] or "", "machine_dependent": bool(row["machine_dependent"]),

@@ -51,7 +51,8 @@
   function budgetAnswer(rows, quantity, bound, machine) {
     const byDataset = new Map();
     for (const r of rows) {
-      if (machine && r.machine !== machine) continue;
+      // one machine per answer (each dataset's board machine unless one is chosen), full evaluations only
+      if (r.comparable === false || (machine && r.machine !== machine)) continue;
       const key = `${r.dataset} (${r.split})`;
       if (!byDataset.has(key)) byDataset.set(key, []);
       byDataset.get(key).push(r);
@@ -73,7 +74,7 @@
       ...Object.entries(QUANTITIES).map(([k, q]) => el("option", { value: k }, q.label)));
     quantity.value = "p99_ms";
     const bound = el("input", { id: "budget-value", type: "number", value: "5", step: "any", min: "0" });
-    const machine = el("select", { id: "budget-machine" }, el("option", { value: "" }, "any machine"),
+    const machine = el("select", { id: "budget-machine" }, el("option", { value: "" }, "each dataset's board machine"),
       ...machines.map((m) => el("option", { value: m }, m)));
     const out = el("div", { id: "budget-answer" });
     const draw = () => {
