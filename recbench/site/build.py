@@ -40,6 +40,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def backend_of(record: dict[str, Any]) -> str:
+    """The serving backend a row ran on: its params' where recorded, else its model's default
+    (records before the option kept none: sbert read "–" on one dataset and "torch" on another),
+    else "native" (the model's own code, no serving backend to choose)."""
+    params = (record.get("model") or {}).get("params") or {}
+    if params.get("backend"):
+        return str(params["backend"])
+    import inspect
+
+    from recbench.benchmark.registry import baselines
+
+    try:
+        default = inspect.signature(baselines.get(record["model"]["name"])).parameters.get("backend")
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        default = None
+    return str(default.default) if default is not None and default.default is not inspect.Parameter.empty else "native"
+
+
 def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
     """One JSON row per leaderboard row, with its table's frontier and ≈ marks."""
     out = []
@@ -59,7 +77,7 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
             out.append({k: _clean(v) for k, v in {
                 "dataset": dataset, "split": split, "kind": row["kind"],
                 "page": f"datasets/{file_slug(f'{dataset}__{split}')}.html",
-                "model": row["model"], "family": newest["model"]["name"], "backend": str(params.get("backend", "–")),
+                "model": row["model"], "family": newest["model"]["name"], "backend": backend_of(newest),
                 "trained": bool(row["trained"]), "seeds": len(seeds), "seed_list": seeds,
                 "metric": row["primary_metric"], "value": row["value"], "ci_low": row.get("ci_low"),
                 "ci_high": row.get("ci_high"), "seed_sd": row.get("seed_sd"),
