@@ -72,3 +72,13 @@ def test_the_board_machine_holds_most_rows_and_a_row_takes_its_latency_there():
     assert elsewhere["p50_ms"] == 1.0 and elsewhere["machine"] == "fast" and not elsewhere["on_board"]
     # the row whose seeds ran on two machines takes the board's, not the newest seed's
     assert row_latency(groups[1], "fast")["p50_ms"] == 0.5
+
+
+def test_sampled_rows_do_not_choose_the_board_machine():
+    from recbench.benchmark.report import board_machines
+
+    sampled = [rec(f"s{i}", "xeon", 1.0, 0.5) for i in range(3)]
+    for _, r in sampled:
+        r["details"] = {"query_sample": {"queries": 300, "of": 1000, "seed": 0}}
+    groups = [[p] for p in sampled] + [[rec("a", "epyc", 1.0, 0.5)], [rec("b", "epyc", 1.0, 0.5)]]
+    assert board_machines(groups) == {("d", "test"): "epyc"}

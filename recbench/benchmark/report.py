@@ -56,11 +56,13 @@ def machine_of(rec: dict[str, Any]) -> str:
 
 def board_machines(groups: list[list[tuple[Path, dict[str, Any]]]], prefer: str | None = None) -> dict[tuple, str]:
     """Per (dataset, split): the machine its comparisons are on, the one on which most of its rows
-    have a run (``prefer``: the machine whose name contains it, where one does). Latency is a
+    scored on every query have a run (``prefer``: the machine whose name contains it, where one does). Latency is a
     property of a machine: a row wins on latency only against rows timed on the same one."""
     counts: dict[tuple, dict[str, int]] = {}
     for group in groups:
         rec = group[0][1]
+        if query_sample_of(rec):
+            continue  # a sampled row is compared with no full one: it does not choose the machine
         key = (rec["dataset"]["name"], rec["dataset"]["split"])
         for machine in {machine_of(r) for _, r in group}:
             counts.setdefault(key, {}).setdefault(machine, 0)
