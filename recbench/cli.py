@@ -466,7 +466,9 @@ def verify(
         try:
             v = verify_record(path, DataLocator(data_dir=data_dir), reuse_checkpoint, all_seeds)
         except (RecordError, UnknownNameError, CellError, RuntimeError, ValueError) as exc:
-            typer.secho(f"FAIL  {path}: {exc}", fg=typer.colors.RED, err=True)
+            message = str(exc)
+            typer.secho(f"FAIL  {message if message.startswith(str(path)) else f'{path}: {message}'}",
+                        fg=typer.colors.RED, err=True)
             failed += 1
             continue
         if v.versions:
