@@ -5,7 +5,6 @@ fingerprint of the files read), and compare exactly the metric named or refuse i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from recbench.benchmark.significance import compare_runs
 from recbench.benchmark.training import Budget, TrainSettings
 
 from test_every_model_smoke import QUICK, dataset_of
+from toy_tasks import edit_record, recorded_run
 
 
 @pytest.fixture()
@@ -30,24 +30,13 @@ def toy_datasets():
 
 
 def run(tmp_path: Path, model: str, dataset: str, training=None) -> Path:
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.records import write_record
-    from recbench.benchmark.runner import compute_run
-
-    r = compute_run(Cell.resolve(model, dataset, settings=QUICK, training=training))
-    return write_record(r.record, tmp_path / "runs", r.per_query, r.sidecars)
-
-
-def edit(path: Path, change) -> None:
-    record = json.loads(path.read_text())
-    change(record)
-    path.write_text(json.dumps(record))
+    return recorded_run(tmp_path / "runs", model, dataset, QUICK, training)
 
 
 def test_the_single_record_path_refuses_another_datasets_files(tmp_path, toy_datasets, isolated_cache):
     a, b = run(tmp_path, "glove-avg", "cmp-pairs"), run(tmp_path, "random", "cmp-pairs")
     assert compare_runs(a, b).metric == "spearman"
-    edit(b, lambda r: r["dataset"].update(fingerprint="other-files"))
+    edit_record(b, lambda r: r["dataset"].update(fingerprint="other-files"))
     with pytest.raises(RecordError, match="dataset fingerprints differ"):
         compare_runs(a, b)
 
@@ -58,7 +47,7 @@ def test_exactly_the_metric_named_or_a_refusal(tmp_path, toy_datasets, isolated_
     with pytest.raises(RecordError, match="records no metric 'ndcg@10'"):
         compare_runs(a, b, "ndcg@10")
     for path in (a, b):  # both hold a subset mean: it is not the pooled figure, so it is refused
-        edit(path, lambda r: r["metrics"].update(spearman_mean=dict(r["metrics"]["spearman"])))
+        edit_record(path, lambda r: r["metrics"].update(spearman_mean=dict(r["metrics"]["spearman"])))
     with pytest.raises(RecordError, match="not 'spearman_mean'"):
         compare_runs(a, b, "spearman_mean")
 
@@ -68,7 +57,7 @@ def test_the_seed_aware_path_checks_every_seed_of_both_rows(tmp_path, toy_datase
              for s in (0, 1)]
     other = run(tmp_path, "popularity", "cmp-sequences")
     assert compare_rows(seeds, [other]).metric == "ndcg@10"
-    edit(seeds[1], lambda r: r["dataset"].update(name="another-dataset"))
+    edit_record(seeds[1], lambda r: r["dataset"].update(name="another-dataset"))
     with pytest.raises(RecordError, match="dataset names differ"):
         compare_rows(seeds, [other])
     with pytest.raises(RecordError, match="records no metric"):

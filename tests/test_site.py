@@ -106,16 +106,27 @@ def test_the_budget_view_answers_as_the_command_does(browser, site, budget):
     assert errors == []
 
 
-def test_markup_in_a_label_is_shown_as_text(browser, tmp_path):
-    runs = tmp_path / "runs"
-    runs.mkdir()
+def untrained_ml100k_record() -> dict:
+    """A committed untrained ml100k record, without its sidecars: a row to relabel."""
     sample = next(p for p in sorted(COMMITTED.glob("ml100k__*.json"))
                   if json.loads(p.read_text()).get("schema_version") == 2 and not json.loads(p.read_text()).get("training"))
     record = json.loads(sample.read_text())
+    record["sidecar"], record["sidecars"], record["sidecar_sha256"] = None, {}, None
+    return record
+
+
+def site_of(tmp_path: Path, record: dict) -> Path:
+    """A site built from one record; its folder."""
+    runs = tmp_path / "runs"
+    runs.mkdir(exist_ok=True)
+    (runs / "ml100k__label.json").write_text(json.dumps(record))
+    return build_site(runs, tmp_path / "site", significance=False).parent
+
+
+def test_markup_in_a_label_is_shown_as_text(browser, tmp_path):
+    record = untrained_ml100k_record()
     record["model"]["label"] = "sif<img src=x onerror=\"document.title='pwned'\">"
-    record["sidecar"], record["sidecars"] = None, {}
-    (runs / "ml100k__evil.json").write_text(json.dumps(record))
-    out = build_site(runs, tmp_path / "site", significance=False).parent
+    out = site_of(tmp_path, record)
     page, errors = open_page(browser, out / "datasets" / "ml100k__test.html")
     assert page.locator("table.rows img").count() == 0 and page.title() != "pwned"
     assert "<img src=x" in page.locator("table.rows tbody").text_content()
@@ -124,15 +135,9 @@ def test_markup_in_a_label_is_shown_as_text(browser, tmp_path):
 def test_a_label_opening_a_comment_and_a_script_leaves_the_page_whole(browser, tmp_path):
     """Issue 34: `<!--<script>` inside the embedded JSON put the HTML parser in its double-escaped
     script state, the page's own scripts were swallowed and the index rendered empty."""
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    sample = next(p for p in sorted(COMMITTED.glob("ml100k__*.json"))
-                  if json.loads(p.read_text()).get("schema_version") == 2 and not json.loads(p.read_text()).get("training"))
-    record = json.loads(sample.read_text())
+    record = untrained_ml100k_record()
     record["model"]["label"] = "sif<!--<script>"
-    record["sidecar"], record["sidecars"] = None, {}
-    (runs / "ml100k__comment.json").write_text(json.dumps(record))
-    out = build_site(runs, tmp_path / "site", significance=False).parent
+    out = site_of(tmp_path, record)
     page, errors = open_page(browser, out / "index.html")
     assert page.locator("#kinds a").count() >= 1, page.content()[:2000]  # the index rendered its kinds
     page, errors = open_page(browser, out / "datasets" / "ml100k__test.html")
@@ -141,14 +146,11 @@ def test_a_label_opening_a_comment_and_a_script_leaves_the_page_whole(browser, t
 
 
 def hostile_record(text: str) -> dict:
-    sample = next(p for p in sorted(COMMITTED.glob("ml100k__*.json"))
-                  if json.loads(p.read_text()).get("schema_version") == 2 and not json.loads(p.read_text()).get("training"))
-    record = json.loads(sample.read_text())
+    record = untrained_ml100k_record()
     record["model"]["label"] = "sif " + text
     record["model"]["name"] = "family " + text  # the plot's legend
     record["model"]["options"] = {"o": text}
     record["environment"]["fingerprint"] = "machine " + text
-    record["sidecar"], record["sidecars"] = None, {}
     return record
 
 

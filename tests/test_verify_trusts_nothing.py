@@ -5,17 +5,17 @@ the record's own sidecar, whose checksum is checked; sidecars resolve only besid
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from recbench.benchmark.records import RecordError, read_per_query, write_record
+from recbench.benchmark.records import RecordError, read_per_query
 from recbench.benchmark.registry import datasets
 from recbench.benchmark.verify import verify_record
 
 from test_every_model_smoke import QUICK, TWO_STEPS, dataset_of
+from toy_tasks import edit_record, recorded_run
 
 
 @pytest.fixture()
@@ -28,17 +28,7 @@ def smoke_pairs():
 
 
 def recorded(tmp_path: Path, model: str = "glove-avg", dataset: str = "verify-pairs", training=None) -> Path:
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.runner import compute_run
-
-    run = compute_run(Cell.resolve(model, dataset, settings=QUICK, training=training))
-    return write_record(run.record, tmp_path / "runs", run.per_query, run.sidecars)
-
-
-def edit(path: Path, change) -> None:
-    record = json.loads(path.read_text())
-    change(record)
-    path.write_text(json.dumps(record))
+    return recorded_run(tmp_path / "runs", model, dataset, QUICK, training)
 
 
 def test_an_honest_record_repeats_and_its_sidecar_agrees(tmp_path, smoke_pairs, isolated_cache):
@@ -55,10 +45,10 @@ def test_a_forged_figure_does_not_repeat_however_wide_its_claimed_interval(tmp_p
         r["metrics"]["spearman"] = {"value": r["metrics"]["spearman"]["value"] + 5, "ci_low": -100.0, "ci_high": 100.0}
         r["training"] = {"steps": 1}  # a claimed training section used to widen the tolerance
 
-    edit(path, forge)
+    edit_record(path, forge)
     with pytest.raises(RecordError, match="training: the record says True, its cell gives False"):
         verify_record(path)
-    edit(path, lambda r: r.pop("training"))
+    edit_record(path, lambda r: r.pop("training"))
     v = verify_record(path)
     failed = {c.metric for c in v.checks if not c.ok}
     assert "spearman" in failed and "spearman (sidecar)" in failed and not v.ok
@@ -70,7 +60,7 @@ def test_a_record_relabelled_as_another_model_fails(tmp_path, smoke_pairs, isola
     def relabel(r):
         r["model"].update(name="sbert", spec="sbert", label="sbert")
 
-    edit(path, relabel)
+    edit_record(path, relabel)
     with pytest.raises(RecordError, match="model.spec: the record says 'sbert', its cell gives 'glove-avg'"):
         verify_record(path)
 
@@ -92,7 +82,7 @@ def test_a_sidecar_outside_the_records_folder_is_never_read(tmp_path, smoke_pair
     elsewhere = tmp_path / "elsewhere.npz"
     elsewhere.write_bytes(path.with_suffix(".queries.npz").read_bytes())
     for name in (str(elsewhere), "../elsewhere.npz"):
-        edit(path, lambda r: r.update(sidecar=name))
+        edit_record(path, lambda r: r.update(sidecar=name))
         with pytest.raises(RecordError, match="not a file name beside the record"):
             read_per_query(path)
 
@@ -104,7 +94,7 @@ def test_a_trained_rows_tolerance_comes_from_the_rerun_not_the_record(tmp_path, 
         for est in r["metrics"].values():
             est["ci_low"], est["ci_high"] = -1.0, 2.0
 
-    edit(path, widen)
+    edit_record(path, widen)
     v = verify_record(path)
     assert all(c.tolerance < 1.0 for c in v.checks), [(c.metric, c.tolerance) for c in v.checks]
     assert {c.basis for c in v.checks if "(sidecar)" not in c.metric} == {"the re-run's 95% CI half-width"}

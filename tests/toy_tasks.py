@@ -39,3 +39,23 @@ def topic_impressions(per_topic: int, n_test: int, n_train: int, name: str, spli
     train = part(n_train, "t")
     return ImpressionsTask(name=name, split=split, item_ids=np.array([f"i{k}" for k in range(len(topic))], dtype=object),
                            item_fields={"title": topic_titles(per_topic)}, test=test, train=train, fingerprint=name)
+
+
+def recorded_run(results_dir, model: str, dataset: str, settings, training=None):
+    """Runs one cell through the real path and writes its record (and sidecar) into ``results_dir``."""
+    from recbench.benchmark.cells import Cell
+    from recbench.benchmark.records import write_record
+    from recbench.benchmark.runner import compute_run
+
+    run = compute_run(Cell.resolve(model, dataset, settings=settings, training=training))
+    return write_record(run.record, results_dir, run.per_query, run.sidecars)
+
+
+def edit_record(path, change) -> None:
+    """Rewrites a record file after ``change(record)``: a forged or damaged record, for tests."""
+    import json
+    from pathlib import Path
+
+    record = json.loads(Path(path).read_text())
+    change(record)
+    Path(path).write_text(json.dumps(record))
