@@ -82,3 +82,42 @@ def test_sampled_rows_do_not_choose_the_board_machine():
         r["details"] = {"query_sample": {"queries": 300, "of": 1000, "seed": 0}}
     groups = [[p] for p in sampled] + [[rec("a", "epyc", 1.0, 0.5)], [rec("b", "epyc", 1.0, 0.5)]]
     assert board_machines(groups) == {("d", "test"): "epyc"}
+
+
+def test_the_reference_floors_are_marked_and_a_model_is_not():
+    from recbench.benchmark.report import is_floor
+
+    assert is_floor("random") and is_floor("popularity")
+    assert not is_floor("sbert") and not is_floor("no-such-model")
+
+
+def test_pairwise_tests_are_cached_by_the_records_and_recomputed_when_one_changes(tmp_path, monkeypatch):
+    """Issue 35: the report spent most of its minutes in pairwise tests of an unchanged board."""
+    import numpy as np
+
+    import recbench.benchmark.report as report
+    from recbench.benchmark.records import write_record
+    from minimal_record import minimal_record
+
+    runs = tmp_path / "runs"
+    rng = np.random.default_rng(0)
+    gold = rng.normal(size=40)
+    for i, noise in enumerate((0.1, 0.5, 2.0)):
+        rec = minimal_record(f"20260101T00000{i}Z-abcde{i}")
+        rec["model"]["label"] = rec["cell_key"] = f"m{i}"
+        pred = gold + noise * rng.normal(size=40)
+        value = float(np.corrcoef(pred, gold)[0, 1] * 100)
+        rec["metrics"] = {"pearson": {"value": value, "ci_low": value - 5, "ci_high": value + 5}}
+        write_record(rec, runs, {"query_id": np.arange(40), "prediction": pred, "gold": gold})
+    frame = report.load(runs)
+    first = report.significance_vs_best(frame, n_perm=200)
+    assert len(first) == 2 and (runs / ".recbench-cache" / "pvalues.json").is_file()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached test was computed again")
+
+    monkeypatch.setattr(report, "compare_rows", refuse)
+    assert report.significance_vs_best(frame, n_perm=200) == first
+    (runs / ".recbench-cache" / "pvalues.json").write_text("not json")  # a damaged cache is an empty one
+    monkeypatch.undo()
+    assert report.significance_vs_best(frame, n_perm=200) == first

@@ -16,6 +16,7 @@ from recbench.benchmark.registry import baselines
 @baselines.register("popularity")
 class Popularity:
     name = "popularity"
+    floor = True  # knows nothing of the task: the board marks it as a floor
 
     def __init__(self, arg: str | None = None, seed: int = 0) -> None:
         self.seed = int(seed)

@@ -29,6 +29,8 @@ HOOKS: dict[str, Hook] = {
     # identity
     "version": Hook((str, int), None, "changes when the model's code changes its output: part of the "
                     "embedding-cache key and the record, so an older figure is never taken for a newer one"),
+    "floor": Hook((bool,), False, "a reference that knows nothing of the task (random, popularity): the board "
+                  "marks its row as a floor, so its ★ reads as the cheapest point, not an answer"),
     "task_kinds": Hook((tuple, list), None, "the task kinds it serves (None: every kind its capabilities allow)"),
     "weights_fingerprint": Hook((str,), None, "a digest of weights loaded from a local folder, for the cache key"),
     # reported in the record
@@ -96,7 +98,7 @@ def _check_value(owner: str, name: str, value: Any) -> None:
     spec = HOOKS[name]
     if value is None or isinstance(value, property) or callable(value) and not isinstance(value, type):
         return  # unset, or computed per instance: checked when the model is built
-    if isinstance(value, bool) or not isinstance(value, spec.types):
+    if (isinstance(value, bool) and bool not in spec.types) or not isinstance(value, spec.types):  # True is no int
         wanted = " or ".join(t.__name__ for t in spec.types)
         raise ModelContractError(f"model {owner!r}: hook {name!r} is {value!r} ({type(value).__name__}); "
                                  f"it must be {wanted} ({spec.why})")

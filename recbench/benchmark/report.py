@@ -5,6 +5,7 @@ and the published rows kept apart from measured ones."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,19 @@ FRONTIER = "★"
 NOT_SIGNIFICANT = "≈"
 BUSY = "⚠"
 TIME_CAPPED = "⏱"
+FLOOR = "▿"
+
+
+def is_floor(model_name: str) -> bool:
+    """Whether a record's model is a reference floor (its model's ``floor`` hook; False for a
+    model this installation does not know)."""
+    from recbench.benchmark.model_contract import hook
+    from recbench.benchmark.registry import baselines
+
+    try:
+        return bool(hook(baselines.get(model_name), "floor"))
+    except (KeyError, RuntimeError, TypeError, ValueError):
+        return False
 LEVEL = 0.05  # the family-wise level of the "not separable from the best" marks (Holm)
 
 
@@ -116,6 +130,7 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
             "server_qps": server.get("max_rate_qps"), "server_bound_ms": server.get("p99_bound_ms"),
             "threads": t.get("threads"),
             "sample": (query_sample_of(rec) or {}).get("queries"),  # None: every query of the split
+            "floor": is_floor(str(rec["model"].get("name", ""))),
             "board_machine": board,
             "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
             "parameters": rec["model"].get("n_parameters"),
@@ -206,6 +221,7 @@ def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, f
     paired randomisation test, or the hierarchical bootstrap over seeds and queries where a
     row has several training seeds; Holm-adjusted over the table's comparisons."""
     out: dict[str, float] = {}
+    cache = PValueCache.of(group)
     for _, same in group.groupby(sample_key(group), sort=False):  # a sampled row only beside its own sample
         if same["value"].notna().sum() < 2:
             continue
@@ -213,11 +229,68 @@ def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, f
         for _, row in same.iterrows():
             if row["model"] == best["model"]:
                 continue
+            key = cache.key(best["paths"], row["paths"], n_perm=n_perm, n_boot=1000)
+            if key in cache:
+                out[row["model"]] = cache[key]
+                continue
             try:
-                out[row["model"]] = compare_rows(best["paths"], row["paths"], n_perm=n_perm, n_boot=1000).p_value
+                out[row["model"]] = cache[key] = compare_rows(best["paths"], row["paths"], n_perm=n_perm,
+                                                              n_boot=1000).p_value
             except (RecordError, KeyError, ValueError):
                 continue
+    cache.save()
     return holm(out)
+
+
+class PValueCache(dict):
+    """Pairwise test results of a results folder, by the two rows' records (run id and sidecar
+    checksum) and the test's settings: a report over an unchanged board recomputes none of them.
+    Kept in ``<results>/.recbench-cache/pvalues.json``, written atomically; safe to delete."""
+
+    VERSION = 1  # bump when a test's definition changes: older entries are then never read
+
+    def __init__(self, path: Path | None) -> None:
+        super().__init__()
+        self.path, self.dirty = path, False
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(data, dict):
+                    self.update({k: float(v) for k, v in data.items() if isinstance(v, (int, float))})
+            except (OSError, ValueError):
+                pass  # an unreadable cache is an empty one
+
+    @classmethod
+    def of(cls, group: pd.DataFrame) -> "PValueCache":
+        paths = [p for ps in group.get("paths", pd.Series(dtype=object)) for p in (ps or [])]
+        return cls(Path(paths[0]).parent / ".recbench-cache" / "pvalues.json" if paths else None)
+
+    def key(self, paths_a: list[str], paths_b: list[str], **settings: Any) -> str:
+        def ident(paths: list[str]) -> list[str]:
+            out = []
+            for p in sorted(paths):
+                rec = json.loads(Path(p).read_text(encoding="utf-8"))
+                out.append(f"{rec.get('run_id')}:{rec.get('sidecar_sha256') or Path(p).name}")
+            return out
+
+        payload = {"v": self.VERSION, "a": ident(paths_a), "b": ident(paths_b), **settings}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(dict(self), sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:  # a read-only folder or a full disk: the report goes on without a cache
+            pass
+        self.dirty = False
 
 
 def sample_key(group: pd.DataFrame) -> pd.Series:
@@ -444,6 +517,8 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
         cached = rec["timing"].get("embedding_cache_hit")
         if row["machine_dependent"]:
             mark += TIME_CAPPED
+        if row.get("floor"):
+            mark += FLOOR
         rows.append([
             mark, md_code(row["model"]),
             *[fmt_quality(row, rec, m, digits, primary) for m in metrics],
@@ -599,14 +674,19 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         "half; for MRR and nDCG the candidate listed later wins a tie). Row names: the model's own options in "
         "`[...]`, protocol variants (pooling, fields) in `{...}`.",
         "",
-        f"{FRONTIER} on the Pareto frontier of its table (no other row both faster at p50 and better); "
+        f"{FRONTIER} on the Pareto frontier of its table by **p50 latency** (no other row both faster at p50 and "
+        "better), among the rows scored on every query and timed on the table's machine (the one most of its "
+        f"rows ran on); {FLOOR} a floor: a reference that knows nothing of the task (its ★ is the cheapest "
+        "point, not an answer); "
         f"{NOT_SIGNIFICANT} not separable from the table's best row: the paired randomisation test over shared "
         "queries, or, where a row has several training seeds, a hierarchical bootstrap (seeds, then queries), "
         f"its p-values **Holm-adjusted** over the table's comparisons with the best, adjusted p >= {LEVEL:g}; "
         "under each table, how many rows are separable. "
         f"{BUSY} timed while other processes used more than a quarter of a core (the record says which scenario "
-        "and how much): its latency and throughput are not comparable. Where a cell has several runs, the "
-        "newest is shown.",
+        "and how much): its latency and throughput are not comparable. A row's latency is the median over its "
+        "runs on the table's machine that were timed on quiet cores; ⚠ stays only where every such run was "
+        "busy. Rows scored on a query sample (`max_queries` in their label) are compared only within their "
+        "sample.",
         "",
         "Trained rows: each model trains for its default step budget unless the label says otherwise, so the "
         "figure repeats on another machine; a row with several training seeds shows the mean ± the seed-to-seed "

@@ -92,6 +92,7 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
                 "best": index == best, "frontier": bool(on_frontier),
                 "tied_with_best": p is not None and p >= LEVEL, "p_vs_best": p,
                 "busy": row["busy"] or "", "machine_dependent": bool(row["machine_dependent"]),
+                "floor": bool(row.get("floor")),
                 "records": [f"records/{Path(p).name}" for p in row["paths"]],
                 "command": command_line(newest, seeds or None),
             }.items()})

@@ -5,7 +5,7 @@
   const data = JSON.parse(document.getElementById("data").textContent);
   const page = document.body.dataset.page;
   const root = document.body.dataset.root || "";
-  const MARKS = { frontier: "★", tied: "≈", busy: "⚠", capped: "⏱" };
+  const MARKS = { frontier: "★", tied: "≈", busy: "⚠", capped: "⏱", floor: "▿" };
   const QUANTITIES = {
     p50_ms: { label: "p50 latency (ms)", atMost: true, log: true, digits: 2 },
     p99_ms: { label: "p99 latency (ms)", atMost: true, log: true, digits: 2 },
@@ -36,7 +36,7 @@
     fmt(r.value, d) + (isNum(r.ci_low) && isNum(r.ci_high) ? ` [${fmt(r.ci_low, d)}, ${fmt(r.ci_high, d)}]` : "");
   const marks = (r) =>
     (r.frontier ? MARKS.frontier : "") + (r.tied_with_best ? MARKS.tied : "") + (r.busy ? MARKS.busy : "") +
-    (r.machine_dependent ? MARKS.capped : "");
+    (r.machine_dependent ? MARKS.capped : "") + (r.floor ? MARKS.floor : "");
   const link = (href, text) => el("a", { href: root + href }, text);
   // Plotly reads hover, legend and axis texts as its own small HTML (<a>, <b>, <br>): a user's
   // text goes in with &, < and > as entities, so a label holding markup is shown, not rendered
@@ -194,7 +194,7 @@
       tableBox.replaceChildren(el("table", { className: "rows" }, el("thead", {}, head), body));
       count.textContent = `${shown.length} of ${rows.length} rows · ${MARKS.frontier} on the latency-quality frontier · ` +
         `${MARKS.tied} not separable from the best (Holm-adjusted p ≥ 0.05) · ${MARKS.busy} timed on a busy machine · ` +
-        `${MARKS.capped} stopped by a time cap`;
+        `${MARKS.capped} stopped by a time cap · ${MARKS.floor} a floor (knows nothing of the task)`;
       plot(shown);
     }
     const xSelect = el("select", { id: "plot-x" }, ...Object.entries(QUANTITIES).map(([k, q]) => el("option", { value: k }, q.label)));
