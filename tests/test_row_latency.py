@@ -121,3 +121,25 @@ def test_pairwise_tests_are_cached_by_the_records_and_recomputed_when_one_change
     (runs / ".recbench-cache" / "pvalues.json").write_text("not json")  # a damaged cache is an empty one
     monkeypatch.undo()
     assert report.significance_vs_best(frame, n_perm=200) == first
+
+
+def test_a_plot_is_drawn_again_only_when_its_points_change(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import recbench.benchmark.report as report
+
+    group = pd.DataFrame([{"model": m, "p50_ms": p, "value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "frontier": f,
+                           "primary_metric": "ndcg@10"} for m, p, v, f in (("a", 1.0, 0.5, True), ("b", 2.0, 0.4, False))])
+    out = tmp_path / "plots" / "d__test.png"
+    assert report.plot_dataset(group, "d (test)", out) == out and out.is_file()
+    drawn = []
+    real = report.save_figure
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: drawn.append(path) or real(fig, path))
+    report.plot_dataset(group, "d (test)", out)
+    assert drawn == []  # the same points: the file stands
+    group.loc[1, "value"] = 0.45
+    report.plot_dataset(group, "d (test)", out)
+    assert drawn == [out]
+    out.unlink()
+    report.plot_dataset(group, "d (test)", out)  # a plot file removed by hand is drawn again
+    assert len(drawn) == 2 and out.is_file()

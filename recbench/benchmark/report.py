@@ -419,6 +419,9 @@ def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
     g = g[g["p50_ms"] > 0]
     if g.empty:
         return None
+    drawn = plot_digest(title, g[["model", "p50_ms", "value", "ci_low", "ci_high", "frontier", "primary_metric"]])
+    if plot_unchanged(out, drawn):  # the same points as the file already shows: not drawn again
+        return out
     fig, ax = plt.subplots(figsize=(9.5, 4.8), dpi=110)
     front = g[g["frontier"]].sort_values("p50_ms")
     ax.scatter(g["p50_ms"], g["value"], color="#888888", zorder=2)
@@ -441,7 +444,45 @@ def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout(rect=(0, 0, 0.72, 1))
-    return save_figure(fig, out)
+    save_figure(fig, out)
+    remember_plot(out, drawn)
+    return out
+
+
+PLOT_VERSION = 1  # bump when a plot's drawing changes: every plot is then drawn again
+
+
+def plot_digest(title: str, data: pd.DataFrame) -> str:
+    """What a plot shows: its title and its points, as a digest."""
+    text = json.dumps({"v": PLOT_VERSION, "title": title, "data": data.to_json(orient="records", double_precision=10)})
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _plot_index(out: Path) -> Path:
+    return out.parent / ".recbench-cache" / "plots.json"
+
+
+def plot_unchanged(out: Path, digest: str) -> bool:
+    """True when ``out`` exists and was drawn from the same points (``<plots>/.recbench-cache``)."""
+    try:
+        index = json.loads(_plot_index(out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return out.is_file() and isinstance(index, dict) and index.get(out.name) == digest
+
+
+def remember_plot(out: Path, digest: str) -> None:
+    path = _plot_index(out)
+    try:
+        index = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        index = index if isinstance(index, dict) else {}
+        index[out.name] = digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, ValueError):  # no cache: the plot is simply drawn again next time
+        pass
 
 
 def save_figure(fig: Any, out: Path) -> Path:
