@@ -176,3 +176,20 @@ def test_any_unicode_in_a_label_option_family_or_machine_is_shown_as_text_in_the
     hover = page.evaluate("document.getElementById('plot').data[0].text[0]")
     assert "<a" not in hover.replace("&lt;", "") and hover.count("<br>") == 3
     assert errors == []
+
+
+def test_the_frontier_follows_the_latency_measure_in_use(browser, site):
+    """Issue 35: ★ was the p50 frontier while the plot's x axis could be p99 or bytes."""
+    page, errors = open_page(browser, site / "datasets" / "amazon-scientific__test.html")
+    page.wait_for_selector("#plot .scatterlayer")
+    data = json.loads(page.locator("#data").text_content())["rows"]
+
+    def starred():
+        return {r.get_attribute("data-model") for r in page.locator("table.rows tbody tr").all()
+                if "★" in (r.locator("td").first.text_content() or "")}
+
+    for measure in ("p50_ms", "p99_ms", "bytes_per_item"):
+        page.select_option("#plot-x", measure)
+        assert starred() == {r["model"] for r in data if r["frontiers"][measure]}, measure
+    assert any(r["frontiers"]["p50_ms"] != r["frontiers"]["p99_ms"] for r in data)  # the measures differ here
+    assert errors == []

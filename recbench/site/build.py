@@ -64,11 +64,15 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
     for (dataset, split), group in frame.groupby(["dataset", "split"], sort=True):
         group = group.copy()
         frontier = full_rows_frontier(group)
+        group["neg_qps"] = -pd.to_numeric(group["server_qps"], errors="coerce").where(
+            group["server_qps"].notna(), 1000.0 / pd.to_numeric(group["p50_ms"], errors="coerce"))
+        frontiers = {"p50_ms": frontier, "p99_ms": full_rows_frontier(group, "p99_ms"),
+                     "qps": full_rows_frontier(group, "neg_qps"), "bytes_per_item": full_rows_frontier(group, "bytes_per_item")}
         pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
         is_comparable = comparable(group)
         full = group[is_comparable]
         best = full["value"].astype(float).idxmax() if full["value"].notna().any() else None
-        for (index, row), on_frontier in zip(group.iterrows(), frontier):
+        for position, ((index, row), on_frontier) in enumerate(zip(group.iterrows(), frontier)):
             records = [read_record(Path(p)) for p in row["paths"]]
             newest = max(records, key=lambda r: r["date"])
             seeds = sorted({s for s in (training_seed(r) for r in records) if s is not None})
@@ -90,6 +94,7 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
                 "comparable": bool(is_comparable[index]),  # on every query and on the board's machine
                 "board_machine": row.get("board_machine") or "–",
                 "best": index == best, "frontier": bool(on_frontier),
+                "frontiers": {m: bool(f[position]) for m, f in frontiers.items()},  # one per latency measure
                 "tied_with_best": p is not None and p >= LEVEL, "p_vs_best": p,
                 "busy": row["busy"] or "", "machine_dependent": bool(row["machine_dependent"]),
                 "floor": bool(row.get("floor")),

@@ -34,8 +34,12 @@
   const digitsOf = (rows) => (Math.max(0, ...rows.map((r) => Math.abs(r.value || 0))) > 1.5 ? 2 : 4);
   const withCi = (r, d) =>
     fmt(r.value, d) + (isNum(r.ci_low) && isNum(r.ci_high) ? ` [${fmt(r.ci_low, d)}, ${fmt(r.ci_high, d)}]` : "");
+  // ★ follows the latency measure in use (the dataset page's x axis; p50 elsewhere): one frontier per measure,
+  // computed with the board's rules (full evaluations, the board's machine) when the site was built
+  let measure = "p50_ms";
+  const onFrontier = (r) => (r.frontiers && measure in r.frontiers ? r.frontiers[measure] : r.frontier);
   const marks = (r) =>
-    (r.frontier ? MARKS.frontier : "") + (r.tied_with_best ? MARKS.tied : "") + (r.busy ? MARKS.busy : "") +
+    (onFrontier(r) ? MARKS.frontier : "") + (r.tied_with_best ? MARKS.tied : "") + (r.busy ? MARKS.busy : "") +
     (r.machine_dependent ? MARKS.capped : "") + (r.floor ? MARKS.floor : "");
   const link = (href, text) => el("a", { href: root + href }, text);
   // Plotly reads hover, legend and axis texts as its own small HTML (<a>, <b>, <br>): a user's
@@ -192,13 +196,13 @@
           el("td", { className: "command" }, r.command ? el("details", {}, el("summary", {}, "command"), el("code", {}, r.command)) : "–")));
       }
       tableBox.replaceChildren(el("table", { className: "rows" }, el("thead", {}, head), body));
-      count.textContent = `${shown.length} of ${rows.length} rows · ${MARKS.frontier} on the latency-quality frontier · ` +
+      count.textContent = `${shown.length} of ${rows.length} rows · ${MARKS.frontier} on the ${QUANTITIES[measure].label}-quality frontier · ` +
         `${MARKS.tied} not separable from the best (Holm-adjusted p ≥ 0.05) · ${MARKS.busy} timed on a busy machine · ` +
         `${MARKS.capped} stopped by a time cap · ${MARKS.floor} a floor (knows nothing of the task)`;
       plot(shown);
     }
     const xSelect = el("select", { id: "plot-x" }, ...Object.entries(QUANTITIES).map(([k, q]) => el("option", { value: k }, q.label)));
-    xSelect.addEventListener("input", () => draw());
+    xSelect.addEventListener("input", () => { measure = xSelect.value; draw(); });
     document.getElementById("plot-controls").append(el("label", {}, "x axis ", xSelect));
     function plot(shown) {
       const box = document.getElementById("plot");
@@ -218,10 +222,7 @@
           hovertemplate: "%{text}<extra></extra>",
         };
       });
-      const better = (a, b) => (q.atMost ? a[xSelect.value] <= b[xSelect.value] : a[xSelect.value] >= b[xSelect.value]);
-      const front = points.filter((p) => !points.some((o) => o !== p && better(o, p) && o.value >= p.value &&
-        (o.value > p.value || o[xSelect.value] !== p[xSelect.value])))
-        .sort((a, b) => a[xSelect.value] - b[xSelect.value]);
+      const front = points.filter(onFrontier).sort((a, b) => a[xSelect.value] - b[xSelect.value]);  // the table's ★
       traces.push({ type: "scatter", mode: "lines", name: "frontier", x: front.map((r) => r[xSelect.value]),
         y: front.map((r) => r.value), line: { dash: "dot", color: "#888" }, hoverinfo: "skip" });
       Plotly.react(box, traces, {
