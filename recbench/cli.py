@@ -555,6 +555,26 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command(short_help="Measure this machine's speed once (~10 s); every later run record carries it.")
+def calibrate(
+    seconds: float = typer.Option(3.0, help="seconds per workload"),
+) -> None:
+    """A fixed single-thread probe of this machine: MiniLM sentences/s, BLAS GFLOP/s and an exact
+    flat-search rate. Cached per machine; every run record made here afterwards carries it in
+    environment.calibration, and the board shows it beside the machine's name, so two machines'
+    latencies can be judged against each other."""
+    from recbench.benchmark.calibration import describe, probe, store
+    from recbench.benchmark.timing import Environment
+
+    if not seconds > 0:
+        fail("--seconds must be above 0")
+    fingerprint = Environment().fingerprint()
+    figures = probe(seconds)
+    path = store(fingerprint, figures)
+    typer.echo(f"{fingerprint}: {describe(figures)}")
+    typer.echo(f"kept in {path}; run records made here now carry it")
+
+
 @app.command(short_help="CI's regression gate: the smoke suite against its expected values.")
 def check(
     suite: Path = typer.Option(DEFAULT_SUITE, help="the declared smoke suite"),

@@ -64,6 +64,18 @@ def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
     return rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"]
 
 
+def machine_calibration(machine: str, groups: list[list[tuple[Path, dict[str, Any]]]]) -> str:
+    """`` (calibration: ...)`` from the newest record of ``machine`` that carries one, else ""."""
+    from recbench.benchmark.calibration import describe
+
+    carrying = [r for group in groups for _, r in group
+                if machine_of(r) == machine and (r.get("environment") or {}).get("calibration")]
+    if not carrying:
+        return ""
+    newest = max(carrying, key=lambda r: r["date"])
+    return f" (calibration: {md_text(describe(newest['environment']['calibration']))})"
+
+
 def machine_of(rec: dict[str, Any]) -> str:
     return str((rec.get("environment") or {}).get("fingerprint") or "?")
 
@@ -743,7 +755,7 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         "where an approximate or compressed item index served the queries (quality is then what the index "
         "returns, and recall@10 of exact says how much of the exact top 10 it finds).",
         "",
-        "Machine(s): " + "; ".join(md_text(e) for e in envs),
+        "Machine(s): " + "; ".join(md_text(e) + machine_calibration(e, latest) for e in envs),
         "",
     ]
     if unreadable:

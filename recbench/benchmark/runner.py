@@ -169,7 +169,8 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
             "threads": thread_count(),
             "load": cell_load,  # the machine while the whole evaluation ran (scenarios.load_watch)
         },
-        "environment": {**asdict(env), "fingerprint": env.fingerprint()},
+        "environment": {**asdict(env), "fingerprint": env.fingerprint(),
+                        **({"calibration": calibration} if (calibration := cached_calibration(env.fingerprint())) else {})},
     }
     if training is not None:
         record["training"] = training
@@ -177,6 +178,13 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
         record["exported"] = {"format": cell.export[0], "files": [str(p) for p in exported]}
     sidecars = {"training": curves} if curves is not None else {}
     return CellRun(record=record, per_query=result.per_query, sidecars=sidecars)
+
+
+def cached_calibration(fingerprint: str) -> dict[str, Any] | None:
+    """This machine's `recbench calibrate` figures, where they were measured (a run never probes)."""
+    from recbench.benchmark.calibration import cached
+
+    return cached(fingerprint)
 
 
 QUERY_SAMPLE_SEED = 0  # --max-queries: one seed, so every row of a dataset is scored on the same queries
