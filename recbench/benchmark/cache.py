@@ -117,6 +117,22 @@ def validate_entry(arr: np.ndarray, checksum: str | None, n_texts: int, dim: int
         raise CacheEntryError(f"{int((~np.isfinite(arr).all(axis=1)).sum())} row(s) hold NaN or infinite values")
 
 
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Writes a text file through a temporary file in its folder and a rename: a reader never
+    sees half a file, and a failed write (a full disk) leaves no temp file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_npz_atomically(path: Path, **arrays: np.ndarray) -> Path:
     """Writes an npz entry through a temporary file in its folder and a rename, so that a reader
     never sees half a file and an interrupted write leaves nothing behind."""

@@ -15,7 +15,6 @@ add ten seconds to the first cell on a machine): `recbench calibrate` does.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -97,11 +96,9 @@ def store(fingerprint: str, figures: dict[str, Any]) -> Path:
         data = {}
     data = data if isinstance(data, dict) else {}
     data[fingerprint] = figures
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from recbench.benchmark.cache import write_text_atomically
+
+    return write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def describe(figures: dict[str, Any] | None) -> str:

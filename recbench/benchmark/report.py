@@ -121,7 +121,6 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
         pm = rec["primary_metric"]
         est = rec["metrics"].get(pm) or {}
         t = rec["timing"]
-        lat = t.get("latency") or {}
         offline, server = t.get("offline") or {}, t.get("server") or {}
         training = rec.get("training") or {}
         seeds = [training_seed(r) for _, r in group]
@@ -264,6 +263,7 @@ class PValueCache(dict):
     def __init__(self, path: Path | None) -> None:
         super().__init__()
         self.path, self.dirty = path, False
+        self.idents: dict[str, str] = {}  # record path -> "run id:sidecar sha256", each file read once
         if path is not None and path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -279,11 +279,11 @@ class PValueCache(dict):
 
     def key(self, paths_a: list[str], paths_b: list[str], **settings: Any) -> str:
         def ident(paths: list[str]) -> list[str]:
-            out = []
-            for p in sorted(paths):
-                rec = json.loads(Path(p).read_text(encoding="utf-8"))
-                out.append(f"{rec.get('run_id')}:{rec.get('sidecar_sha256') or Path(p).name}")
-            return out
+            for p in paths:
+                if p not in self.idents:
+                    rec = json.loads(Path(p).read_text(encoding="utf-8"))
+                    self.idents[p] = f"{rec.get('run_id')}:{rec.get('sidecar_sha256') or Path(p).name}"
+            return [self.idents[p] for p in sorted(paths)]
 
         payload = {"v": self.VERSION, "a": ident(paths_a), "b": ident(paths_b), **settings}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
@@ -295,11 +295,10 @@ class PValueCache(dict):
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
+        from recbench.benchmark.cache import write_text_atomically
+
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(dict(self), sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_text_atomically(self.path, json.dumps(dict(self), sort_keys=True))
         except OSError:  # a read-only folder or a full disk: the report goes on without a cache
             pass
         self.dirty = False
@@ -362,8 +361,6 @@ def file_slug(text: str) -> str:
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
     if slug == text:
         return slug
-    import hashlib
-
     return f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:6]}"
 
 
@@ -489,10 +486,9 @@ def remember_plot(out: Path, digest: str) -> None:
         index = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         index = index if isinstance(index, dict) else {}
         index[out.name] = digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        from recbench.benchmark.cache import write_text_atomically
+
+        write_text_atomically(path, json.dumps(index, sort_keys=True))
     except (OSError, ValueError):  # no cache: the plot is simply drawn again next time
         pass
 

@@ -23,6 +23,8 @@ import pandas as pd
 
 from recbench.benchmark.commands import command_line
 from recbench.benchmark.report import LEVEL, comparable, file_slug, full_rows_frontier, load, significance_vs_best
+from recbench.benchmark.budget import with_throughput
+from recbench.benchmark.cache import write_text_atomically
 from recbench.benchmark.records import read_record
 from recbench.benchmark.seeds import training_seed
 
@@ -64,8 +66,7 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
     for (dataset, split), group in frame.groupby(["dataset", "split"], sort=True):
         group = group.copy()
         frontier = full_rows_frontier(group)
-        group["neg_qps"] = -pd.to_numeric(group["server_qps"], errors="coerce").where(
-            group["server_qps"].notna(), 1000.0 / pd.to_numeric(group["p50_ms"], errors="coerce"))
+        group["neg_qps"] = -with_throughput(group)["qps"]  # more queries/s is better: the frontier takes it negated
         frontiers = {"p50_ms": frontier, "p99_ms": full_rows_frontier(group, "p99_ms"),
                      "qps": full_rows_frontier(group, "neg_qps"), "bytes_per_item": full_rows_frontier(group, "bytes_per_item")}
         pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
@@ -76,7 +77,6 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
             records = [read_record(Path(p)) for p in row["paths"]]
             newest = max(records, key=lambda r: r["date"])
             seeds = sorted({s for s in (training_seed(r) for r in records) if s is not None})
-            params = newest["model"].get("params") or {}
             p = pvalues.get(row["model"])
             out.append({k: _clean(v) for k, v in {
                 "dataset": dataset, "split": split, "kind": row["kind"],
@@ -186,9 +186,7 @@ def install_site(built: Path, out_dir: Path) -> None:
         target = out_dir / rel
         if target.is_file() and not target.is_symlink():
             target.unlink()
-    tmp_marker = out_dir / f"{MARKER}.tmp"
-    tmp_marker.write_text("".join(f"{rel}\n" for rel in new), encoding="utf-8")
-    os.replace(tmp_marker, out_dir / MARKER)
+    write_text_atomically(out_dir / MARKER, "".join(f"{rel}\n" for rel in new))
 
 
 def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> Path:
