@@ -143,3 +143,19 @@ def test_a_plot_is_drawn_again_only_when_its_points_change(tmp_path, monkeypatch
     out.unlink()
     report.plot_dataset(group, "d (test)", out)  # a plot file removed by hand is drawn again
     assert len(drawn) == 2 and out.is_file()
+
+
+def test_a_swapped_sidecar_misses_the_p_value_cache(tmp_path):
+    """The cache key is the sidecar file's own digest: a record cannot claim another's cached test."""
+    import numpy as np
+
+    import recbench.benchmark.report as report
+    from recbench.benchmark.records import write_record
+    from minimal_record import minimal_record
+
+    runs = tmp_path / "runs"
+    path = write_record(minimal_record(), runs, {"query_id": np.arange(3), "prediction": np.ones(3), "gold": np.ones(3)})
+    cache = report.PValueCache(None)
+    before = cache.key([str(path)], [str(path)])
+    np.savez_compressed(path.with_suffix(".queries.npz"), query_id=np.arange(3), prediction=np.zeros(3), gold=np.ones(3))
+    assert report.PValueCache(None).key([str(path)], [str(path)]) != before

@@ -254,8 +254,8 @@ def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, f
 
 
 class PValueCache(dict):
-    """Pairwise test results of a results folder, by the two rows' records (run id and sidecar
-    checksum) and the test's settings: a report over an unchanged board recomputes none of them.
+    """Pairwise test results of a results folder, by the two rows' records (run id and the
+    digest of the sidecar file itself, never the checksum a record claims) and the test's settings: a report over an unchanged board recomputes none of them.
     Kept in ``<results>/.recbench-cache/pvalues.json``, written atomically; safe to delete."""
 
     VERSION = 1  # bump when a test's definition changes: older entries are then never read
@@ -280,9 +280,16 @@ class PValueCache(dict):
     def key(self, paths_a: list[str], paths_b: list[str], **settings: Any) -> str:
         def ident(paths: list[str]) -> list[str]:
             for p in paths:
-                if p not in self.idents:
+                if p not in self.idents:  # the sidecar's bytes as they are, not what the record says of them
+                    from recbench.benchmark.data import sha256_of
+                    from recbench.benchmark.records import sidecar_of
+
                     rec = json.loads(Path(p).read_text(encoding="utf-8"))
-                    self.idents[p] = f"{rec.get('run_id')}:{rec.get('sidecar_sha256') or Path(p).name}"
+                    try:
+                        side = sha256_of(sidecar_of(Path(p), rec))
+                    except RecordError:
+                        side = "no sidecar"
+                    self.idents[p] = f"{rec.get('run_id')}:{side}"
             return [self.idents[p] for p in sorted(paths)]
 
         payload = {"v": self.VERSION, "a": ident(paths_a), "b": ident(paths_b), **settings}
