@@ -314,8 +314,9 @@ def report(
     budget: Optional[str] = typer.Option(None, help="print the latency-budget view instead: the best row per "
                                          "dataset within e.g. p99=5ms, qps=1000, bytes=512 (comma-joined), "
                                          "and what the next step up buys"),
-    machine: Optional[str] = typer.Option(None, help="with --budget: only rows measured on a machine whose "
-                                          "description contains this"),
+    machine: Optional[str] = typer.Option(None, help="the board's machine: each dataset's comparisons (★, ≈, "
+                                          "budget answers) use the rows timed on the machine whose description "
+                                          "contains this, where it has any (default: the machine with most rows)"),
     site: Optional[Path] = typer.Option(None, help="also write the leaderboard as a static site into this folder "
                                         "(index, a page per task kind and per dataset, interactive plots, the "
                                         "budget view; works from file://)"),
@@ -328,8 +329,6 @@ def report(
     if not results_dir.is_dir():
         fail(f"no run records: {results_dir}/ does not exist (run `recbench run` first, or give --results-dir; "
              "the project's leaderboard records are in results/)")
-    if machine and not budget:
-        fail("--machine selects the rows of a budget view; add --budget")
     if budget:
         from recbench.benchmark.budget import BudgetError, budget_table, budget_view, parse_budget
         from recbench.benchmark.report import load
@@ -351,7 +350,7 @@ def report(
     from recbench.benchmark.report import check_report_target
 
     try:
-        check_report_target(target)
+        check_report_target(target, fmt)
     except ValueError as exc:
         fail(str(exc))
     if site is not None:  # refused before anything is written: a site never lands over what it did not create
@@ -361,7 +360,10 @@ def report(
             check_site_target(results_dir, site)
         except SiteTargetError as exc:
             fail(str(exc))
-    path = write_report(results_dir, target, fmt, plots_dir, significance)
+    try:
+        path = write_report(results_dir, target, fmt, plots_dir, significance, machine)
+    except ValueError as exc:
+        fail(str(exc))
     typer.echo(f"wrote {path}")
     if site is not None:
         from recbench.site.build import build_site

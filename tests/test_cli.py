@@ -30,7 +30,8 @@ def test_run_on_lee_writes_a_record_and_report_renders_it(in_tmp):
     result = runner.invoke(app, ["report"])
     assert result.exit_code == 0, result.output
     board = (in_tmp / "runs" / "leaderboard.md").read_text()
-    assert "## lee (test)" in board and "`sif`" in board
+    assert "[lee (test)](leaderboard/lee__test.md)" in board and "`sif`" in board
+    assert "`sif`" in (in_tmp / "runs" / "leaderboard" / "lee__test.md").read_text()
 
 
 def test_unknown_model_and_dataset_get_suggestions(in_tmp):
@@ -161,5 +162,5 @@ def test_report_budget_prints_the_view_and_refuses_a_bad_budget(in_tmp):
     assert result.exit_code != 0 and "no run records" in result.output and not (in_tmp / "site2").exists()
     result = runner.invoke(app, ["report", "--results-dir", str(runs), "--budget", "p99=quick"])
     assert result.exit_code != 0 and "not a number" in result.output
-    result = runner.invoke(app, ["report", "--results-dir", str(runs), "--machine", "x"])
-    assert result.exit_code != 0 and "add --budget" in result.output
+    result = runner.invoke(app, ["report", "--results-dir", str(runs), "--machine", "quantum"])
+    assert result.exit_code != 0 and "--machine 'quantum'" in result.output and "its machines:" in result.output

@@ -32,9 +32,9 @@ def test_report_plots_summary_formats_and_dataframe(tmp_path):
         run_cell(m, "lee", settings=FAST, results_dir=res)
     out = write_report(res, tmp_path / "leaderboard.md", "md", res / "plots")
     board = out.read_text()
-    assert "## Summary per task kind" in board and "★" in board
-    assert (res / "plots" / "lee__test.png").is_file() and "(results/plots/lee__test.png)" in board
-    lee = board.split("## lee (test)")[1]
+    assert "## Summary per task kind" in board and "★" in board and "(leaderboard/lee__test.md)" in board
+    lee = (tmp_path / "leaderboard" / "lee__test.md").read_text()  # the full table: the dataset's page
+    assert (res / "plots" / "lee__test.png").is_file() and "(../results/plots/lee__test.png)" in lee
     sif_row = next(line for line in lee.splitlines() if "`sif`" in line and "|" in line)
     assert "★" in sif_row  # the best on Lee is on the frontier by definition
     import recbench.results

@@ -55,8 +55,9 @@ def test_a_table_mixing_machines_says_which_row_ran_where(tmp_path):
     rec["environment"]["fingerprint"] = "Another CPU x64, 512.0 GB, Linux"  # as a record from a cluster node
     two.path.write_text(json.dumps(rec))
     lee = render_markdown(tmp_path).split("## lee (test)")[1]
-    assert "ran on 2 different machines" in lee and "| machine" in lee.replace("  ", " ")
-    assert "Another CPU x64" in lee and one.record["environment"]["fingerprint"] in lee
+    board, apart = lee.split("### Rows timed only on another machine")
+    assert f"timed on {one.record['environment']['fingerprint']}" in board and "`random`" in board
+    assert "| machine" in apart.replace("  ", " ") and "Another CPU x64" in apart and "`random[dim=8]`" in apart
 
 
 def test_a_cold_item_run_gets_its_all_warm_cold_table_and_plot(tmp_path, real_data):

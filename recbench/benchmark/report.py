@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -544,7 +545,9 @@ def plot_training(group: pd.DataFrame, records: dict[str, dict[str, Any]], title
 
 
 def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pvalues: dict[str, float],
-                   plot_link: str | None) -> str:
+                   plot_link: str | None, machine_column: bool | None = None, notes: bool = True) -> str:
+    """A dataset's rows as a table (``machine_column``: force the machine column on or off;
+    ``notes``: the separability and sample notes under it)."""
     primary = group["primary_metric"].iloc[0]
     group = group.sort_values("value", ascending=False)
     recs = [records[m] for m in group["model"]]
@@ -554,10 +557,10 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     # serving columns only where some row of the table has the figure (older records lack them)
     has = {c: group[c].notna().any() for c in ("p90_ms", "offline_b1_per_s", "server_qps", "index_recall")}
     # latency is a property of a machine: a table mixing machines says which row ran where
-    has["machine"] = group["machine"].nunique(dropna=True) > 1
+    has["machine"] = group["machine"].nunique(dropna=True) > 1 if machine_column is None else machine_column
     bounds = sorted({f"{b:g}" for b in group["server_bound_ms"].dropna()})
     headers = ["", "model", *[f"{md_text(m)} [95% CI]" if i == 0 else md_text(m) for i, m in enumerate(metrics)],
-               "train min", "train CPU min", "p50 ms", *(["p90 ms"] if has["p90_ms"] else []), "p95 ms", "encoded/s",
+               "train min", "train CPU min", "p50 ms", *(["p90 ms"] if has["p90_ms"] else []), "p95 ms", "p99 ms", "encoded/s",
                *(["b1 / b32 texts/s"] if has["offline_b1_per_s"] else []),
                *([f"server qps (p99 ≤ {'/'.join(bounds)} ms)"] if has["server_qps"] else []),
                *(["recall@10 of exact"] if has["index_recall"] else []),
@@ -579,7 +582,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
             mark, md_code(row["model"]),
             *[fmt_quality(row, rec, m, digits, primary) for m in metrics],
             fmt_train_minutes(row), fmt_num(row["train_cpu_minutes"], 1), fmt_num(row["p50_ms"], 2),
-            *([fmt_num(row["p90_ms"], 2)] if has["p90_ms"] else []), fmt_num(row["p95_ms"], 2),
+            *([fmt_num(row["p90_ms"], 2)] if has["p90_ms"] else []), fmt_num(row["p95_ms"], 2), fmt_num(row["p99_ms"], 2),
             "cached" if cached else fmt_num(row["encoded_per_s"], 0),
             *([f"{fmt_num(row['offline_b1_per_s'], 0)} / {fmt_num(row['offline_b32_per_s'], 0)}"
                if pd.notna(row["offline_b1_per_s"]) else "–"] if has["offline_b1_per_s"] else []),
@@ -590,14 +593,14 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
             f"{row['runs']} (newest shown)" if row["runs"] > 1 else "1",
         ])
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-    if pvalues:
+    if pvalues and notes:
         separable = sum(1 for v in pvalues.values() if v < LEVEL)
         table += (f"\n\n{separable} of {len(pvalues)} row(s) compared are separable from the best "
                   f"(Holm-adjusted p < {LEVEL:g} over this table's {len(pvalues)} comparisons).")
-    note = sample_note(recs)
+    note = sample_note(recs) if notes else None
     if note:
         table += "\n\n" + note
-    if has["machine"]:
+    if has["machine"] and machine_column is None:
         table = (f"{BUSY} Rows of this table ran on {group['machine'].nunique()} different machines (see the machine "
                  "column): compare their latencies, and the frontier, only within one machine.\n\n" + table)
     if plot_link:
@@ -702,15 +705,41 @@ def dataset_order(key: tuple[str, str], kinds: dict[tuple[str, str], str]) -> tu
     return order.get(kinds[key], 10**6), key[0], key[1]
 
 
+@dataclass
+class Board:
+    """The leaderboard's parts: its head (what the figures mean, the machines), the summary per
+    task kind, the rows (``frame``, frontier marked) and one full section per dataset, so that one
+    rendering serves the single document, the overview and the per-dataset pages."""
+
+    head: list[str]
+    summary: list[str]
+    frame: pd.DataFrame
+    sections: list[tuple[tuple[str, str], str, list[str]]] = field(default_factory=list)  # (key, kind, lines)
+
+    def whole(self) -> str:
+        return "\n".join(self.head + self.summary + [line for _, _, lines in self.sections for line in lines])
+
+
 def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = None,
-                    out_dir: Path = Path("."), significance: bool = True) -> str:
+                    out_dir: Path = Path("."), significance: bool = True, machine: str | None = None) -> str:
+    """The whole board as one Markdown document (every dataset's full section)."""
+    return render_board(results_dir, plots_dir, out_dir, significance, machine).whole()
+
+
+def render_board(results_dir: Path | None = None, plots_dir: Path | None = None,
+                 out_dir: Path = Path("."), significance: bool = True, machine: str | None = None) -> Board:
+    """The board's parts (see ``Board``); ``out_dir``: where the Markdown lands (plot links are
+    relative to it); ``machine``: the board machine of every dataset that has rows on it."""
     results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     unreadable: list[tuple[Path, str]] = []
     all_pairs = list(iter_records(results_dir, unreadable))  # the folder is listed once: a snapshot
     latest, counts = latest_per_cell(all_pairs)
-    frame = load(results_dir, pairs=all_pairs)
+    frame = load(results_dir, pairs=all_pairs, machine=machine)
     records = {str(p): rec for group in latest for p, rec in group}
     envs = sorted({rec["environment"].get("fingerprint", "?") for group in latest for _, rec in group})
+    if machine and envs and not any(machine.lower() in e.lower() for e in envs):
+        raise ValueError(f"--machine {machine!r}: no run record of {results_dir}/ was measured on a machine whose "
+                         f"description contains it; its machines: {'; '.join(envs)}")
     newest = max((r["date"] for _, r in all_pairs), default="–")[:10]
     out = [
         "# recbench leaderboard",
@@ -765,7 +794,8 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         out += [f"{BUSY} {len(unreadable)} file(s) in `{results_dir}/` could not be read as records and are left out: "
                 + "; ".join(md_code(p.name) for p, _ in unreadable[:10]) + ("; ..." if len(unreadable) > 10 else ""), ""]
     if frame.empty:
-        return "\n".join(out + ["No run records yet: `recbench run --model sif --dataset lee`.", ""])
+        return Board(out + ["No run records yet: `recbench run --model sif --dataset lee`.", ""], [], frame)
+    head, out = out, []
     frame["frontier"] = False
     kinds = {(d, s): k for d, s, k in frame[["dataset", "split", "kind"]].itertuples(index=False)}
     out += ["## Summary per task kind", "",
@@ -781,7 +811,9 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         n_rows = sub["model"].nunique()
         out += [f"### {md_text(kind)}: {sub.groupby(['dataset', 'split']).ngroups} dataset(s), {n_rows} row(s)", "",
                 summary_table(sub, limit=SUMMARY_ROWS), ""]
+    board = Board(head, out, frame)
     for key in sorted(kinds, key=lambda k: dataset_order(k, kinds)):
+        out = []
         name, split = key
         idx = frame.index[(frame["dataset"] == name) & (frame["split"] == split)]
         group = frame.loc[idx].copy()
@@ -802,9 +834,17 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
         first = (whole or list(group_records.values()))[0]  # the dataset's sizes, not a query sample's
         sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
                           for k, v in (first["dataset"].get("sizes") or {}).items())
+        on = group["on_board"].astype(bool) if "on_board" in group else pd.Series(True, index=group.index)
+        timed_on = group["board_machine"].iloc[0] if "board_machine" in group else None
         out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "
-                f"**{md_text(first['primary_metric'])}**", ""]
-        out += [measured_table(group, group_records, pvalues, link), ""]
+                f"**{md_text(first['primary_metric'])}**" + (f" · timed on {md_text(timed_on)}" if timed_on else ""), ""]
+        out += [measured_table(group[on], group_records, pvalues, link, machine_column=False if (~on).any() else None), ""]
+        if (~on).any():  # rows with no run on the board's machine: their own table, never beside its latencies
+            out += ["### Rows timed only on another machine", "",
+                    "Their quality compares with the rows above; their latency does not (another machine): they take "
+                    "no ★ and answer no latency budget here. `recbench report --machine NAME` makes their machine the "
+                    "board's.", "",
+                    measured_table(group[~on], group_records, pvalues, None, machine_column=True, notes=False), ""]
         if has_parts(list(group_records.values())):
             out += parts_section(group, group_records, latest, plots_dir, out_dir, f"{name}__{split}")
         out += stages_section(group_records, plots_dir, out_dir, f"{name}__{split}")
@@ -819,7 +859,8 @@ def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = No
             out += ["Published figures (not measured here; each with its own setting):", "", pub, ""]
         elif missing:
             out += [missing, ""]
-    return "\n".join(out)
+        board.sections.append((key, kinds[key], out))
+    return board
 
 
 def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]], latest: list, plots_dir: Path | None,
@@ -867,19 +908,23 @@ def stages_section(group_records: dict[str, dict[str, Any]], plots_dir: Path | N
 
 
 def write_report(results_dir: Path | None = None, out: Path = Path("leaderboard.md"), fmt: str = "md",
-                 plots_dir: Path | None = None, significance: bool = True) -> Path:
-    """Writes the leaderboard (md, with plots) or the table of latest runs (csv, json), atomically."""
+                 plots_dir: Path | None = None, significance: bool = True, machine: str | None = None) -> Path:
+    """Writes the leaderboard (md: an overview at ``out`` and a page per dataset in the folder
+    beside it, with plots) or the table of latest runs (csv, json), atomically."""
     results_dir = Path(results_dir) if results_dir is not None else user_results_dir()
     if fmt == "md":
-        text = render_markdown(results_dir, plots_dir if plots_dir is not None else Path(results_dir) / "plots",
-                               out.parent, significance)
-    elif fmt in ("csv", "json"):
+        from recbench.benchmark.report_overview import write_board
+
+        check_report_target(out, fmt)
+        plots = plots_dir if plots_dir is not None else Path(results_dir) / "plots"
+        return write_board(lambda pages: render_board(results_dir, plots, pages, significance, machine), out)
+    if fmt in ("csv", "json"):
         frame = load(results_dir)
         text = frame.to_csv(index=False) if fmt == "csv" else json.dumps(
             json.loads(frame.to_json(orient="records")), indent=2) + "\n"
     else:
         raise ValueError(f"format must be md, csv or json, not {fmt!r}")
-    check_report_target(out)
+    check_report_target(out, fmt)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -890,12 +935,17 @@ def write_report(results_dir: Path | None = None, out: Path = Path("leaderboard.
     return out
 
 
-def check_report_target(out: Path) -> None:
-    """--out must name a file in a folder that exists: said before anything is rendered."""
+def check_report_target(out: Path, fmt: str = "md") -> None:
+    """--out must name a file in a folder that exists (and for md, a pages folder beside it that
+    holds only pages this command wrote): said before anything is rendered."""
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"--out {out}: is a folder; give the file to write (e.g. {out / 'leaderboard.md'})")
     if not out.parent.is_dir():
         raise ValueError(f"--out {out}: its folder {out.parent} does not exist")
+    if fmt == "md":
+        from recbench.benchmark.report_overview import check_pages_target
+
+        check_pages_target(out)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ import pandas as pd
 from recbench.benchmark.commands import command_line
 from recbench.benchmark.report import LEVEL, comparable, file_slug, full_rows_frontier, load, significance_vs_best
 from recbench.benchmark.budget import with_throughput
-from recbench.benchmark.cache import write_text_atomically
+from recbench.benchmark.owned_folder import OwnedFolderError, check_owned_target, install_owned, owned_files
 from recbench.benchmark.records import read_record
 from recbench.benchmark.seeds import training_seed
 
@@ -142,19 +141,8 @@ class SiteTargetError(ValueError):
 
 
 def site_files(out_dir: Path) -> set[str] | None:
-    """The files a previous build wrote into ``out_dir`` (its marker), None when it has no marker.
-    A listed path that would leave the folder is dropped: a forged marker deletes nothing outside."""
-    marker = out_dir / MARKER
-    if not marker.is_file():
-        return None
-    root = out_dir.resolve()
-    files = set()
-    for line in marker.read_text(encoding="utf-8", errors="replace").splitlines():
-        rel = line.strip()
-        if rel and not Path(rel).is_absolute() and ".." not in Path(rel).parts and rel != MARKER:
-            if (root / rel).resolve().is_relative_to(root):
-                files.add(rel)
-    return files
+    """The files a previous build wrote into ``out_dir`` (its marker), None when it has no marker."""
+    return owned_files(out_dir, MARKER)
 
 
 def check_site_target(results_dir: Path, out_dir: Path) -> None:
@@ -165,28 +153,15 @@ def check_site_target(results_dir: Path, out_dir: Path) -> None:
     if out == results or results.is_relative_to(out):
         raise SiteTargetError(f"--site {out_dir}: it holds the results folder {results_dir}; the site needs a "
                               "folder of its own (e.g. site/)")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SiteTargetError(f"--site {out_dir}: a file of that name exists; give a folder")
-    if out_dir.is_dir() and site_files(out_dir) is None and any(out_dir.iterdir()):
-        raise SiteTargetError(f"--site {out_dir}: the folder is not empty and is not a site recbench built (no "
-                              f"{MARKER} marker); give a new or empty folder, nothing was written")
+    try:
+        check_owned_target(Path(out_dir), MARKER, "--site", "a site")
+    except OwnedFolderError as exc:
+        raise SiteTargetError(str(exc)) from None
 
 
 def install_site(built: Path, out_dir: Path) -> None:
-    """Moves the freshly built files into ``out_dir`` one by one (each an atomic rename) and
-    removes only the files the previous build listed that this one no longer has; anything
-    else in the folder (a file the user put there) stays."""
-    previous = site_files(out_dir) if out_dir.is_dir() else set()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    new = sorted(str(p.relative_to(built)) for p in built.rglob("*") if p.is_file())
-    for rel in new:
-        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(built / rel, out_dir / rel)
-    for rel in sorted((previous or set()) - set(new)):
-        target = out_dir / rel
-        if target.is_file() and not target.is_symlink():
-            target.unlink()
-    write_text_atomically(out_dir / MARKER, "".join(f"{rel}\n" for rel in new))
+    """Moves the built files in; removes only files the previous build listed (``install_owned``)."""
+    install_owned(built, out_dir, MARKER)
 
 
 def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> Path:
