@@ -64,3 +64,19 @@ def test_resampled_spearman_equals_reranking_every_resample_with_scipy():
             assert got_a[k] == pytest.approx(want_a, abs=1e-9)
             ra, rg = rankdata(b[idx[k]]), rankdata(gold[idx[k]])
             assert got_b[k] == pytest.approx(np.corrcoef(ra, rg)[0, 1] * 100, abs=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["spearman", "pearson", "auc"])
+def test_the_p_value_alone_is_the_p_value_with_its_interval(metric):
+    """The report asks for p-values only (interval=False skips the bootstrap): the same p-value."""
+    rng = np.random.default_rng(3)
+    gold = rng.normal(size=300)
+    a, b = gold + rng.normal(size=300), gold + 1.3 * rng.normal(size=300)
+    if metric == "auc":
+        full = compare_per_query(a, b, metric, n_perm=2000)
+        alone = compare_per_query(a, b, metric, n_perm=2000, interval=False)
+    else:
+        full = compare_correlations(a, b, gold, metric, n_boot=200, n_perm=2000)
+        alone = compare_correlations(a, b, gold, metric, n_boot=200, n_perm=2000, interval=False)
+    assert alone.p_value == full.p_value and alone.difference == full.difference
+    assert np.isnan(alone.ci_low) and np.isnan(alone.ci_high) and full.ci_low < full.difference < full.ci_high

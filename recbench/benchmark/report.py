@@ -247,7 +247,7 @@ def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, f
                 continue
             try:
                 out[row["model"]] = cache[key] = compare_rows(best["paths"], row["paths"], n_perm=n_perm,
-                                                              n_boot=1000).p_value
+                                                              n_boot=1000, interval=False).p_value
             except (RecordError, KeyError, ValueError):
                 continue
     cache.save()
@@ -453,20 +453,20 @@ def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
                     color="#d62728" if r["frontier"] else "#444444")
     key = "\n".join(f"{n}  {m}{'  ' + FRONTIER if f else ''}"
                     for n, (m, f) in enumerate(zip(g["model"], g["frontier"]), start=1))
-    ax.text(1.02, 1.0, key, transform=ax.transAxes, va="top", ha="left", fontsize=8, family="monospace")
+    ax.text(1.02, 1.0, key, transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency per query, ms (log scale)")
     ax.set_ylabel(f"{g['primary_metric'].iloc[0]} (95% CI)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.72, 1))
+    fig.subplots_adjust(left=0.07, right=0.60, bottom=0.11, top=0.92)  # fixed margins: tight_layout cost a draw per plot
     save_figure(fig, out)
     remember_plot(out, drawn)
     return out
 
 
-PLOT_VERSION = 1  # bump when a plot's drawing changes: every plot is then drawn again
+PLOT_VERSION = 2  # bump when a plot's drawing changes: every plot is then drawn again
 
 
 def plot_digest(title: str, data: pd.DataFrame) -> str:
@@ -499,6 +499,25 @@ def remember_plot(out: Path, digest: str) -> None:
         write_text_atomically(path, json.dumps(index, sort_keys=True))
     except (OSError, ValueError):  # no cache: the plot is simply drawn again next time
         pass
+
+
+def cached_plot(out: Path, inputs: Any, draw: Any) -> Path | None:
+    """``draw()`` only when ``out`` is missing or was drawn from other ``inputs`` (records are
+    immutable: their run ids and the rows' figures identify what a plot shows)."""
+    digest = hashlib.sha256(json.dumps({"v": PLOT_VERSION, "inputs": inputs}, sort_keys=True,
+                                       default=str).encode()).hexdigest()[:24]
+    if plot_unchanged(out, digest):
+        return out
+    png = draw()
+    if png is not None:
+        remember_plot(out, digest)
+    return png
+
+
+def run_ids(records: Any) -> list[str]:
+    """The run ids of records (a dict's values or a list), in a stable order: a plot's inputs."""
+    recs = records.values() if isinstance(records, dict) else records
+    return sorted(str(r.get("run_id")) for r in recs)
 
 
 def save_figure(fig: Any, out: Path) -> Path:
@@ -540,7 +559,7 @@ def plot_training(group: pd.DataFrame, records: dict[str, dict[str, Any]], title
     ax.set_title(f"{title}: validation quality while training")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout(rect=(0, 0, 0.75, 1))
+    fig.subplots_adjust(left=0.08, right=0.72, bottom=0.11, top=0.92)
     return save_figure(fig, out)
 
 
@@ -827,7 +846,9 @@ def render_board(results_dir: Path | None = None, plots_dir: Path | None = None,
             png = plot_dataset(group, f"{name} ({split})", Path(plots_dir) / f"{safe}.png")
             if png is not None:
                 link = os.path.relpath(png, out_dir)
-            trained = plot_training(group, group_records, f"{name} ({split})", Path(plots_dir) / f"{safe}__training.png")
+            trained_png = Path(plots_dir) / f"{safe}__training.png"
+            trained = cached_plot(trained_png, run_ids(group_records),
+                                  lambda: plot_training(group, group_records, f"{name} ({split})", trained_png))
             if trained is not None:
                 training_link = os.path.relpath(trained, out_dir)
         whole = [r for r in group_records.values() if not query_sample_of(r)]
@@ -875,8 +896,10 @@ def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]],
              parts_table(group, group_records, seeds), ""]
     if plots_dir is not None:
         safe = file_slug(stem)
-        png = plot_parts(group, group_records, f"{stem}: cold vs warm targets", Path(plots_dir) / f"{safe}__cold.png",
-                         save_figure)
+        target = Path(plots_dir) / f"{safe}__cold.png"
+        inputs = {label: run_ids(recs) for label, recs in seeds.items()}
+        png = cached_plot(target, inputs, lambda: plot_parts(group, group_records, f"{stem}: cold vs warm targets",
+                                                             target, save_figure))
         if png is not None:
             lines += [f"![cold-target vs warm-target quality]({md_link_target(os.path.relpath(png, out_dir))})", ""]
     return lines
@@ -893,15 +916,18 @@ def stages_section(group_records: dict[str, dict[str, Any]], plots_dir: Path | N
                   "Recall@K of the first stage is the share of targets the reranker can reach; latency is end to "
                   "end, then its two stages.", "", pipelines_table(group_records), ""]
         if plots_dir is not None:
-            png = plot_pipelines(group_records, f"{stem}: quality vs end-to-end latency by depth K",
-                                 Path(plots_dir) / f"{safe}__pipelines.png", save_figure)
+            target = Path(plots_dir) / f"{safe}__pipelines.png"
+            png = cached_plot(target, run_ids(group_records), lambda: plot_pipelines(
+                group_records, f"{stem}: quality vs end-to-end latency by depth K", target, save_figure))
             if png is not None:
                 lines += [f"![pipelines: quality vs latency]({md_link_target(os.path.relpath(png, out_dir))})", ""]
     staged = {label: rec for label, rec in group_records.items() if stages_of(rec)}
     if staged:
         lines += ["### Latency by stage", "", stage_table(staged), ""]
         if plots_dir is not None:
-            png = plot_stages(staged, f"{stem}: p50 by stage", Path(plots_dir) / f"{safe}__stages.png", save_figure)
+            target = Path(plots_dir) / f"{safe}__stages.png"
+            png = cached_plot(target, run_ids(staged),
+                              lambda: plot_stages(staged, f"{stem}: p50 by stage", target, save_figure))
             if png is not None:
                 lines += [f"![p50 latency by stage]({md_link_target(os.path.relpath(png, out_dir))})", ""]
     return lines

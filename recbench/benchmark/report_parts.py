@@ -97,5 +97,5 @@ def plot_parts(group: pd.DataFrame, records: dict[str, dict[str, Any]], title: s
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.11, top=0.92)
     return save(fig, out)

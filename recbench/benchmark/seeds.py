@@ -82,11 +82,23 @@ def _seed_matrix(paths: list[Path], metric: str) -> tuple[np.ndarray, np.ndarray
         q = read_per_query(p)
         if "prediction" in q:
             raise RecordError(f"{p}: the seed-aware test is for per-query metrics, not correlations")
-        tables.append(dict(zip(*query_values(q, metric, p))))
-    ids = sorted(set.intersection(*(set(t) for t in tables)))
-    if not ids:
+        ids, values = query_values(q, metric, p)
+        ids = ids.astype(str)
+        if len(np.unique(ids)) != len(ids):  # a repeated id: its last value, as a dict keeps it
+            last = dict(zip(ids, values))
+            ids, values = np.array(list(last), dtype=str), np.array(list(last.values()), dtype=np.float64)
+        tables.append((ids, values))
+    common = tables[0][0]
+    for ids, _ in tables[1:]:
+        common = np.intersect1d(common, ids)
+    common = np.unique(common)  # sorted, as sorted() orders the ids
+    if not len(common):
         raise RecordError("the seeds of a row share no query")
-    return np.array([[t[i] for i in ids] for t in tables]), np.array(ids)
+    rows = []
+    for ids, values in tables:  # each seed's values at the common ids, found by binary search (no dict per query)
+        order = np.argsort(ids, kind="stable")
+        rows.append(values[order][np.searchsorted(ids[order], common)])
+    return np.array(rows), common
 
 
 def spread(values: np.ndarray) -> np.ndarray:
@@ -96,6 +108,14 @@ def spread(values: np.ndarray) -> np.ndarray:
         return values
     centre = values.mean(axis=0, keepdims=True)
     return centre + np.sqrt(m / (m - 1)) * (values - centre)
+
+
+def seed_weights(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
+    """(m, k): each of m replicates' resample of k seeds as the share of draws per seed, in one
+    draw of m x k integers (the same stream as m draws of k; a call per replicate was most of the
+    report's time)."""
+    drawn = rng.integers(0, k, size=(m, k))
+    return (drawn[:, :, None] == np.arange(k)).sum(axis=1) / k
 
 
 def hierarchical_bootstrap(xa: np.ndarray, xb: np.ndarray, metric: str = "value", n_boot: int = 2000,
@@ -115,11 +135,11 @@ def hierarchical_bootstrap(xa: np.ndarray, xb: np.ndarray, metric: str = "value"
     stats = np.empty(n_boot)
     for start in range(0, n_boot, 100):
         m = min(100, n_boot - start)
-        wa = np.stack([np.bincount(rng.integers(0, len(sa), len(sa)), minlength=len(sa)) for _ in range(m)]) / len(sa)
-        wb = np.stack([np.bincount(rng.integers(0, len(sb), len(sb)), minlength=len(sb)) for _ in range(m)]) / len(sb)
+        wa, wb = seed_weights(rng, m, len(sa)), seed_weights(rng, m, len(sb))
         d = wb @ sb - wa @ sa  # (m, queries): each replicate's seed-mean difference per query
         q = rng.integers(0, n, size=(m, n))
-        stats[start : start + m] = np.take_along_axis(d, q, axis=1).mean(axis=1)
+        q += (np.arange(m) * n)[:, None]  # each replicate draws from its own row: one flat gather
+        stats[start : start + m] = np.take(d.ravel(), q).mean(axis=1)
     lo, hi = percentile_interval(stats)
     centred = stats - stats.mean()
     p = (np.sum(np.abs(centred) >= abs(observed) - 1e-15) + 1) / (n_boot + 1)
@@ -128,11 +148,12 @@ def hierarchical_bootstrap(xa: np.ndarray, xb: np.ndarray, metric: str = "value"
 
 
 def compare_rows(paths_a: list[Path], paths_b: list[Path], metric: str | None = None, seed: int = 0,
-                 n_perm: int | None = None, n_boot: int = 2000) -> Comparison:
+                 n_perm: int | None = None, n_boot: int = 2000, interval: bool = True) -> Comparison:
     """Row B minus row A, each given as the records of its seeds: the hierarchical bootstrap
-    when either row has several seeds, else the paired test of :func:`compare_runs`."""
+    when either row has several seeds, else the paired test of :func:`compare_runs`
+    (``interval=False``: its p-value alone, where the interval costs extra)."""
     if len(paths_a) == 1 and len(paths_b) == 1:
-        return compare_runs(Path(paths_a[0]), Path(paths_b[0]), metric, seed=seed, n_perm=n_perm)
+        return compare_runs(Path(paths_a[0]), Path(paths_b[0]), metric, seed=seed, n_perm=n_perm, interval=interval)
     metric = comparable_metric([Path(p) for p in [*paths_a, *paths_b]], metric)
     xa, ids_a = _seed_matrix([Path(p) for p in paths_a], metric)
     xb, ids_b = _seed_matrix([Path(p) for p in paths_b], metric)

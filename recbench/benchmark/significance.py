@@ -78,15 +78,18 @@ def _align(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[np.ndarr
 
 
 def compare_per_query(va: np.ndarray, vb: np.ndarray, metric: str, n_boot: int = 2000, n_perm: int = 10000,
-                      seed: int = 0) -> Comparison:
+                      seed: int = 0, interval: bool = True) -> Comparison:
+    """``interval=False``: the p-value alone (the report's marks need no interval; the same p-value,
+    its permutations drawn from their own stream)."""
     ok = np.isfinite(va) & np.isfinite(vb)
     va, vb = va[ok].astype(np.float64), vb[ok].astype(np.float64)
     if len(va) == 0:
         raise RecordError(f"no query has a defined {metric} in both runs")
     d = vb - va
     observed = float(d.mean())
-    boots = d[bootstrap_indices(len(d), n_boot, seed)].mean(axis=1)
-    lo, hi = percentile_interval(boots)
+    lo = hi = float("nan")
+    if interval:
+        lo, hi = percentile_interval(d[bootstrap_indices(len(d), n_boot, seed)].mean(axis=1))
     rng = np.random.default_rng(seed + 1)
     perm = np.empty(n_perm)
     for start in range(0, n_perm, 1000):  # in blocks: (block, queries) signs
@@ -141,7 +144,8 @@ def resampled_spearman(idx: np.ndarray, gold: np.ndarray, *preds: np.ndarray, ch
 
 
 def compare_correlations(pred_a: np.ndarray, pred_b: np.ndarray, gold: np.ndarray, metric: str,
-                         n_boot: int = 2000, n_perm: int = 5000, seed: int = 0) -> Comparison:
+                         n_boot: int = 2000, n_perm: int = 5000, seed: int = 0, interval: bool = True) -> Comparison:
+    """``interval=False``: the p-value alone (the bootstrap of both correlations is most of the cost)."""
     spearman = metric.startswith("spearman")
     if spearman:
         xa, xb, g = rankdata(pred_a), rankdata(pred_b), rankdata(gold)
@@ -150,14 +154,16 @@ def compare_correlations(pred_a: np.ndarray, pred_b: np.ndarray, gold: np.ndarra
     za = (xa - xa.mean()) / (xa.std() or 1.0)
     zb = (xb - xb.mean()) / (xb.std() or 1.0)
     ra, rb = float(pearson(za, g)) * 100, float(pearson(zb, g)) * 100
-    idx = bootstrap_indices(len(g), n_boot, seed)
-    # resampled correlations (Spearman re-ranks each resample: exactly, from counts, see resampled_spearman)
-    if spearman:
-        boot_a, boot_b = resampled_spearman(idx, gold, pred_a, pred_b)
-    else:
-        boot_a = pearson(pred_a[idx], gold[idx]) * 100
-        boot_b = pearson(pred_b[idx], gold[idx]) * 100
-    lo, hi = percentile_interval(np.asarray(boot_b - boot_a))
+    lo = hi = float("nan")
+    if interval:
+        idx = bootstrap_indices(len(g), n_boot, seed)
+        # resampled correlations (Spearman re-ranks each resample: exactly, from counts, see resampled_spearman)
+        if spearman:
+            boot_a, boot_b = resampled_spearman(idx, gold, pred_a, pred_b)
+        else:
+            boot_a = pearson(pred_a[idx], gold[idx]) * 100
+            boot_b = pearson(pred_b[idx], gold[idx]) * 100
+        lo, hi = percentile_interval(np.asarray(boot_b - boot_a))
     rng = np.random.default_rng(seed + 1)
     perm = np.empty(n_perm)
     for start in range(0, n_perm, 500):
@@ -192,7 +198,7 @@ def comparable_metric(paths: list[Path], metric: str | None) -> str:
 
 
 def compare_runs(path_a: Path, path_b: Path, metric: str | None = None, seed: int = 0,
-                 n_perm: int | None = None) -> Comparison:
+                 n_perm: int | None = None, interval: bool = True) -> Comparison:
     """B minus A on ``metric`` (default: the primary metric of A), over the shared queries."""
     metric = comparable_metric([path_a, path_b], metric)
     rec_a, rec_b = read_record(path_a), read_record(path_b)
@@ -202,10 +208,10 @@ def compare_runs(path_a: Path, path_b: Path, metric: str | None = None, seed: in
         if metric not in ("spearman", "pearson"):
             raise RecordError(f"pairs runs compare on spearman or pearson, not {metric!r}")
         return compare_correlations(qa["prediction"][ia], qb["prediction"][ib], qa["gold"][ia], metric, seed=seed,
-                                    n_perm=n_perm or 5000)
+                                    n_perm=n_perm or 5000, interval=interval)
     ids_a, va = query_values(qa, metric, path_a)
     ids_b, vb = query_values(qb, metric, path_b)
     common, ia, ib = np.intersect1d(ids_a, ids_b, return_indices=True)
     if len(common) == 0:
         raise RecordError("the two runs share no query")
-    return compare_per_query(va[ia], vb[ib], metric, seed=seed, n_perm=n_perm or 10000)
+    return compare_per_query(va[ia], vb[ib], metric, seed=seed, n_perm=n_perm or 10000, interval=interval)
