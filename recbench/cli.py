@@ -441,12 +441,15 @@ def figure(value: float, sign: str = "") -> str:
 
 @app.command(short_help="Re-run recorded cells from their records; exit 1 when a figure does not repeat.")
 def verify(
-    records: list[Path] = typer.Argument(..., help="run record(s) to re-run and check"),
+    records: list[Path] = typer.Argument(..., help="run record(s) to re-run and check, or a folder of them"),
     reuse_checkpoint: bool = typer.Option(False, help="trained cells: load the cached checkpoint instead of "
                                           "training again (checks the evaluation only)"),
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
     all_seeds: bool = typer.Option(False, help="trained rows: re-train every seed of the row found beside the "
                                    "record too; the tolerance is then 3 sd of the seeds re-trained now"),
+    untrained: bool = typer.Option(False, help="of a folder's records, only the untrained ones"),
+    sample: Optional[int] = typer.Option(None, help="of a folder's records, a seeded random sample of this many"),
+    sample_seed: int = typer.Option(0, help="with --sample: the sample's seed (the same seed, the same records)"),
 ) -> None:
     """Re-run each recorded cell from its record's cell section and print every metric recorded
     vs now, with the difference and the tolerance, which comes from the re-run, never from the
@@ -460,6 +463,12 @@ def verify(
     from recbench.benchmark.records import RecordError
     from recbench.benchmark.verify import verify_record
 
+    from recbench.benchmark.verify import select_records
+
+    try:
+        records = select_records(records, untrained, sample, sample_seed)
+    except ValueError as exc:
+        fail(str(exc))
     failed = 0
     for path in records:
         if not path.is_file():

@@ -61,6 +61,13 @@ def latest_per_cell(records: Iterable[tuple[Path, dict[str, Any]]]) -> tuple[lis
     return rows, {key: len(pairs) for key, pairs in by_row.items()}
 
 
+def reranks_from_checkpoint(rec: dict[str, Any]) -> bool:
+    """A row whose reranker loads trained weights counts as trained, though the row itself trains nothing."""
+    from recbench.benchmark.rerank import from_checkpoint
+
+    return from_checkpoint(str((rec.get("settings") or {}).get("rerank") or ""))
+
+
 def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
     return rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"]
 
@@ -132,7 +139,7 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
             "model": rec["model"]["label"], "primary_metric": pm,
             "value": mean_of(per_seed) if len(group) > 1 else est.get("value"),
             **seed_interval(group, pm, est),
-            "trained": bool(training), "seeds": len(group) if training else 0,
+            "trained": bool(training) or reranks_from_checkpoint(rec), "seeds": len(group) if training else 0,
             "seed_list": ",".join(str(x) for x in seeds if x is not None),
             "seed_sd": float(np.std(per_seed, ddof=1)) if len(group) > 1 and None not in per_seed else None,
             "machine_dependent": any((r.get("training") or {}).get("stopped_by") == "time" for _, r in group),

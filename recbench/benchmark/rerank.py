@@ -35,6 +35,24 @@ class Reranker:
     describe: dict[str, Any]
 
 
+def reranker_provenance(spec: str) -> dict[str, Any] | None:
+    """The cell that trained a reranker given as ``name:<checkpoint folder>``, from the folder's
+    manifest; None for a zero-shot reranker or a folder whose manifest does not say."""
+    from recbench.benchmark.registry import split_spec
+    from recbench.benchmark.training import checkpoint_provenance
+
+    _, arg = split_spec(spec)
+    return checkpoint_provenance(arg) if arg else None
+
+
+def from_checkpoint(spec: str) -> bool:
+    """Whether a reranker spec loads trained weights (``name:<folder>``): its row counts as trained."""
+    from recbench.benchmark.registry import split_spec
+
+    _, arg = split_spec(spec)
+    return bool(arg) and ("/" in arg or "\\" in arg or arg.startswith("checkpoints"))
+
+
 def build_model(spec: str) -> Any:
     """An untrained model from its spec (``name`` or ``name:arg``)."""
     from recbench.benchmark.registry import baselines, split_spec
@@ -165,7 +183,8 @@ def pipeline(first_block: Callable[[np.ndarray], np.ndarray], first_top: Callabl
     counts = np.diff(relevant_offsets)
     sums = np.add.reduceat(reach(higher, tied, depth), relevant_offsets[:-1][counts > 0]) if counts.any() else []
     per_query = np.asarray(sums, dtype=np.float64) / counts[counts > 0]  # recall@depth of each query
-    details["pipeline"] = {**reranker.describe, "depth": depth,
+    trained_by = reranker_provenance(reranker.describe.get("reranker", ""))
+    details["pipeline"] = {**reranker.describe, **({"trained_by": trained_by} if trained_by else {}), "depth": depth,
                            f"first_stage_recall@{depth}": float(np.nanmean(per_query)),
                            "first_stage_ndcg@10": float(np.nanmean(first["ndcg@10"]))}
     timing["rerank"] = {**rerank_timing, "first_stage_rank_seconds": first_sw.seconds}

@@ -190,12 +190,23 @@ def cached_calibration(fingerprint: str) -> dict[str, Any] | None:
 QUERY_SAMPLE_SEED = 0  # --max-queries: one seed, so every row of a dataset is scored on the same queries
 
 
+def reranker_label(spec: str) -> str:
+    """A reranker as a row names it: a checkpoint by the cell that trained it
+    (``cross-encoder(amazon-scientific-mix,200steps,seed=0)``), never by its folder's hash; any
+    other spec as ``short_spec`` cuts it."""
+    from recbench.benchmark.rerank import reranker_provenance
+    from recbench.benchmark.training import describe_provenance
+
+    trained_by = reranker_provenance(spec)
+    return describe_provenance(trained_by) if trained_by else short_spec(spec)
+
+
 def serving_variant(settings: EvalSettings) -> dict[str, Any]:
     """Serving choices that make a row of their own: a pinned thread count, an item index, a
     reranker over the top K (``sbert{rerank=colbert-minilm@50}``)."""
     return {**({"threads": settings.threads} if settings.threads else {}),
             **({"index": settings.index} if settings.index != "flat" else {}),
-            **({"rerank": f"{short_spec(settings.rerank)}@{settings.rerank_depth}"} if settings.rerank else {}),
+            **({"rerank": f"{reranker_label(settings.rerank)}@{settings.rerank_depth}"} if settings.rerank else {}),
             **({"max_queries": settings.max_queries} if settings.max_queries is not None else {})}
 
 
@@ -218,4 +229,8 @@ def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[s
     # datasets whose train parts are one and the same (the wine catalogs) name it, sharing the checkpoint
     part = train_task.info.get("shared_train_part") or cell.dataset_label
     fingerprint = f"{task.fingerprint}|{part}|fields={cell.settings.fields}"
-    return fit_or_load(model, train_task, validate, training, fingerprint, metric, cell.settings.progress)
+    trained_by = {"model": cell.model, "model_options": cell.model_options, "dataset": cell.dataset,
+                  "dataset_options": cell.dataset_options, "split": cell.split,
+                  "budget": training.budget.describe(), "seed": training.seed}
+    return fit_or_load(model, train_task, validate, training, fingerprint, metric, cell.settings.progress,
+                       trained_by=trained_by)

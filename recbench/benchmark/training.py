@@ -458,9 +458,12 @@ class CheckpointCache:
 
 def fit_or_load(model: Any, train_task: Any, validate: Callable[[], float], settings: TrainSettings,
                 data_fingerprint: str, valid_metric: str, progress: bool = True,
-                cache: CheckpointCache | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+                cache: CheckpointCache | None = None,
+                trained_by: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Trains (or loads the cached checkpoint of) ``model``; returns the record's training
-    section and the curves for its sidecar."""
+    section and the curves for its sidecar. ``trained_by``: the cell that trains it (model,
+    dataset, split, budget, seed), kept in the checkpoint's manifest so that a run using the
+    checkpoint elsewhere (a reranker) names its row by that cell, not by a folder's hash."""
     cache = cache or CheckpointCache()
     key = checkpoint_key(model, settings, data_fingerprint)
     if not settings.retrain:
@@ -481,7 +484,8 @@ def fit_or_load(model: Any, train_task: Any, validate: Callable[[], float], sett
     elif resume.path is not None and resume.path.is_file():
         print(f"resuming {model.name} from its state saved part-way ({resume.path})", flush=True)
     report = train(model, train_task, validate, settings, valid_metric, progress, resume)
-    folder = cache.save(model, key, report, {"data_fingerprint": data_fingerprint})
+    folder = cache.save(model, key, report, {"data_fingerprint": data_fingerprint,
+                                             **({"trained_by": trained_by} if trained_by else {})})
     resume.clear()
     return {**report.summary(), "checkpoint": recorded_checkpoint(folder), "reused": False}, report.curves()
 
@@ -494,6 +498,26 @@ def recorded_checkpoint(folder: Path) -> str:
         return Path(folder).resolve().relative_to(default_cache_dir().resolve()).as_posix()
     except ValueError:
         return str(folder)
+
+
+def checkpoint_provenance(path: str | Path) -> dict[str, Any] | None:
+    """The cell that trained the checkpoint at ``path`` (its manifest's ``trained_by``), or None:
+    no manifest there, or one written before manifests kept it."""
+    try:
+        manifest = json.loads((resolve_checkpoint(path) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = manifest.get("trained_by") if isinstance(manifest, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def describe_provenance(trained_by: dict[str, Any]) -> str:
+    """``cross-encoder(amazon-scientific-mix,200steps,seed=0)``: a trained model by its cell."""
+    from recbench.benchmark.records import format_label
+
+    model = format_label(str(trained_by.get("model")), trained_by.get("model_options") or {})
+    dataset = format_label(str(trained_by.get("dataset")), trained_by.get("dataset_options") or {})
+    return f"{model}({dataset},{trained_by.get('budget')},seed={trained_by.get('seed')})"
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -67,6 +67,58 @@ class Verification:
         return all(c.ok for c in self.checks)
 
 
+def is_trained(record: dict[str, Any]) -> bool:
+    """Trained, or reranked by a trained checkpoint (its figure depends on that training too)."""
+    from recbench.benchmark.report import reranks_from_checkpoint
+
+    return bool(record.get("training")) or reranks_from_checkpoint(record)
+
+
+def reranker_checkpoint_problem(record: dict[str, Any]) -> str | None:
+    """Why the record's reranker checkpoint cannot be used here (absent), with the command that
+    rebuilds it from the cell that trained it; None when it is here or none is used."""
+    from recbench.benchmark.registry import split_spec
+    from recbench.benchmark.rerank import from_checkpoint
+    from recbench.benchmark.training import resolve_checkpoint
+
+    spec = str((record.get("settings") or {}).get("rerank") or "")
+    if not from_checkpoint(spec):
+        return None
+    _, arg = split_spec(spec)
+    if resolve_checkpoint(arg).is_dir():
+        return None
+    by = ((record.get("details") or {}).get("pipeline") or {}).get("trained_by")
+    if not by:
+        return (f"its reranker's checkpoint {arg} is not on this machine, and the record does not say which cell "
+                "trained it (written before records kept it): it cannot be rebuilt from what the record holds")
+    options = " ".join(f"-o {k}={v}" for k, v in (by.get("model_options") or {}).items())
+    return (f"its reranker's checkpoint {arg} is not on this machine; the cell that trained it rebuilds it: "
+            f"recbench run -m {by['model']} {options} -d {by['dataset']} --train-budget {by['budget']} "
+            f"--train-seed {by['seed']}").replace("  ", " ")
+
+
+def select_records(paths: list[Path], untrained: bool = False, sample: int | None = None,
+                   seed: int = 0) -> list[Path]:
+    """The records to verify: files as given, a folder's records (``untrained``: only those with no
+    training section), and of them a seeded random sample of ``sample`` (CI verifies a different
+    handful of the committed board each time it changes the seed, any of them reproducible)."""
+    import random
+
+    from recbench.benchmark.records import iter_records
+
+    out: list[Path] = []
+    for path in paths:
+        if Path(path).is_dir():
+            out += [p for p, rec in iter_records(Path(path)) if not (untrained and is_trained(rec))]
+        else:
+            out.append(Path(path))
+    if sample is not None:
+        if sample < 1:
+            raise ValueError(f"--sample {sample}: give a positive number of records")
+        out = sorted(random.Random(seed).sample(sorted(out), min(sample, len(out))))
+    return out
+
+
 def settings_from_record(record: dict[str, Any]) -> EvalSettings:
     """The protocol settings the record ran with (settings added later: their defaults)."""
     saved = dict(record.get("settings") or {})
@@ -190,6 +242,9 @@ def verify_record(path: Path, locator: Any = None, reuse_checkpoint: bool = Fals
     path = Path(path)
     record = read_record(path)
     cell = cell_from_record(record, reuse_checkpoint)
+    missing = reranker_checkpoint_problem(record)
+    if missing:
+        raise RecordError(f"{path}: {missing}")
     disagreements = cell_disagreements(record, cell)
     if disagreements:
         raise RecordError(f"{path}: the record disagrees with its own cell section: " + "; ".join(disagreements))
