@@ -450,6 +450,8 @@ def verify(
     untrained: bool = typer.Option(False, help="of a folder's records, only the untrained ones"),
     sample: Optional[int] = typer.Option(None, help="of a folder's records, a seeded random sample of this many"),
     sample_seed: int = typer.Option(0, help="with --sample: the sample's seed (the same seed, the same records)"),
+    max_seconds: Optional[float] = typer.Option(None, help="of a folder's records, only those whose cell took at "
+                                                "most this long when recorded (a quick sample for CI)"),
 ) -> None:
     """Re-run each recorded cell from its record's cell section and print every metric recorded
     vs now, with the difference and the tolerance, which comes from the re-run, never from the
@@ -466,7 +468,7 @@ def verify(
     from recbench.benchmark.verify import select_records
 
     try:
-        records = select_records(records, untrained, sample, sample_seed)
+        records = select_records(records, untrained, sample, sample_seed, max_seconds)
     except ValueError as exc:
         fail(str(exc))
     failed = 0

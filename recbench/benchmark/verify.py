@@ -67,6 +67,12 @@ class Verification:
         return all(c.ok for c in self.checks)
 
 
+def recorded_seconds(record: dict[str, Any]) -> float:
+    """How long the record says its cell took (infinite when it does not say)."""
+    value = (record.get("timing") or {}).get("total_seconds")
+    return float(value) if isinstance(value, (int, float)) else float("inf")
+
+
 def is_trained(record: dict[str, Any]) -> bool:
     """Trained, or reranked by a trained checkpoint (its figure depends on that training too)."""
     from recbench.benchmark.report import reranks_from_checkpoint
@@ -98,10 +104,11 @@ def reranker_checkpoint_problem(record: dict[str, Any]) -> str | None:
 
 
 def select_records(paths: list[Path], untrained: bool = False, sample: int | None = None,
-                   seed: int = 0) -> list[Path]:
-    """The records to verify: files as given, a folder's records (``untrained``: only those with no
-    training section), and of them a seeded random sample of ``sample`` (CI verifies a different
-    handful of the committed board each time it changes the seed, any of them reproducible)."""
+                   seed: int = 0, max_seconds: float | None = None) -> list[Path]:
+    """The records to verify: files as given, a folder's records (``untrained``: only those not
+    trained; ``max_seconds``: only those whose cell took at most that long when recorded), and of
+    them a seeded random sample of ``sample`` (CI verifies a different handful of the committed
+    board each time it changes the seed, any of them reproducible)."""
     import random
 
     from recbench.benchmark.records import iter_records
@@ -109,7 +116,8 @@ def select_records(paths: list[Path], untrained: bool = False, sample: int | Non
     out: list[Path] = []
     for path in paths:
         if Path(path).is_dir():
-            out += [p for p, rec in iter_records(Path(path)) if not (untrained and is_trained(rec))]
+            out += [p for p, rec in iter_records(Path(path)) if not (untrained and is_trained(rec))
+                    and (max_seconds is None or recorded_seconds(rec) <= max_seconds)]
         else:
             out.append(Path(path))
     if sample is not None:
