@@ -448,6 +448,8 @@ def verify(
     all_seeds: bool = typer.Option(False, help="trained rows: re-train every seed of the row found beside the "
                                    "record too; the tolerance is then 3 sd of the seeds re-trained now"),
     untrained: bool = typer.Option(False, help="of a folder's records, only the untrained ones"),
+    quality_only: bool = typer.Option(False, help="re-run without the latency, offline and server scenarios "
+                                      "(quality only; much faster over many records)"),
     sample: Optional[int] = typer.Option(None, help="of a folder's records, a seeded random sample of this many"),
     sample_seed: int = typer.Option(0, help="with --sample: the sample's seed (the same seed, the same records)"),
     max_seconds: Optional[float] = typer.Option(None, help="of a folder's records, only those whose cell took at "
@@ -477,7 +479,7 @@ def verify(
             fail(f"{path}: no such record")
         typer.echo(f"verify {path}")
         try:
-            v = verify_record(path, DataLocator(data_dir=data_dir), reuse_checkpoint, all_seeds)
+            v = verify_record(path, DataLocator(data_dir=data_dir), reuse_checkpoint, all_seeds, quality_only)
         except (RecordError, UnknownNameError, CellError, RuntimeError, ValueError) as exc:
             message = str(exc)
             typer.secho(f"FAIL  {message if message.startswith(str(path)) else f'{path}: {message}'}",
@@ -489,7 +491,7 @@ def verify(
                 f"{name} {then} -> {now}" for name, then, now in v.versions))
         else:
             typer.echo("  versions: as recorded")
-        if v.key_recorded and v.key_now != v.key_recorded:
+        if v.key_recorded and v.key_now != v.key_recorded and not quality_only:
             typer.echo(f"  note: the cell rebuilt from the record keys as {v.key_now}, the record says {v.key_recorded}")
         table = [[c.metric, _fmt(c.recorded), _fmt(c.now), _fmt(c.difference, signed=True), f"{c.tolerance:.2g}",
                   c.basis, "ok" if c.ok else "MISMATCH"] for c in v.checks]
