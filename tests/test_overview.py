@@ -50,6 +50,7 @@ def test_the_overview_answers_each_budget_and_links_a_full_page(board, tmp_path)
     assert "★" in sif_row and "3.00" in sif_row
 
 
+@pytest.mark.usefixtures("real_data")  # a second dataset (sts12) from the shared data
 def test_the_pages_folder_holds_only_what_the_report_wrote(board, tmp_path):
     mine = tmp_path / "leaderboard"
     mine.mkdir()

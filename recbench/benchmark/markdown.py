@@ -4,6 +4,8 @@ new one, a backtick must not end a code span early, and ``<script>`` must stay t
 
 from __future__ import annotations
 
+import hashlib
+
 import html
 import re
 from typing import Any
@@ -53,3 +55,13 @@ def fmt_train_minutes(row: Any) -> str:
     if device.startswith("cpu; "):  # seeds on several devices: the minutes are the CPU seeds'
         return f"{text} (CPU seeds)"
     return f"{text} on {device.split(' (')[0]}"
+
+
+def file_slug(text: str) -> str:
+    """A dataset's or row's name as a file name: letters, digits, '-', '_' and '.' kept, the rest
+    '_', and then a digest of the whole name, so that two names differing only where a character
+    was replaced ('a b' and 'a_b') never share a page or a plot."""
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    if slug == text:
+        return slug
+    return f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:6]}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,17 +20,14 @@ from recbench.benchmark.report_representations import NOTE as REPRESENTATIONS_NO
 from recbench.benchmark.report_representations import has_representations, representations_table
 from recbench.benchmark.report_stages import (has_pipelines, pipelines_table, plot_pipelines, plot_stages,
                                               query_sample_of, stage_table, stages_of)
-from recbench.benchmark.markdown import fmt_train_minutes, md_code, md_link_target, md_text
+from recbench.benchmark.markdown import file_slug, fmt_train_minutes, md_code, md_link_target, md_text
+from recbench.benchmark.marks import BUSY, FLOOR, FRONTIER, NOT_SIGNIFICANT, TIME_CAPPED
+from recbench.benchmark.report_overview import Board
 from recbench.benchmark.registry import UnknownNameError, datasets
 from recbench.benchmark.records import RecordError, iter_records, user_results_dir
 from recbench.benchmark.seeds import compare_rows, holm, newest_per_seed, row_identity, training_seed
 from recbench.benchmark.task_kinds import all_kinds
 
-FRONTIER = "★"
-NOT_SIGNIFICANT = "≈"
-BUSY = "⚠"
-TIME_CAPPED = "⏱"
-FLOOR = "▿"
 
 
 def is_floor(model_name: str) -> bool:
@@ -367,16 +363,6 @@ def fmt_quality(row: Any, rec: dict[str, Any], metric: str, digits: int, primary
     if metric == primary and row["seed_sd"] is not None:
         return f"{value:.{digits}f} ± {row['seed_sd']:.{digits}f} ({n} seeds)"
     return f"{value:.{digits}f}"
-
-
-def file_slug(text: str) -> str:
-    """A dataset's or row's name as a file name: letters, digits, '-', '_' and '.' kept, the rest
-    '_', and then a digest of the whole name, so that two names differing only where a character
-    was replaced ('a b' and 'a_b') never share a page or a plot."""
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
-    if slug == text:
-        return slug
-    return f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:6]}"
 
 
 def device_of(record: dict[str, Any]) -> str:
@@ -729,21 +715,6 @@ def summary_table(frame: pd.DataFrame, limit: int | None = None) -> str:
 def dataset_order(key: tuple[str, str], kinds: dict[tuple[str, str], str]) -> tuple:
     order = {k.name: k.report_order for k in all_kinds()}  # a kind no longer registered goes last
     return order.get(kinds[key], 10**6), key[0], key[1]
-
-
-@dataclass
-class Board:
-    """The leaderboard's parts: its head (what the figures mean, the machines), the summary per
-    task kind, the rows (``frame``, frontier marked) and one full section per dataset, so that one
-    rendering serves the single document, the overview and the per-dataset pages."""
-
-    head: list[str]
-    summary: list[str]
-    frame: pd.DataFrame
-    sections: list[tuple[tuple[str, str], str, list[str]]] = field(default_factory=list)  # (key, kind, lines)
-
-    def whole(self) -> str:
-        return "\n".join(self.head + self.summary + [line for _, _, lines in self.sections for line in lines])
 
 
 def render_markdown(results_dir: Path | None = None, plots_dir: Path | None = None,

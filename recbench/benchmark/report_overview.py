@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -17,10 +18,25 @@ from tabulate import tabulate
 
 from recbench.benchmark.budget import Limit, budget_view
 from recbench.benchmark.cache import write_text_atomically
-from recbench.benchmark.markdown import md_code, md_link_target, md_text
+from recbench.benchmark.markdown import file_slug, md_code, md_link_target, md_text
 from recbench.benchmark.owned_folder import check_owned_target, install_owned
-from recbench.benchmark.report import BUSY, FLOOR, TIME_CAPPED, Board, dataset_order, file_slug
+from recbench.benchmark.marks import BUSY, FLOOR, TIME_CAPPED
 from recbench.benchmark.task_kinds import all_kinds
+
+@dataclass
+class Board:
+    """The leaderboard's parts: its head (what the figures mean, the machines), the summary per
+    task kind, the rows (``frame``, frontier marked) and one full section per dataset, so that one
+    rendering serves the single document, the overview and the per-dataset pages."""
+
+    head: list[str]
+    summary: list[str]
+    frame: pd.DataFrame
+    sections: list[tuple[tuple[str, str], str, list[str]]] = field(default_factory=list)  # (key, kind, lines)
+
+    def whole(self) -> str:
+        return "\n".join(self.head + self.summary + [line for _, _, lines in self.sections for line in lines])
+
 
 STANDARD_BUDGETS_MS = (1.0, 5.0, 20.0, 100.0)  # p99: an in-request feature, a fast API, a page, a batch job
 PAGES_MARKER = ".recbench-pages"  # in the pages folder: the pages this command wrote, one per line
@@ -58,7 +74,7 @@ def _marks(row: pd.Series) -> str:
 def budget_answers(frame: pd.DataFrame, budgets_ms: tuple[float, ...] = STANDARD_BUDGETS_MS) -> dict[tuple, list[str]]:
     """Per (dataset, split): the best comparable row within p99 <= each budget, as table cells
     (the row keeps its busy, time-capped and floor marks: an answer never hides them)."""
-    by_row = {(r.dataset, r.split, r.model): r for r in frame.itertuples(index=False)}
+    by_row = {(r["dataset"], r["split"], r["model"]): r for r in frame.to_dict("records")}
     tops = {key: _top(group) for key, group in frame.groupby(["dataset", "split"])}
     out: dict[tuple, list[str]] = {}
     for bound in budgets_ms:
@@ -66,7 +82,7 @@ def budget_answers(frame: pd.DataFrame, budgets_ms: tuple[float, ...] = STANDARD
         for r in view.itertuples(index=False):
             cell = "–"
             if isinstance(r.best, str):
-                row = pd.Series(by_row[(r.dataset, r.split, r.best)]._asdict())
+                row = pd.Series(by_row[(r.dataset, r.split, r.best)])
                 cell = f"{md_code(r.best)}{_marks(row)} {_value(r.value, tops[(r.dataset, r.split)])}"
             out.setdefault((r.dataset, r.split), []).append(cell)
     return out
@@ -96,8 +112,8 @@ def render_overview(board: Board, links: dict[tuple[str, str], str]) -> str:
               "Per dataset, on its board machine and among rows scored on every query: the best row whose p99 "
               f"latency is within each budget, and the p50 frontier ({'★'} rows, cheapest first). "
               "`recbench report --budget p99=X` answers any other budget, with the next step up.", ""]
-    for kind in dict.fromkeys(kinds[key] for key in sorted(kinds, key=lambda k: dataset_order(k, kinds))):
-        keys = [key for key in sorted(kinds, key=lambda k: dataset_order(k, kinds)) if kinds[key] == kind]
+    for kind in dict.fromkeys(kinds.values()):  # the sections come in the board's order of kinds
+        keys = [key for key in kinds if kinds[key] == kind]
         lines += [f"### {md_text(kind)}", ""] + ([md_text(descriptions[kind]), ""] if descriptions.get(kind) else [])
         rows, paths = [], []
         for key in keys:
