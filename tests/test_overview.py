@@ -83,3 +83,19 @@ def test_rows_of_another_machine_sit_apart_and_machine_chooses_the_board(board):
     assert "`sif`" in main and "`glove-avg`" in apart and "timed on Faster CPU" in main
     with pytest.raises(ValueError, match="no run record .* machine whose description contains it"):
         render_markdown(board, significance=False, machine="quantum")
+
+
+def test_p_values_from_a_pool_of_processes_are_the_ones_computed_in_process(board, monkeypatch):
+    """The report computes missing pairwise tests on a pool of processes: the same p-values."""
+    import shutil
+
+    from recbench.benchmark import report
+
+    frame = report.load(board)
+    groups = [frame[frame["dataset"] == "lee"]]
+    monkeypatch.setattr(report, "PARALLEL_FROM", 1)
+    pooled = report.significance_of_groups(groups, n_perm=200, workers=2)
+    shutil.rmtree(board / ".recbench-cache")
+    alone = report.significance_of_groups(groups, n_perm=200, workers=1)
+    assert pooled == alone and set(alone[0]) == {"random", "glove-avg"}
+    assert report.significance_of_groups(groups, n_perm=200, workers=1) == alone  # from the cache now

@@ -231,30 +231,62 @@ def pareto_frontier(latency: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return out
 
 
-def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, float]:
-    """Each row against the best row of its table (where both have per-query sidecars): the
-    paired randomisation test, or the hierarchical bootstrap over seeds and queries where a
-    row has several training seeds; Holm-adjusted over the table's comparisons."""
-    out: dict[str, float] = {}
-    cache = PValueCache.of(group)
-    for _, same in group.groupby(sample_key(group), sort=False):  # a sampled row only beside its own sample
+def planned_comparisons(group: pd.DataFrame) -> list[tuple[str, list[str], list[str]]]:
+    """(row, best row's records, row's records) for each row of a table but its best, the best taken
+    within each query sample (a sampled row only beside its own sample)."""
+    out = []
+    for _, same in group.groupby(sample_key(group), sort=False):
         if same["value"].notna().sum() < 2:
             continue
         best = same.loc[same["value"].astype(float).idxmax()]
-        for _, row in same.iterrows():
-            if row["model"] == best["model"]:
-                continue
-            key = cache.key(best["paths"], row["paths"], n_perm=n_perm, n_boot=1000)
-            if key in cache:
-                out[row["model"]] = cache[key]
-                continue
-            try:
-                out[row["model"]] = cache[key] = compare_rows(best["paths"], row["paths"], n_perm=n_perm,
-                                                              n_boot=1000, interval=False).p_value
-            except (RecordError, KeyError, ValueError):
-                continue
-    cache.save()
-    return holm(out)
+        out += [(row["model"], list(best["paths"]), list(row["paths"])) for _, row in same.iterrows()
+                if row["model"] != best["model"]]
+    return out
+
+
+def _p_value(job: tuple[list[str], list[str], int]) -> float | None:
+    best, other, n_perm = job
+    try:
+        return compare_rows(best, other, n_perm=n_perm, n_boot=1000, interval=False).p_value
+    except (RecordError, KeyError, ValueError):
+        return None
+
+
+PARALLEL_FROM = 8  # comparisons to compute before a pool of processes pays for its start
+
+
+def significance_of_groups(groups: list[pd.DataFrame], n_perm: int = 1000,
+                           workers: int | None = None) -> list[dict[str, float]]:
+    """Each row against the best row of its table (where both have per-query sidecars): the
+    paired randomisation test, or the hierarchical bootstrap over seeds and queries where a
+    row has several training seeds; Holm-adjusted over each table's comparisons. Tests not in
+    the cache run on a pool of processes (one per core; the same p-values, each test seeded)."""
+    plans = [planned_comparisons(g) for g in groups]
+    cache = PValueCache.of(pd.concat(groups) if groups else pd.DataFrame())
+    keys = [[cache.key(best, other, n_perm=n_perm, n_boot=1000) for _, best, other in plan] for plan in plans]
+    missing = {k: (best, other, n_perm) for plan, ks in zip(plans, keys)
+               for (_, best, other), k in zip(plan, ks) if k not in cache}
+    if missing:
+        jobs = list(missing.items())
+        n = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        if n > 1 and len(jobs) >= PARALLEL_FROM:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+                found = list(pool.map(_p_value, [job for _, job in jobs], chunksize=2))
+        else:
+            found = [_p_value(job) for _, job in jobs]
+        for (key, _), p in zip(jobs, found):
+            if p is not None:
+                cache[key] = p
+        cache.save()
+    return [holm({m: cache[k] for (m, _, _), k in zip(plan, ks) if k in cache}) for plan, ks in zip(plans, keys)]
+
+
+def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, float]:
+    """One table's Holm-adjusted p-values against its best row (``significance_of_groups``)."""
+    return significance_of_groups([group], n_perm)[0]
 
 
 class PValueCache(dict):
@@ -809,15 +841,19 @@ def render_board(results_dir: Path | None = None, plots_dir: Path | None = None,
         out += [f"### {md_text(kind)}: {sub.groupby(['dataset', 'split']).ngroups} dataset(s), {n_rows} row(s)", "",
                 summary_table(sub, limit=SUMMARY_ROWS), ""]
     board = Board(head, out, frame)
-    for key in sorted(kinds, key=lambda k: dataset_order(k, kinds)):
+    ordered = sorted(kinds, key=lambda k: dataset_order(k, kinds))
+    indexes = {key: frame.index[(frame["dataset"] == key[0]) & (frame["split"] == key[1])] for key in ordered}
+    tables = [frame.loc[indexes[key]] for key in ordered]
+    all_pvalues = dict(zip(ordered, significance_of_groups(tables) if significance else [{} for _ in ordered]))
+    for key in ordered:
         out = []
         name, split = key
-        idx = frame.index[(frame["dataset"] == name) & (frame["split"] == split)]
+        idx = indexes[key]
         group = frame.loc[idx].copy()
         group["frontier"] = full_rows_frontier(group)
         frame.loc[idx, "frontier"] = group["frontier"]
         group_records = {row["model"]: records[row["path"]] for _, row in group.iterrows()}
-        pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
+        pvalues = all_pvalues[key]
         link = training_link = None
         if plots_dir is not None:
             safe = file_slug(f"{name}__{split}")
