@@ -62,3 +62,16 @@ def test_a_small_throughput_keeps_two_significant_digits():
 
     assert _num(0.37, 0) == "0.37" and _num(0.004, 2) == "0.004" and _num(1234.5, 0) == "1,234"
     assert _num(0.0, 0) == "0" and _num(None, 0) == "–"
+
+
+def test_an_answer_keeps_the_busy_time_capped_and_floor_marks():
+    """A budget answer never picks a busy or time-capped row without its mark (issue 35)."""
+    f = frame()
+    f["busy"], f["machine_dependent"], f["floor"] = "", False, False
+    f.loc[f["model"] == "server-box", "busy"] = "latency"
+    f.loc[f["model"] == "slow", "machine_dependent"] = True
+    f.loc[f["model"] == "cheap", "floor"] = True
+    view = budget_view(f, parse_budget("p99=5ms"))
+    text = budget_table(view, parse_budget("p99=5ms"))
+    assert "`server-box`⚠ 0.6500" in text and "`slow`⏱ 0.7000" in text
+    assert budget_view(f, parse_budget("p99=1ms")).iloc[0]["best_marks"] == "▿"

@@ -102,7 +102,7 @@ def test_the_budget_view_answers_as_the_command_does(browser, site, budget):
         if row["best"] is None or row["best"] != row["best"]:
             assert shown == "none within the budget"
         else:
-            assert shown.startswith(f"{row['best']} "), (row["dataset"], shown, row["best"])
+            assert shown.startswith(f"{row['best']}{row['best_marks']} "), (row["dataset"], shown, row["best"])
     assert errors == []
 
 

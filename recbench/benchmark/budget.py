@@ -95,6 +95,17 @@ def with_throughput(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def row_marks(row: pd.Series | None) -> str:
+    """The marks an answer keeps: ⚠ timed busy, ⏱ time-capped training, ▿ a floor (a budget
+    answer never hides them)."""
+    from recbench.benchmark.marks import BUSY, FLOOR, TIME_CAPPED
+
+    if row is None:
+        return ""
+    flag = lambda name: bool(row.get(name)) and not (isinstance(row.get(name), float) and np.isnan(row.get(name)))  # noqa: E731
+    return (BUSY if flag("busy") else "") + (TIME_CAPPED if flag("machine_dependent") else "") + (FLOOR if flag("floor") else "")
+
+
 def budget_view(frame: pd.DataFrame, limits: list[Limit], machine: str | None = None) -> pd.DataFrame:
     """One row per dataset split: the best row within the budget and the next step up."""
     frame = with_throughput(frame)
@@ -125,10 +136,11 @@ def budget_view(frame: pd.DataFrame, limits: list[Limit], machine: str | None = 
         rows.append({
             "dataset": dataset, "split": split, "kind": group["kind"].iloc[0], "metric": group["primary_metric"].iloc[0],
             "rows": len(group), "within": int(inside.sum()),
-            "best": None if best is None else best["model"], "value": None if best is None else float(best["value"]),
+            "best": None if best is None else best["model"], "best_marks": row_marks(best),
+            "value": None if best is None else float(best["value"]),
             "ci_low": None if best is None else best.get("ci_low"), "ci_high": None if best is None else best.get("ci_high"),
             **{f"best_{l.key}": None if best is None else best.get(l.column) for l in limits},
-            "next": None if step is None else step["model"],
+            "next": None if step is None else step["model"], "next_marks": row_marks(step),
             "next_value": None if step is None else float(step["value"]),
             "gain": None if step is None or best is None else float(step["value"] - best["value"]),
             **{f"next_{l.key}": None if step is None else step.get(l.column) for l in limits},
@@ -161,9 +173,10 @@ def budget_table(view: pd.DataFrame, limits: list[Limit], markdown: bool = True)
         shown = lambda prefix: ", ".join(f"{l.key} {_num(r[f'{prefix}_{l.key}'], DIGITS.get(l.key, 2))}"  # noqa: E731
                                          for l in limits)
         best = ("none within the budget" if _missing(r["best"]) else
-                f"{code(r['best'])} {r['value']:.4f} [{_num(r['ci_low'], 4)}, {_num(r['ci_high'], 4)}] ({shown('best')})")
+                f"{code(r['best'])}{r.get('best_marks') or ''} {r['value']:.4f} [{_num(r['ci_low'], 4)}, "
+                f"{_num(r['ci_high'], 4)}] ({shown('best')})")
         step = ("nothing better outside it" if _missing(r["next"]) else
-                f"{code(r['next'])} {r['next_value']:.4f}" + ("" if _missing(r["gain"]) else f" (+{r['gain']:.4f})")
+                f"{code(r['next'])}{r.get('next_marks') or ''} {r['next_value']:.4f}" + ("" if _missing(r["gain"]) else f" (+{r['gain']:.4f})")
                 + f" at {shown('next')}")
         rows.append([text(f"{r['dataset']} ({r['split']})"), text(r["metric"]), f"{r['within']}/{r['rows']}", best, step])
     head = ["dataset", "metric", "rows within", "best within the budget", "the next step up buys"]

@@ -16,11 +16,10 @@ from typing import Callable
 import pandas as pd
 from tabulate import tabulate
 
-from recbench.benchmark.budget import Limit, budget_view
+from recbench.benchmark.budget import Limit, budget_view, row_marks
 from recbench.benchmark.cache import write_text_atomically
 from recbench.benchmark.markdown import file_slug, md_code, md_link_target, md_text
 from recbench.benchmark.owned_folder import check_owned_target, install_owned
-from recbench.benchmark.marks import BUSY, FLOOR, TIME_CAPPED
 from recbench.benchmark.task_kinds import all_kinds
 
 @dataclass
@@ -66,15 +65,11 @@ def _top(group: pd.DataFrame) -> float:
     return float(values.max()) if values.notna().any() else 0.0
 
 
-def _marks(row: pd.Series) -> str:
-    return ((BUSY if row.get("busy") else "") + (TIME_CAPPED if row.get("machine_dependent") else "")
-            + (FLOOR if row.get("floor") else ""))
 
 
 def budget_answers(frame: pd.DataFrame, budgets_ms: tuple[float, ...] = STANDARD_BUDGETS_MS) -> dict[tuple, list[str]]:
     """Per (dataset, split): the best comparable row within p99 <= each budget, as table cells
     (the row keeps its busy, time-capped and floor marks: an answer never hides them)."""
-    by_row = {(r["dataset"], r["split"], r["model"]): r for r in frame.to_dict("records")}
     tops = {key: _top(group) for key, group in frame.groupby(["dataset", "split"])}
     out: dict[tuple, list[str]] = {}
     for bound in budgets_ms:
@@ -82,8 +77,7 @@ def budget_answers(frame: pd.DataFrame, budgets_ms: tuple[float, ...] = STANDARD
         for r in view.itertuples(index=False):
             cell = "–"
             if isinstance(r.best, str):
-                row = pd.Series(by_row[(r.dataset, r.split, r.best)])
-                cell = f"{md_code(r.best)}{_marks(row)} {_value(r.value, tops[(r.dataset, r.split)])}"
+                cell = f"{md_code(r.best)}{r.best_marks} {_value(r.value, tops[(r.dataset, r.split)])}"
             out.setdefault((r.dataset, r.split), []).append(cell)
     return out
 
@@ -92,7 +86,7 @@ def frontier_path(group: pd.DataFrame) -> str:
     """The frontier rows of a dataset (its ★), cheapest first: ``model`` value @ p50 ms."""
     on = group[group["frontier"].astype(bool)].sort_values("p50_ms")
     top = _top(group)
-    return " → ".join(f"{md_code(r['model'])}{_marks(r)} {_value(float(r['value']), top)} @ {r['p50_ms']:.3g} ms"
+    return " → ".join(f"{md_code(r['model'])}{row_marks(r)} {_value(float(r['value']), top)} @ {r['p50_ms']:.3g} ms"
                       for _, r in on.iterrows()) or "no row timed on every query"
 
 

@@ -41,6 +41,9 @@
   const marks = (r) =>
     (onFrontier(r) ? MARKS.frontier : "") + (r.tied_with_best ? MARKS.tied : "") + (r.busy ? MARKS.busy : "") +
     (r.machine_dependent ? MARKS.capped : "") + (r.floor ? MARKS.floor : "");
+  // what a budget answer keeps of a row's marks: it never picks a busy, time-capped or floor row unmarked
+  const answerMarks = (r) => (r.busy ? MARKS.busy : "") + (r.machine_dependent ? MARKS.capped : "") +
+    (r.floor ? MARKS.floor : "");
   const link = (href, text) => el("a", { href: root + href }, text);
   // Plotly reads hover, legend and axis texts as its own small HTML (<a>, <b>, <br>): a user's
   // text goes in with &, < and > as entities, so a label holding markup is shown, not rendered
@@ -96,8 +99,8 @@
         body.appendChild(el("tr", { "data-dataset": a.key },
           el("td", {}, link(a.page, a.key)),
           el("td", {}, `${a.within}/${a.rows}`),
-          el("td", { className: "best" }, a.best ? `${a.best.model} ${withCi(a.best, dg)} (${fmt(a.best[q], d)})` : "none within the budget"),
-          el("td", { className: "next" }, a.next ? `${a.next.model} ${fmt(a.next.value, dg)}` +
+          el("td", { className: "best" }, a.best ? `${a.best.model}${answerMarks(a.best)} ${withCi(a.best, dg)} (${fmt(a.best[q], d)})` : "none within the budget"),
+          el("td", { className: "next" }, a.next ? `${a.next.model}${answerMarks(a.next)} ${fmt(a.next.value, dg)}` +
             (a.best ? ` (+${fmt(a.next.value - a.best.value, dg)})` : "") + ` at ${fmt(a.next[q], d)}` : "nothing better outside it")));
       }
       table.appendChild(body);
