@@ -222,8 +222,9 @@
           error_y: { type: "data", symmetric: false, array: pts.map((r) => (isNum(r.ci_high) ? r.ci_high - r.value : 0)),
             arrayminus: pts.map((r) => (isNum(r.ci_low) ? r.value - r.ci_low : 0)), thickness: 1 },
           marker: { size: 10, symbol: pts.map((r) => (r.trained ? "diamond" : "circle")) },
-          text: pts.map((r) => `${plotText(r.model)}<br>${plotText(r.metric)} ${withCi(r, d)}<br>${q.label}: ` +
-            `${fmt(r[xSelect.value], q.digits)}<br>${r.trained ? "trained" : "zero-shot"} · ${plotText(r.machine)}`),
+          text: pts.map((r) => `${plotText(r.model)}${answerMarks(r)}<br>${plotText(r.metric)} ${withCi(r, d)}<br>${q.label}: ` +
+            `${fmt(r[xSelect.value], q.digits)}${r.busy ? " " + MARKS.busy + " timed busy" : ""}<br>` +
+            `${r.trained ? "trained" : "zero-shot"} · ${plotText(r.machine)}`),
           hovertemplate: "%{text}<extra></extra>",
         };
       });
