@@ -43,8 +43,8 @@ def timed(code: Path, results: Path, work: Path, site: bool) -> float:
     return time.perf_counter() - start
 
 
-def one_round(code: Path, source: Path) -> dict[str, float]:
-    """Cold, warm and site runs of one code over a fresh copy of the records."""
+def one_round(code: Path, source: Path, phases: tuple[str, ...] = PHASES) -> dict[str, float]:
+    """Cold, warm and site runs of one code over a fresh copy of the records (``phases``: which)."""
     with tempfile.TemporaryDirectory() as tmp:
         results, work = Path(tmp) / "results", Path(tmp) / "work"
         results.mkdir()
@@ -52,8 +52,11 @@ def one_round(code: Path, source: Path) -> dict[str, float]:
         for path in source.iterdir():  # the records and sidecars, never a cache
             if path.is_file() and path.suffix in (".json", ".npz"):
                 shutil.copyfile(path, results / path.name)
-        return {"cold": timed(code, results, work, False), "warm": timed(code, results, work, False),
-                "site": timed(code, results, work, True)}
+        out = {}
+        for phase in PHASES:  # in order: warm and site follow a cold run over the same folder
+            if phase in phases or (phase == "cold" and len(phases) > 0):
+                out[phase] = timed(code, results, work, phase == "site")
+        return {p: out[p] for p in phases}
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -65,20 +68,23 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--other", type=Path, help="another checkout to time beside this one")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--other-phases", default=",".join(PHASES),
+                        help="the phases timed for --other (e.g. cold: an old code with no cache has no warm run)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     codes = {"this": HERE} | ({"other": args.other.resolve()} if args.other else {})
-    times: dict[str, dict[str, list[float]]] = {name: {p: [] for p in PHASES} for name in codes}
+    phases = {"this": PHASES, "other": tuple(p for p in PHASES if p in args.other_phases.split(","))}
+    times: dict[str, dict[str, list[float]]] = {name: {p: [] for p in phases[name]} for name in codes}
     for _ in range(args.repeats):
         for name, code in codes.items():
-            for phase, seconds in one_round(code, args.results_dir.resolve()).items():
+            for phase, seconds in one_round(code, args.results_dir.resolve(), phases[name]).items():
                 times[name][phase].append(seconds)
-            print(f"{name}: " + ", ".join(f"{p} {times[name][p][-1]:.1f} s" for p in PHASES), file=sys.stderr)
+            print(f"{name}: " + ", ".join(f"{p} {times[name][p][-1]:.1f} s" for p in phases[name]), file=sys.stderr)
     result = {"results_dir": str(args.results_dir), "repeats": args.repeats,
               "seconds": {name: {p: summary(v) for p, v in phases.items()} for name, phases in times.items()}}
     if args.other:
         result["other_over_this"] = {p: round(statistics.median(times["other"][p]) / statistics.median(times["this"][p]), 2)
-                                     for p in PHASES}
+                                     for p in phases["other"]}
     emit(result, args.out)
 
 
