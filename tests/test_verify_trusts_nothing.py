@@ -98,3 +98,24 @@ def test_a_trained_rows_tolerance_comes_from_the_rerun_not_the_record(tmp_path, 
     v = verify_record(path)
     assert all(c.tolerance < 1.0 for c in v.checks), [(c.metric, c.tolerance) for c in v.checks]
     assert {c.basis for c in v.checks if "(sidecar)" not in c.metric} == {"the re-run's 95% CI half-width"}
+
+
+def test_a_part_metric_undefined_on_some_queries_is_recomputed_over_those_it_is_defined_on(tmp_path):
+    """The cold-item protocol's auc[warm] is NaN where an impression has no warm click: the
+    sidecar check means over the defined queries, as the metric does (it printed nan: MISMATCH)."""
+    import json
+
+    import numpy as np
+
+    from recbench.benchmark.data import sha256_of
+    from recbench.benchmark.verify import sidecar_checks
+
+    side = tmp_path / "r.queries.npz"
+    np.savez(side, query_id=np.array(["a", "b", "c"]), auc=np.array([0.5, 0.7, 0.9]),
+             **{"auc[warm]": np.array([0.6, np.nan, 0.8])})
+    record = {"sidecar": side.name, "sidecar_sha256": sha256_of(side),
+              "metrics": {"auc": {"value": 0.7}, "auc[warm]": {"value": 0.7}}}
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    checks = {c.metric: c for c in sidecar_checks(tmp_path / "r.json", record)}
+    assert checks["auc[warm] (sidecar)"].now == pytest.approx(0.7) and checks["auc[warm] (sidecar)"].ok
+    assert checks["auc (sidecar)"].ok

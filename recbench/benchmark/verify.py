@@ -216,7 +216,9 @@ def sidecar_checks(path: Path, record: dict[str, Any]) -> list[MetricCheck]:
                 continue
             value = 100.0 * float(CORRELATIONS[base](per_query["prediction"], per_query["gold"]))
         else:
-            value = float(np.mean(query_values(per_query, metric, path)[1]))
+            values = query_values(per_query, metric, path)[1]
+            values = values[np.isfinite(values)]  # as the metric is defined: over the queries where it is
+            value = float(values.mean()) if values.size else float("nan")
         checks.append(MetricCheck(f"{metric} (sidecar)", est.get("value"), value, UNTRAINED_TOLERANCE,
                                   "recomputed from its sidecar"))
     return checks
