@@ -255,33 +255,57 @@ def _p_value(job: tuple[list[str], list[str], int]) -> float | None:
 PARALLEL_FROM = 8  # comparisons to compute before a pool of processes pays for its start
 
 
-def significance_of_groups(groups: list[pd.DataFrame], n_perm: int = 1000,
-                           workers: int | None = None) -> list[dict[str, float]]:
+class PendingPValues:
     """Each row against the best row of its table (where both have per-query sidecars): the
     paired randomisation test, or the hierarchical bootstrap over seeds and queries where a
-    row has several training seeds; Holm-adjusted over each table's comparisons. Tests not in
-    the cache run on a pool of processes (one per core; the same p-values, each test seeded)."""
-    plans = [planned_comparisons(g) for g in groups]
-    cache = PValueCache.of(pd.concat(groups) if groups else pd.DataFrame())
-    keys = [[cache.key(best, other, n_perm=n_perm, n_boot=1000) for _, best, other in plan] for plan in plans]
-    missing = {k: (best, other, n_perm) for plan, ks in zip(plans, keys)
-               for (_, best, other), k in zip(plan, ks) if k not in cache}
-    if missing:
-        jobs = list(missing.items())
+    row has several training seeds; Holm-adjusted over each table's comparisons. The tests not
+    in the cache start at once on a pool of processes (one per core; the same p-values, each
+    test seeded), so that the report draws its plots while they run; ``table(i)`` waits for the
+    i-th table's, ``close()`` saves the cache."""
+
+    def __init__(self, groups: list[pd.DataFrame], n_perm: int = 1000, workers: int | None = None) -> None:
+        self.plans = [planned_comparisons(g) for g in groups]
+        self.cache = PValueCache.of(pd.concat(groups) if groups else pd.DataFrame())
+        self.keys = [[self.cache.key(best, other, n_perm=n_perm, n_boot=1000) for _, best, other in plan]
+                     for plan in self.plans]
+        missing = {k: (best, other, n_perm) for plan, ks in zip(self.plans, self.keys)
+                   for (_, best, other), k in zip(plan, ks) if k not in self.cache}
+        self.jobs, self.futures, self.pool = missing, {}, None
         n = workers if workers is not None else min(os.cpu_count() or 1, 4)
-        if n > 1 and len(jobs) >= PARALLEL_FROM:
+        if n > 1 and len(missing) >= PARALLEL_FROM:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-                found = list(pool.map(_p_value, [job for _, job in jobs], chunksize=2))
-        else:
-            found = [_p_value(job) for _, job in jobs]
-        for (key, _), p in zip(jobs, found):
-            if p is not None:
-                cache[key] = p
-        cache.save()
-    return [holm({m: cache[k] for (m, _, _), k in zip(plan, ks) if k in cache}) for plan, ks in zip(plans, keys)]
+            self.pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+            self.futures = {k: self.pool.submit(_p_value, job) for k, job in missing.items()}
+
+    def _fill(self, key: str) -> None:
+        if key in self.cache or key not in self.jobs:
+            return
+        p = self.futures[key].result() if key in self.futures else _p_value(self.jobs[key])
+        if p is not None:
+            self.cache[key] = p
+
+    def table(self, i: int) -> dict[str, float]:
+        for key in self.keys[i]:
+            self._fill(key)
+        return holm({m: self.cache[k] for (m, _, _), k in zip(self.plans[i], self.keys[i]) if k in self.cache})
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+        self.cache.save()
+
+
+def significance_of_groups(groups: list[pd.DataFrame], n_perm: int = 1000,
+                           workers: int | None = None) -> list[dict[str, float]]:
+    """Every table's Holm-adjusted p-values against its best row (``PendingPValues``)."""
+    pending = PendingPValues(groups, n_perm, workers)
+    try:
+        return [pending.table(i) for i in range(len(groups))]
+    finally:
+        pending.close()
 
 
 def significance_vs_best(group: pd.DataFrame, n_perm: int = 1000) -> dict[str, float]:
@@ -844,58 +868,70 @@ def render_board(results_dir: Path | None = None, plots_dir: Path | None = None,
     ordered = sorted(kinds, key=lambda k: dataset_order(k, kinds))
     indexes = {key: frame.index[(frame["dataset"] == key[0]) & (frame["split"] == key[1])] for key in ordered}
     tables = [frame.loc[indexes[key]] for key in ordered]
-    all_pvalues = dict(zip(ordered, significance_of_groups(tables) if significance else [{} for _ in ordered]))
-    for key in ordered:
-        out = []
-        name, split = key
-        idx = indexes[key]
-        group = frame.loc[idx].copy()
-        group["frontier"] = full_rows_frontier(group)
-        frame.loc[idx, "frontier"] = group["frontier"]
-        group_records = {row["model"]: records[row["path"]] for _, row in group.iterrows()}
-        pvalues = all_pvalues[key]
-        link = training_link = None
-        if plots_dir is not None:
-            safe = file_slug(f"{name}__{split}")
-            png = plot_dataset(group, f"{name} ({split})", Path(plots_dir) / f"{safe}.png")
-            if png is not None:
-                link = os.path.relpath(png, out_dir)
-            trained_png = Path(plots_dir) / f"{safe}__training.png"
-            trained = cached_plot(trained_png, run_ids(group_records),
-                                  lambda: plot_training(group, group_records, f"{name} ({split})", trained_png))
-            if trained is not None:
-                training_link = os.path.relpath(trained, out_dir)
-        whole = [r for r in group_records.values() if not query_sample_of(r)]
-        first = (whole or list(group_records.values()))[0]  # the dataset's sizes, not a query sample's
-        sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
-                          for k, v in (first["dataset"].get("sizes") or {}).items())
-        on = group["on_board"].astype(bool) if "on_board" in group else pd.Series(True, index=group.index)
-        timed_on = group["board_machine"].iloc[0] if "board_machine" in group else None
-        out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "
-                f"**{md_text(first['primary_metric'])}**" + (f" · timed on {md_text(timed_on)}" if timed_on else ""), ""]
-        out += [measured_table(group[on], group_records, pvalues, link, machine_column=False if (~on).any() else None), ""]
-        if (~on).any():  # rows with no run on the board's machine: their own table, never beside its latencies
-            out += ["### Rows timed only on another machine", "",
-                    "Their quality compares with the rows above; their latency does not (another machine): they take "
-                    "no ★ and answer no latency budget here. `recbench report --machine NAME` makes their machine the "
-                    "board's.", "",
-                    measured_table(group[~on], group_records, pvalues, None, machine_column=True, notes=False), ""]
-        if has_parts(list(group_records.values())):
-            out += parts_section(group, group_records, latest, plots_dir, out_dir, f"{name}__{split}")
-        out += stages_section(group_records, plots_dir, out_dir, f"{name}__{split}")
-        if has_representations(list(group_records.values())):
-            out += ["### What an item is", "", md_text(REPRESENTATIONS_NOTE), "",
-                    representations_table(group, group_records), ""]
-        if training_link:
-            out += [f"[validation quality vs training minutes of the trained rows]({md_link_target(training_link)})", ""]
-        _, missing = published_for(list(group_records.values()))
-        pub = published_table(list(group_records.values()))
-        if pub:
-            out += ["Published figures (not measured here; each with its own setting):", "", pub, ""]
-        elif missing:
-            out += [missing, ""]
-        board.sections.append((key, kinds[key], out))
+    pending = PendingPValues(tables) if significance else None  # the tests run while the plots are drawn
+    try:
+        for i, key in enumerate(ordered):
+            board.sections.append((key, kinds[key], dataset_section(
+                key, frame, indexes[key], records, latest, plots_dir, out_dir,
+                lambda i=i: pending.table(i) if pending is not None else {})))
+    finally:
+        if pending is not None:
+            pending.close()
     return board
+
+
+def dataset_section(key: tuple[str, str], frame: pd.DataFrame, idx: pd.Index, records: dict[str, dict[str, Any]],
+                    latest: list, plots_dir: Path | None, out_dir: Path, pvalues_of: Any) -> list[str]:
+    """One dataset's full section: its tables, plots, parts, stages and published figures
+    (``pvalues_of()``: its p-values, asked for after its plots are drawn)."""
+    out = []
+    name, split = key
+    group = frame.loc[idx].copy()
+    group["frontier"] = full_rows_frontier(group)
+    frame.loc[idx, "frontier"] = group["frontier"]
+    group_records = {row["model"]: records[row["path"]] for _, row in group.iterrows()}
+    link = training_link = None
+    if plots_dir is not None:
+        safe = file_slug(f"{name}__{split}")
+        png = plot_dataset(group, f"{name} ({split})", Path(plots_dir) / f"{safe}.png")
+        if png is not None:
+            link = os.path.relpath(png, out_dir)
+        trained_png = Path(plots_dir) / f"{safe}__training.png"
+        trained = cached_plot(trained_png, run_ids(group_records),
+                              lambda: plot_training(group, group_records, f"{name} ({split})", trained_png))
+        if trained is not None:
+            training_link = os.path.relpath(trained, out_dir)
+    pvalues = pvalues_of()
+    whole = [r for r in group_records.values() if not query_sample_of(r)]
+    first = (whole or list(group_records.values()))[0]  # the dataset's sizes, not a query sample's
+    sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
+                      for k, v in (first["dataset"].get("sizes") or {}).items())
+    on = group["on_board"].astype(bool) if "on_board" in group else pd.Series(True, index=group.index)
+    timed_on = group["board_machine"].iloc[0] if "board_machine" in group else None
+    out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "
+            f"**{md_text(first['primary_metric'])}**" + (f" · timed on {md_text(timed_on)}" if timed_on else ""), ""]
+    out += [measured_table(group[on], group_records, pvalues, link, machine_column=False if (~on).any() else None), ""]
+    if (~on).any():  # rows with no run on the board's machine: their own table, never beside its latencies
+        out += ["### Rows timed only on another machine", "",
+                "Their quality compares with the rows above; their latency does not (another machine): they take "
+                "no ★ and answer no latency budget here. `recbench report --machine NAME` makes their machine the "
+                "board's.", "",
+                measured_table(group[~on], group_records, pvalues, None, machine_column=True, notes=False), ""]
+    if has_parts(list(group_records.values())):
+        out += parts_section(group, group_records, latest, plots_dir, out_dir, f"{name}__{split}")
+    out += stages_section(group_records, plots_dir, out_dir, f"{name}__{split}")
+    if has_representations(list(group_records.values())):
+        out += ["### What an item is", "", md_text(REPRESENTATIONS_NOTE), "",
+                representations_table(group, group_records), ""]
+    if training_link:
+        out += [f"[validation quality vs training minutes of the trained rows]({md_link_target(training_link)})", ""]
+    _, missing = published_for(list(group_records.values()))
+    pub = published_table(list(group_records.values()))
+    if pub:
+        out += ["Published figures (not measured here; each with its own setting):", "", pub, ""]
+    elif missing:
+        out += [missing, ""]
+    return out
 
 
 def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]], latest: list, plots_dir: Path | None,
