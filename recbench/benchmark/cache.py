@@ -23,7 +23,7 @@ import tempfile
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -117,36 +117,30 @@ def validate_entry(arr: np.ndarray, checksum: str | None, n_texts: int, dim: int
         raise CacheEntryError(f"{int((~np.isfinite(arr).all(axis=1)).sum())} row(s) hold NaN or infinite values")
 
 
-def write_text_atomically(path: Path, text: str) -> Path:
-    """Writes a text file through a temporary file in its folder and a rename: a reader never
-    sees half a file, and a failed write (a full disk) leaves no temp file behind."""
+def _write_atomically(path: Path, suffix: str, write: Callable[[Any], None], binary: bool) -> Path:
+    """Writes a file through a temporary file in its folder and a rename: a reader never sees half
+    a file, and a failed or interrupted write (a full disk, a kill) leaves no temp file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
+            write(f)
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """A text file, written atomically (``_write_atomically``)."""
+    return _write_atomically(path, path.suffix, lambda f: f.write(text), binary=False)
 
 
 def write_npz_atomically(path: Path, **arrays: np.ndarray) -> Path:
-    """Writes an npz entry through a temporary file in its folder and a rename, so that a reader
-    never sees half a file and an interrupted write leaves nothing behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """An npz entry, written atomically (``_write_atomically``)."""
+    return _write_atomically(path, ".npz", lambda f: np.savez(f, **arrays), binary=True)
 
 
 class EmbeddingCache:

@@ -1001,14 +1001,9 @@ def write_report(results_dir: Path | None = None, out: Path = Path("leaderboard.
     else:
         raise ValueError(f"format must be md, csv or json, not {fmt!r}")
     check_report_target(out, fmt)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
-    except BaseException:  # a full disk or a kill leaves no temp file beside the leaderboard
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
+    from recbench.benchmark.cache import write_text_atomically
+
+    return write_text_atomically(out, text)  # a full disk or a kill leaves no temp file beside it
 
 
 def check_report_target(out: Path, fmt: str = "md") -> None:
