@@ -22,6 +22,7 @@ from recbench.benchmark.markdown import file_slug, md_code, md_link_target, md_t
 from recbench.benchmark.owned_folder import check_owned_target, install_owned
 from recbench.benchmark.task_kinds import all_kinds
 
+
 @dataclass
 class Board:
     """The leaderboard's parts: its head (what the figures mean, the machines), the summary per
@@ -63,8 +64,6 @@ def _value(value: float, top: float) -> str:
 def _top(group: pd.DataFrame) -> float:
     values = pd.to_numeric(group["value"], errors="coerce").abs()
     return float(values.max()) if values.notna().any() else 0.0
-
-
 
 
 def budget_answers(frame: pd.DataFrame, budgets_ms: tuple[float, ...] = STANDARD_BUDGETS_MS) -> dict[tuple, list[str]]:
