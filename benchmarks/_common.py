@@ -9,7 +9,7 @@ from typing import Any
 
 
 def environment() -> dict[str, Any]:
-    from recbench.benchmark.timing import Environment
+    from recbench.protocol.timing import Environment
 
     env = Environment()
     return {"fingerprint": env.fingerprint(), "git_sha": env.git_sha, "packages": env.packages}

@@ -29,21 +29,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def paths() -> dict[str, object]:
     """Every serving path that can be built here, by row label."""
-    from recbench.baselines.sbert import SBERT
+    from recbench.baselines.encoders.sbert import SBERT
 
     built: dict[str, object] = {}
     for backend in ("torch", "onnx"):
         for quantize in ("none", "int8"):
             built[f"sbert[backend={backend},quantize={quantize}]"] = SBERT(backend=backend, quantize=quantize)
     try:
-        from recbench.baselines.sbert_sizes import MiniLML3
+        from recbench.baselines.encoders.sbert_sizes import MiniLML3
 
         built["minilm-l3"] = MiniLML3()
         built["minilm-l3[quantize=int8]"] = MiniLML3(quantize="int8")
     except RuntimeError as exc:
         print(f"skip minilm-l3: {exc}")
     try:
-        from recbench.baselines.sbert_sizes import MPNetBase
+        from recbench.baselines.encoders.sbert_sizes import MPNetBase
 
         built["mpnet-base"] = MPNetBase()
         built["mpnet-base[backend=onnx,quantize=int8]"] = MPNetBase(backend="onnx", quantize="int8")
@@ -65,10 +65,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.encoding import cosine_rows
-    from recbench.benchmark.metrics import spearman
-    from recbench.benchmark.timing import pin_threads, thread_count
+    from recbench.protocol.data import DataLocator
+    from recbench.protocol.encoding import cosine_rows
+    from recbench.protocol.metrics import spearman
+    from recbench.protocol.timing import pin_threads, thread_count
     from recbench.datasets.sts import STSBenchmark
 
     pin_threads(args.threads)

@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from recbench.benchmark.data import DataLocator
+    from recbench.protocol.data import DataLocator
     from recbench.datasets.sts import STSBenchmark
 
     task = STSBenchmark(name="sts-b", locator=DataLocator()).load("test")
@@ -45,8 +45,8 @@ def main() -> None:
     results: dict = {"sentences": len(sentences), "batch_size": args.batch_size, "repeats": args.repeats}
 
     # --- 3. load times ---------------------------------------------------------------------
-    from recbench.baselines._words import load_glove_6b_50d
-    from recbench.baselines.glove import SIF
+    from recbench.baselines.encoders._words import load_glove_6b_50d
+    from recbench.baselines.encoders.glove import SIF
 
     results["glove_load_seconds"] = statistics.median(timed(load_glove_6b_50d) for _ in range(3))
     results["sif_construct_seconds"] = statistics.median(timed(lambda: SIF(pc="self")) for _ in range(3))
@@ -61,7 +61,7 @@ def main() -> None:
     # --- 1. SBERT through recbench vs plain sentence-transformers -------------------------
     from sentence_transformers import SentenceTransformer
 
-    from recbench.baselines.sbert import SBERT, default_model_path
+    from recbench.baselines.encoders.sbert import SBERT, default_model_path
 
     ours = SBERT()
     plain = SentenceTransformer(default_model_path(), device="cpu")

@@ -38,8 +38,8 @@ CATALOGS = ["ml100k", "ml100k-mix", "amazon-scientific", "amazon-scientific-mix"
 
 
 def grid_cells():
-    from recbench.benchmark.cells import plan
-    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.run.cells import plan
+    from recbench.protocol.settings import EvalSettings
 
     settings = EvalSettings(progress=False, use_cache=False, offline_texts=0)
     cells, _ = plan(GRID_MODELS, GRID_DATASETS, None, {}, {}, settings)
@@ -49,9 +49,9 @@ def grid_cells():
 def compare_grids() -> dict:
     import ray
 
-    from recbench.benchmark.grid import run_grid
-    from recbench.benchmark.ray_executor import connect
-    from recbench.benchmark.records import iter_records
+    from recbench.run.grid import run_grid
+    from recbench.run.ray_executor import connect
+    from recbench.results.records import iter_records
 
     cells = grid_cells()
     out: dict = {"cells": len(cells), "models": GRID_MODELS, "datasets": GRID_DATASETS}
@@ -97,12 +97,12 @@ def sharded_encode(model: str) -> dict:
     import numpy as np
     import ray
 
-    from recbench.benchmark.cache import EmbeddingCache
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.protocol.cache import EmbeddingCache
+    from recbench.run.cells import Cell
+    from recbench.protocol.settings import EvalSettings
 
     cells = [Cell.resolve(model, d, settings=EvalSettings(progress=False)) for d in CATALOGS]
-    from recbench.benchmark.catalog_encode import encode_catalogs
+    from recbench.run.catalog_encode import encode_catalogs
 
     runs, out = {}, {"model": model, "datasets": CATALOGS}
     with tempfile.TemporaryDirectory() as tmp:

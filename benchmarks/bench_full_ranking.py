@@ -30,12 +30,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 
-    from recbench.baselines.glove import SIF
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.kinds.ranking import faiss_index
-    from recbench.benchmark.kinds.sequences import pool_histories
-    from recbench.benchmark.pooling import unit_rows
-    from recbench.benchmark.runner import build_dataset
+    from recbench.baselines.encoders.glove import SIF
+    from recbench.protocol.data import DataLocator
+    from recbench.protocol.kinds.ranking import faiss_index
+    from recbench.protocol.kinds.sequences import pool_histories
+    from recbench.protocol.pooling import unit_rows
+    from recbench.run.runner import build_dataset
 
     task = build_dataset("amazon-scientific", DataLocator()).load("test")
     texts = task.item_texts()
@@ -78,9 +78,9 @@ def main() -> None:
               "speedup": t_numpy / t_faiss, "identical_top10_users": int(same),
               "differ_only_in_tied_order": int(tied), "users_with_different_scores": int(n_users - same - tied)}
     # --- ColBERT vs SBERT on the same queries --------------------------------------------
-    from recbench.baselines.colbert import ColBERTMiniLM
-    from recbench.baselines.sbert import SBERT
-    from recbench.benchmark.late_interaction import symmetric_maxsim, token_bytes_per_item
+    from recbench.baselines.encoders.colbert import ColBERTMiniLM
+    from recbench.baselines.encoders.sbert import SBERT
+    from recbench.protocol.late_interaction import symmetric_maxsim, token_bytes_per_item
 
     sts = build_dataset("sts-b", DataLocator()).load("test")
     picks = np.linspace(0, len(sts) - 1, args.queries).astype(int)

@@ -51,12 +51,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from recbench.baselines.sbert import SBERT
-    from recbench.benchmark.cache import EmbeddingCache
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.indexes import build_index
-    from recbench.benchmark.runner import build_dataset
-    from recbench.benchmark.timing import pin_threads
+    from recbench.baselines.encoders.sbert import SBERT
+    from recbench.protocol.cache import EmbeddingCache
+    from recbench.protocol.data import DataLocator
+    from recbench.protocol.indexes import build_index
+    from recbench.run.runner import build_dataset
+    from recbench.protocol.timing import pin_threads
 
     import faiss
 

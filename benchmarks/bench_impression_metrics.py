@@ -44,11 +44,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from recbench.baselines.glove import GloveAverage
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.metrics import impression_metrics
-    from recbench.benchmark.pooling import Pooling, score_all, unit_rows
-    from recbench.benchmark.runner import build_dataset
+    from recbench.baselines.encoders.glove import GloveAverage
+    from recbench.protocol.data import DataLocator
+    from recbench.protocol.metrics import impression_metrics
+    from recbench.protocol.pooling import Pooling, score_all, unit_rows
+    from recbench.run.runner import build_dataset
 
     model = GloveAverage()
     all_scores, all_labels, all_lengths = [], [], []

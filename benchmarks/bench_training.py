@@ -23,8 +23,8 @@ from _common import emit
 
 
 def measure(options: dict, task, steps: int, warmup: int = 2) -> dict:
-    from recbench.benchmark.evaluate import split_for_training
-    from recbench.benchmark.registry import baselines
+    from recbench.protocol.settings import split_for_training
+    from recbench.protocol.registry import baselines
 
     torch.manual_seed(0)
     model = baselines.get("biencoder")(**options)
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--variants", help="a JSON list of option dicts to measure instead of the default four")
     args = parser.parse_args()
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.runner import build_dataset
+    from recbench.protocol.data import DataLocator
+    from recbench.run.runner import build_dataset
 
     task = build_dataset("amazon-scientific-mix", DataLocator()).load()
     if args.variants:

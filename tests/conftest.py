@@ -56,7 +56,7 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
 def local_ray():
     """A local Ray instance on 2 CPUs for the executor tests (skipped where Ray is absent)."""
     ray = pytest.importorskip("ray")
-    from recbench.benchmark.ray_executor import connect
+    from recbench.run.ray_executor import connect
 
     yield connect(num_cpus=2)
     ray.shutdown()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recbench.benchmark.budget import BudgetError, budget_table, budget_view, parse_budget
+from recbench.report.budget import BudgetError, budget_table, budget_view, parse_budget
 
 
 def frame() -> pd.DataFrame:
@@ -58,7 +58,7 @@ def test_a_row_measured_as_throughput_meets_a_queries_per_second_budget():
 
 
 def test_a_small_throughput_keeps_two_significant_digits():
-    from recbench.benchmark.budget import _num
+    from recbench.report.budget import _num
 
     assert _num(0.37, 0) == "0.37" and _num(0.004, 2) == "0.004" and _num(1234.5, 0) == "1,234"
     assert _num(0.0, 0) == "0" and _num(None, 0) == "–"

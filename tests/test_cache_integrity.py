@@ -9,9 +9,9 @@ import stat
 import numpy as np
 import pytest
 
-from recbench.benchmark.cache import EmbeddingCache, folder_fingerprint, model_key, vectors_digest
-from recbench.benchmark.encoding import encode_items
-from recbench.benchmark.evaluate import EvalSettings
+from recbench.protocol.cache import EmbeddingCache, folder_fingerprint, model_key, vectors_digest
+from recbench.protocol.encoding import encode_items
+from recbench.protocol.settings import EvalSettings
 
 
 class Hashing:
@@ -92,7 +92,7 @@ def test_entries_are_readable_by_the_group(tmp_path):
 
 def test_a_record_is_readable_by_the_group(tmp_path):
     from minimal_record import minimal_record
-    from recbench.benchmark.records import write_record
+    from recbench.results.records import write_record
 
     rec = minimal_record("x-1")
     path = write_record(rec, tmp_path, {"query_id": np.arange(3)})
@@ -100,8 +100,8 @@ def test_a_record_is_readable_by_the_group(tmp_path):
 
 
 def test_a_checkpoint_folder_is_readable_by_the_group(tmp_path):
-    from recbench.benchmark.cache import folder_mode
-    from recbench.benchmark.training import CheckpointCache, TrainingReport
+    from recbench.protocol.cache import folder_mode
+    from recbench.run.training import CheckpointCache, TrainingReport
 
     class Tiny:
         name, params = "tiny", {}
@@ -133,8 +133,8 @@ class Tokens:
 
 
 def test_token_vectors_come_back_from_the_cache_exactly_and_a_damaged_entry_is_recomputed(tmp_path):
-    from recbench.benchmark.cache import TokenCache
-    from recbench.benchmark.encoding import encode_item_tokens
+    from recbench.protocol.cache import TokenCache
+    from recbench.protocol.encoding import encode_item_tokens
 
     settings = EvalSettings(cache_dir=str(tmp_path), progress=False)
     model = Tokens()

@@ -3,9 +3,9 @@ made afterwards, and shown beside the machine's name on the board."""
 
 from __future__ import annotations
 
-from recbench.benchmark.calibration import cached, describe, probe, store
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.timing import Environment
+from recbench.protocol.calibration import cached, describe, probe, store
+from recbench.protocol.registry import datasets
+from recbench.protocol.timing import Environment
 
 from test_every_model_smoke import QUICK, dataset_of
 
@@ -18,10 +18,10 @@ def test_the_probe_measures_three_positive_rates_quickly():
 
 
 def test_a_run_carries_this_machines_cached_calibration_and_the_board_shows_it(tmp_path, isolated_cache):
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.records import write_record
-    from recbench.benchmark.report import render_markdown
-    from recbench.benchmark.runner import compute_run
+    from recbench.run.cells import Cell
+    from recbench.results.records import write_record
+    from recbench.report.leaderboard import render_markdown
+    from recbench.run.runner import compute_run
 
     datasets.add("calib-pairs", dataset_of("pairs"))
     try:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.cache import EmbeddingCache
-from recbench.benchmark.catalog_encode import encode_catalogs, shard
-from recbench.benchmark.cells import Cell
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.runner import run_cell
+from recbench.protocol.cache import EmbeddingCache
+from recbench.run.catalog_encode import encode_catalogs, shard
+from recbench.run.cells import Cell
+from recbench.protocol.settings import EvalSettings
+from recbench.run.runner import run_cell
 
 pytestmark = pytest.mark.integration  # model weights, training or a process per cell
 
@@ -78,7 +78,7 @@ class DriverOnlyEncoder:
 
 @pytest.mark.usefixtures("real_data", "local_ray")
 def test_a_worker_that_cannot_build_the_model_is_one_clear_error(tmp_path):
-    from recbench.benchmark.registry import baselines
+    from recbench.protocol.registry import baselines
 
     baselines.add("driver-only", DriverOnlyEncoder)
     try:

@@ -10,13 +10,14 @@ from minimal_record import minimal_record
 import numpy as np
 import pytest
 
-from recbench.benchmark.cells import Cell, CellError, UnsupportedCell, plan
-from recbench.benchmark.check import run_suite
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.grid import run_grid
-from recbench.benchmark.registry import baselines
-from recbench.benchmark.report import render_markdown
-from recbench.benchmark.records import format_label, iter_records, read_record
+from recbench.run.cells import Cell, CellError, UnsupportedCell, plan
+from recbench.run.check import run_suite
+from recbench.protocol.settings import EvalSettings
+from recbench.run.grid import run_grid
+from recbench.protocol.registry import baselines
+from recbench.report.leaderboard import render_markdown
+from recbench.protocol.options import format_label
+from recbench.results.records import iter_records, read_record
 
 FAST = EvalSettings(n_bootstrap=30, latency_queries=2, progress=False, use_cache=False)
 
@@ -142,7 +143,7 @@ def test_check_runs_through_the_grid_engine_and_reports_unresolvable_cells():
 
 
 def test_a_trained_check_cell_trains_on_its_budget_every_time_never_from_a_cached_checkpoint():
-    from recbench.benchmark.check import suite_cells
+    from recbench.run.check import suite_cells
 
     suite = {"cells": [{"model": "nrms", "dataset": "ml100k-mix", "train_budget": "40steps", "metrics": {}},
                        {"model": "sif", "dataset": "lee", "metrics": {}}]}
@@ -180,7 +181,7 @@ def test_model_options_are_typed_by_the_models_signature():
 
 
 def test_the_label_names_a_training_budget_other_than_the_models_default_and_never_the_seed():
-    from recbench.benchmark.training import Budget, TrainSettings
+    from recbench.run.training import Budget, TrainSettings
 
     default = Cell.resolve("nrms", "ml100k-mix")
     assert default.model_label() == "nrms"
@@ -195,7 +196,7 @@ def test_the_label_names_a_training_budget_other_than_the_models_default_and_nev
 
 
 def test_train_seeds_take_a_count_or_a_list():
-    from recbench.benchmark.cells import parse_train_seeds
+    from recbench.run.cells import parse_train_seeds
 
     assert parse_train_seeds("3") == [0, 1, 2] and parse_train_seeds("0,1,2") == [0, 1, 2]
     assert parse_train_seeds("5,") == [5]

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from recbench.cli import app
+from recbench.cli.app import app
 
 runner = CliRunner()
 

@@ -3,14 +3,7 @@
 import numpy as np
 import pytest
 
-from recbench.benchmark.late_interaction import (
-    RERANKED,
-    candidates_vs_history,
-    maxsim_mean,
-    maxsim_sum,
-    rerank_block,
-    symmetric_maxsim,
-)
+from recbench.protocol.late_interaction import (RERANKED, candidates_vs_history, maxsim_mean, maxsim_sum, rerank_block, symmetric_maxsim)
 
 
 pytestmark = pytest.mark.integration  # model weights, training or a process per cell
@@ -18,7 +11,7 @@ pytestmark = pytest.mark.integration  # model weights, training or a process per
 
 @pytest.fixture(scope="module")
 def colbert():
-    from recbench.baselines.colbert import ColBERTMiniLM
+    from recbench.baselines.encoders.colbert import ColBERTMiniLM
 
     return ColBERTMiniLM()
 
@@ -40,7 +33,7 @@ def test_documents_drop_padding_and_punctuation_and_are_unit_length(colbert):
 
 
 def test_projection_changes_the_dimension(tmp_path):
-    from recbench.baselines.colbert import ColBERTMiniLM
+    from recbench.baselines.encoders.colbert import ColBERTMiniLM
 
     m = ColBERTMiniLM(dim=128)
     assert m.encode_tokens(["short text"])[0].shape[1] == 128 and m.params["projection"] == "seeded random"
@@ -72,7 +65,7 @@ def test_rerank_orders_the_top_by_late_scores_and_keeps_dense_order_below():
 
 
 def test_the_token_table_scores_as_the_per_item_loop_for_few_and_for_all_items():
-    from recbench.benchmark.late_interaction import TokenTable
+    from recbench.protocol.late_interaction import TokenTable
 
     rng = np.random.default_rng(2)
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.kinds.impressions import impressions_training_split
-from recbench.benchmark.significance import query_values
-from recbench.benchmark.task_kinds import evaluate
-from recbench.benchmark.tasks import Impressions, ImpressionsTask
+from recbench.protocol.settings import EvalSettings
+from recbench.protocol.kinds.impressions import impressions_training_split
+from recbench.results.significance import query_values
+from recbench.protocol.kinds.base import evaluate
+from recbench.protocol.kinds.tasks import Impressions, ImpressionsTask
 from recbench.datasets._cold_impressions import first_seen_of, with_cold_items, without_items
 from recbench.datasets._sequences import ColdItems
 
@@ -121,7 +121,7 @@ def test_popularity_is_at_chance_on_cold_candidates_of_real_impressions(real_dat
     """Popularity learns nothing about a cold item (no click on one is in train): among cold
     candidates it ranks by its seeded tie-break, at chance (AUC 1/2 within 4 standard errors);
     among warm candidates it is what it is over all."""
-    from recbench.benchmark.runner import run_cell
+    from recbench.run.runner import run_cell
 
     settings = EvalSettings(n_bootstrap=50, latency_queries=0, offline_texts=0, progress=False, use_cache=False)
     rec = run_cell("popularity", "amazon-scientific-mix", dataset_options={"cold": 0.2}, settings=settings,

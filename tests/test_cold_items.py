@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.kinds.sequences import sequences_training_split
-from recbench.benchmark.records import RecordError
-from recbench.benchmark.significance import query_values
-from recbench.benchmark.task_kinds import evaluate, get_kind
-from recbench.benchmark.invariants import check_metrics
+from recbench.protocol.settings import EvalSettings
+from recbench.protocol.kinds.sequences import sequences_training_split
+from recbench.results.records import RecordError
+from recbench.results.significance import query_values
+from recbench.protocol.kinds.base import evaluate, get_kind
+from recbench.protocol.invariants import check_metrics
 from recbench.datasets._sequences import ColdItems, leave_one_out
 
 FAST = EvalSettings(n_bootstrap=30, latency_queries=0, offline_texts=0, progress=False, use_cache=False)
@@ -105,10 +105,10 @@ def test_an_id_model_scores_at_chance_on_cold_targets(real_data, isolated_cache)
     lie within four standard errors of a random ranking's, while its warm ones are far above."""
     import torch
 
-    from recbench.baselines.sasrec import SASRec
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.runner import build_dataset
-    from recbench.benchmark.training import Budget, TrainSettings, fit_or_load
+    from recbench.baselines.sequential.sasrec import SASRec
+    from recbench.protocol.data import DataLocator
+    from recbench.run.runner import build_dataset
+    from recbench.run.training import Budget, TrainSettings, fit_or_load
     from test_metamorphic import chance_single_relevant, within_standard_errors
 
     task = build_dataset("amazon-scientific", DataLocator(), {"cold": 0.2}).load("test")
@@ -139,9 +139,9 @@ def test_an_id_model_scores_at_chance_on_cold_targets(real_data, isolated_cache)
 def test_a_text_model_never_encodes_a_cold_items_text_in_training(name, isolated_cache, monkeypatch):
     """The text sequence models encode the training task's texts, where every cold item's text
     is blank; a spy on the encoder sees every text that reaches it while the model trains."""
-    from recbench.baselines.sbert import SBERT
-    from recbench.benchmark.registry import baselines
-    from recbench.benchmark.training import Budget, TrainSettings, fit_or_load
+    from recbench.baselines.encoders.sbert import SBERT
+    from recbench.protocol.registry import baselines
+    from recbench.run.training import Budget, TrainSettings, fit_or_load
 
     task = toy_task(ColdItems(0.25))
     cold_titles = {t for t, c in zip(task.item_fields["title"], task.cold_items) if c}
@@ -168,9 +168,9 @@ def test_a_text_model_never_encodes_a_cold_items_text_in_training(name, isolated
 def test_recformer_fine_tunes_without_cold_text_and_serves_cold_items_by_their_text(isolated_cache, monkeypatch):
     """Recformer's training table holds a blank (no-token) row for each cold item, left out of the
     softmax; served, the fine-tuned model encodes the cold items' real text into those rows."""
-    import recbench.baselines.recformer as rf
-    from recbench.benchmark.registry import baselines
-    from recbench.benchmark.training import Budget, TrainSettings, fit_or_load
+    import recbench.baselines.sequential.recformer as rf
+    from recbench.protocol.registry import baselines
+    from recbench.run.training import Budget, TrainSettings, fit_or_load
 
     task = toy_task(ColdItems(0.25), n_items=60, n_users=80)
     cold_titles = {t for t, c in zip(task.item_fields["title"], task.cold_items) if c}

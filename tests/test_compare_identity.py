@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from recbench.benchmark.records import RecordError
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.seeds import compare_rows
-from recbench.benchmark.significance import compare_runs
-from recbench.benchmark.training import Budget, TrainSettings
+from recbench.results.records import RecordError
+from recbench.protocol.registry import datasets
+from recbench.results.seeds import compare_rows
+from recbench.results.significance import compare_runs
+from recbench.run.training import Budget, TrainSettings
 
 from test_every_model_smoke import QUICK, dataset_of
 from toy_tasks import edit_record, recorded_run

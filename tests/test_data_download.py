@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from recbench.benchmark.data import ChecksumError, DataLocator, DataSource
+from recbench.protocol.data import ChecksumError, DataLocator, DataSource
 
 
 def make_archive(path, files):

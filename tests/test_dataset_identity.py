@@ -10,9 +10,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from recbench.benchmark.cells import Cell, content_digest
-from recbench.benchmark.report import file_slug
-from recbench.cli import app
+from recbench.run.cells import Cell, content_digest
+from recbench.report.leaderboard import file_slug
+from recbench.cli.app import app
 
 
 def pairs_file(folder: Path, rows: list[tuple[str, str, float]]) -> Path:
@@ -76,8 +76,8 @@ def test_names_that_differ_only_where_a_character_was_replaced_get_their_own_fil
 
 def test_the_reproduce_command_of_a_fields_cell_can_be_run():
     """The site printed `--fields title+brand`, which `recbench run` reads as one field."""
-    from recbench.benchmark.commands import command_line
-    from recbench.cli import split_list
+    from recbench.results.commands import command_line
+    from recbench.cli.app import split_list
 
     record = {"cell": {"model": "sbert", "dataset": "amazon-scientific", "model_options": {}, "dataset_options": {}},
               "settings": {"fields": ["title", "brand"]}}

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from recbench.benchmark.data import DataLocator, DataNotFoundError
-from recbench.benchmark.registry import datasets
+from recbench.protocol.data import DataLocator, DataNotFoundError
+from recbench.protocol.registry import datasets
 from recbench.datasets._parsing import DataFormatError
 
 
@@ -113,9 +113,9 @@ def test_a_pairs_file_that_is_not_utf8_names_file_line_and_byte(tmp_path):
 
 
 def test_gold_scores_without_variance_are_refused_not_recorded_as_nan(tmp_path):
-    from recbench.benchmark.evaluate import EvalSettings, EvaluationError
-    from recbench.benchmark.task_kinds import evaluate
-    from recbench.benchmark.registry import baselines
+    from recbench.protocol.settings import EvalSettings, EvaluationError
+    from recbench.protocol.kinds.base import evaluate
+    from recbench.protocol.registry import baselines
 
     f = tmp_path / "flat.csv"
     f.write_text("sentence1,sentence2,score\na cat,a dog,3\ntea,stocks fell,3\nhi,hello,3\n")

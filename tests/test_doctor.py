@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recbench.benchmark.doctor import PackageCheck, package_checks, read_constraints
-from recbench.cli import app
+from recbench.run.doctor import PackageCheck, package_checks, read_constraints
+from recbench.cli.app import app
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".ci"))
@@ -64,7 +64,7 @@ def test_doctor_prints_the_table_data_browser_and_a_records_drift(tmp_path, monk
 
 
 def test_doctor_fails_when_a_core_dependency_is_outside_its_range(monkeypatch) -> None:
-    import recbench.benchmark.doctor as dr
+    import recbench.run.doctor as dr
 
     real = dr.package_checks
     monkeypatch.setattr(dr, "package_checks", lambda pins: [PackageCheck("numpy", None, ">=99", "2.0", None), *real(pins)])

@@ -8,8 +8,8 @@ import re
 
 from hypothesis import given, settings, strategies as st
 
-from recbench.benchmark.markdown import md_code, md_text
-from recbench.benchmark.records import write_record
+from recbench.report.markdown import md_code, md_text
+from recbench.results.records import write_record
 
 HOSTILE = "x|y\n| injected | row |`tick`<script>alert(1)</script><img src=x onerror=alert(2)>"
 
@@ -30,7 +30,7 @@ def unescaped_pipes(line: str) -> int:
 
 
 def test_a_hostile_label_and_dataset_name_stay_text_and_keep_the_table_whole(tmp_path):
-    from recbench.benchmark.report import render_markdown
+    from recbench.report.leaderboard import render_markdown
 
     write_record(record(f"m[o={HOSTILE}]", "<img src=x onerror=alert(3)>", "a-1", 50.0), tmp_path)
     write_record(record("plain", "<img src=x onerror=alert(3)>", "a-2", 40.0), tmp_path)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.registry import baselines, datasets
-from recbench.benchmark.task_kinds import supports
-from recbench.benchmark.tasks import Dataset, ImpressionsTask, PairsTask
-from recbench.benchmark.training import Budget, TrainSettings
+from recbench.protocol.settings import EvalSettings
+from recbench.protocol.registry import baselines, datasets
+from recbench.protocol.kinds.base import supports
+from recbench.protocol.kinds.tasks import Dataset, ImpressionsTask, PairsTask
+from recbench.run.training import Budget, TrainSettings
 from recbench.datasets._sequences import leave_one_out
 from recbench.datasets.wine import title_matching_task
 from toy_tasks import TOPICS, topic_impressions, topic_titles
@@ -136,16 +136,16 @@ def test_every_registered_model_serves_some_task_kind() -> None:
 def test_the_model_builds_trains_two_steps_and_scores_a_tiny_task(name, kind, options, smoke_datasets, isolated_cache):
     from importlib.metadata import PackageNotFoundError, distribution
 
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.runner import compute_run
+    from recbench.run.cells import Cell
+    from recbench.run.runner import compute_run
 
     if name in EXTRA_OF:
         try:
             distribution(EXTRA_OF[name][1])
         except PackageNotFoundError:
             pytest.skip(f"{name}: its weights come with the [{EXTRA_OF[name][0]}] extra, not installed here")
-    from recbench.benchmark.cells import UnsupportedCell
-    from recbench.benchmark.model_contract import hook
+    from recbench.run.cells import UnsupportedCell
+    from recbench.protocol.model_contract import hook
 
     factory = baselines.get(name)
     trains = hook(factory, "trains")

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from mind_fixture import DEV, NEWS, write_mind
-from recbench.benchmark.kinds.impressions import candidate_ranks
-from recbench.cli import app
+from recbench.protocol.kinds.impressions import candidate_ranks
+from recbench.cli.app import app
 
 
 # --- MIND's official scorer (msnews/MIND evaluate.py), written out independently -------------

@@ -6,9 +6,9 @@ import json
 
 from typer.testing import CliRunner
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.runner import run_cell
-from recbench.cli import app
+from recbench.protocol.settings import EvalSettings
+from recbench.run.runner import run_cell
+from recbench.cli.app import app
 
 QUICK = ["--n-bootstrap", "20", "--latency-queries", "3", "--offline-texts", "0", "--no-isolate", "--no-progress"]
 

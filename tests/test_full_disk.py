@@ -10,9 +10,9 @@ import errno
 import numpy as np
 import pytest
 
-from recbench.benchmark.cells import Cell
-from recbench.benchmark.grid import run_grid
-from recbench.benchmark.registry import datasets
+from recbench.run.cells import Cell
+from recbench.run.grid import run_grid
+from recbench.protocol.registry import datasets
 
 from test_every_model_smoke import QUICK, dataset_of
 
@@ -60,7 +60,7 @@ def test_a_full_disk_while_writing_the_json_removes_the_sidecar_it_wrote(tmp_pat
 
 def test_a_plugin_whose_params_are_not_json_fails_its_cell_naming_the_field_and_the_grid_goes_on(
         tmp_path, toy_pairs, isolated_cache):
-    from recbench.benchmark.registry import baselines
+    from recbench.protocol.registry import baselines
 
     class ArrayParams:
         name = "array-params"

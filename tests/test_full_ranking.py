@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.kinds.ranking import faiss_index, relevant_tie_counts, top_k
-from recbench.benchmark.metrics import expected_ranking_metrics
-from recbench.benchmark.runner import build_dataset, run_cell
+from recbench.protocol.data import DataLocator
+from recbench.protocol.settings import EvalSettings
+from recbench.protocol.kinds.ranking import faiss_index, relevant_tie_counts, top_k
+from recbench.protocol.metrics import expected_ranking_metrics
+from recbench.run.runner import build_dataset, run_cell
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets.wine import read_wine_reviews, held_out_item_mask
 

@@ -9,8 +9,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from recbench.benchmark.check import load_suite
-from recbench.cli import app
+from recbench.run.check import load_suite
+from recbench.cli.app import app
 
 CELL = {"model": "random", "dataset": "lee", "metrics": {"pearson": {"expected": 0.0, "tolerance": 5.0}}}
 

@@ -5,8 +5,8 @@ import pytest
 from sklearn.decomposition import TruncatedSVD
 from wordfreq import get_frequency_dict
 
-from recbench.baselines._words import load_glove_6b_50d, tokenize, tokenize_batch, weighted_average
-from recbench.baselines.glove import SIF, GloveAverage
+from recbench.baselines.encoders._words import load_glove_6b_50d, tokenize, tokenize_batch, weighted_average
+from recbench.baselines.encoders.glove import SIF, GloveAverage
 
 pytestmark = pytest.mark.integration  # model weights, training or a process per cell
 

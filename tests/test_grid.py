@@ -58,9 +58,9 @@ def test_interrupted_grid_resumes_with_only_the_missing_cells(tmp_path):
 
 
 def test_a_record_of_an_older_model_version_does_not_count_as_recorded(tmp_path):
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.grid import current_records
-    from recbench.benchmark.registry import baselines
+    from recbench.run.cells import Cell
+    from recbench.run.grid import current_records
+    from recbench.protocol.registry import baselines
 
     cell = Cell.resolve("biencoder", "ml100k-mix")
     version = baselines.get("biencoder").version
@@ -74,11 +74,11 @@ def test_a_record_of_an_older_model_version_does_not_count_as_recorded(tmp_path)
 def test_any_executor_yields_runs_and_the_driver_alone_writes(tmp_path):
     """The Executor interface: an in-memory executor hands finished runs back; run_grid writes
     them, counts an executor's failure, and reports outcomes with the Status enum."""
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.evaluate import EvalSettings
-    from recbench.benchmark.executor import Finished, Status
-    from recbench.benchmark.grid import run_grid
-    from recbench.benchmark.runner import compute_run
+    from recbench.run.cells import Cell
+    from recbench.protocol.settings import EvalSettings
+    from recbench.run.executor import Finished, Status
+    from recbench.run.grid import run_grid
+    from recbench.run.runner import compute_run
 
     settings = EvalSettings(n_bootstrap=20, latency_queries=0, offline_texts=0, progress=False)
     ok = Cell.resolve("random", "lee", settings=settings)

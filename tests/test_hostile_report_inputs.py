@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from minimal_record import minimal_record
-from recbench.benchmark.budget import BudgetError, parse_budget
-from recbench.benchmark.records import RecordError, iter_records, write_record
-from recbench.cli import app
+from recbench.report.budget import BudgetError, parse_budget
+from recbench.results.records import RecordError, iter_records, write_record
+from recbench.cli.app import app
 
 
 def folder_with_one_good_record(tmp_path: Path) -> Path:
@@ -112,7 +112,7 @@ def test_report_lists_its_folder_once_so_a_run_writing_beside_it_cannot_split_it
     disagree (a KeyError). The folder is read once, and a report beside a writing run completes."""
     import threading
 
-    import recbench.benchmark.report as report
+    import recbench.report.leaderboard as report
 
     runs = folder_with_one_good_record(tmp_path)
     listings = []

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from recbench.benchmark.metrics import impression_metrics
+from recbench.protocol.metrics import impression_metrics
 
 
 def mind_dcg(y_true, y_score, k):

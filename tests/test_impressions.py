@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from mind_fixture import write_mind
-from recbench.baselines.popularity import Popularity
-from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.task_kinds import evaluate
-from recbench.benchmark.kinds.impressions import click_counts
-from recbench.benchmark.pooling import Pooling, score_all, score_one, unit_rows
-from recbench.benchmark.tasks import Impressions
+from recbench.baselines.references.popularity import Popularity
+from recbench.protocol.data import DataLocator
+from recbench.protocol.settings import EvalSettings
+from recbench.protocol.kinds.base import evaluate
+from recbench.protocol.kinds.impressions import click_counts
+from recbench.protocol.pooling import Pooling, score_all, score_one, unit_rows
+from recbench.protocol.kinds.tasks import Impressions
 from recbench.datasets.mind import MindSmall
 from recbench.datasets._logs import InteractionLog
 from recbench.datasets.mix import MixRecipe, build_impressions
@@ -112,7 +112,7 @@ def test_impression_metrics_skip_one_class_impressions_for_auc_only(tmp_path):
 
 
 def test_random_is_a_floor_at_one_half_on_real_impressions(real_data):
-    from recbench.benchmark.runner import run_cell
+    from recbench.run.runner import run_cell
 
     settings = EvalSettings(n_bootstrap=200, latency_queries=5, progress=False, use_cache=False)
     aucs = []

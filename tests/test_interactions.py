@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.runner import build_dataset, run_cell
-from recbench.benchmark.data import DataLocator
-from recbench.cli import app
+from recbench.protocol.settings import EvalSettings
+from recbench.run.runner import build_dataset, run_cell
+from recbench.protocol.data import DataLocator
+from recbench.cli.app import app
 from recbench.datasets._parsing import DataFormatError
 
 FAST = EvalSettings(n_bootstrap=30, latency_queries=3, offline_texts=0, progress=False, use_cache=False)
@@ -162,8 +162,8 @@ def test_mix_built_in_memory_is_the_task_its_written_files_give(real_data, tmp_p
     """A Mix dataset is built in memory (nothing written); `recbench datasets build-impressions`
     writes the same tables as files. Reading those files back gives the very same task: item
     table, every impression array, the fingerprint and the recorded info."""
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.registry import datasets
+    from recbench.protocol.data import DataLocator
+    from recbench.protocol.registry import datasets
     from recbench.datasets._logs import load_source
     from recbench.datasets.mind import build_task
     from recbench.datasets.mix import MixRecipe, build_impressions

@@ -6,10 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.baselines._item_codes import (
-    INDEXINGS, FittedIndexing, IndexingSpec, cached_indexing, code_stats, cooccurrence, first_appearance_order, fit_indexing,
-    fit_residual_codebooks, item_codes, residual_codes, with_collision_level,
-)
+from recbench.baselines.sequential._item_codes import (INDEXINGS, FittedIndexing, IndexingSpec, cached_indexing, code_stats, cooccurrence, first_appearance_order, fit_indexing, fit_residual_codebooks, item_codes, residual_codes, with_collision_level)
 
 
 def clustered_catalog(n_groups: int = 6, per_group: int = 20, dim: int = 16, seed: int = 0):

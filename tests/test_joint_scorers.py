@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.kinds.impressions import impressions_training_split
-from recbench.benchmark.task_kinds import evaluate
-from recbench.benchmark.tasks import ImpressionsTask
+from recbench.protocol.settings import EvalSettings
+from recbench.protocol.kinds.impressions import impressions_training_split
+from recbench.protocol.kinds.base import evaluate
+from recbench.protocol.kinds.tasks import ImpressionsTask
 from recbench.datasets._cold_impressions import with_cold_items
 from recbench.datasets._sequences import ColdItems
 from toy_tasks import topic_impressions
@@ -26,7 +26,7 @@ def toy_task(n_imp: int = 60, seed: int = 0) -> ImpressionsTask:
 
 
 def fit(model, task, steps=6):
-    from recbench.benchmark.training import Budget, TrainSettings, fit_or_load
+    from recbench.run.training import Budget, TrainSettings, fit_or_load
 
     train, valid = impressions_training_split(task, seed=0)
     return fit_or_load(model, train, lambda: evaluate(model, valid, QUICK).metrics["auc"]["value"],
@@ -35,7 +35,7 @@ def fit(model, task, steps=6):
 
 
 def test_an_untrained_cross_encoder_scores_every_candidate_alike(isolated_cache):
-    from recbench.baselines.cross_encoder import CrossEncoder
+    from recbench.baselines.joint.cross_encoder import CrossEncoder
 
     result = evaluate(CrossEncoder(), toy_task(), QUICK)
     assert result.metrics["auc"]["value"] == pytest.approx(0.5)  # all tied: one half per impression
@@ -43,7 +43,7 @@ def test_an_untrained_cross_encoder_scores_every_candidate_alike(isolated_cache)
 
 @pytest.mark.parametrize("name", ["cross-encoder", "half-cross-encoder", "biencoder-colbert", "half-cross-colbert"])
 def test_training_runs_and_a_query_scored_alone_matches_its_impression(name, isolated_cache, tmp_path):
-    from recbench.benchmark.registry import baselines
+    from recbench.protocol.registry import baselines
 
     task = toy_task()
     model = baselines.get(name)(batch=8)
@@ -61,7 +61,7 @@ def test_training_runs_and_a_query_scored_alone_matches_its_impression(name, iso
 
 
 def test_a_cross_encoder_never_reads_a_cold_items_text_in_training(isolated_cache, monkeypatch):
-    from recbench.baselines.cross_encoder import CrossEncoder
+    from recbench.baselines.joint.cross_encoder import CrossEncoder
 
     task = with_cold_items(toy_task(), ColdItems(0.3), None)
     cold_titles = {t for t, c in zip(task.item_fields["title"], task.cold_items) if c}
@@ -94,7 +94,7 @@ def test_a_cross_encoder_never_reads_a_cold_items_text_in_training(isolated_cach
 def test_batched_maxsim_equals_the_per_candidate_definition_and_passes_gradients():
     import torch
 
-    from recbench.baselines.cross_encoder import maxsim
+    from recbench.baselines.joint.cross_encoder import maxsim
 
     torch.manual_seed(0)
     items = [torch.randn(n, 8, requires_grad=True) for n in (3, 0, 5, 1)]

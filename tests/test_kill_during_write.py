@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from recbench.benchmark import cache as cache_module
-from recbench.benchmark.cache import EmbeddingCache
-from recbench.benchmark.records import iter_records, read_per_query
+from recbench.protocol import cache as cache_module
+from recbench.protocol.cache import EmbeddingCache
+from recbench.results.records import iter_records, read_per_query
 
 from minimal_record import minimal_record
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration  # model weights, training or a process per
 
 WRITER = r"""
 import json, sys, numpy as np
-from recbench.benchmark.records import write_record
+from recbench.results.records import write_record
 folder, template = sys.argv[1], json.loads(sys.argv[2])
 for i in range(10_000):
     rec = {**template, "run_id": f"r-{i:06d}"}
@@ -67,7 +67,7 @@ def test_an_interrupted_cache_write_leaves_no_entry_and_no_temp(tmp_path, monkey
 def test_an_interrupted_checkpoint_or_resume_save_keeps_what_was_there(tmp_path):
     import torch
 
-    from recbench.benchmark.training import CheckpointCache, ResumeState, TrainingReport
+    from recbench.run.training import CheckpointCache, ResumeState, TrainingReport
 
     class Failing:
         name, params = "f", {}

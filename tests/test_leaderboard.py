@@ -7,10 +7,11 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.report import pareto_frontier, write_report
-from recbench.benchmark.runner import run_cell
-from recbench.cli import app
+from recbench.protocol.settings import EvalSettings
+from recbench.results.rows import pareto_frontier
+from recbench.report.leaderboard import write_report
+from recbench.run.runner import run_cell
+from recbench.cli.app import app
 
 pytestmark = pytest.mark.integration  # model weights, training or a process per cell
 

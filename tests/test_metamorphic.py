@@ -6,7 +6,7 @@ of the real data, one test class per task kind.
   constant is undefined);
 - an oracle (a test plugin that scores the relevant items highest) scores 1.0;
 - renaming item ids and reordering the catalog change no metric;
-- duplicating the catalog has the documented effect of the tie rule (README, "Ties").
+- duplicating the catalog has the documented effect of the tie rule (docs/reliability.md, "Ties").
 
 Chance is computed independently of the metric code (scipy's hypergeometric distribution,
 harmonic numbers), and a truly random ranking (the ``random`` baseline) must land within
@@ -22,15 +22,15 @@ import numpy as np
 import pytest
 from scipy.stats import hypergeom
 
-from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError
-from recbench.benchmark.task_kinds import evaluate
-from recbench.benchmark.kinds.ranking import relevant_tie_counts
-from recbench.benchmark.metrics import expected_ranking_metrics
-from recbench.benchmark.pooling import unit_rows
-from recbench.benchmark.registry import baselines, datasets
-from recbench.benchmark.runner import build_dataset, run_cell
-from recbench.benchmark.tasks import Dataset, Impressions, ImpressionsTask, ItemToItemTask, PairsTask, SequencesTask
+from recbench.protocol.data import DataLocator
+from recbench.protocol.settings import EvalSettings, EvaluationError
+from recbench.protocol.kinds.base import evaluate
+from recbench.protocol.kinds.ranking import relevant_tie_counts
+from recbench.protocol.metrics import expected_ranking_metrics
+from recbench.protocol.pooling import unit_rows
+from recbench.protocol.registry import baselines, datasets
+from recbench.run.runner import build_dataset, run_cell
+from recbench.protocol.kinds.tasks import (Dataset, Impressions, ImpressionsTask, ItemToItemTask, PairsTask, SequencesTask)
 
 FAST = EvalSettings(n_bootstrap=30, latency_queries=2, progress=False, use_cache=False)
 DISCOUNTS = 1.0 / np.log2(np.arange(2, 12))  # ranks 1..10

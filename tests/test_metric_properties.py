@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import assume, given, settings, strategies as st
 from sklearn.metrics import roc_auc_score
 
-from recbench.benchmark.metrics import expected_ranking_metrics, impression_metrics
+from recbench.protocol.metrics import expected_ranking_metrics, impression_metrics
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

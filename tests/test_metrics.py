@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from recbench.benchmark.metrics import pearson, percentile_interval, spearman
+from recbench.protocol.metrics import pearson, percentile_interval, spearman
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -27,9 +27,9 @@ def test_batched_rows_match_scipy_row_by_row():
 def test_pairs_protocol_interval_is_seeded_and_agrees_with_scipy():
     """Through the production path (the pairs protocol): an encoder that puts text a_i at angle 0
     and b_i at arccos(p_i) gives cosines p_i, so its Spearman and interval are those of (p, gold)."""
-    from recbench.benchmark.evaluate import EvalSettings
-    from recbench.benchmark.task_kinds import evaluate
-    from recbench.benchmark.tasks import PairsTask
+    from recbench.protocol.settings import EvalSettings
+    from recbench.protocol.kinds.base import evaluate
+    from recbench.protocol.kinds.tasks import PairsTask
 
     rng = np.random.default_rng(4)
     gold = rng.normal(size=500)
@@ -65,7 +65,7 @@ def test_percentile_interval_ignores_nan():
 def test_scores_one_rounding_error_apart_are_one_tie():
     """Identical item vectors may get scores that differ in the last bits of a matrix product;
     they are still one tie, so the rule does not depend on the BLAS build or catalog order."""
-    from recbench.benchmark.kinds.ranking import relevant_tie_counts
+    from recbench.protocol.kinds.ranking import relevant_tie_counts
 
     s = np.float32(0.731)
     row = np.array([[s, np.nextafter(s, np.float32(1)), np.nextafter(s, np.float32(0)), 0.5, 0.9]], dtype=np.float32)

@@ -4,8 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mind_fixture import DEV, write_mind, write_split
-from recbench.benchmark.data import DataLocator
-from recbench.cli import app
+from recbench.protocol.data import DataLocator
+from recbench.cli.app import app
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets.mind import MindSmall, build_task
 

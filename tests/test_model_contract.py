@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.model_contract import HOOKS, ModelContractError, check_model, check_model_class, hook
-from recbench.benchmark.registry import Registry, baselines
+from recbench.protocol.model_contract import HOOKS, ModelContractError, check_model, check_model_class, hook
+from recbench.protocol.registry import Registry, baselines
 
 
 class Enc:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from recbench.benchmark.cells import Cell, CellError
-from recbench.benchmark.option_types import CONVENTIONAL_RANGES, OptionError, check_range, typed_options
+from recbench.run.cells import Cell, CellError
+from recbench.protocol.options import CONVENTIONAL_RANGES, OptionError, check_range, typed_options
 
 
 @pytest.mark.parametrize("model,option,value,why", [

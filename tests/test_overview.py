@@ -3,9 +3,9 @@ dataset beside it; one board machine per dataset, the others' rows apart."""
 
 import pytest
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.report import render_markdown, write_report
-from recbench.benchmark.runner import run_cell
+from recbench.protocol.settings import EvalSettings
+from recbench.report.leaderboard import render_markdown, write_report
+from recbench.run.runner import run_cell
 from tests.toy_tasks import edit_record
 
 FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)
@@ -89,9 +89,10 @@ def test_p_values_from_a_pool_of_processes_are_the_ones_computed_in_process(boar
     """The report computes missing pairwise tests on a pool of processes: the same p-values."""
     import shutil
 
-    from recbench.benchmark import report
+    from recbench.results import comparisons as report
+    from recbench.results.rows import load
 
-    frame = report.load(board)
+    frame = load(board)
     groups = [frame[frame["dataset"] == "lee"]]
     monkeypatch.setattr(report, "PARALLEL_FROM", 1)
     pooled = report.significance_of_groups(groups, n_perm=200, workers=2)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import typer
 from hypothesis import given, settings, strategies as st
 
-from recbench.benchmark.cells import CellError, parse_train_seeds
-from recbench.benchmark.option_types import OptionError, coerce
-from recbench.benchmark.training import Budget
-from recbench.cli import parse_options, split_specs
+from recbench.run.cells import CellError, parse_train_seeds
+from recbench.protocol.options import OptionError, coerce
+from recbench.run.training import Budget
+from recbench.cli.app import parse_options, split_specs
 
 FUZZ = settings(max_examples=300, deadline=None)
 

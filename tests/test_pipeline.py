@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.kinds.ranking import relevant_tie_counts
-from recbench.benchmark.metrics import expected_ranking_metrics
-from recbench.benchmark.rerank import Reranker, first_stage_recall, reranked_block, reranked_top
-from recbench.benchmark.scenarios import single_stream
-from recbench.benchmark.stages import stage
+from recbench.protocol.kinds.ranking import relevant_tie_counts
+from recbench.protocol.metrics import expected_ranking_metrics
+from recbench.protocol.rerank import Reranker, first_stage_recall, reranked_block, reranked_top
+from recbench.protocol.scenarios import single_stream
+from recbench.protocol.stages import stage
 
 
 def toy(n_queries=30, n_items=50, seed=0):
@@ -79,7 +79,7 @@ def test_each_stage_gets_its_own_percentiles_and_the_top_level_adds_up():
 
 @pytest.mark.parametrize("kind", ["mean", "topk", "mix"])
 def test_an_impression_served_from_stored_vectors_splits_into_pool_and_score(kind):
-    from recbench.benchmark.pooling import Pooling, score_one
+    from recbench.protocol.pooling import Pooling, score_one
 
     rng = np.random.default_rng(0)
     unit = rng.normal(size=(40, 8)).astype(np.float32)
@@ -99,7 +99,7 @@ def test_a_stage_outside_a_timed_query_records_nothing():
 def test_bad_pipelines_are_refused_before_anything_loads(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from recbench.cli import app
+    from recbench.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     cli = CliRunner()
@@ -114,8 +114,8 @@ def test_bad_pipelines_are_refused_before_anything_loads(tmp_path, monkeypatch):
     out = cli.invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--rerank", "sbert", "--rerank-depth", "x"])
     assert out.exit_code == 2 and "whole numbers" in out.output
     assert not (tmp_path / "runs").exists()
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.run.cells import Cell
+    from recbench.protocol.settings import EvalSettings
 
     cell = Cell.resolve("sif", "amazon-scientific", settings=EvalSettings(rerank="cross-encoder:/ckpt", rerank_depth=20))
     assert cell.settings.rerank == "cross-encoder:/ckpt"  # a joint scorer of impressions reranks sequences
@@ -126,8 +126,8 @@ def test_a_reranker_over_the_whole_catalog_is_the_reranker_alone(real_data, isol
     """popularity's top N re-ordered by SIF, N the whole catalog, is SIF's own ranking (the same
     cosine with the mean of the history's vectors); at depth 1 it is popularity's, apart from the
     first place. Latency comes split by stage."""
-    from recbench.benchmark.evaluate import EvalSettings
-    from recbench.benchmark.runner import run_cell
+    from recbench.protocol.settings import EvalSettings
+    from recbench.run.runner import run_cell
 
     base = dict(n_bootstrap=20, latency_queries=20, offline_texts=0, progress=False)
     sif = run_cell("sif", "ml100k", settings=EvalSettings(**base), results_dir=None).record
@@ -150,9 +150,9 @@ def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_ful
                                                                                       isolated_cache):
     """--max-queries scores a seeded sample: the same queries for two models (paired tests hold),
     each query's figure the one the full run gives it, and the record says it was sampled."""
-    from recbench.benchmark.evaluate import EvalSettings
-    from recbench.benchmark.runner import compute_run
-    from recbench.benchmark.cells import Cell
+    from recbench.protocol.settings import EvalSettings
+    from recbench.run.runner import compute_run
+    from recbench.run.cells import Cell
 
     base = dict(n_bootstrap=20, latency_queries=5, offline_texts=0, progress=False)
 
@@ -172,8 +172,8 @@ def test_a_query_sample_is_seeded_the_same_for_every_row_and_a_subset_of_the_ful
 
 
 def test_an_item_to_item_sample_keeps_each_querys_judgments_exclusions_and_id():
-    from recbench.benchmark.kinds.item_to_item import sample_item_queries
-    from recbench.benchmark.tasks import ItemToItemTask
+    from recbench.protocol.kinds.item_to_item import sample_item_queries
+    from recbench.protocol.kinds.tasks import ItemToItemTask
 
     task = ItemToItemTask(name="toy", split="test", item_ids=np.arange(6), item_fields={"description": list("abcdef")},
                           relevant=np.array([1, 2, 3, 4, 5, 0]), relevant_offsets=np.array([0, 2, 3, 6]),
@@ -189,9 +189,9 @@ def test_an_item_to_item_sample_keeps_each_querys_judgments_exclusions_and_id():
 
 
 def test_a_checkpoint_reranker_is_labelled_by_its_folder_name_not_its_path():
-    from recbench.benchmark.records import short_spec
-    from recbench.benchmark.runner import serving_variant
-    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.results.records import short_spec
+    from recbench.run.runner import serving_variant
+    from recbench.protocol.settings import EvalSettings
 
     assert short_spec("cross-encoder:/home/a/.cache/recbench/checkpoints/cross-encoder-37e3") == \
         "cross-encoder:cross-encoder-37e3"
@@ -203,8 +203,8 @@ def test_a_checkpoint_reranker_is_labelled_by_its_folder_name_not_its_path():
 
 
 def test_a_dataset_folder_is_labelled_by_its_last_part_and_a_digest_and_the_record_keeps_the_path(tmp_path):
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.records import record_filename, short_spec
+    from recbench.run.cells import Cell
+    from recbench.results.records import record_filename, short_spec
 
     one, two = "interactions:/data/shop-a/log", "interactions:/data/shop-b/log"
     assert short_spec(one, hashed=True).startswith("interactions:log-")

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.task_kinds import TaskKind, get_kind, register_kind, task_kinds
+from recbench.api import EvalSettings, TaskKind, get_kind, register_kind, task_kinds
 
 TOY_MODULE = textwrap.dedent('''
     """A toy task kind, dataset and model, all from a plugin."""
@@ -24,11 +23,7 @@ TOY_MODULE = textwrap.dedent('''
 
     import numpy as np
 
-    from recbench.benchmark.capabilities import Encoder
-    from recbench.benchmark.evaluate import EvalResult
-    from recbench.benchmark.metrics import mean_with_ci
-    from recbench.benchmark.task_kinds import RATE, TaskKind
-    from recbench.benchmark.tasks import Dataset
+    from recbench.api import Dataset, Encoder, EvalResult, RATE, TaskKind, mean_with_ci
     from toy_plugin_models import LetterCounts  # noqa: F401 (the tests' toy encoder: tests/toy_plugin_models.py)
 
 
@@ -139,8 +134,7 @@ def test_a_plugin_entry_that_is_not_a_task_kind_is_refused_by_name() -> None:
 
 
 def test_a_registered_kind_is_what_the_harness_asks() -> None:
-    from recbench.benchmark.capabilities import Encoder
-    from recbench.benchmark.task_kinds import evaluate, supports
+    from recbench.api import Encoder, evaluate, supports
 
     calls = []
     kind = register_kind(TaskKind(name="echo", evaluate=lambda m, t, s: calls.append(t) or "done",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recbench.cli import split_specs
+from recbench.cli.app import split_specs
 
 
 pytestmark = pytest.mark.integration  # model weights, training or a process per cell
@@ -76,8 +76,8 @@ def test_lists_split_at_top_level_commas_and_a_hash_part_keeps_its_commas():
 
 
 def test_a_pairs_file_with_a_byte_order_mark_is_read(tmp_path):
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.runner import build_dataset
+    from recbench.protocol.data import DataLocator
+    from recbench.run.runner import build_dataset
 
     path = tmp_path / "pairs.csv"
     rows = "s1,s2,score\na cat sits,a cat is sitting,4.5\na dog runs,stocks fell,0.5\nrain today,it rains,4\n"

@@ -64,7 +64,7 @@ def test_no_module_of_the_package_uses_a_private_name_of_another_package() -> No
 def test_running_bert_layer_by_layer_equals_its_public_forward_under_padding() -> None:
     torch = pytest.importorskip("torch")
     from recbench.baselines._neural import bert_layers, bert_lower
-    from recbench.baselines.sbert import load_sentence_transformer
+    from recbench.baselines.encoders.sbert import load_sentence_transformer
 
     bert = load_sentence_transformer(None, "test")[0].auto_model.eval()
     tokenizer = load_sentence_transformer(None, "test").tokenizer

@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from recbench.benchmark.cells import Cell
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.grid import GridInterrupted, run_grid
-from recbench.benchmark.records import iter_records
+from recbench.run.cells import Cell
+from recbench.protocol.settings import EvalSettings
+from recbench.run.grid import GridInterrupted, run_grid
+from recbench.results.records import iter_records
 
 ray = pytest.importorskip("ray")
 
@@ -76,7 +76,7 @@ def test_ctrl_c_cancels_the_queued_cells_and_leaves_no_half_record(tmp_path):
 
 
 def test_a_cell_declares_its_pinned_threads_else_a_whole_node():
-    from recbench.benchmark.ray_executor import cell_cpus
+    from recbench.run.ray_executor import cell_cpus
 
     pinned, free = cells(["sif"], ["lee"], replace(FAST, threads=1))[0], cells(["sif"], ["lee"])[0]
     assert cell_cpus(pinned, [4, 8]) == 1
@@ -98,7 +98,7 @@ def test_an_unknown_executor_is_an_error():
 def test_the_command_line_runs_cells_and_fills_the_cache_on_ray(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from recbench.cli import app
+    from recbench.cli.app import app
 
     monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
     runner = CliRunner()
@@ -117,7 +117,7 @@ def test_the_command_line_runs_cells_and_fills_the_cache_on_ray(tmp_path, monkey
 def test_without_ray_the_ray_executor_says_how_to_install_it(monkeypatch):
     import sys
 
-    from recbench.benchmark.ray_executor import require_ray
+    from recbench.run.ray_executor import require_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[ray\]'"):

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from recbench.benchmark.records import (RecordError, check_writable, iter_records, remove_stale_temps,
-                                        write_record)
+from recbench.results.records import RecordError, check_writable, iter_records, remove_stale_temps, write_record
 
 from minimal_record import minimal_record
 
@@ -36,7 +35,7 @@ def test_a_record_that_breaks_the_schema_is_never_written_nor_read(tmp_path):
 def test_every_committed_record_keeps_the_schema():
     from pathlib import Path
 
-    from recbench.benchmark.records import read_record
+    from recbench.results.records import read_record
 
     committed = sorted((Path(__file__).resolve().parent.parent / "results").glob("*.json"))
     assert committed, "the project's records are missing"
@@ -60,7 +59,7 @@ def test_temp_files_are_never_records_and_bad_files_are_skipped_by_name(tmp_path
 
 
 def test_the_report_leaves_unreadable_files_out_and_says_how_many(tmp_path):
-    from recbench.benchmark.report import render_markdown
+    from recbench.report.leaderboard import render_markdown
 
     (tmp_path / "broken.json").write_text("{")
     with pytest.warns(UserWarning):
@@ -90,7 +89,7 @@ def test_an_unwritable_results_folder_is_found_before_anything_runs(tmp_path):
             check_writable(locked)
     from typer.testing import CliRunner
 
-    from recbench.cli import app
+    from recbench.cli.app import app
 
     result = CliRunner().invoke(app, ["run", "-m", "random", "-d", "lee", "--results-dir", str(afile), "--no-progress"])
     assert result.exit_code == 2 and "is a file, not a folder" in result.output

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from recbench.benchmark.registry import Registry, UnknownNameError, baselines, datasets, split_spec
+from recbench.api import Registry, UnknownNameError, baselines, datasets, split_spec
 
 
 def test_builtins_are_found_without_naming_them_in_the_core():
@@ -40,7 +40,7 @@ def test_double_registration_is_an_error():
 
 PLUGIN = '''
 import numpy as np
-from recbench.benchmark.tasks import Dataset, PairsTask
+from recbench.api import Dataset, PairsTask
 from toy_plugin_models import LetterCounts  # noqa: F401 (the tests' toy encoder: tests/toy_plugin_models.py)
 
 

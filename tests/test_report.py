@@ -1,8 +1,8 @@
 """The leaderboard: newest run per cell, published rows apart and beside our figure."""
 
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.report import file_slug, render_markdown
-from recbench.benchmark.runner import run_cell
+from recbench.protocol.settings import EvalSettings
+from recbench.report.leaderboard import file_slug, render_markdown
+from recbench.run.runner import run_cell
 
 FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)
 
@@ -31,7 +31,7 @@ def test_the_summary_compares_rows_only_on_datasets_both_ran_on():
     import pandas as pd
     import pytest
 
-    from recbench.benchmark.report import head_to_head
+    from recbench.report.leaderboard import head_to_head
 
     rows = []
     for d in range(6):  # "broad" and "strong" ran on six datasets, "variant" on two of them
@@ -129,8 +129,8 @@ def test_the_summary_ranks_rows_within_each_task_kind_only(tmp_path, real_data):
 
 
 def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
-    from recbench.benchmark.markdown import fmt_train_minutes
-    from recbench.benchmark.report import train_device_of
+    from recbench.report.markdown import fmt_train_minutes
+    from recbench.results.rows import train_device_of
 
     gpu = {"training": {"device": "cuda (NVIDIA H200)"}}
     older = {"training": {"minutes": 3.0}}  # before the field: the CPU
@@ -142,11 +142,11 @@ def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
     assert fmt_train_minutes({"train_minutes": 12.0, "train_device": "cpu"}) == "12.0"
     assert fmt_train_minutes({"train_minutes": None, "train_device": "cuda"}) == "–"
     assert fmt_train_minutes({"train_minutes": float("nan"), "train_device": "cpu"}) == "–"
-    from recbench.benchmark.report import on_one_device
+    from recbench.results.rows import on_one_device
 
     mixed = [("a", {"training": {"device": "cuda", "minutes": 0.8}}), ("b", {"training": {"minutes": 5.0}})]
     assert [p for p, _ in on_one_device(mixed)] == ["b"]  # the CPU seed's minutes, not a blend
-    from recbench.benchmark.report_representations import representation_of
+    from recbench.report.representations import representation_of
 
     old_sasrec = {"model": {"name": "sasrec"}, "timing": {}, "details": {}}  # before models declared it
     assert representation_of(old_sasrec) == {"item": "a learned id embedding"}
@@ -154,7 +154,7 @@ def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
 
 
 def test_compare_prints_a_tiny_significant_difference_as_a_number_not_as_zero():
-    from recbench.cli import figure
+    from recbench.cli.compare import figure
 
     assert figure(2.18e-05, "+") == "+2.2e-05" and figure(-3e-06) == "-3.0e-06"
     assert figure(0.0) == "0.0000" and figure(0.0173, "+") == "+0.0173" and figure(0.00005) == "0.0001"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recbench.benchmark.report_stages import pipeline_curves, pipelines_table, plot_pipelines
+from recbench.report.stages import pipeline_curves, pipelines_table, plot_pipelines
 
 REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -3,10 +3,11 @@ seed: kept in the checkpoint's manifest), counts as trained, and verify says how
 
 import json
 
-from recbench.benchmark.report import reranks_from_checkpoint
-from recbench.benchmark.runner import reranker_label
-from recbench.benchmark.training import MANIFEST, Budget, CheckpointCache, TrainSettings, fit_or_load
-from recbench.benchmark.verify import is_trained, reranker_checkpoint_problem
+from recbench.results.rows import reranks_from_checkpoint
+from recbench.run.runner import reranker_label
+from recbench.protocol.checkpoints import MANIFEST
+from recbench.run.training import Budget, CheckpointCache, TrainSettings, fit_or_load
+from recbench.run.verify import is_trained, reranker_checkpoint_problem
 from tests.test_training import Toy
 
 CELL = {"model": "cross-encoder", "model_options": {}, "dataset": "amazon-scientific-mix", "dataset_options": {},

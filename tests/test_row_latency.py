@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recbench.benchmark.report import row_latency
+from recbench.results.rows import row_latency
 
 
 def run(p50: float, busy: bool) -> tuple[Path, dict]:
@@ -35,8 +35,8 @@ def test_a_sampled_row_is_never_on_the_frontier_nor_a_budget_answer_beside_full_
     """Issue 35: 27 {max_queries=N} rows took ★ and the budget view offered sbert{max_queries=300}."""
     import pandas as pd
 
-    from recbench.benchmark.budget import budget_view, parse_budget
-    from recbench.benchmark.report import full_rows_frontier, sample_key
+    from recbench.report.budget import budget_view, parse_budget
+    from recbench.results.rows import full_rows_frontier, sample_key
 
     frame = pd.DataFrame([
         {"dataset": "d", "split": "test", "model": "full-slow", "value": 0.5, "p50_ms": 5.0, "p99_ms": 9.0, "sample": None},
@@ -60,7 +60,7 @@ def rec(label: str, machine: str, p50: float, value: float, seed: int | None = N
 
 
 def test_the_board_machine_holds_most_rows_and_a_row_takes_its_latency_there():
-    from recbench.benchmark.report import board_machines
+    from recbench.results.rows import board_machines
 
     groups = [[rec("a", "fast", 1.0, 0.5)], [rec("b", "slow", 2.0, 0.6), rec("b", "fast", 0.5, 0.6, seed=1)],
               [rec("c", "slow", 3.0, 0.7)], [rec("e", "slow", 4.0, 0.1)]]
@@ -75,7 +75,7 @@ def test_the_board_machine_holds_most_rows_and_a_row_takes_its_latency_there():
 
 
 def test_sampled_rows_do_not_choose_the_board_machine():
-    from recbench.benchmark.report import board_machines
+    from recbench.results.rows import board_machines
 
     sampled = [rec(f"s{i}", "xeon", 1.0, 0.5) for i in range(3)]
     for _, r in sampled:
@@ -85,7 +85,7 @@ def test_sampled_rows_do_not_choose_the_board_machine():
 
 
 def test_the_reference_floors_are_marked_and_a_model_is_not():
-    from recbench.benchmark.report import is_floor
+    from recbench.results.rows import is_floor
 
     assert is_floor("random") and is_floor("popularity")
     assert not is_floor("sbert") and not is_floor("no-such-model")
@@ -95,8 +95,9 @@ def test_pairwise_tests_are_cached_by_the_records_and_recomputed_when_one_change
     """Issue 35: the report spent most of its minutes in pairwise tests of an unchanged board."""
     import numpy as np
 
-    import recbench.benchmark.report as report
-    from recbench.benchmark.records import write_record
+    import recbench.results.comparisons as report
+    from recbench.results.rows import load
+    from recbench.results.records import write_record
     from minimal_record import minimal_record
 
     runs = tmp_path / "runs"
@@ -109,7 +110,7 @@ def test_pairwise_tests_are_cached_by_the_records_and_recomputed_when_one_change
         value = float(np.corrcoef(pred, gold)[0, 1] * 100)
         rec["metrics"] = {"pearson": {"value": value, "ci_low": value - 5, "ci_high": value + 5}}
         write_record(rec, runs, {"query_id": np.arange(40), "prediction": pred, "gold": gold})
-    frame = report.load(runs)
+    frame = load(runs)
     first = report.significance_vs_best(frame, n_perm=200)
     assert len(first) == 2 and (runs / ".recbench-cache" / "pvalues.json").is_file()
 
@@ -126,7 +127,7 @@ def test_pairwise_tests_are_cached_by_the_records_and_recomputed_when_one_change
 def test_a_plot_is_drawn_again_only_when_its_points_change(tmp_path, monkeypatch):
     import pandas as pd
 
-    import recbench.benchmark.report as report
+    import recbench.report.plots as report
 
     group = pd.DataFrame([{"model": m, "p50_ms": p, "value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "frontier": f,
                            "primary_metric": "ndcg@10"} for m, p, v, f in (("a", 1.0, 0.5, True), ("b", 2.0, 0.4, False))])
@@ -149,8 +150,8 @@ def test_a_swapped_sidecar_misses_the_p_value_cache(tmp_path):
     """The cache key is the sidecar file's own digest: a record cannot claim another's cached test."""
     import numpy as np
 
-    import recbench.benchmark.report as report
-    from recbench.benchmark.records import write_record
+    import recbench.results.comparisons as report
+    from recbench.results.records import write_record
     from minimal_record import minimal_record
 
     runs = tmp_path / "runs"

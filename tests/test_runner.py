@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError
-from recbench.benchmark.registry import baselines
-from recbench.benchmark.records import SCHEMA_VERSION, read_record, write_record
-from recbench.benchmark.runner import run_cell
+from recbench.protocol.settings import EvalSettings, EvaluationError
+from recbench.protocol.registry import baselines
+from recbench.results.records import SCHEMA_VERSION, read_record, write_record
+from recbench.run.runner import run_cell
 
 FAST = EvalSettings(n_bootstrap=50, latency_queries=5, progress=False)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recbench.baselines.sbert import SBERT, default_model_path
+from recbench.baselines.encoders.sbert import SBERT, default_model_path
 
 
 pytestmark = pytest.mark.integration  # model weights, training or a process per cell
@@ -37,7 +37,7 @@ def test_a_missing_folder_is_a_clear_error(tmp_path):
 def test_identity_from_the_configuration_files_is_the_loaded_models():
     """The cache key and the record come from the folder's files; they must be what the loaded
     model says (max length, dimension, parameters), or a lazy model would key another model."""
-    from recbench.baselines._st_config import folder_identity
+    from recbench.baselines.encoders._st_config import folder_identity
 
     lazy = SBERT()
     assert lazy._model is None  # built without loading the weights
@@ -49,9 +49,9 @@ def test_identity_from_the_configuration_files_is_the_loaded_models():
 
 
 def test_a_fully_cached_run_never_loads_the_weights(tmp_path, monkeypatch):
-    from recbench.baselines import sbert as sbert_module
-    from recbench.benchmark.encoding import encode_items
-    from recbench.benchmark.evaluate import EvalSettings
+    from recbench.baselines.encoders import sbert as sbert_module
+    from recbench.protocol.encoding import encode_items
+    from recbench.protocol.settings import EvalSettings
 
     texts = ["a red kettle", "a blue mug", "a green pan"]
     settings = EvalSettings(cache_dir=str(tmp_path), offline_texts=0, warmup_texts=1)

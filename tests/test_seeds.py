@@ -10,8 +10,8 @@ import numpy as np
 from minimal_record import minimal_record
 import pytest
 
-from recbench.benchmark.seeds import hierarchical_bootstrap, holm, seed_siblings, spread
-from recbench.benchmark.significance import compare_per_query
+from recbench.results.seeds import hierarchical_bootstrap, holm, seed_siblings, spread
+from recbench.results.significance import compare_per_query
 
 
 def synthetic_rows(rng, seeds=3, queries=300, seed_sd=0.02, query_sd=0.2, noise_sd=0.05, shift=0.0):

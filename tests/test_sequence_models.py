@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.kinds.sequences import sequences_training_split
-from recbench.benchmark.registry import baselines
+from recbench.protocol.kinds.sequences import sequences_training_split
+from recbench.protocol.registry import baselines
 from recbench.datasets._sequences import leave_one_out
 
 pytestmark = pytest.mark.integration  # torch training (and MiniLM for the text models)
@@ -79,7 +79,7 @@ def test_bert4rec_masks_at_least_one_item_per_sequence():
 def test_id_dropout_drops_id_parts_only_in_training():
     import torch
 
-    from recbench.baselines._textseq_net import TextSeqNet
+    from recbench.baselines.sequential._textseq_net import TextSeqNet
 
     net = TextSeqNet(50, 8, 4, 1, 1, 8, 0.0, 10, "linear", 0, use_ids=True, temperature=None, id_dropout=0.5)
     net.text.normal_()
@@ -123,7 +123,7 @@ def test_a_beam_as_wide_as_the_catalog_is_the_exact_ranking_by_sequence_log_prob
     import torch
     from torch.nn import functional as F
 
-    from recbench.baselines._tiger_net import CodeTrie, constrained_beam_search, small_t5
+    from recbench.baselines.sequential._tiger_net import CodeTrie, constrained_beam_search, small_t5
 
     rng = np.random.default_rng(0)
     tokens = np.unique(rng.integers(2, 8, size=(25, 3)), axis=0)  # distinct tuples over tokens 2..7

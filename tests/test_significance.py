@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from recbench.benchmark.significance import compare_correlations, compare_per_query
+from recbench.results.significance import compare_correlations, compare_per_query
 
 
 def test_identical_runs_are_not_different():
@@ -50,8 +50,8 @@ def test_resampled_spearman_equals_reranking_every_resample_with_scipy():
     resample took minutes); it must equal scipy's rankdata on each resample, ties included."""
     from scipy.stats import rankdata, spearmanr
 
-    from recbench.benchmark.metrics import bootstrap_indices
-    from recbench.benchmark.significance import resampled_spearman
+    from recbench.protocol.metrics import bootstrap_indices
+    from recbench.results.significance import resampled_spearman
 
     rng = np.random.default_rng(7)
     for n, levels in ((7, 3), (60, 5), (400, 1000)):

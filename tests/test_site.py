@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from recbench.benchmark.budget import budget_view, parse_budget
-from recbench.benchmark.report import load
-from recbench.site.build import build_site
+from recbench.report.budget import budget_view, parse_budget
+from recbench.results.rows import load
+from recbench.report.site.build import build_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]  # a browser, the committed records
 COMMITTED = Path(__file__).resolve().parent.parent / "results"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recbench.cli import app
-from recbench.site.build import MARKER, SiteTargetError, build_site, check_site_target, install_site
+from recbench.cli.app import app
+from recbench.report.site.build import MARKER, SiteTargetError, build_site, check_site_target, install_site
 
 COMMITTED = Path(__file__).resolve().parent.parent / "results"
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from recbench.benchmark.cells import Cell, CellError
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError
-from recbench.benchmark.registry import Entry, baselines
-from recbench.cli import app
+from recbench.run.cells import Cell, CellError
+from recbench.protocol.settings import EvalSettings, EvaluationError
+from recbench.protocol.registry import Entry, baselines
+from recbench.cli.app import app
 
 FAST = EvalSettings(n_bootstrap=20, latency_queries=5, offline_texts=0, progress=False, use_cache=False)
 
@@ -44,9 +44,9 @@ class NanAtOne(Hashed):
 
 
 def evaluate_with(model, dataset="lee"):
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.task_kinds import evaluate
-    from recbench.benchmark.runner import build_dataset
+    from recbench.protocol.data import DataLocator
+    from recbench.protocol.kinds.base import evaluate
+    from recbench.run.runner import build_dataset
 
     return evaluate(model, build_dataset(dataset, DataLocator()).load(), FAST)
 
@@ -66,7 +66,7 @@ def test_settings_that_mean_nothing_are_refused_and_no_latency_is_said_so():
         Cell.resolve("random", "lee", settings=EvalSettings(batch_size=0))
     with pytest.raises(CellError, match="--latency-queries must not be negative"):
         Cell.resolve("random", "lee", settings=EvalSettings(latency_queries=-1))
-    from recbench.cli import summarise
+    from recbench.cli.run import summarise
 
     rec = {"primary_metric": "pearson", "metrics": {"pearson": {"value": 1.0, "ci_low": 0.0, "ci_high": 2.0}},
            "timing": {"latency": {}}, "model": {"label": "m"}, "dataset": {"name": "d", "split": "test"}}
@@ -83,8 +83,8 @@ def test_a_plugin_whose_module_is_missing_is_named_and_list_still_works(monkeypa
 
 
 def test_an_empty_behaviors_file_is_an_error_naming_it(tmp_path):
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.runner import build_dataset
+    from recbench.protocol.data import DataLocator
+    from recbench.run.runner import build_dataset
 
     (tmp_path / "news.tsv").write_text("N1\tnews\tsport\ta title\tan abstract\thttp://x\t[]\t[]\n")
     (tmp_path / "behaviors.tsv").write_text("")
@@ -93,8 +93,8 @@ def test_an_empty_behaviors_file_is_an_error_naming_it(tmp_path):
 
 
 def test_a_text_of_a_megabyte_is_read(tmp_path):
-    from recbench.benchmark.data import DataLocator
-    from recbench.benchmark.runner import build_dataset
+    from recbench.protocol.data import DataLocator
+    from recbench.run.runner import build_dataset
 
     path = tmp_path / "long.csv"
     path.write_text("sentence1,sentence2,score\n" + "word " * 220_000 + ",b,1\nc,d,2\ne,f,3\n")

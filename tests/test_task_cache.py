@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbench.benchmark.data import DataLocator
+from recbench.protocol.data import DataLocator
 from recbench.datasets import mix
 from recbench.datasets._logs import load_source
 from recbench.datasets._task_cache import TaskCache, _same, task_key

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from recbench.benchmark.cells import Cell
-from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings
-from recbench.benchmark.task_kinds import evaluate, split_for_training
-from recbench.benchmark.runner import build_dataset, run_cell
-from recbench.benchmark.training import Budget, CheckpointCache, TrainSettings, train
+from recbench.run.cells import Cell
+from recbench.protocol.data import DataLocator
+from recbench.protocol.settings import EvalSettings
+from recbench.protocol.kinds.base import evaluate, split_for_training
+from recbench.run.runner import build_dataset, run_cell
+from recbench.run.training import Budget, CheckpointCache, TrainSettings, train
 from recbench.datasets._sequences import leave_one_out
 from recbench.datasets.wine import held_out_item_mask
 
@@ -92,7 +92,7 @@ def test_a_catalog_too_small_for_the_split_is_a_clear_error(tmp_path):
 
 @pytest.mark.usefixtures("isolated_cache")
 def test_recobert_trains_on_train_items_only_and_scores_the_sum_of_four_cosines(tmp_path, monkeypatch):
-    from recbench.baselines.recobert import RecoBERT
+    from recbench.baselines.encoders.recobert import RecoBERT
 
     seen: list[str] = []
     original = RecoBERT.training_loss
@@ -155,7 +155,7 @@ def successor_task(n_items: int = 30, users: int = 120):
 
 
 def test_sasrec_learns_a_successor_rule_from_ids_alone():
-    from recbench.baselines.sasrec import SASRec
+    from recbench.baselines.sequential.sasrec import SASRec
 
     task = successor_task()
     train_task, valid_task = split_for_training(task, seed=0)
@@ -168,7 +168,7 @@ def test_sasrec_learns_a_successor_rule_from_ids_alone():
 
 @pytest.mark.usefixtures("isolated_cache")
 def test_an_interrupted_training_leaves_no_checkpoint_and_no_record(tmp_path, monkeypatch, real_data):
-    from recbench.baselines.sasrec import SASRec
+    from recbench.baselines.sequential.sasrec import SASRec
 
     calls = {"n": 0}
     original = SASRec.training_loss
@@ -188,7 +188,7 @@ def test_an_interrupted_training_leaves_no_checkpoint_and_no_record(tmp_path, mo
 
 
 def test_recformer_input_newest_item_first_with_item_positions_and_types():
-    from recbench.baselines.recformer import CLS_TYPE, KEY_TYPE, VALUE_TYPE, Recformer
+    from recbench.baselines.sequential.recformer import CLS_TYPE, KEY_TYPE, VALUE_TYPE, Recformer
 
     task = successor_task()
     model = Recformer(zero_shot=True, max_length=24)
@@ -211,7 +211,7 @@ def test_recformer_input_newest_item_first_with_item_positions_and_types():
 
 
 def test_recformer_refuses_an_item_with_no_text_naming_it():
-    from recbench.baselines.recformer import Recformer
+    from recbench.baselines.sequential.recformer import Recformer
 
     task = successor_task()
     task.item_fields["title"][7] = ""
@@ -221,7 +221,7 @@ def test_recformer_refuses_an_item_with_no_text_naming_it():
 
 
 def test_recformer_fine_tunes_in_two_stages_and_keeps_its_item_table(tmp_path):
-    from recbench.baselines.recformer import Recformer
+    from recbench.baselines.sequential.recformer import Recformer
 
     task = successor_task()
     train_task, valid_task = split_for_training(task, seed=0)
@@ -241,7 +241,7 @@ def test_recformer_fine_tunes_in_two_stages_and_keeps_its_item_table(tmp_path):
 
 
 def test_trained_colbert_projects_to_128_and_learns_with_pairwise_softmax(tmp_path):
-    from recbench.baselines.colbert import ColBERTMiniLM
+    from recbench.baselines.encoders.colbert import ColBERTMiniLM
 
     task = successor_task()
     train_task, _ = split_for_training(task, seed=0)
@@ -276,7 +276,7 @@ def test_trained_colbert_on_impressions_learns_clicked_against_shown_not_clicked
     from mind_fixture import write_mind
     from test_export import train_behaviours
 
-    from recbench.baselines.colbert import ColBERTMiniLM
+    from recbench.baselines.encoders.colbert import ColBERTMiniLM
 
     write_mind(tmp_path / "data", train=train_behaviours())
     seen: list[tuple] = []

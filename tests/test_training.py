@@ -11,13 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from recbench.benchmark.data import DataLocator
-from recbench.benchmark.evaluate import EvalSettings, EvaluationError
-from recbench.benchmark.task_kinds import split_for_training
-from recbench.benchmark.registry import baselines
-from recbench.benchmark.runner import build_dataset, run_cell
-from recbench.benchmark.training import (Budget, CheckpointCache, TrainingError, TrainSettings, checkpoint_key,
-                                         fit_or_load, learning_rate_factor, train)
+from recbench.protocol.data import DataLocator
+from recbench.protocol.settings import EvalSettings, EvaluationError
+from recbench.protocol.kinds.base import split_for_training
+from recbench.protocol.registry import baselines
+from recbench.run.runner import build_dataset, run_cell
+from recbench.run.training import (Budget, CheckpointCache, TrainingError, TrainSettings, checkpoint_key, fit_or_load, learning_rate_factor, train)
 
 FAST = EvalSettings(n_bootstrap=20, latency_queries=3, progress=False, use_cache=False)
 
@@ -233,7 +232,7 @@ def test_biencoder_scores_an_empty_history_as_a_tie_not_an_error():
 def test_sasrec_pooling_starts_near_the_newest_item_not_as_noise():
     """At initialisation the user vector must still carry the history (the residual path): with
     position rows drawn N(0, 1) it was noise, and 250 steps of training stayed at chance."""
-    from recbench.baselines._biencoder_net import SASRecPooling
+    from recbench.baselines.encoders._biencoder_net import SASRecPooling
 
     torch.manual_seed(0)
     pooling = SASRecPooling(384).eval()
@@ -288,7 +287,7 @@ def test_an_interrupted_run_resumes_from_its_saved_state_and_ends_in_the_same_we
 
 
 def test_a_cell_without_a_step_budget_takes_its_models_default_and_a_time_alone_caps_it():
-    from recbench.benchmark.cells import Cell
+    from recbench.run.cells import Cell
 
     nrms = baselines.get("nrms")
     cell = Cell.resolve("nrms", "ml100k-mix", training=TrainSettings())
@@ -306,7 +305,7 @@ def test_a_cell_without_a_step_budget_takes_its_models_default_and_a_time_alone_
 
 def test_a_record_names_its_checkpoint_relative_to_the_cache_root_and_finds_it_again(isolated_cache):
     """A committed record must not carry the machine's home folder (/root/.cache/...)."""
-    from recbench.benchmark.training import resolve_checkpoint
+    from recbench.protocol.checkpoints import resolve_checkpoint
 
     settings = TrainSettings(budget=Budget(steps=5, minutes=None))
     section, _ = fit_or_load(Toy(), None, lambda: 0.0, settings, "data-1", "auc", progress=False)

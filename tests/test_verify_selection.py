@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from recbench.benchmark.verify import select_records
+from recbench.run.verify import select_records
 from tests.minimal_record import minimal_record
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recbench.benchmark.records import RecordError, read_per_query
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.verify import verify_record
+from recbench.results.records import RecordError, read_per_query
+from recbench.protocol.registry import datasets
+from recbench.run.verify import verify_record
 
 from test_every_model_smoke import QUICK, TWO_STEPS, dataset_of
 from toy_tasks import edit_record, recorded_run
@@ -107,8 +107,8 @@ def test_a_part_metric_undefined_on_some_queries_is_recomputed_over_those_it_is_
 
     import numpy as np
 
-    from recbench.benchmark.data import sha256_of
-    from recbench.benchmark.verify import sidecar_checks
+    from recbench.protocol.data import sha256_of
+    from recbench.run.verify import sidecar_checks
 
     side = tmp_path / "r.queries.npz"
     np.savez(side, query_id=np.array(["a", "b", "c"]), auc=np.array([0.5, 0.7, 0.9]),

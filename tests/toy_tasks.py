@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recbench.benchmark.tasks import Impressions, ImpressionsTask
+from recbench.api import Impressions, ImpressionsTask
 
 TOPICS = ["guitar strings", "microscope slides", "garden hose", "coffee beans", "bicycle tyre", "printer ink"]
 
@@ -43,9 +43,9 @@ def topic_impressions(per_topic: int, n_test: int, n_train: int, name: str, spli
 
 def recorded_run(results_dir, model: str, dataset: str, settings, training=None):
     """Runs one cell through the real path and writes its record (and sidecar) into ``results_dir``."""
-    from recbench.benchmark.cells import Cell
-    from recbench.benchmark.records import write_record
-    from recbench.benchmark.runner import compute_run
+    from recbench.run.cells import Cell
+    from recbench.results.records import write_record
+    from recbench.run.runner import compute_run
 
     run = compute_run(Cell.resolve(model, dataset, settings=settings, training=training))
     return write_record(run.record, results_dir, run.per_query, run.sidecars)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from recbench.benchmark.tasks import Impressions, ImpressionsTask
+from recbench.protocol.kinds.tasks import Impressions, ImpressionsTask
 from recbench.datasets._sequences import ColdItems
 
 

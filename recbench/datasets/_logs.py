@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from recbench.benchmark.data import DataLocator, DataSource
-from recbench.benchmark.registry import Registry, split_spec
+from recbench.protocol.data import DataLocator, DataSource
+from recbench.protocol.registry import Registry, split_spec
 
 
 @dataclass
@@ -59,7 +59,7 @@ def register_log_source(source: LogSource) -> LogSource:
 
 
 def _ensure_builtins() -> None:
-    from recbench.benchmark.registry import datasets
+    from recbench.protocol.registry import datasets
 
     datasets.names()  # imports every built-in dataset module: each registers the logs it reads
 

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from recbench.benchmark.tasks import Dataset, SequencesTask
+from recbench.protocol.kinds.tasks import Dataset, SequencesTask
 
 MAX_HISTORY = 50
 

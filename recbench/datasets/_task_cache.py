@@ -20,9 +20,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from recbench.benchmark.cache import file_digest, file_mode
-from recbench.benchmark.data import default_cache_dir
-from recbench.benchmark.tasks import Impressions, ImpressionsTask
+from recbench.protocol.cache import file_digest, file_mode
+from recbench.protocol.data import default_cache_dir
+from recbench.protocol.kinds.tasks import Impressions, ImpressionsTask
 
 _IMPRESSION_ARRAYS = ("ids", "users", "times", "history", "history_offsets", "candidates", "candidate_offsets",
                       "labels")

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import SequencesTask, fingerprint_files
+from recbench.protocol.registry import datasets
+from recbench.protocol.kinds.tasks import SequencesTask, fingerprint_files
 from recbench.datasets._logs import InteractionLog, LogSource, register_log_source
 from recbench.datasets._parsing import DataFormatError, allow_long_fields, parse_score, undecodable
 from recbench.datasets._sequences import first_seen_times, SequenceDataset, leave_one_out, user_sequences

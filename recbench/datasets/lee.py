@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recbench.benchmark.data import DataSource
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import Dataset, PairsTask, fingerprint_files
+from recbench.protocol.data import DataSource
+from recbench.protocol.registry import datasets
+from recbench.protocol.kinds.tasks import Dataset, PairsTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError, read_lines
 
 

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recbench.benchmark.data import DataSource
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import PublishedResult, Dataset, Impressions, ImpressionsTask, fingerprint_files
+from recbench.protocol.data import DataSource
+from recbench.protocol.registry import datasets
+from recbench.protocol.kinds.tasks import PublishedResult, Dataset, Impressions, ImpressionsTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
 
 NEWS_COLUMNS = ["id", "category", "subcategory", "title", "abstract", "url", "title_entities", "abstract_entities"]

@@ -36,17 +36,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recbench.benchmark.data import DataSource
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import Dataset, ImpressionsTask, PublishedResult
+from recbench.protocol.data import DataSource
+from recbench.protocol.registry import datasets
+from recbench.protocol.kinds.tasks import Dataset, ImpressionsTask, PublishedResult
 from recbench.datasets._parsing import DataFormatError
 from recbench.datasets._logs import InteractionLog, get_log_source, load_source
 from recbench.datasets._task_cache import TaskCache, task_key
 from recbench.datasets._cold_impressions import first_seen_of, with_cold_items
 from recbench.datasets._sequences import ColdItems
 from recbench.datasets.mind import BEHAVIOR_COLUMNS, NEWS_COLUMNS, MindSplit, task_from_tables
-
-
 
 
 @dataclass(frozen=True)
@@ -225,7 +223,7 @@ def build_code(source: str) -> list[Path]:
     parsing, the built-in log readers), the task classes, and a plugin log reader's module."""
     import inspect
 
-    from recbench.benchmark import tasks
+    from recbench.protocol.kinds import tasks
 
     files = sorted(Path(__file__).parent.glob("*.py")) + [Path(tasks.__file__)]
     reader = inspect.getsourcefile(get_log_source(source)[0].read)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recbench.benchmark.data import DataSource
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import Dataset, PairsTask, fingerprint_files
+from recbench.protocol.data import DataSource
+from recbench.protocol.registry import datasets
+from recbench.protocol.kinds.tasks import Dataset, PairsTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError, allow_long_fields, parse_score, undecodable
 
 DEFAULT_COLUMNS = (("sentence1", "sentence2", "score"), ("text1", "text2", "score"), ("text_a", "text_b", "label"))

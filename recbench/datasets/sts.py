@@ -7,7 +7,7 @@
   whose gold line is empty is unscored and skipped (counted in the record); STS13's ``SMT``
   subset is LDC-restricted (gold without input) and left out.
 
-Aggregates (see ``recbench.benchmark.kinds.pairs.evaluate_pairs``): ``spearman``/``pearson`` pool
+Aggregates (see ``recbench.protocol.kinds.pairs.evaluate_pairs``): ``spearman``/``pearson`` pool
 every scored pair of the year ("all", the convention of the SBERT and SimCSE papers);
 ``*_mean`` is the plain mean over subsets (SentEval's "mean", and the per-year average the SIF
 paper reports); ``*_wmean`` weights subsets by size.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recbench.benchmark.data import DataSource
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import Dataset, PairsTask, PublishedResult, fingerprint_files
+from recbench.protocol.data import DataSource
+from recbench.protocol.registry import datasets
+from recbench.protocol.kinds.tasks import Dataset, PairsTask, PublishedResult, fingerprint_files
 from recbench.datasets._parsing import DataFormatError, parse_score, read_lines
 
 # sha256 of each official file, as released (checked after every download)

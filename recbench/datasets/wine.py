@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from recbench.benchmark.data import DataSource
-from recbench.benchmark.registry import datasets
-from recbench.benchmark.tasks import Dataset, ItemToItemTask, fingerprint_files
+from recbench.protocol.data import DataSource
+from recbench.protocol.registry import datasets
+from recbench.protocol.kinds.tasks import Dataset, ItemToItemTask, fingerprint_files
 from recbench.datasets._parsing import DataFormatError
 
 FIELDS = ("description", "title", "variety", "winery", "province", "country", "designation", "region_1")

@@ -1,0 +1,1 @@
+"""News recommenders trained on impressions (NRMS) and their networks."""

@@ -1,0 +1,202 @@
+"""``recbench run``: one cell or a grid of cells, each writing one run record."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+
+import typer
+
+from recbench.run.cells import Cell, CellError, parse_train_seeds, plan
+from recbench.protocol.data import DataLocator
+from recbench.protocol.settings import EvalSettings
+from recbench.run.grid import GridInterrupted, Outcome, run_grid
+from recbench.protocol.registry import UnknownNameError
+from recbench.results.records import user_results_dir
+from recbench.run.training import Budget, TrainSettings
+from recbench.protocol.progress import bar_disabled, quiet_libraries
+from recbench.cli.app import ExecutorName, IndexName, app, fail, parse_options, split_list, split_specs
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM ends a run as Ctrl-C does: the cell in progress stops and no half record is left."""
+    raise KeyboardInterrupt
+
+
+@app.command()
+def run(
+    model: list[str] = typer.Option(..., "--model", "-m", help="baseline(s), comma-separated or repeated: "
+                                    "sif,sbert,sbert:/path/to/model"),
+    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="dataset(s), comma-separated or repeated: "
+                                      "lee,sts-b,pairs:my.csv#s1,s2,score (a '#' part keeps its commas)"),
+    split: Optional[str] = typer.Option(None, help="split (default: each dataset's own, e.g. test)"),
+    opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable), e.g. -o pc=reference"),
+    dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D",
+                                          help="dataset option KEY=VALUE (repeatable), e.g. -D on_missing=drop"),
+    pooling: str = typer.Option("mean", help="user profile from history embeddings: impressions mean | topk | "
+                                "mix; sequences mean | recency | topk (other kinds pool nothing)"),
+    topk: int = typer.Option(3, help="impressions: k of top-k pooling"),
+    fields: Optional[str] = typer.Option(None, help="impressions: item fields forming the text, e.g. title,abstract "
+                                         "(default: the dataset's, title for MIND)"),
+    cache: bool = typer.Option(True, help="impressions: reuse item embeddings cached on disk (--no-cache re-encodes)"),
+    batch_size: int = typer.Option(32, help="encoding batch size"),
+    seed: int = typer.Option(0, help="seed for bootstrap resampling and random baselines"),
+    n_bootstrap: int = typer.Option(1000, help="bootstrap resamples for the 95% intervals"),
+    latency_queries: int = typer.Option(200, help="queries timed one at a time for p50/p95/p99"),
+    threads: Optional[int] = typer.Option(None, help="pin every library (torch, ONNX Runtime, faiss, BLAS) to this "
+                                          "many threads; the row is labelled {threads=N} (default: each library's own)"),
+    index: IndexName = typer.Option(IndexName.flat, help="full-ranking kinds: the item index served from: flat (exact) | fp16 | "
+                              "sq8 | hnsw | ivfpq; quality is what the index returns, with its recall@10 of exact"),
+    rerank: Optional[str] = typer.Option(None, help="full-ranking kinds: a two-stage pipeline; this model re-orders "
+                                         "the run's model's top --rerank-depth items, e.g. colbert-minilm; latency "
+                                         "is end to end, each stage timed apart"),
+    rerank_depth: str = typer.Option("100", help="with --rerank: how many first-stage items are re-ordered; a list "
+                                     "(10,20,50,100,200) runs one cell per depth"),
+    max_queries: Optional[int] = typer.Option(None, help="evaluate a seeded sample of this many queries (the same "
+                                              "for every row, so paired tests hold; labelled {max_queries=N}): for "
+                                              "models too slow for every query"),
+    offline_texts: int = typer.Option(256, help="offline scenario: encoder throughput over this many of the task's "
+                                      "texts at batch 1, 8, 32 and 128 (0: skip)"),
+    server_p99_ms: Optional[float] = typer.Option(None, help="server scenario: find the largest Poisson query rate "
+                                                  "whose p99 latency stays under this bound, e.g. 50 (default: off)"),
+    server_seconds: float = typer.Option(5.0, help="server scenario: at least this many real seconds per probe"),
+    server_min_queries: int = typer.Option(300, help="server scenario: and at least this many queries per probe"),
+    server_repeats: int = typer.Option(2, help="server scenario: a rate passes only if each of this many probes "
+                                       "(seeded apart) keeps the p99 bound"),
+    server_mlperf: bool = typer.Option(False, help="server scenario: MLPerf's minimum per probe (600 s and "
+                                       "270,336 queries; hours per cell)"),
+    data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
+    results_dir: Optional[Path] = typer.Option(None, help="where run records are written (default $RECBENCH_RESULTS, "
+                                               "else runs/; the project's leaderboard records live in results/)"),
+    progress: bool = typer.Option(True, help="progress bars"),
+    isolate: bool = typer.Option(True, help="run each cell in a fresh process, so its load time, latency and "
+                                 "peak memory are its own (asv-style); --no-isolate shares one process"),
+    rerun: bool = typer.Option(False, help="run cells that already have a record of the same configuration"),
+    executor: ExecutorName = typer.Option(ExecutorName.local, help="local (one cell at a time on this machine) | ray (each cell a Ray "
+                                 "task declaring its --threads as CPUs, else a whole node; pip install -e '.\\[ray]')"),
+    address: Optional[str] = typer.Option(None, help="--executor ray: the cluster to join, e.g. 10.0.0.5:6379 or "
+                                          "auto (default $RAY_ADDRESS, else a local Ray instance)"),
+    train_budget: Optional[str] = typer.Option(None, help="trained models: steps, e.g. 400steps (default: each "
+                                               "model's own step budget, so a figure repeats on any machine); a "
+                                               "time such as 6m or 400steps,6m is a cap only, and a row it stops "
+                                               "is marked machine-dependent"),
+    retrain: bool = typer.Option(False, help="trained models: train again even where a checkpoint is cached"),
+    train_seed: int = typer.Option(0, help="trained models: seed of initialisation, sampling and batch order"),
+    train_seeds: Optional[str] = typer.Option(None, help="trained models: one cell per seed, a count (3 = seeds "
+                                              "0,1,2) or a list (0,1,2); the leaderboard shows their mean +- sd"),
+    export: Optional[Tuple[str, str]] = typer.Option(None, help="also write each cell's predictions in a format, "
+                                            "e.g. --export mind-submission DIR (MIND's prediction.txt + .zip, "
+                                            "impressions cells; the cells run even if recorded)"),
+) -> None:
+    """Run every compatible model x dataset cell; write one run record per cell.
+
+    A cell whose configuration already has a record in --results-dir is skipped (--rerun to
+    run it again), so an interrupted grid resumes where it stopped. A failing cell is reported
+    and the others go on; Ctrl-C stops at once and leaves no half record."""
+    quiet_libraries(progress)
+    options = parse_options(opt)
+    dataset_options = parse_options(dataset_opt)
+    executor, index = executor.value, index.value
+    if executor == "ray" and export:
+        fail("--export writes files where the cell runs; use it with --executor local")
+    if address and executor != "ray":
+        fail("--address names a Ray cluster; add --executor ray")
+    settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
+                            latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
+                            fields=tuple(split_list(fields)) if fields else None, use_cache=cache, threads=threads,
+                            index=index, offline_texts=offline_texts, server_p99_ms=server_p99_ms,
+                            server_seconds=600.0 if server_mlperf else server_seconds,
+                            server_min_queries=270_336 if server_mlperf else server_min_queries,
+                            server_repeats=server_repeats, rerank=rerank, max_queries=max_queries)
+    try:
+        depths = [int(d) for d in split_list(rerank_depth)] or [EvalSettings.rerank_depth]
+    except ValueError:
+        fail(f"--rerank-depth takes whole numbers (100, or a list 10,50,100), not {rerank_depth!r}")
+    if train_seeds is not None and train_seed != 0:
+        fail("give either --train-seed or --train-seeds")
+    try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
+        training = TrainSettings(budget=Budget.parse(train_budget) if train_budget else Budget(), seed=train_seed,
+                                 retrain=retrain)
+        seeds = parse_train_seeds(train_seeds) if train_seeds is not None else None
+        wanted_export = (export[0], str(export[1])) if export and export[0] else None
+        cells, unsupported = [], []
+        for depth in depths:  # one grid per reranking depth (one depth without --rerank)
+            more, skipped = plan(split_specs(model), split_specs(dataset), split, options, dataset_options,
+                                 replace(settings, rerank_depth=depth), training, wanted_export, seeds)
+            cells += more
+            unsupported += [s for s in skipped if s not in unsupported]
+    except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:
+        fail(str(exc))
+    for m, d, reason in unsupported:
+        typer.echo(f"skip  {m} x {d}: {reason}")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(cells), desc="grid", unit="cell", disable=True if len(cells) < 2 else bar_disabled(progress))
+
+    def started(cell: Cell) -> None:
+        bar.set_postfix_str(f"{cell.model} x {cell.dataset}")
+
+    def finished(outcome: Outcome) -> None:
+        bar.update(1)
+        c = outcome.cell
+        if outcome.status == "skipped" and outcome.record is not None:
+            bar.write(f"skip  {c.model} x {c.dataset}: recorded before (--rerun to run it again): "
+                      f"{summarise(outcome.record, outcome.path)}")
+        elif outcome.status == "skipped":
+            bar.write(f"skip  {c.model} x {c.dataset}: {outcome.message}")
+        elif outcome.status == "ok":
+            bar.write(f"done  {summarise(outcome.record, outcome.path)}")
+            for path in (outcome.record.get("exported") or {}).get("files", []):
+                bar.write(f"      exported {path}")
+        else:
+            typer.secho(f"FAIL  {c.model} x {c.dataset}: {outcome.message}", fg=typer.colors.RED, err=True)
+
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        counts = run_grid(cells, DataLocator(data_dir=data_dir), results_dir or user_results_dir(), isolate=isolate,
+                          rerun=rerun or wanted_export is not None, on_start=started, on_outcome=finished,
+                          executor=executor, address=address)
+    except (RuntimeError, ConnectionError, ValueError) as exc:  # Ray missing or unreachable; an unwritable folder
+        bar.close()
+        fail(str(exc))
+    except GridInterrupted as stop:
+        bar.close()
+        c = stop.counts
+        typer.secho(f"interrupted: {c.done} cell(s) done, {c.skipped} skipped, {c.failed} failed, {stop.left} not "
+                    "run (no half record was written); run the same command to do the rest",
+                    fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130)
+    bar.close()
+    if len(cells) > 1:
+        typer.echo(f"grid: {counts.done} run, {counts.skipped} skipped (already recorded), {counts.failed} failed")
+    if counts.failed:
+        raise typer.Exit(1)
+
+
+def _throughput(timing: dict[str, Any]) -> str:
+    if timing.get("embedding_cache_hit"):
+        return "embeddings from cache"
+    rate = timing.get("texts_per_second")
+    return f"{rate:,.0f} texts/s" if rate else "no encoding"
+
+
+def summarise(record: dict[str, Any], path: Path | None) -> str:
+    pm = record["primary_metric"]
+    est = record["metrics"][pm]
+    lat = record["timing"].get("latency", {})
+    d = 2 if abs(est["value"]) > 1.5 else 4  # correlations are x100; rates need more digits
+    t = record.get("training")
+    trained = ""
+    if t:
+        trained = (f"checkpoint reused ({t['steps']} steps)  " if t.get("reused") else
+                   f"trained {t['steps']} steps in {t['seconds'] / 60:.1f} min ({t.get('examples_per_second') or 0:.1f}/s)  ")
+    return (
+        f"{record['model']['label']} x {record['dataset']['name']} ({record['dataset']['split']}): "
+        f"{pm} {est['value']:.{d}f} [{est['ci_low']:.{d}f}, {est['ci_high']:.{d}f}]  {trained}"
+        f"{_throughput(record['timing'])}  "
+        f"{'p50 %.2f ms' % lat['p50_ms'] if lat.get('p50_ms') is not None else 'latency not timed'}  -> {path}"
+    )

@@ -1,0 +1,250 @@
+"""Latency scenarios as MLPerf Inference's load generator defines them, each with a record of
+how busy the machine was while it ran.
+
+- *single-stream*: one query at a time, the next issued when the last completes; p50, p90
+  (MLPerf's figure), p95, p99 per query.
+- *offline*: all texts at once; throughput (texts/s) of the encoder at batch sizes 1, 8, 32, 128.
+- *server*: queries arrive as a seeded Poisson process at a target rate for a fixed time and
+  are served one at a time in arrival order; a query's latency counts its wait in the queue.
+  The figure is the largest rate whose p99 stays under a bound (e.g. 50 ms), found by
+  bisection between a rate that passes and the rate the single-stream mean says saturates.
+
+Another process on the cores skews every figure, so each timing keeps the 1-minute load
+average before and after and, more directly, the CPU that *other* processes used while it
+ran (from /proc/stat less this process's own time), in cores, where the timing lasted at least
+a second; the runner keeps the same watch around the cell's whole evaluation. A timing during
+which others used more than ``BUSY_CORES`` of the cores it could have used is flagged busy,
+and the leaderboard marks the row. A cell pinned to N threads (``--threads``) could use only N
+cores: the machine's other cores are spare, and others' use of them (a neighbouring cell of a
+packed grid, say) is recorded but does not flag it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from recbench.protocol.stages import collect
+
+BUSY_CORES = 0.25  # other processes' mean CPU use (in cores) above which a timing is flagged busy
+OFFLINE_BATCHES = (1, 8, 32, 128)
+MIN_WINDOW = 1.0  # seconds: the shortest window over which other processes' CPU use is measured
+
+
+def _cpu_jiffies() -> tuple[float, float] | None:
+    """(busy, total) jiffies over all CPUs since boot, from /proc/stat (None off Linux)."""
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _loadavg() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        return None
+
+
+@contextmanager
+def load_watch() -> Iterator[dict[str, Any]]:
+    """Yields a dict filled, on exit, with the load average before and after and the CPU other
+    processes used meanwhile (``other_cpu_cores``; None where /proc/stat is missing)."""
+    info: dict[str, Any] = {"loadavg_before": _loadavg()}
+    cpu0, own0, wall0 = _cpu_jiffies(), _own_cpu_seconds(), time.perf_counter()
+    try:
+        yield info
+    finally:
+        cpu1, own1, wall = _cpu_jiffies(), _own_cpu_seconds(), time.perf_counter() - wall0
+        info["loadavg_after"] = _loadavg()
+        other = None
+        # /proc/stat counts in clock ticks (10 ms): over a window shorter than MIN_WINDOW the
+        # figure would be the rounding of a few ticks, so none is given (the cell's own watch,
+        # around its whole evaluation, still says whether the machine was busy)
+        if cpu0 is not None and cpu1 is not None and wall >= MIN_WINDOW:
+            hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+            busy_seconds = (cpu1[0] - cpu0[0]) / hz
+            other = max(0.0, busy_seconds - (own1 - own0)) / wall
+        info["other_cpu_cores"] = None if other is None else round(other, 3)
+        spare = spare_cores()
+        if spare:
+            info["spare_cores"] = spare
+        info["busy"] = bool(other is not None and other > BUSY_CORES + spare)
+
+
+def spare_cores() -> int:
+    """Cores this process cannot use: the machine's beyond its pinned thread count (0 unpinned)."""
+    from recbench.protocol.timing import pinned_threads
+
+    pinned = pinned_threads()
+    return max(0, (os.cpu_count() or 1) - pinned) if pinned else 0
+
+
+PERCENTILES = (50, 90, 95, 99)
+STAGE_FIGURES = ("p50_ms", "p99_ms", "mean_ms")
+
+
+def percentiles_ms(seconds: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """p50/p90/p95/p99 and the mean in ms, each percentile with a 95% interval from a bootstrap
+    over the timed queries (``p50_ms_ci``: [low, high]). A p99 of 200 queries rests on its two
+    slowest: its interval says how little that is."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    out: dict[str, Any] = {f"p{q}_ms": float(np.percentile(ms, q)) for q in PERCENTILES}
+    out["mean_ms"] = float(ms.mean())
+    if len(ms) >= 2 and n_boot > 0:
+        rng = np.random.default_rng(seed)
+        boots = np.percentile(ms[rng.integers(0, len(ms), size=(n_boot, len(ms)))], PERCENTILES, axis=1)
+        for q, row in zip(PERCENTILES, boots):
+            out[f"p{q}_ms_ci"] = [float(np.percentile(row, 2.5)), float(np.percentile(row, 97.5))]
+    return out
+
+
+def single_stream(query: Callable[[int], object], n_queries: int, warmup: int = 5) -> dict[str, Any]:
+    """Calls ``query(i)`` for i in range(n_queries) one at a time after ``warmup`` untimed calls."""
+    for i in range(min(warmup, n_queries)):
+        query(i)
+    times = np.empty(n_queries, dtype=np.float64)
+    per_stage: dict[str, np.ndarray] = {}
+    with load_watch() as load:
+        for i in range(n_queries):
+            with collect() as stages:
+                t0 = time.perf_counter()
+                query(i)
+                times[i] = time.perf_counter() - t0
+            for name, seconds in stages.items():
+                per_stage.setdefault(name, np.zeros(n_queries))[i] = seconds
+    out = {"scenario": "single-stream", "queries": int(n_queries), **percentiles_ms(times), "load": load}
+    if per_stage:  # the serving path marked its stages (stages.py): each with its own percentiles
+        out["stages"] = {name: {k: v for k, v in percentiles_ms(s, n_boot=0).items() if k in STAGE_FIGURES}
+                         for name, s in per_stage.items()}
+    return out
+
+
+def inherit_cell_load(timing: dict[str, Any], cell_load: dict[str, Any]) -> None:
+    """A timing too short for its own watch (under ``MIN_WINDOW``: a fast model's single-stream
+    run) takes the cell's: the CPU others used over the cell's whole evaluation, which contains
+    it. The entry says so (``measured_over: cell``), so no timing is left unwatched."""
+    for name in ("latency", "offline", "server"):
+        load = (timing.get(name) or {}).get("load")
+        if load is not None and load.get("other_cpu_cores") is None and cell_load.get("other_cpu_cores") is not None:
+            load.update({"other_cpu_cores": cell_load["other_cpu_cores"], "busy": bool(cell_load.get("busy")),
+                         "measured_over": "cell"})
+
+
+def offline(encode: Callable[[list[str], int], object], texts: Sequence[str],
+            batch_sizes: Sequence[int] = OFFLINE_BATCHES) -> dict[str, Any]:
+    """Throughput of encoding the same texts at each batch size (after one warm-up batch)."""
+    texts = list(texts)
+    out: dict[str, Any] = {"scenario": "offline", "texts": len(texts), "texts_per_second": {}}
+    with load_watch() as load:
+        for b in batch_sizes:
+            encode(texts[:b], b)
+            t0 = time.perf_counter()
+            encode(texts, b)
+            seconds = time.perf_counter() - t0
+            out["texts_per_second"][str(b)] = len(texts) / seconds if seconds > 0 else float("inf")
+    out["load"] = load
+    return out
+
+
+def poisson_arrivals(rate: float, seconds: float, seed: int) -> np.ndarray:
+    """Arrival times (s) of a Poisson process at ``rate`` queries/s over ``seconds`` (at least 1)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1.0 / rate, size=int(rate * seconds * 1.5) + 16)
+    t = np.cumsum(gaps)
+    return t[t < seconds] if (t < seconds).any() else t[:1]
+
+
+def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray) -> np.ndarray:
+    """Serves queries arriving at ``arrivals`` one at a time, in order, in real time; returns
+    each query's latency (completion less arrival, so queueing counts)."""
+    latencies = np.empty(len(arrivals), dtype=np.float64)
+    start = time.perf_counter()
+    for j, arrival in enumerate(arrivals):
+        wait = arrival - (time.perf_counter() - start)
+        if wait > 0:
+            time.sleep(wait)
+        query(j % n_available)
+        latencies[j] = (time.perf_counter() - start) - arrival
+    return latencies
+
+
+def probe_seconds(rate: float, seconds: float, min_queries: int) -> float:
+    """A probe lasts at least ``seconds`` and long enough for ``min_queries`` arrivals."""
+    return max(seconds, min_queries / rate) if rate > 0 else seconds
+
+
+def server(query: Callable[[int], object], n_available: int, single: dict[str, Any], bound_ms: float,
+           seconds: float, seed: int, steps: int = 6, min_queries: int = 0, repeats: int = 1) -> dict[str, Any]:
+    """The largest Poisson arrival rate whose p99 latency stays within ``bound_ms`` in each of
+    ``repeats`` probes.
+
+    Single-stream figures bound the search: a p99 already above the bound means no rate
+    passes (0); the mean service time gives the saturating rate 1/mean. Each probe runs for at
+    least ``seconds`` of real time and ``min_queries`` queries (MLPerf's server minimum: 600 s
+    and 270,336 queries) at one rate with its own seeded arrivals; a rate passes only if every
+    one of its ``repeats`` probes does, so a rate near saturation that passes once by luck is not
+    reported. ``steps`` bisections on a log scale follow a probe at a quarter of saturation."""
+    out: dict[str, Any] = {"scenario": "server", "p99_bound_ms": bound_ms, "seconds_per_rate": seconds,
+                           "min_queries_per_probe": int(min_queries), "repeats": int(repeats), "probes": []}
+    if single.get("p99_ms", float("inf")) > bound_ms:
+        out.update({"max_rate_qps": 0.0, "note": "single-stream p99 already exceeds the bound"})
+        return out
+    saturate = 1000.0 / max(single["mean_ms"], 1e-3)
+    good, bad = None, saturate
+    rate = 0.25 * saturate
+    with load_watch() as load:
+        for step in range(steps + 1):
+            passed = True
+            for r in range(max(1, repeats)):
+                arrivals = poisson_arrivals(rate, probe_seconds(rate, seconds, min_queries), seed + step + 1000 * r)
+                lat = replay(query, n_available, arrivals)
+                p99 = float(np.percentile(lat * 1000.0, 99))
+                out["probes"].append({"rate_qps": round(rate, 3), "repeat": r, "queries": int(len(lat)), "p99_ms": p99})
+                if p99 > bound_ms:
+                    passed = False
+                    break  # one failing probe fails the rate
+            if passed:
+                good = rate
+            else:
+                bad = rate
+            if good is None:  # even a quarter of saturation fails: go lower
+                rate = rate / 4.0
+            else:
+                rate = float(np.sqrt(good * bad))
+    out["max_rate_qps"] = float(good or 0.0)
+    out["saturation_qps"] = saturate
+    out["load"] = load
+    return out
+
+
+def measure_latency(query_at: Callable[[int], object], n_total: int, settings: Any) -> dict[str, Any]:
+    """The per-query scenarios of a task: single-stream over ``settings.latency_queries``
+    queries spread evenly over the task and, when ``settings.server_p99_ms`` is set, the
+    server scenario over the same queries. Returns the timing entries to add."""
+    nq = min(settings.latency_queries, n_total)
+    if not nq:
+        return {"latency": {}}
+    picks = np.linspace(0, n_total - 1, nq).astype(int)
+
+    def query(i: int) -> object:
+        return query_at(int(picks[i % nq]))
+
+    out: dict[str, Any] = {"latency": single_stream(query, nq)}
+    if settings.server_p99_ms:
+        out["server"] = server(query, nq, out["latency"], float(settings.server_p99_ms),
+                               float(settings.server_seconds), settings.seed,
+                               min_queries=int(settings.server_min_queries), repeats=int(settings.server_repeats))
+    return out

@@ -1,0 +1,225 @@
+"""``recbench report --site DIR``: the leaderboard as a static site (plain files that work from
+``file://`` and any static host). An index with the latency-budget view, a page per task kind, a
+page per dataset with a sortable, filterable table and an interactive quality-vs-cost plot
+(Plotly, shipped with the site: no network), and a copy of every record a row shows.
+
+All data reaches a page as JSON in a ``<script type="application/json">`` block, and the page's
+script builds the tables with ``textContent`` only: a label, a path or a machine name is shown as
+text, never run as markup."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recbench.results.commands import command_line
+from recbench.results.comparisons import LEVEL, significance_vs_best
+from recbench.results.rows import comparable, full_rows_frontier, load
+from recbench.report.leaderboard import file_slug
+from recbench.report.budget import with_throughput
+from recbench.report.owned_folder import OwnedFolderError, check_owned_target, install_owned, owned_files
+from recbench.results.records import read_record
+from recbench.results.seeds import training_seed
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+KIND_TITLES = {"pairs": "Sentence similarity (pairs)", "impressions": "News and product impressions",
+               "item-to-item": "Item-to-item retrieval", "sequences": "Sequential next item"}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def backend_of(record: dict[str, Any]) -> str:
+    """The serving backend a row ran on: its params' where recorded, else its model's default
+    (records before the option kept none: sbert read "–" on one dataset and "torch" on another),
+    else "native" (the model's own code, no serving backend to choose)."""
+    params = (record.get("model") or {}).get("params") or {}
+    if params.get("backend"):
+        return str(params["backend"])
+    import inspect
+
+    from recbench.protocol.registry import baselines
+
+    try:
+        default = inspect.signature(baselines.get(record["model"]["name"])).parameters.get("backend")
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        default = None
+    return str(default.default) if default is not None and default.default is not inspect.Parameter.empty else "native"
+
+
+def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
+    """One JSON row per leaderboard row, with its table's frontier and ≈ marks."""
+    out = []
+    for (dataset, split), group in frame.groupby(["dataset", "split"], sort=True):
+        group = group.copy()
+        frontier = full_rows_frontier(group)
+        group["neg_qps"] = -with_throughput(group)["qps"]  # more queries/s is better: the frontier takes it negated
+        frontiers = {"p50_ms": frontier, "p99_ms": full_rows_frontier(group, "p99_ms"),
+                     "qps": full_rows_frontier(group, "neg_qps"), "bytes_per_item": full_rows_frontier(group, "bytes_per_item")}
+        pvalues = significance_vs_best(group) if significance and len(group) > 1 else {}
+        is_comparable = comparable(group)
+        full = group[is_comparable]
+        best = full["value"].astype(float).idxmax() if full["value"].notna().any() else None
+        for position, ((index, row), on_frontier) in enumerate(zip(group.iterrows(), frontier)):
+            records = [read_record(Path(p)) for p in row["paths"]]
+            newest = max(records, key=lambda r: r["date"])
+            seeds = sorted({s for s in (training_seed(r) for r in records) if s is not None})
+            p = pvalues.get(row["model"])
+            out.append({k: _clean(v) for k, v in {
+                "dataset": dataset, "split": split, "kind": row["kind"],
+                "page": f"datasets/{file_slug(f'{dataset}__{split}')}.html",
+                "model": row["model"], "family": newest["model"]["name"], "backend": backend_of(newest),
+                "trained": bool(row["trained"]), "seeds": len(seeds), "seed_list": seeds,
+                "metric": row["primary_metric"], "value": row["value"], "ci_low": row.get("ci_low"),
+                "ci_high": row.get("ci_high"), "seed_sd": row.get("seed_sd"),
+                "p50_ms": row["p50_ms"], "p99_ms": row["p99_ms"], "qps": (row["server_qps"] if pd.notna(row["server_qps"])
+                                                                          else (1000.0 / row["p50_ms"] if row["p50_ms"] else None)),
+                "qps_from": "server" if pd.notna(row["server_qps"]) else "one query at a time",
+                "bytes_per_item": row["bytes_per_item"], "train_minutes": row["train_minutes"],
+                "train_device": row.get("train_device") or "",
+                "parameters": row["parameters"], "machine": row["machine"] or "–",
+                "comparable": bool(is_comparable[index]),  # on every query and on the board's machine
+                "board_machine": row.get("board_machine") or "–",
+                "best": index == best, "frontier": bool(on_frontier),
+                "frontiers": {m: bool(f[position]) for m, f in frontiers.items()},  # one per latency measure
+                "tied_with_best": p is not None and p >= LEVEL, "p_vs_best": p,
+                "busy": row["busy"] or "", "machine_dependent": bool(row["machine_dependent"]),
+                "floor": bool(row.get("floor")),
+                "records": [f"records/{Path(p).name}" for p in row["paths"]],
+                "command": command_line(newest, seeds or None),
+            }.items()})
+    return out
+
+
+def _json_block(element_id: str, data: Any) -> str:
+    # every <, > and & as a JSON escape: "</script>" cannot close the block and "<!--<script>" cannot
+    # put the parser in its double-escaped state (which swallowed the page's own scripts)
+    text = (json.dumps(data, ensure_ascii=False, allow_nan=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+def _page(title: str, depth: int, body: str, data: dict[str, Any], page: str) -> str:
+    up = "../" * depth
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · recbench</title>
+<link rel="stylesheet" href="{up}assets/site.css">
+</head><body data-page="{page}" data-root="{up}">
+<header><a href="{up}index.html">recbench leaderboard</a> <span class="crumb">{html.escape(title)}</span></header>
+<main>{body}</main>
+{_json_block("data", data)}
+<script src="{up}assets/plotly.min.js"></script>
+<script src="{up}assets/site.js"></script>
+</body></html>
+"""
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+MARKER = ".recbench-site"  # in a folder this command built: the files it wrote there, one per line
+
+
+class SiteTargetError(ValueError):
+    """--site names a folder the site may not be written into; nothing was written."""
+
+
+def site_files(out_dir: Path) -> set[str] | None:
+    """The files a previous build wrote into ``out_dir`` (its marker), None when it has no marker."""
+    return owned_files(out_dir, MARKER)
+
+
+def check_site_target(results_dir: Path, out_dir: Path) -> None:
+    """Refuses, before anything is written, a target that would lose what this command did not
+    create: the results folder or a folder above it, an existing file, and a non-empty folder
+    that is not a site this command built (no marker)."""
+    out, results = Path(out_dir).resolve(), Path(results_dir).resolve()
+    if out == results or results.is_relative_to(out):
+        raise SiteTargetError(f"--site {out_dir}: it holds the results folder {results_dir}; the site needs a "
+                              "folder of its own (e.g. site/)")
+    try:
+        check_owned_target(Path(out_dir), MARKER, "--site", "a site")
+    except OwnedFolderError as exc:
+        raise SiteTargetError(str(exc)) from None
+
+
+def install_site(built: Path, out_dir: Path) -> None:
+    """Moves the built files in; removes only files the previous build listed (``install_owned``)."""
+    install_owned(built, out_dir, MARKER)
+
+
+def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> Path:
+    """Writes the site into ``out_dir``: built in a temporary folder beside it, then each file
+    moved in; only files a previous build wrote are replaced or removed. A folder that is not a
+    site this command built, the results folder and its parents are refused (nothing written).
+    Returns the index page."""
+    frame = load(results_dir)
+    if frame.empty:
+        raise ValueError(f"no run records in {results_dir}/: nothing to publish")
+    rows = _rows(frame, significance)
+    out_dir = Path(out_dir)
+    check_site_target(results_dir, out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        _assets(tmp)
+        for row in rows:
+            for rel in row["records"]:
+                src = Path(results_dir) / Path(rel).name
+                if not (tmp / rel).exists():
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, tmp / rel)
+        kinds = sorted({r["kind"] for r in rows}, key=lambda k: list(KIND_TITLES).index(k) if k in KIND_TITLES else 99)
+        machines = sorted({r["machine"] for r in rows})
+        index_body = ("<h1>recbench leaderboard</h1>"
+                      "<p>Quality against cost for text recommenders and sentence embeddings, measured on one "
+                      "machine per row. Pick a task kind, or ask the budget view below.</p>"
+                      "<section id='kinds'></section>"
+                      "<h2>Latency budget</h2><div id='budget'></div>")
+        _write(tmp / "index.html", _page("index", 0, index_body, {"rows": rows, "kinds": kinds, "titles": KIND_TITLES,
+                                                                   "machines": machines}, "index"))
+        for kind in kinds:
+            kind_rows = [r for r in rows if r["kind"] == kind]
+            body = f"<h1>{html.escape(KIND_TITLES.get(kind, kind))}</h1><section id='datasets'></section>"
+            _write(tmp / "kinds" / f"{file_slug(kind)}.html",
+                   _page(KIND_TITLES.get(kind, kind), 1, body, {"rows": kind_rows, "kind": kind}, "kind"))
+        for (dataset, split), _ in frame.groupby(["dataset", "split"], sort=True):
+            page_rows = [r for r in rows if r["dataset"] == dataset and r["split"] == split]
+            title = f"{dataset} ({split})"
+            body = (f"<h1>{html.escape(title)}</h1>"
+                    "<div id='plot-controls'></div><div id='plot' class='plot'></div>"
+                    "<div id='filters'></div><p id='count'></p><div id='table'></div>")
+            _write(tmp / page_rows[0]["page"], _page(title, 1, body, {"rows": page_rows, "dataset": dataset,
+                                                                       "split": split}, "dataset"))
+        install_site(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir / "index.html"
+
+
+def _assets(root: Path) -> None:
+    import plotly
+
+    target = root / "assets"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js", target / "plotly.min.js")
+    for name in ("site.js", "site.css"):
+        shutil.copyfile(ASSETS / name, target / name)
