@@ -131,28 +131,37 @@ def test_a_version_1_record_is_read_with_its_variant_apart(tmp_path):
     assert rec["dataset"]["spec"] == "amazon-scientific"
 
 
+def _suite(tmp_path, text):
+    from recbench.run.suites import load_suite
+
+    path = tmp_path / "suite.toml"
+    path.write_text('name = "t"\n' + text)
+    return load_suite(path)
+
+
 @pytest.mark.usefixtures("real_data")
-def test_check_runs_through_the_grid_engine_and_reports_unresolvable_cells():
-    suite = {"n_bootstrap": 20, "latency_queries": 2, "cells": [
-        {"model": "sif", "dataset": "lee", "metrics": {"pearson": {"expected": 49.87, "tolerance": 0.5}}},
-        {"model": "sif", "dataset": "lee", "split": "train", "metrics": {"pearson": {"expected": 0, "tolerance": 1}}},
-    ]}
+def test_check_runs_through_the_grid_engine_and_reports_unresolvable_cells(tmp_path):
+    suite = _suite(tmp_path, "[defaults.settings]\nn_bootstrap = 20\nlatency_queries = 2\n"
+                   '[[cells]]\nmodel = "sif"\ndataset = "lee"\nexpected = { pearson = { value = 49.87, tolerance = 0.5 } }\n'
+                   '[[cells]]\nmodel = "sif"\ndataset = "lee"\nsplit = "train"\n'
+                   'expected = { pearson = { value = 0, tolerance = 1 } }\n')
     rows, errors = run_suite(suite)
     assert [(r.cell, r.ok) for r in rows] == [("sif x lee", True)]
     assert errors == [("sif x lee (train)", "CellError: dataset 'lee' has no split 'train'; choose one of test")]
 
 
-def test_a_trained_check_cell_trains_on_its_budget_every_time_never_from_a_cached_checkpoint():
-    from recbench.run.check import suite_cells
-
-    suite = {"cells": [{"model": "nrms", "dataset": "ml100k-mix", "train_budget": "40steps", "metrics": {}},
-                       {"model": "sif", "dataset": "lee", "metrics": {}}]}
-    (_, trained), (_, plain) = suite_cells(suite, EvalSettings())
+def test_a_trained_check_cell_trains_on_its_budget_every_time_never_from_a_cached_checkpoint(tmp_path):
+    suite = _suite(tmp_path, '[[cells]]\nmodel = "nrms"\ndataset = "ml100k-mix"\ntraining = { budget = "40steps" }\n'
+                   '[[cells]]\nmodel = "sif"\ndataset = "lee"\n')
+    trained, plain = (Cell.from_spec(spec, retrain=True) for spec in suite.cells)
     assert trained.training.budget.steps == 40 and trained.training.retrain is True
     assert plain.training is None
-    bad = suite_cells({"cells": [{"model": "nrms", "dataset": "ml100k-mix", "train_budget": "forty", "metrics": {}}]},
-                      EvalSettings())
-    assert isinstance(bad[0][1], ValueError) and "not a budget" in str(bad[0][1])
+    with pytest.raises(ValueError, match=r"cells\[0\].training.budget: 'forty' does not match"):
+        _suite(tmp_path, '[[cells]]\nmodel = "nrms"\ndataset = "ml100k-mix"\ntraining = { budget = "forty" }\n')
+    from recbench.results.cell_spec import CellSpec
+
+    with pytest.raises(CellError, match="not a budget"):
+        Cell.from_spec(CellSpec("nrms", "ml100k-mix", training={"budget": "4x0steps"}), retrain=True)
 
 
 # --- one identity per cell (issue 18) -------------------------------------------------------------

@@ -13,22 +13,22 @@ from recbench.cli.app import app, fail
 
 @app.command(short_help="CI's regression gate: the smoke suite against its expected values.")
 def check(
-    suite: Path = typer.Option(DEFAULT_SUITE, help="the declared smoke suite"),
+    suite: Path = typer.Option(DEFAULT_SUITE, help="a check suite: a suite file whose cells carry expected values"),
     update: bool = typer.Option(False, help="write the measured values as the new expected ones"),
 ) -> None:
     """CI's regression gate: run the smoke suite, compare with the expected values; exit 1 on
     a regression, printing cell, metric, expected, got and tolerance. Latency is reported only."""
     from tabulate import tabulate
 
-    from recbench.run.check import load_suite, run_suite, update_suite
+    from recbench.run.check import load_check_suite, run_suite, update_suite
 
     try:
-        spec = load_suite(suite)
+        spec = load_check_suite(suite)
     except ValueError as exc:
         fail(str(exc))
     rows, errors = run_suite(spec, on_cell=lambda name: typer.echo(f"check {name}", err=True))
     if update:
-        update_suite(suite, spec, rows)
+        update_suite(spec, rows)
         typer.echo(f"wrote the measured values into {suite}")
         return
     table = [[r.cell, r.metric, f"{r.expected:.4f}", "–" if r.got is None else f"{r.got:.4f}", f"±{r.tolerance:g}",

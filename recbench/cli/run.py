@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
 
 import typer
 
-from recbench.run.cells import Cell, CellError, parse_train_seeds, plan
+from recbench.results.cell_spec import Matrix
+from recbench.run.cells import Cell, CellError, check_options_taken, parse_train_seeds, plan_specs
 from recbench.protocol.data import DataLocator
-from recbench.protocol.settings import EvalSettings
 from recbench.run.grid import GridInterrupted, Outcome, run_grid
 from recbench.protocol.registry import UnknownNameError
 from recbench.results.records import user_results_dir
-from recbench.run.training import Budget, TrainSettings
+from recbench.run.training import Budget
 from recbench.protocol.progress import bar_disabled, quiet_libraries
 from recbench.cli.app import ExecutorName, IndexName, app, fail, parse_options, split_list, split_specs
 
@@ -25,12 +24,40 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, opt: list[str], dataset_opt: list[str],
+                      pooling: str, topk: int, fields: str | None, batch_size: int, seed: int, n_bootstrap: int,
+                      latency_queries: int, threads: int | None, index: str, rerank: str | None, rerank_depth: str,
+                      max_queries: int | None, offline_texts: int, server_p99_ms: float | None, server_seconds: float,
+                      server_min_queries: int, server_repeats: int, server_mlperf: bool, train_budget: str | None,
+                      train_seed: int, train_seeds: str | None) -> Matrix:
+    """The grid the flags ask for, as data: the same :class:`Matrix` a suite's ``[[matrix]]`` declares."""
+    try:
+        depths = [int(d) for d in split_list(rerank_depth)]
+    except ValueError:
+        fail(f"--rerank-depth takes whole numbers (100, or a list 10,50,100), not {rerank_depth!r}")
+    settings = {"batch_size": batch_size, "seed": seed, "n_bootstrap": n_bootstrap, "latency_queries": latency_queries,
+                "pooling": pooling, "topk": topk, "fields": split_list(fields) if fields else None, "threads": threads,
+                "index": index, "offline_texts": offline_texts, "server_p99_ms": server_p99_ms,
+                "server_seconds": 600.0 if server_mlperf else server_seconds,
+                "server_min_queries": 270_336 if server_mlperf else server_min_queries,
+                "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries}
+    training = {"seed": train_seed, **({"budget": Budget.parse(train_budget).describe()} if train_budget else {})}
+    seeds = parse_train_seeds(train_seeds) if train_seeds is not None else None
+    return Matrix.from_dict({"models": split_specs(model), "datasets": split_specs(dataset), "options": parse_options(opt),
+                             "dataset_options": parse_options(dataset_opt), "settings": settings, "training": training,
+                             **({"split": split} if split else {}), **({"seeds": seeds} if seeds else {}),
+                             **({"rerank_depths": depths} if len(depths) > 1 or (depths and depths != [100]) else {})})
+
+
 @app.command()
 def run(
-    model: list[str] = typer.Option(..., "--model", "-m", help="baseline(s), comma-separated or repeated: "
+    model: list[str] = typer.Option([], "--model", "-m", help="baseline(s), comma-separated or repeated: "
                                     "sif,sbert,sbert:/path/to/model"),
-    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="dataset(s), comma-separated or repeated: "
+    dataset: list[str] = typer.Option([], "--dataset", "-d", help="dataset(s), comma-separated or repeated: "
                                       "lee,sts-b,pairs:my.csv#s1,s2,score (a '#' part keeps its commas)"),
+    suite: Optional[Path] = typer.Option(None, help="run the cells of a suite file instead (suites/NAME.toml, or "
+                                         "NAME): explicit cells and grids as data; each record names the suite"),
+    dry_run: bool = typer.Option(False, help="resolve every cell and print its key and row label; run nothing"),
     split: Optional[str] = typer.Option(None, help="split (default: each dataset's own, e.g. test)"),
     opt: list[str] = typer.Option([], "--opt", "-o", help="model option KEY=VALUE (repeatable), e.g. -o pc=reference"),
     dataset_opt: list[str] = typer.Option([], "--dataset-option", "-D",
@@ -96,41 +123,42 @@ def run(
     run it again), so an interrupted grid resumes where it stopped. A failing cell is reported
     and the others go on; Ctrl-C stops at once and leaves no half record."""
     quiet_libraries(progress)
-    options = parse_options(opt)
-    dataset_options = parse_options(dataset_opt)
     executor, index = executor.value, index.value
     if executor == "ray" and export:
         fail("--export writes files where the cell runs; use it with --executor local")
     if address and executor != "ray":
         fail("--address names a Ray cluster; add --executor ray")
-    settings = EvalSettings(batch_size=batch_size, seed=seed, n_bootstrap=n_bootstrap,
-                            latency_queries=latency_queries, progress=progress, pooling=pooling, topk=topk,
-                            fields=tuple(split_list(fields)) if fields else None, use_cache=cache, threads=threads,
-                            index=index, offline_texts=offline_texts, server_p99_ms=server_p99_ms,
-                            server_seconds=600.0 if server_mlperf else server_seconds,
-                            server_min_queries=270_336 if server_mlperf else server_min_queries,
-                            server_repeats=server_repeats, rerank=rerank, max_queries=max_queries)
-    try:
-        depths = [int(d) for d in split_list(rerank_depth)] or [EvalSettings.rerank_depth]
-    except ValueError:
-        fail(f"--rerank-depth takes whole numbers (100, or a list 10,50,100), not {rerank_depth!r}")
     if train_seeds is not None and train_seed != 0:
         fail("give either --train-seed or --train-seeds")
+    wanted_export = (export[0], str(export[1])) if export and export[0] else None
+    how = {"retrain": retrain, "export": wanted_export, "progress": progress, "use_cache": cache}
     try:  # every cell resolved before anything loads: names, options, splits, pooling, budget
-        training = TrainSettings(budget=Budget.parse(train_budget) if train_budget else Budget(), seed=train_seed,
-                                 retrain=retrain)
-        seeds = parse_train_seeds(train_seeds) if train_seeds is not None else None
-        wanted_export = (export[0], str(export[1])) if export and export[0] else None
-        cells, unsupported = [], []
-        for depth in depths:  # one grid per reranking depth (one depth without --rerank)
-            more, skipped = plan(split_specs(model), split_specs(dataset), split, options, dataset_options,
-                                 replace(settings, rerank_depth=depth), training, wanted_export, seeds)
-            cells += more
-            unsupported += [s for s in skipped if s not in unsupported]
+        if suite is not None:
+            if model or dataset:
+                fail("give either --suite or --model/--dataset (a suite names its own cells)")
+            from recbench.run.suites import load_suite
+
+            declared = load_suite(suite)
+            cells, unsupported = plan_specs(declared.specs(), suite=(declared.name, declared.sha256), **how)
+        else:
+            if not model or not dataset:
+                fail("give --model and --dataset (or --suite FILE)")
+            matrix = matrix_from_flags(model, dataset, split, opt, dataset_opt, pooling, topk, fields, batch_size, seed,
+                                       n_bootstrap, latency_queries, threads, index, rerank, rerank_depth, max_queries,
+                                       offline_texts, server_p99_ms, server_seconds, server_min_queries, server_repeats,
+                                       server_mlperf, train_budget, train_seed, train_seeds)
+            check_options_taken(matrix)
+            cells, unsupported = plan_specs(matrix.specs(), **how)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:
         fail(str(exc))
     for m, d, reason in unsupported:
         typer.echo(f"skip  {m} x {d}: {reason}")
+    if dry_run:
+        for cell in cells:
+            typer.echo(f"cell  {cell.key}  {cell.model_label()} x {cell.dataset_label} ({cell.split})"
+                       + (f"  seed {cell.training.seed}" if cell.training is not None else ""))
+        typer.echo(f"dry run: {len(cells)} cell(s), nothing run")
+        return
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(cells), desc="grid", unit="cell", disable=True if len(cells) < 2 else bar_disabled(progress))

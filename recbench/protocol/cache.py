@@ -18,6 +18,7 @@ import functools
 import hashlib
 import inspect
 import json
+import re
 import os
 import tempfile
 import warnings
@@ -83,9 +84,19 @@ def code_digest(cls: type) -> str | None:
         return None
 
 
+FAMILY_MODULE = re.compile(r"^recbench\.baselines\.(?:encoders|sequential|joint|impressions|references)\.")
+
+
+def identity_module(cls: type) -> str:
+    """The module a model class is keyed by: a built-in baseline's as it was before the baselines
+    moved into family folders (``recbench.baselines.sasrec``), so that moving a file invalidates
+    no cached vector or checkpoint; only what the model computes (options, version, code) does."""
+    return FAMILY_MODULE.sub("recbench.baselines.", cls.__module__)
+
+
 def model_key(model: Any) -> str:
     identity = {"name": model.name, "params": model.params, "class": type(model).__qualname__,
-                "module": type(model).__module__, "version": hook(model, "version"),
+                "module": identity_module(type(model)), "version": hook(model, "version"),
                 "code": code_digest(type(model)), "weights": hook(model, "weights_fingerprint")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

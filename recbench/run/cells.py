@@ -25,6 +25,7 @@ from recbench.protocol.kinds.base import all_kinds, export_format, get_kind, poo
 from recbench.protocol.options import OptionError, typed_options
 from recbench.protocol.registry import baselines, datasets, split_spec
 from recbench.protocol.options import format_label
+from recbench.results.cell_spec import NOT_PROTOCOL, CellSpec, Matrix
 from recbench.results.records import short_spec
 from recbench.run.training import Budget, Trainable, TrainSettings
 from recbench.protocol.options import truthy
@@ -142,6 +143,8 @@ class Cell:
     # a dataset read from a path you give (pairs:F, interactions:DIR, mind:DIR): the digest of the
     # files' content, so the same relative name over other files is another cell
     dataset_content: str | None = None
+    # the suite file that declared the cell (name, sha256 of the file), kept in its record; not what the cell *is*
+    suite: tuple[str, str] | None = None
 
     @classmethod
     def resolve(cls, model: str, dataset: str, split: str | None = None, options: dict[str, Any] | None = None,
@@ -192,6 +195,31 @@ class Cell:
                    export=(export[0], str(export[1])) if export is not None else None)
         cell.refuse_existing_export()
         return cell
+
+    @classmethod
+    def from_spec(cls, spec: CellSpec, retrain: bool = False, export: tuple[str, str] | None = None,
+                  suite: tuple[str, str] | None = None, **settings: Any) -> "Cell":
+        """The cell a :class:`CellSpec` describes (a suite's, a record's, the command line's),
+        resolved and checked; ``settings`` override the spec's (``progress=False``)."""
+        given = dict(spec.training or {})
+        try:
+            budget = Budget.parse(str(given["budget"])) if given.get("budget") else Budget()
+        except ValueError as exc:
+            raise CellError(f"training budget {given['budget']!r}: {exc}") from None
+        training = TrainSettings(budget=budget, seed=int(given.get("seed", 0)),
+                                 validations=int(given.get("validations", 4)), retrain=retrain)
+        cell = cls.resolve(spec.model, spec.dataset, spec.split, dict(spec.options), dict(spec.dataset_options),
+                           spec.eval_settings(**settings), training, export)
+        return cell if suite is None else replace(cell, suite=suite)
+
+    def spec(self) -> CellSpec:
+        """This cell as data (what a suite file or a record's cell section holds)."""
+        settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.settings).items()
+                    if k not in NOT_PROTOCOL and not (k in SERVER_SETTINGS and self.settings.server_p99_ms is None)}
+        return CellSpec.from_dict({"model": self.model, "dataset": self.dataset, "split": self.split,
+                                   "options": self.model_options, "dataset_options": self.dataset_options,
+                                   "settings": settings,
+                                   **({"training": self.training.key_payload()} if self.training else {})})
 
     def refuse_existing_export(self) -> None:
         """Exported files are never overwritten: checked when the cell is resolved and again just
@@ -324,34 +352,53 @@ def check_export(fmt: str, kind: str) -> None:
         raise UnsupportedCell(f"--export {fmt} writes {writer_kind.name!r} cells only, not {kind!r}")
 
 
+def check_options_taken(matrix: Matrix) -> None:
+    """An option that no model (or dataset) of the grid takes is a typo, refused before anything runs."""
+    factories = {m: baselines.get(m) for m in matrix.models}
+    classes = {d: datasets.get(d) for d in matrix.datasets}
+    for key in matrix.options:
+        if not any((acc := accepted_options(f)) is None or key in acc for f in factories.values()):
+            raise CellError(f"option {key!r} is accepted by none of the models {', '.join(matrix.models)}")
+    for key in matrix.dataset_options:
+        if not any((acc := accepted_options(c)) is None or key in acc for c in classes.values()):
+            raise CellError(f"dataset option {key!r} is accepted by none of the datasets {', '.join(matrix.datasets)}")
+
+
+def plan_specs(specs: list[CellSpec], retrain: bool = False, export: tuple[str, str] | None = None,
+               suite: tuple[str, str] | None = None, **settings: Any) -> tuple[list[Cell], list[tuple[str, str, str]]]:
+    """Every cell resolved up front: the runnable ones (each once: a model that does not train
+    gives one cell whatever the seeds) and the skipped ones (model, dataset, reason)."""
+    cells, skipped, keys = [], [], set()
+    for spec in specs:
+        try:
+            cell = Cell.from_spec(spec, retrain=retrain, export=export, suite=suite, **settings)
+        except UnsupportedCell as exc:
+            if (spec.model, spec.dataset, str(exc)) not in skipped:
+                skipped.append((spec.model, spec.dataset, str(exc)))
+            continue
+        if cell.key not in keys:
+            keys.add(cell.key)
+            cells.append(cell)
+    return cells, skipped
+
+
 def plan(models: list[str], dataset_specs: list[str], split: str | None, options: dict[str, Any],
          dataset_options: dict[str, Any], settings: EvalSettings, training: TrainSettings | None = None,
          export: tuple[str, str] | None = None,
          train_seeds: list[int] | None = None) -> tuple[list[Cell], list[tuple[str, str, str]]]:
-    """Every model x dataset cell of a grid, resolved up front: the runnable cells and the
-    skipped ones (model, dataset, reason); a trained cell once per seed of ``train_seeds``. An option that no model (or dataset) of the grid
-    takes, or a pooling a kind does not know, is an error before anything runs."""
-    factories = {m: baselines.get(m) for m in models}
-    classes = {d: datasets.get(d) for d in dataset_specs}
-    for key in options:
-        if not any((acc := accepted_options(f)) is None or key in acc for f in factories.values()):
-            raise CellError(f"option {key!r} is accepted by none of the models {', '.join(models)}")
-    for key in dataset_options:
-        if not any((acc := accepted_options(c)) is None or key in acc for c in classes.values()):
-            raise CellError(f"dataset option {key!r} is accepted by none of the datasets {', '.join(dataset_specs)}")
-    cells, skipped = [], []
-    for d in dataset_specs:
-        for m in models:
-            try:
-                cell = Cell.resolve(m, d, split, options, dataset_options, settings, training, export)
-            except UnsupportedCell as exc:
-                skipped.append((m, d, str(exc)))
-                continue
-            if cell.training is None or not train_seeds:
-                cells.append(cell)
-            else:  # one cell per training seed, each recorded (and resumable) on its own
-                cells.extend(replace(cell, training=replace(cell.training, seed=s)) for s in train_seeds)
-    return cells, skipped
+    """Every model x dataset cell of a grid (a :class:`Matrix`), resolved up front; a trained cell
+    once per seed of ``train_seeds``."""
+    protocol = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items() if k not in NOT_PROTOCOL}
+    trained = None if training is None else {"budget": training.budget.describe() if training.budget != Budget() else None,
+                                             "seed": training.seed, "validations": training.validations}
+    matrix = Matrix.from_dict({"models": list(models), "datasets": list(dataset_specs), "options": dict(options),
+                               "dataset_options": dict(dataset_options), "settings": protocol,
+                               **({"split": split} if split else {}),
+                               **({"training": {k: v for k, v in trained.items() if v is not None}} if trained else {}),
+                               **({"seeds": list(train_seeds)} if train_seeds else {})})
+    check_options_taken(matrix)
+    return plan_specs(matrix.specs(), retrain=bool(training and training.retrain), export=export,
+                      progress=settings.progress, use_cache=settings.use_cache, cache_dir=settings.cache_dir)
 
 
 MAX_TRAIN_SEEDS = 1000  # a count beyond this is a typo, not a plan (and must not build a huge list)

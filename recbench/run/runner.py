@@ -174,6 +174,8 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     }
     if training is not None:
         record["training"] = training
+    if cell.suite is not None:  # the suite file that declared the cell: its name and content hash
+        record["suite"] = {"name": cell.suite[0], "sha256": cell.suite[1]}
     if exported:
         record["exported"] = {"format": cell.export[0], "files": [str(p) for p in exported]}
     sidecars = {"training": curves} if curves is not None else {}

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from recbench.protocol.cache import file_mode, folder_mode
+from recbench.protocol.cache import file_mode, folder_mode, identity_module
 from recbench.protocol.data import default_cache_dir
 from recbench.protocol.capabilities import Trainable  # noqa: F401 (declared there with the other capabilities)
 from recbench.protocol.model_contract import hook
@@ -389,7 +389,7 @@ def _train(model: Any, train_task: Any, validate: Callable[[], float], settings:
 
 # --- the checkpoint cache ---------------------------------------------------------------------
 def checkpoint_key(model: Any, settings: TrainSettings, data_fingerprint: str) -> str:
-    payload = {"model": model.name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
+    payload = {"model": model.name, "class": f"{identity_module(type(model))}.{type(model).__qualname__}",
                "params": model.params, "training": settings.key_payload(), "data": data_fingerprint}
     if hook(model, "version") is not None:  # a model's code change that alters its weights
         payload["version"] = str(model.version)     # bumps its version: old checkpoints are not reused

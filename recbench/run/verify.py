@@ -15,7 +15,7 @@ Latency is reported as a ratio, never judged: it belongs to the machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields as dataclass_fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from recbench.protocol.settings import EvalSettings
 from recbench.results.records import RecordError, read_record
-from recbench.run.training import Budget, TrainSettings
+from recbench.results.cell_spec import CellSpec, CellSpecError
 
 UNTRAINED_TOLERANCE = 1e-6
 SEED_SDS = 3.0
@@ -129,30 +129,18 @@ def select_records(paths: list[Path], untrained: bool = False, sample: int | Non
 
 def settings_from_record(record: dict[str, Any]) -> EvalSettings:
     """The protocol settings the record ran with (settings added later: their defaults)."""
-    saved = dict(record.get("settings") or {})
-    known = {f.name for f in dataclass_fields(EvalSettings)}
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items() if k in known}
-    return EvalSettings(**{**values, "progress": False})
-
-
-def training_from_record(record: dict[str, Any], reuse_checkpoint: bool) -> TrainSettings | None:
-    section = (record.get("cell") or {}).get("training")
-    if not section:
-        return None
-    return TrainSettings(budget=Budget.parse(section["budget"]), seed=int(section.get("seed", 0)),
-                         validations=int(section.get("validations", 4)), retrain=not reuse_checkpoint)
+    return CellSpec.from_record(record).eval_settings(progress=False)
 
 
 def cell_from_record(record: dict[str, Any], reuse_checkpoint: bool = False) -> Any:
+    """The record's cell, rebuilt from its cell section (``CellSpec.from_record``) and resolved."""
     from recbench.run.cells import Cell
 
-    cell = record.get("cell")
-    if not cell:
-        raise RecordError("the record has no cell section (written before records kept one); it cannot be re-run "
-                          "from what it holds")
-    return Cell.resolve(cell["model"], cell["dataset"], cell["split"], cell.get("model_options") or {},
-                        cell.get("dataset_options") or {}, settings_from_record(record),
-                        training_from_record(record, reuse_checkpoint))
+    try:
+        spec = CellSpec.from_record(record)
+    except CellSpecError as exc:
+        raise RecordError(str(exc)) from None
+    return Cell.from_spec(spec, retrain=not reuse_checkpoint, progress=False)
 
 
 def version_differences(record: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
