@@ -69,3 +69,20 @@ def test_every_built_in_model_keeps_the_contract() -> None:
 
 def test_every_hook_says_why() -> None:
     assert all(h.why for h in HOOKS.values())
+
+
+def test_one_order_picks_the_capability_a_model_is_served_through():
+    """Issue 36: the protocols, the reranker and the cell's checks tell capabilities apart in one
+    place; a model with several is served through the first a protocol takes (random: noise where
+    item scorers are served, an encoder on pairs)."""
+    from recbench.api import baselines
+    from recbench.protocol.capabilities import dispatch, served_as
+
+    random_model = baselines.get("random")
+    assert served_as(random_model) == "item_scorer"
+    assert served_as(random_model, ("token_encoder", "encoder")) == "encoder"
+    assert served_as(baselines.get("colbert-minilm")) == "token_encoder"
+    assert served_as(baselines.get("sasrec")) == "ranker" and served_as(baselines.get("sif")) == "encoder"
+    assert dispatch(random_model(), {"encoder": lambda: "cosine", "item_scorer": lambda: "noise"}, "t") == "noise"
+    with pytest.raises(TypeError, match="none of the capabilities this protocol serves"):
+        dispatch(baselines.get("sasrec")(), {"encoder": lambda: 1}, "t")

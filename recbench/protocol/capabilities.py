@@ -7,7 +7,7 @@ Every baseline also carries ``name`` and ``params`` (recorded in the run record)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -91,3 +91,34 @@ class Trainable(Protocol):
     def save_checkpoint(self, folder: Path) -> None: ...
 
     def load_checkpoint(self, folder: Path) -> None: ...
+
+
+# The order in which every protocol, the reranker and the cell's checks pick the one capability a
+# model is served through, where it has several (random is an Encoder and an ItemScorer).
+SERVED_THROUGH: tuple[tuple[str, type], ...] = (
+    ("ranker", Ranker),  # scores a query's items jointly from the task: the trained recommenders, the oracles
+    ("item_scorer", ItemScorer),  # scores items without their text: popularity, the random floor
+    ("token_encoder", TokenEncoder),  # late interaction over token vectors: ColBERT
+    ("encoder", Encoder),  # one vector per text, pooled and compared by cosine
+)
+T = TypeVar("T")
+
+
+def served_as(model_or_class: Any, among: Iterable[str] | None = None) -> str | None:
+    """The capability a model (or model class) is served through: the first of ``SERVED_THROUGH``
+    it has (of those in ``among``, the ones a protocol serves); None for none of them."""
+    has = issubclass if isinstance(model_or_class, type) else isinstance
+    allowed = None if among is None else set(among)
+    return next((name for name, capability in SERVED_THROUGH
+                 if (allowed is None or name in allowed) and has(model_or_class, capability)), None)
+
+
+def dispatch(model: Any, handlers: Mapping[str, Callable[[], T]], where: str) -> T:
+    """Calls the handler of the capability ``model`` is served through, of those the protocol has
+    handlers for: the one place the protocols tell capabilities apart (random, an Encoder and an
+    ItemScorer, is noise where a protocol scores item scorers and an encoder elsewhere)."""
+    served = served_as(model, handlers)
+    if served is None:
+        raise TypeError(f"{where}: {getattr(model, 'name', type(model).__name__)!r} has none of the capabilities "
+                        f"this protocol serves ({', '.join(handlers)})")
+    return handlers[served]()

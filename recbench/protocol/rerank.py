@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from recbench.protocol.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.protocol.capabilities import dispatch, served_as
 from recbench.protocol.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.protocol.settings import EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
@@ -68,16 +68,19 @@ def build_reranker(spec: str, task: Any, settings: EvalSettings, query_items: Ca
     query is made of. ``timing`` receives the reranker's own encoding figures."""
     model = build_model(spec)
     name = getattr(model, "name", spec)
-    if isinstance(model, ItemScorer):
+
+    def item_scorer() -> Reranker:
         raise EvaluationError(f"--rerank {spec}: an item scorer ranks every query alike; it cannot re-order a "
                               "query's candidates")
-    if isinstance(model, Ranker):
+
+    def ranker() -> Reranker:
         if hook(model, "score_candidates"):
             return Reranker(name, lambda i, rows: np.asarray(model.score_candidates(task, i, rows)),
                             {"reranker": spec, "scores": "joint scorer over the candidates"})
         return Reranker(name, lambda i, rows: np.asarray(model.score_queries(task, np.array([i])))[0][rows],
                         {"reranker": spec, "scores": "joint scorer (full-catalog scores read at the candidates)"})
-    if isinstance(model, TokenEncoder):
+
+    def token_encoder() -> Reranker:
         from recbench.protocol.late_interaction import TokenTable
 
         table = TokenTable(encode_item_tokens(model, texts, "document", settings, timing))
@@ -87,7 +90,8 @@ def build_reranker(spec: str, task: Any, settings: EvalSettings, query_items: Ca
             return _maxsim_mean(q, table, rows)
 
         return Reranker(name, late, {"reranker": spec, "scores": "MaxSim: candidate tokens vs the query items' tokens"})
-    if isinstance(model, Encoder):
+
+    def encoder() -> Reranker:
         fit_on_texts(model, texts, timing)
         unit = encode_items(model, texts, settings, timing)
 
@@ -96,6 +100,10 @@ def build_reranker(spec: str, task: Any, settings: EvalSettings, query_items: Ca
             return unit[rows] @ q
 
         return Reranker(name, cosine, {"reranker": spec, "scores": "cosine with the mean of the query items' vectors"})
+
+    if served_as(model) is not None:
+        return dispatch(model, {"ranker": ranker, "item_scorer": item_scorer, "token_encoder": token_encoder,
+                                "encoder": encoder}, f"--rerank {spec}")
     raise EvaluationError(f"--rerank {spec}: {name!r} offers no way to score a query's candidates")
 
 

@@ -92,13 +92,12 @@ def protocol_settings(settings: EvalSettings) -> dict[str, Any]:
 
 def served_as_encoder(factory: Any) -> bool:
     """Whether the protocols score this model through its item vectors (and so pool a user's
-    history): an Encoder that is not a joint scorer, an item scorer or a token encoder, which
-    the protocols serve first (``kinds/*.py``)."""
-    from recbench.protocol.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+    history): what ``served_as`` says of its class."""
+    from recbench.protocol.capabilities import served_as
 
     if not isinstance(factory, type):
         return True  # a plain factory function: nothing to tell, nothing refused
-    return issubclass(factory, Encoder) and not any(issubclass(factory, c) for c in (Ranker, ItemScorer, TokenEncoder))
+    return served_as(factory) == "encoder"
 
 
 def check_protocol_settings(kind: str, settings: EvalSettings, dataset: str, model: str, factory: Any) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from recbench.protocol.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.protocol.capabilities import dispatch, Encoder, ItemScorer, Ranker, TokenEncoder
 from recbench.protocol.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
@@ -61,6 +61,99 @@ def catalog_texts(task: ImpressionsTask, settings: EvalSettings) -> list[str]:
     return [texts_all[r] for r in encoded_rows(task)]
 
 
+def ranker_scores(model: Any, task: ImpressionsTask, settings: EvalSettings, timing: dict[str, Any], details: dict[str, Any],
+                  variant: dict[str, Any]) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+    """A joint scorer: every test impression's candidates scored from the task itself."""
+    imps = task.test
+    timing["fit_seconds"] = 0.0
+    with stopwatch() as score_sw:
+        scores = np.asarray(model.score_queries(task, np.arange(len(imps))), dtype=np.float64)
+    timing["score_seconds"] = score_sw.seconds
+    note_stored_bytes(model, timing)
+    if scores.shape != imps.candidates.shape:
+        raise EvaluationError(f"model {model.name!r} returned {scores.shape} scores for "
+                              f"{len(imps.candidates)} candidates")
+
+    def one(i: int) -> np.ndarray:
+        return model.score_queries(task, np.array([i]))
+
+    details["ranker"] = "joint scorer"
+    return scores, one
+
+
+def item_scorer_scores(model: Any, task: ImpressionsTask, settings: EvalSettings, timing: dict[str, Any], details: dict[str, Any],
+                       variant: dict[str, Any]) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+    """An item scorer (popularity, noise) fitted on the train split's clicks: candidates scored without text."""
+    imps = task.test
+    with stopwatch() as fit_sw:
+        model.fit_counts(click_counts(task.train, len(task.item_ids)) if task.train is not None else None)
+    timing["fit_seconds"] = fit_sw.seconds
+    scores = np.asarray(model.score_items(imps.candidates), dtype=np.float64)
+
+    def one(i: int) -> np.ndarray:
+        with stage("score"):
+            return model.score_items(imps.candidates_of(i))
+
+    details["ranker"] = "item scorer (no text)"
+    return scores, one
+
+
+def late_interaction_scores(model: Any, task: ImpressionsTask, settings: EvalSettings, timing: dict[str, Any], details: dict[str, Any],
+                            variant: dict[str, Any]) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+    """A token encoder: each candidate's tokens against all of the history's (MaxSim mean)."""
+    imps = task.test
+    from recbench.protocol.late_interaction import candidates_vs_history
+
+    fields = tuple(settings.fields or task.default_fields)
+    used, texts = encoded_rows(task), catalog_texts(task, settings)
+    timing["fit_seconds"] = 0.0
+    used_tokens = encode_item_tokens(model, texts, "document", settings, timing)
+    tokens: list[np.ndarray] = [np.zeros((0, 1), dtype=np.float32)] * len(task.item_ids)
+    for r, t in zip(used, used_tokens):
+        tokens[r] = t
+    with stopwatch() as score_sw:
+        scores = np.empty(len(imps.candidates), dtype=np.float64)
+        for i in range(len(imps)):
+            lo, hi = imps.candidate_offsets[i], imps.candidate_offsets[i + 1]
+            scores[lo:hi] = candidates_vs_history(tokens, imps.history_of(i), imps.candidates[lo:hi])
+    timing["score_seconds"] = score_sw.seconds
+
+    def one(i: int) -> np.ndarray:
+        with stage("score"):  # MaxSim of the candidates' stored tokens against the history's
+            return candidates_vs_history(tokens, imps.history_of(i), imps.candidates_of(i))
+
+    details.update({"fields": list(fields), "interaction": "candidate tokens vs all history tokens (MaxSim mean)"})
+    if fields != tuple(task.default_fields):
+        variant["fields"] = "+".join(fields)
+    return scores, one
+
+
+def encoder_scores(model: Any, task: ImpressionsTask, settings: EvalSettings, timing: dict[str, Any], details: dict[str, Any],
+                   variant: dict[str, Any]) -> tuple[np.ndarray, Callable[[int], np.ndarray]]:
+    """An encoder: candidates by cosine with the pooled history (--pooling mean | topk | mix)."""
+    imps = task.test
+    pooling = Pooling(settings.pooling, settings.topk, settings.mix_weight)
+    fields = tuple(settings.fields or task.default_fields)
+    used, texts = encoded_rows(task), catalog_texts(task, settings)
+    fit_on_texts(model, texts, timing)
+    emb = encode_items(model, texts, settings, timing)
+    unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)
+    unit[used] = emb
+    with stopwatch() as score_sw:
+        scores = score_all(unit, imps, pooling).astype(np.float64)
+    timing["score_seconds"] = score_sw.seconds
+
+    def one(i: int) -> np.ndarray:
+        return score_one(unit, imps.history_of(i), imps.candidates_of(i), pooling)
+
+    details.update({"fields": list(fields), **pooling.describe()})
+    if pooling.kind != "mean":
+        variant.update(pooling.describe())
+    if fields != tuple(task.default_fields):
+        variant["fields"] = "+".join(fields)
+    return scores, one
+
+
 def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettings) -> EvalResult:
     """Scores every candidate of every test impression, then MIND's metrics averaged over
     impressions (AUC skips impressions with one label class; all skip those with no click).
@@ -74,75 +167,12 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     timing: dict[str, Any] = {"batch_size": settings.batch_size}
     details: dict[str, Any] = {}
     variant: dict[str, Any] = {}
-    pooling = Pooling(settings.pooling, settings.topk, settings.mix_weight)
-    if isinstance(model, Ranker):
-        timing["fit_seconds"] = 0.0
-        with stopwatch() as score_sw:
-            scores = np.asarray(model.score_queries(task, np.arange(len(imps))), dtype=np.float64)
-        timing["score_seconds"] = score_sw.seconds
-        note_stored_bytes(model, timing)
-        if scores.shape != imps.candidates.shape:
-            raise EvaluationError(f"model {model.name!r} returned {scores.shape} scores for "
-                                  f"{len(imps.candidates)} candidates")
-
-        def one(i: int) -> np.ndarray:
-            return model.score_queries(task, np.array([i]))
-
-        details["ranker"] = "joint scorer"
-    elif isinstance(model, ItemScorer):
-        with stopwatch() as fit_sw:
-            model.fit_counts(click_counts(task.train, len(task.item_ids)) if task.train is not None else None)
-        timing["fit_seconds"] = fit_sw.seconds
-        scores = np.asarray(model.score_items(imps.candidates), dtype=np.float64)
-
-        def one(i: int) -> np.ndarray:
-            with stage("score"):
-                return model.score_items(imps.candidates_of(i))
-
-        details["ranker"] = "item scorer (no text)"
-    elif isinstance(model, TokenEncoder):
-        from recbench.protocol.late_interaction import candidates_vs_history
-
-        fields = tuple(settings.fields or task.default_fields)
-        used, texts = encoded_rows(task), catalog_texts(task, settings)
-        timing["fit_seconds"] = 0.0
-        used_tokens = encode_item_tokens(model, texts, "document", settings, timing)
-        tokens: list[np.ndarray] = [np.zeros((0, 1), dtype=np.float32)] * len(task.item_ids)
-        for r, t in zip(used, used_tokens):
-            tokens[r] = t
-        with stopwatch() as score_sw:
-            scores = np.empty(len(imps.candidates), dtype=np.float64)
-            for i in range(len(imps)):
-                lo, hi = imps.candidate_offsets[i], imps.candidate_offsets[i + 1]
-                scores[lo:hi] = candidates_vs_history(tokens, imps.history_of(i), imps.candidates[lo:hi])
-        timing["score_seconds"] = score_sw.seconds
-
-        def one(i: int) -> np.ndarray:
-            with stage("score"):  # MaxSim of the candidates' stored tokens against the history's
-                return candidates_vs_history(tokens, imps.history_of(i), imps.candidates_of(i))
-
-        details.update({"fields": list(fields), "interaction": "candidate tokens vs all history tokens (MaxSim mean)"})
-        if fields != tuple(task.default_fields):
-            variant["fields"] = "+".join(fields)
-    else:
-        fields = tuple(settings.fields or task.default_fields)
-        used, texts = encoded_rows(task), catalog_texts(task, settings)
-        fit_on_texts(model, texts, timing)
-        emb = encode_items(model, texts, settings, timing)
-        unit = np.zeros((len(task.item_ids), emb.shape[1]), dtype=np.float32)
-        unit[used] = emb
-        with stopwatch() as score_sw:
-            scores = score_all(unit, imps, pooling).astype(np.float64)
-        timing["score_seconds"] = score_sw.seconds
-
-        def one(i: int) -> np.ndarray:
-            return score_one(unit, imps.history_of(i), imps.candidates_of(i), pooling)
-
-        details.update({"fields": list(fields), **pooling.describe()})
-        if pooling.kind != "mean":
-            variant.update(pooling.describe())
-        if fields != tuple(task.default_fields):
-            variant["fields"] = "+".join(fields)
+    scores, one = dispatch(model, {
+        "ranker": lambda: ranker_scores(model, task, settings, timing, details, variant),
+        "item_scorer": lambda: item_scorer_scores(model, task, settings, timing, details, variant),
+        "token_encoder": lambda: late_interaction_scores(model, task, settings, timing, details, variant),
+        "encoder": lambda: encoder_scores(model, task, settings, timing, details, variant),
+    }, f"{task.name} (impressions)")
     metrics, counted, per_query_values = _impression_quality(scores, task, settings)
     timing.update(measure_latency(one, len(imps), settings))
     details.update(counted)

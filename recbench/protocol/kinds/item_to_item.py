@@ -8,12 +8,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from recbench.protocol.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.protocol.capabilities import Encoder, Ranker, TokenEncoder, dispatch, served_as
 from recbench.protocol.encoding import encode_checked, encode_item_tokens, encode_items, encode_query, fit_on_texts
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import (best_k, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block, ranker_top, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.kinds.ranking import (item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.indexes import excluded_of
 from recbench.protocol.metrics import expected_ranking_metrics
 from recbench.protocol.pooling import unit_rows
@@ -27,6 +27,101 @@ from recbench.protocol.kinds.tasks import ItemToItemTask
 catalog_texts = full_catalog_texts  # what an encoder encodes: the whole catalog
 
 
+def late_interaction_scoring(model: Any, task: ItemToItemTask, settings: EvalSettings, timing: dict[str, Any],
+                             details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """A token encoder: a first stage (dense top K, or candidates near each query token), re-ranked
+    by MaxSim of the query's tokens against each candidate's."""
+    from recbench.protocol.indexes import UNRETURNED
+    from recbench.protocol.late_interaction import (TokenCandidates, TokenTable, exact_maxsim_recall, rerank_block)
+
+    n_items = len(task.item_ids)
+    fields = tuple(settings.fields or task.default_fields)
+    texts = catalog_texts(task, settings)
+    timing["fit_seconds"] = 0.0
+    items = encode_items(model, texts, settings, timing)  # the dense first stage
+    dense_bytes = timing["stored_bytes_per_item"]
+    doc_tokens = encode_item_tokens(model, texts, "document", settings, timing)
+    timing["dense_first_stage_bytes_per_item"] = dense_bytes
+    q_texts = [texts[r] for r in task.query_items] if task.query_items is not None else list(task.query_texts)
+    q_tokens = encode_item_tokens(model, q_texts, "query", settings, timing)
+    queries = items[task.query_items] if task.query_items is not None else unit_rows(
+        encode_checked(model, q_texts, settings.batch_size, settings.progress))
+    depth = int(hook(model, "rerank_depth"))
+    table = TokenTable(doc_tokens)  # exact MaxSim as matrix products (the whole catalog when depth covers it)
+    skip = lambda i: excluded_of(task.excluded, task.excluded_offsets, i)  # noqa: E731
+    if hook(model, "first_stage") == "tokens":
+        with stopwatch() as build_sw:
+            token_first = TokenCandidates(table)
+        timing["first_stage"] = {**token_first.describe(), "build_seconds": build_sw.seconds}
+
+        def score_block(rows: np.ndarray) -> np.ndarray:
+            out = np.full((len(rows), n_items), UNRETURNED, dtype=np.float32)
+            for j, i in enumerate(rows):
+                cand = token_first(q_tokens[i])
+                out[j, cand] = table.maxsim_sum(q_tokens[i], cand)
+            return out
+
+        def one_query(i: int, k: int = 10) -> np.ndarray:
+            with stage("encode"):
+                q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
+            with stage("search"):
+                cand = token_first(q_tok)
+                cand = cand[~np.isin(cand, skip(i))]
+            with stage("rerank"):
+                return cand[np.argsort(-table.maxsim_sum(q_tok, cand), kind="stable")][:k]
+
+        interaction = "candidates from document tokens near each query token (faiss IVF), scored by MaxSim"
+    else:
+        index = faiss_index(items)
+
+        def score_block(rows: np.ndarray) -> np.ndarray:
+            return rerank_block(queries[rows] @ items.T, depth,
+                                lambda j, cand: table.maxsim_sum(q_tokens[rows[j]], cand))
+
+        def one_query(i: int, k: int = 10) -> np.ndarray:
+            with stage("encode"):
+                q_vec = unit_rows(encode_query(model, [q_texts[i]]))[0]
+                q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
+            with stage("search"):
+                cand = top_k(index, q_vec, max(depth, k), skip(i))
+            with stage("rerank"):
+                late = table.maxsim_sum(q_tok, cand)
+            return cand[np.argsort(-late, kind="stable")][:k]
+
+        interaction = f"dense top-{depth}, re-ranked by MaxSim"
+    timing.setdefault("first_stage", {"kind": f"dense top-{depth}"})
+    timing["first_stage"]["recall@10_of_exact_maxsim"] = exact_maxsim_recall(
+        score_block, table, q_tokens, task.excluded, task.excluded_offsets, len(task))
+    details.update({"fields": list(fields), "interaction": interaction})
+    return score_block, one_query
+
+
+def encoder_scoring(model: Any, task: ItemToItemTask, settings: EvalSettings, timing: dict[str, Any],
+                    details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """An encoder: the catalog and the queries encoded, the catalog searched through the serving index."""
+    fields = tuple(settings.fields or task.default_fields)
+    texts = catalog_texts(task, settings)
+    fit_on_texts(model, texts, timing)
+    items = encode_items(model, texts, settings, timing)
+    if task.query_items is not None:
+        queries = items[task.query_items]
+        query_text = lambda i: texts[task.query_items[i]]  # noqa: E731
+    else:
+        queries = unit_rows(encode_checked(model, task.query_texts, settings.batch_size, settings.progress))
+        query_text = lambda i: task.query_texts[i]  # noqa: E731
+    index, score_block = serving_index(settings, items, queries, task.excluded, task.excluded_offsets,
+                                       exact_scores(queries, items), timing)
+
+    def one_query(i: int, k: int = 10) -> np.ndarray:
+        with stage("encode"):
+            q = unit_rows(encode_query(model, [query_text(i)]))[0]
+        with stage("search"):
+            return top_k(index, q, k, excluded_of(task.excluded, task.excluded_offsets, i))
+
+    details["fields"] = list(fields)
+    return score_block, one_query
+
+
 def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettings) -> EvalResult:
     """Each query text is encoded and every catalog item ranked by cosine; the query's own
     item never counts. MRR, HR@10, nDCG@10 over queries with at least one relevant item.
@@ -37,103 +132,16 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     timing: dict[str, Any] = {"batch_size": settings.batch_size}
     details: dict[str, Any] = {}
     n_items = len(task.item_ids)
-    if isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
+    served = served_as(model)
+    if served != "encoder":
         refuse_index(settings, model, "scores items another way (a joint scorer, an item scorer or MaxSim)")
-    if isinstance(model, Ranker):
-        timing["fit_seconds"] = 0.0
-        score_block = ranker_block(model, task)
-        one_query = ranker_top(score_block, task.excluded, task.excluded_offsets)
-        details["ranker"] = "joint scorer"
-        note_stored_bytes(model, timing)
-    elif isinstance(model, ItemScorer):
-        with stopwatch() as fit_sw:
-            model.fit_counts(getattr(task, "item_counts", None))
-        timing["fit_seconds"] = fit_sw.seconds
-        score_block = noise_block(model, n_items)
-        one_query: Callable[..., Any] = lambda i, k=10: best_k(model.score_items(np.arange(n_items)), k)  # noqa: E731
-    elif isinstance(model, TokenEncoder):
-        from recbench.protocol.indexes import UNRETURNED
-        from recbench.protocol.late_interaction import (TokenCandidates, TokenTable, exact_maxsim_recall, rerank_block)
-
-        fields = tuple(settings.fields or task.default_fields)
-        texts = catalog_texts(task, settings)
-        timing["fit_seconds"] = 0.0
-        items = encode_items(model, texts, settings, timing)  # the dense first stage
-        dense_bytes = timing["stored_bytes_per_item"]
-        doc_tokens = encode_item_tokens(model, texts, "document", settings, timing)
-        timing["dense_first_stage_bytes_per_item"] = dense_bytes
-        q_texts = [texts[r] for r in task.query_items] if task.query_items is not None else list(task.query_texts)
-        q_tokens = encode_item_tokens(model, q_texts, "query", settings, timing)
-        queries = items[task.query_items] if task.query_items is not None else unit_rows(
-            encode_checked(model, q_texts, settings.batch_size, settings.progress))
-        depth = int(hook(model, "rerank_depth"))
-        table = TokenTable(doc_tokens)  # exact MaxSim as matrix products (the whole catalog when depth covers it)
-        skip = lambda i: excluded_of(task.excluded, task.excluded_offsets, i)  # noqa: E731
-        if hook(model, "first_stage") == "tokens":
-            with stopwatch() as build_sw:
-                token_first = TokenCandidates(table)
-            timing["first_stage"] = {**token_first.describe(), "build_seconds": build_sw.seconds}
-
-            def score_block(rows: np.ndarray) -> np.ndarray:
-                out = np.full((len(rows), n_items), UNRETURNED, dtype=np.float32)
-                for j, i in enumerate(rows):
-                    cand = token_first(q_tokens[i])
-                    out[j, cand] = table.maxsim_sum(q_tokens[i], cand)
-                return out
-
-            def one_query(i: int, k: int = 10) -> np.ndarray:
-                with stage("encode"):
-                    q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
-                with stage("search"):
-                    cand = token_first(q_tok)
-                    cand = cand[~np.isin(cand, skip(i))]
-                with stage("rerank"):
-                    return cand[np.argsort(-table.maxsim_sum(q_tok, cand), kind="stable")][:k]
-
-            interaction = "candidates from document tokens near each query token (faiss IVF), scored by MaxSim"
-        else:
-            index = faiss_index(items)
-
-            def score_block(rows: np.ndarray) -> np.ndarray:
-                return rerank_block(queries[rows] @ items.T, depth,
-                                    lambda j, cand: table.maxsim_sum(q_tokens[rows[j]], cand))
-
-            def one_query(i: int, k: int = 10) -> np.ndarray:
-                with stage("encode"):
-                    q_vec = unit_rows(encode_query(model, [q_texts[i]]))[0]
-                    q_tok = model.encode_tokens([q_texts[i]], kind="query", batch_size=1)[0]
-                with stage("search"):
-                    cand = top_k(index, q_vec, max(depth, k), skip(i))
-                with stage("rerank"):
-                    late = table.maxsim_sum(q_tok, cand)
-                return cand[np.argsort(-late, kind="stable")][:k]
-
-            interaction = f"dense top-{depth}, re-ranked by MaxSim"
-        timing.setdefault("first_stage", {"kind": f"dense top-{depth}"})
-        timing["first_stage"]["recall@10_of_exact_maxsim"] = exact_maxsim_recall(
-            score_block, table, q_tokens, task.excluded, task.excluded_offsets, len(task))
-        details.update({"fields": list(fields), "interaction": interaction})
-    else:
-        fields = tuple(settings.fields or task.default_fields)
-        texts = catalog_texts(task, settings)
-        fit_on_texts(model, texts, timing)
-        items = encode_items(model, texts, settings, timing)
-        if task.query_items is not None:
-            queries = items[task.query_items]
-            query_text = lambda i: texts[task.query_items[i]]  # noqa: E731
-        else:
-            queries = unit_rows(encode_checked(model, task.query_texts, settings.batch_size, settings.progress))
-            query_text = lambda i: task.query_texts[i]  # noqa: E731
-        index, score_block = serving_index(settings, items, queries, task.excluded, task.excluded_offsets,
-                                           exact_scores(queries, items), timing)
-
-        def one_query(i: int, k: int = 10) -> np.ndarray:
-            with stage("encode"):
-                q = unit_rows(encode_query(model, [query_text(i)]))[0]
-            with stage("search"):
-                return top_k(index, q, k, excluded_of(task.excluded, task.excluded_offsets, i))
-
-        details["fields"] = list(fields)
+    score_block, one_query = dispatch(model, {
+        "ranker": lambda: ranker_scoring(model, task, task.excluded, task.excluded_offsets, timing, details),
+        "item_scorer": lambda: item_scorer_scoring(model, getattr(task, "item_counts", None), n_items, task.excluded,
+                                                   task.excluded_offsets, timing, details),
+        "token_encoder": lambda: late_interaction_scoring(model, task, settings, timing, details),
+        "encoder": lambda: encoder_scoring(model, task, settings, timing, details),
+    }, f"{task.name} (item-to-item)")
     if settings.rerank:  # a two-stage pipeline: this model's top K, re-ordered by the reranker (rerank.py)
         if task.query_items is None:
             raise EvaluationError(f"--rerank: {task.name}'s queries are texts outside the catalog; a reranker "
@@ -146,7 +154,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
         higher, tied = relevant_tie_counts(score_block, len(task), task.relevant, task.relevant_offsets,
                                            task.excluded, task.excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
-    if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
+    if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
     per_query = expected_ranking_metrics(higher, tied, task.relevant_offsets, task.grades, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())

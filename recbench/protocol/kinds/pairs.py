@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from recbench.protocol.capabilities import CorpusFitted, Encoder, TokenEncoder
+from recbench.protocol.capabilities import CorpusFitted, Encoder, TokenEncoder, dispatch
 from recbench.protocol.encoding import check_tokens, cosine_rows, encode_checked, encode_query, offline_timing
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.kinds.base import CORRELATION_X100, TaskKind, register_kind
@@ -69,8 +69,8 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
     timing["fit_seconds"] = fit_sw.seconds
 
     warm = distinct_list[: settings.warmup_texts]
-    late = isinstance(model, TokenEncoder)
-    if late:
+
+    def late_interaction() -> tuple[np.ndarray, Callable[[int], float], bool]:
         from recbench.protocol.late_interaction import symmetric_maxsim, token_bytes_per_item
 
         if warm:
@@ -78,20 +78,36 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
         with stopwatch() as enc_sw:
             tokens = model.encode_tokens(distinct_list, kind="document", batch_size=settings.batch_size)
         check_tokens(model, tokens, distinct_list)
-        pred = np.array([symmetric_maxsim(tokens[a], tokens[b]) for a, b in zip(inverse[:n], inverse[n:])])
+        timing["encode_seconds"] = enc_sw.seconds
         timing["stored_bytes_per_text"] = token_bytes_per_item(tokens)
-    else:
+
+        def one_query(j: int) -> float:  # encode one pair's tokens and score it
+            ta, tb = model.encode_tokens([task.texts_a[j], task.texts_b[j]], kind="document", batch_size=2)
+            return symmetric_maxsim(ta, tb)
+
+        return np.array([symmetric_maxsim(tokens[a], tokens[b]) for a, b in zip(inverse[:n], inverse[n:])]), one_query, False
+
+    def cosine() -> tuple[np.ndarray, Callable[[int], float], bool]:
         if warm:
             model.encode(warm, batch_size=settings.batch_size)
         with stopwatch() as enc_sw:
             emb = encode_checked(model, distinct_list, settings.batch_size, settings.progress)
+        timing["encode_seconds"] = enc_sw.seconds
         timing["embedding_dim"] = int(emb.shape[1])
         timing["stored_bytes_per_text"] = int(emb.shape[1] * 4)
-        pred = cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64)
+
+        def one_query(j: int) -> float:  # encode one pair and score it
+            e = encode_query(model, [task.texts_a[j], task.texts_b[j]])
+            return float(cosine_rows(e[:1], e[1:])[0])
+
+        return cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64), one_query, True
+
+    pred, one_query, offline = dispatch(model, {"token_encoder": late_interaction, "encoder": cosine},
+                                        f"{task.name} (pairs)")
     refuse_constant_similarities(model, task, pred)
-    timing["encode_seconds"] = enc_sw.seconds
     timing["encoded_texts"] = len(distinct_list)
-    timing["texts_per_second"] = len(distinct_list) / enc_sw.seconds if enc_sw.seconds > 0 else float("inf")
+    encode_seconds = timing["encode_seconds"]
+    timing["texts_per_second"] = len(distinct_list) / encode_seconds if encode_seconds > 0 else float("inf")
     gold = task.gold
 
     # --- quality with a stratified bootstrap --------------------------------------------
@@ -136,15 +152,8 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
                 (metrics if agg == "mean" else wmeans)[f"{which}_{agg}"] = estimate
 
     # --- per-query latency: encode one pair and score it ---------------------------------
-    def one_query(j: int) -> float:
-        if late:
-            ta, tb = model.encode_tokens([task.texts_a[j], task.texts_b[j]], kind="document", batch_size=2)
-            return symmetric_maxsim(ta, tb)
-        e = encode_query(model, [task.texts_a[j], task.texts_b[j]])
-        return float(cosine_rows(e[:1], e[1:])[0])
-
     timing.update(measure_latency(one_query, n, settings))
-    if not late:
+    if offline:  # the offline scenario's batch throughput: encoders only
         timing.update(offline_timing(model, distinct_list, settings))
     return EvalResult(
         per_query={"query_id": np.arange(n), "prediction": pred, "gold": gold},

@@ -25,6 +25,7 @@ from recbench.protocol.model_contract import hook
 from recbench.protocol.indexes import ItemIndex, build_index, recall_of_exact, returned_scores, top_k  # top_k: the kinds' serving search
 from recbench.protocol.metrics import mean_with_ci
 from recbench.protocol.stages import stage
+from recbench.protocol.timing import stopwatch
 
 
 def take_ragged(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,3 +188,32 @@ def ranker_top(block: Callable[[np.ndarray], np.ndarray], excluded: np.ndarray,
             return best_k(s, k)
 
     return one_query
+
+
+def ranker_scoring(model: Any, task: Any, excluded: np.ndarray, excluded_offsets: np.ndarray,
+                   timing: dict[str, Any], details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """A joint scorer's score block and served query (its forward pass over the catalog, then the
+    top K of what is not excluded): the same for every full-ranking kind."""
+    timing["fit_seconds"] = 0.0
+    block = ranker_block(model, task)
+    details["ranker"] = "joint scorer"
+    note_stored_bytes(model, timing)
+    return block, ranker_top(block, excluded, excluded_offsets)
+
+
+def item_scorer_scoring(model: Any, counts: np.ndarray | None, n_items: int, excluded: np.ndarray,
+                        excluded_offsets: np.ndarray, timing: dict[str, Any],
+                        details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """An item scorer (popularity, noise) fitted on the task's engagement counts, where it has
+    any: every query scores the catalog alike (noise: each row afresh)."""
+    with stopwatch() as fit_sw:
+        model.fit_counts(counts)
+    timing["fit_seconds"] = fit_sw.seconds
+
+    def one_query(i: int, k: int = 10) -> np.ndarray:
+        s = np.asarray(model.score_items(np.arange(n_items)), dtype=np.float64)
+        s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+        return best_k(s, k)
+
+    details["ranker"] = "item scorer (no text)"
+    return noise_block(model, n_items), one_query

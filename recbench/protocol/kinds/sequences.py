@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from recbench.protocol.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder
+from recbench.protocol.capabilities import Encoder, ItemScorer, Ranker, TokenEncoder, dispatch, served_as
 from recbench.protocol.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import (best_k, summarise_parts, exact_scores, faiss_index, noise_block, note_stored_bytes, ranker_block, ranker_top, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.kinds.ranking import (best_k, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.metrics import expected_ranking_metrics
 from recbench.protocol.pooling import unit_rows
 from recbench.protocol.scenarios import measure_latency
@@ -44,6 +44,92 @@ def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: floa
 catalog_texts = full_catalog_texts  # what an encoder encodes: the whole catalog
 
 
+def late_interaction_scoring(model: Any, task: SequencesTask, settings: EvalSettings, excluded: np.ndarray,
+                             excluded_offsets: np.ndarray, timing: dict[str, Any],
+                             details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """A token encoder: a dense first stage (mean-pooled history vector), its top items re-ranked
+    by MaxSim of their tokens against the history's."""
+    from recbench.protocol.late_interaction import candidates_vs_history, rerank_block
+
+    fields = tuple(settings.fields or task.default_fields)
+    texts = catalog_texts(task, settings)
+    timing["fit_seconds"] = 0.0
+    unit = encode_items(model, texts, settings, timing)  # the dense first stage
+    timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
+    tokens = encode_item_tokens(model, texts, "document", settings, timing)
+    users = pool_histories(unit, task, "mean", settings.recency_decay)
+    depth = int(hook(model, "rerank_depth"))
+    index = faiss_index(unit)
+
+    def score_block(rows: np.ndarray) -> np.ndarray:
+        dense = users[rows] @ unit.T
+        for j, i in enumerate(rows):  # history items are excluded: keep them out of the top
+            dense[j, excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+        return rerank_block(np.nan_to_num(dense, neginf=-1e9), depth,
+                            lambda j, cand: candidates_vs_history(tokens, task.history_of(rows[j]), cand))
+
+    def one_query(i: int, k: int = 10) -> np.ndarray:
+        h = task.history_of(i)
+        q = unit_rows(unit[h].sum(axis=0, keepdims=True))[0]
+        with stage("search"):
+            cand = top_k(index, q, max(depth, k), excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+        with stage("rerank"):
+            late = candidates_vs_history(tokens, h, cand)
+        return cand[np.argsort(-late, kind="stable")][:k]
+
+    details.update({"fields": list(fields), "text_style": task.text_style,
+                    "interaction": f"dense top-{depth} (mean pooling), re-ranked by MaxSim against history tokens"})
+    return score_block, one_query
+
+
+def encoder_scoring(model: Any, task: SequencesTask, settings: EvalSettings, excluded: np.ndarray,
+                    excluded_offsets: np.ndarray, timing: dict[str, Any],
+                    details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """An encoder: the catalog encoded once, each user's history pooled (--pooling mean | recency
+    | topk) and the catalog searched through the serving index."""
+    n_items = len(task.item_ids)
+    pooling = settings.pooling  # its vocabulary (SEQUENCE_POOLINGS) is checked when the cell is resolved
+    fields = tuple(settings.fields or task.default_fields)
+    texts = catalog_texts(task, settings)
+    fit_on_texts(model, texts, timing)
+    unit = encode_items(model, texts, settings, timing)
+    decay = settings.recency_decay
+    if pooling == "topk":
+        refuse_index(settings, model, "with --pooling topk scores items by its k best history matches, "
+                     "which no single query vector serves")
+        k = settings.topk
+
+        def score_block(rows: np.ndarray) -> np.ndarray:
+            out = np.empty((len(rows), n_items), dtype=np.float32)
+            for j, i in enumerate(rows):
+                sims = unit[task.history_of(i)] @ unit.T
+                kk = min(k, sims.shape[0])
+                out[j] = np.partition(sims, sims.shape[0] - kk, axis=0)[-kk:].mean(axis=0)
+            return out
+
+        def one_query(i: int, k: int = 10) -> np.ndarray:
+            s = score_block(np.array([i]))[0]
+            s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
+            return best_k(s, k)
+    else:
+        users = pool_histories(unit, task, pooling, decay)
+        index, score_block = serving_index(settings, unit, users, excluded, excluded_offsets,
+                                           exact_scores(users, unit), timing)
+
+        def one_query(i: int, k: int = 10) -> np.ndarray:
+            with stage("pool"):
+                h = task.history_of(i)
+                w = decay ** np.arange(len(h) - 1, -1, -1.0) if pooling == "recency" else np.ones(len(h))
+                q = unit_rows((w[:, None] * unit[h]).sum(axis=0, keepdims=True).astype(np.float32))[0]
+            with stage("search"):
+                return top_k(index, q, k, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
+
+    details.update({"fields": list(fields), "text_style": task.text_style, "pooling": pooling,
+                    **({"k": settings.topk} if pooling == "topk" else {}),
+                    **({"decay": decay} if pooling == "recency" else {})})
+    return score_block, one_query
+
+
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
     """Next item by full ranking over all items, the user's history excluded (the target
     itself never is). User profile: ``--pooling mean | recency | topk`` over history
@@ -57,97 +143,17 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     excluded = task.history[keep]
     excluded_offsets = np.r_[0, np.cumsum(np.bincount(owner[keep], minlength=len(task)))]
     relevant, relevant_offsets = task.targets, np.arange(len(task) + 1)
-    pooling = settings.pooling  # its vocabulary (SEQUENCE_POOLINGS) is checked when the cell is resolved
-    if isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
+    served = served_as(model)
+    if served != "encoder":
         refuse_index(settings, model, "scores items another way (a joint scorer, an item scorer or MaxSim)")
-    if isinstance(model, Ranker):
-        timing["fit_seconds"] = 0.0
-        score_block = ranker_block(model, task)
-        one_query = ranker_top(score_block, excluded, excluded_offsets)
-        details["ranker"] = "joint scorer"
-        note_stored_bytes(model, timing)
-    elif isinstance(model, ItemScorer):
-        with stopwatch() as fit_sw:
-            model.fit_counts(task.train_counts)
-        timing["fit_seconds"] = fit_sw.seconds
-        score_block = noise_block(model, n_items)
-
-        def one_query(i: int, k: int = 10) -> np.ndarray:
-            s = model.score_items(np.arange(n_items))
-            s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-            return best_k(s, k)
-
-        details["ranker"] = "item scorer (no text)"
-    elif isinstance(model, TokenEncoder):
-        from recbench.protocol.late_interaction import candidates_vs_history, rerank_block
-
-        fields = tuple(settings.fields or task.default_fields)
-        texts = catalog_texts(task, settings)
-        timing["fit_seconds"] = 0.0
-        unit = encode_items(model, texts, settings, timing)  # the dense first stage
-        timing["dense_first_stage_bytes_per_item"] = timing["stored_bytes_per_item"]
-        tokens = encode_item_tokens(model, texts, "document", settings, timing)
-        users = pool_histories(unit, task, "mean", settings.recency_decay)
-        depth = int(hook(model, "rerank_depth"))
-        index = faiss_index(unit)
-
-        def score_block(rows: np.ndarray) -> np.ndarray:
-            dense = users[rows] @ unit.T
-            for j, i in enumerate(rows):  # history items are excluded: keep them out of the top
-                dense[j, excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-            return rerank_block(np.nan_to_num(dense, neginf=-1e9), depth,
-                                lambda j, cand: candidates_vs_history(tokens, task.history_of(rows[j]), cand))
-
-        def one_query(i: int, k: int = 10) -> np.ndarray:
-            h = task.history_of(i)
-            q = unit_rows(unit[h].sum(axis=0, keepdims=True))[0]
-            with stage("search"):
-                cand = top_k(index, q, max(depth, k), excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
-            with stage("rerank"):
-                late = candidates_vs_history(tokens, h, cand)
-            return cand[np.argsort(-late, kind="stable")][:k]
-
-        details.update({"fields": list(fields), "text_style": task.text_style,
-                        "interaction": f"dense top-{depth} (mean pooling), re-ranked by MaxSim against history tokens"})
-    else:
-        fields = tuple(settings.fields or task.default_fields)
-        texts = catalog_texts(task, settings)
-        fit_on_texts(model, texts, timing)
-        unit = encode_items(model, texts, settings, timing)
-        decay = settings.recency_decay
-        if pooling == "topk":
-            refuse_index(settings, model, "with --pooling topk scores items by its k best history matches, "
-                         "which no single query vector serves")
-            k = settings.topk
-
-            def score_block(rows: np.ndarray) -> np.ndarray:
-                out = np.empty((len(rows), n_items), dtype=np.float32)
-                for j, i in enumerate(rows):
-                    sims = unit[task.history_of(i)] @ unit.T
-                    kk = min(k, sims.shape[0])
-                    out[j] = np.partition(sims, sims.shape[0] - kk, axis=0)[-kk:].mean(axis=0)
-                return out
-
-            def one_query(i: int, k: int = 10) -> np.ndarray:
-                s = score_block(np.array([i]))[0]
-                s[excluded[excluded_offsets[i]:excluded_offsets[i + 1]]] = -np.inf
-                return best_k(s, k)
-        else:
-            users = pool_histories(unit, task, pooling, decay)
-            index, score_block = serving_index(settings, unit, users, excluded, excluded_offsets,
-                                               exact_scores(users, unit), timing)
-
-            def one_query(i: int, k: int = 10) -> np.ndarray:
-                with stage("pool"):
-                    h = task.history_of(i)
-                    w = decay ** np.arange(len(h) - 1, -1, -1.0) if pooling == "recency" else np.ones(len(h))
-                    q = unit_rows((w[:, None] * unit[h]).sum(axis=0, keepdims=True).astype(np.float32))[0]
-                with stage("search"):
-                    return top_k(index, q, k, excluded[excluded_offsets[i]:excluded_offsets[i + 1]])
-
-        details.update({"fields": list(fields), "text_style": task.text_style, "pooling": pooling,
-                        **({"k": settings.topk} if pooling == "topk" else {}),
-                        **({"decay": decay} if pooling == "recency" else {})})
+    score_block, one_query = dispatch(model, {
+        "ranker": lambda: ranker_scoring(model, task, excluded, excluded_offsets, timing, details),
+        "item_scorer": lambda: item_scorer_scoring(model, task.train_counts, n_items, excluded, excluded_offsets,
+                                                   timing, details),
+        "token_encoder": lambda: late_interaction_scoring(model, task, settings, excluded, excluded_offsets, timing,
+                                                          details),
+        "encoder": lambda: encoder_scoring(model, task, settings, excluded, excluded_offsets, timing, details),
+    }, f"{task.name} (sequences)")
     if settings.rerank:  # a two-stage pipeline: this model's top K, re-ordered by the reranker
         score_block, one_query = pipeline(score_block, one_query, task, settings, task.history_of,
                                           catalog_texts(task, settings), relevant, relevant_offsets, excluded,
@@ -156,7 +162,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
                                            excluded_offsets)
     timing["rank_seconds"] = rank_sw.seconds
-    if isinstance(model, Ranker):  # what a joint scorer reports of its inputs (fields, fallbacks counted)
+    if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
     per_query = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
@@ -170,9 +176,9 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         details["targets"] = {"warm": int((~cold_target).sum()), "cold": int(cold_target.sum())}
     timing.update(measure_latency(one_query, len(task), settings))
     variant = {}
-    if not isinstance(model, (Ranker, ItemScorer, TokenEncoder)):
-        if pooling != "mean":
-            variant["pooling"] = pooling
+    if served == "encoder":
+        if settings.pooling != "mean":
+            variant["pooling"] = settings.pooling
         if tuple(details["fields"]) != tuple(task.default_fields):
             variant["fields"] = "+".join(details["fields"])
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
