@@ -23,7 +23,9 @@ from recbench.protocol.model_contract import HOOKS, ModelContractError
 from recbench.protocol.options import OptionError
 from recbench.protocol.registry import Registry, UnknownNameError, baselines, datasets, split_spec
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
+from recbench.results.cell_spec import CellSpec, Matrix
 from recbench.results.records import RecordError, iter_records, read_per_query, read_record
+from recbench.results.run_record import Estimate, RunRecord
 from recbench.results.rows import load
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "PairsTask", "Impressions", "ImpressionsTask", "ItemToItemTask", "SequencesTask", "PublishedResult",
     # task kinds and evaluation
     "TaskKind", "RATE", "evaluate", "EvalSettings", "EvalResult", "EvaluationError", "mean_with_ci",
-    # records
-    "load", "iter_records", "read_record", "read_per_query", "RecordError",
+    # records and cells as data
+    "load", "iter_records", "read_record", "read_per_query", "RecordError", "RunRecord", "Estimate", "CellSpec",
+    "Matrix",
 ]

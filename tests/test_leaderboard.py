@@ -65,14 +65,24 @@ def test_compare_two_real_runs(tmp_path):
 def test_check_fails_with_its_table_on_a_wrong_expected_value(tmp_path, monkeypatch):
     monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
     good = run_cell("random", "lee", settings=FAST, results_dir=None).record["metrics"]["pearson"]["value"]
-    suite = tmp_path / "suite.json"
-    cells = [{"model": "random", "dataset": "lee", "metrics": {"pearson": {"expected": good, "tolerance": 0.01}}}]
-    suite.write_text(json.dumps({"cells": cells, "n_bootstrap": 20, "latency_queries": 3}))
+    suite = tmp_path / "suite.toml"
+
+    def write(expected: float) -> None:
+        suite.write_text('name = "t"\n[defaults.settings]\nn_bootstrap = 20\nlatency_queries = 3\n[[cells]]\n'
+                         f'model = "random"\ndataset = "lee"\nexpected = {{ pearson = {{ value = {expected!r}, '
+                         'tolerance = 0.01 } }\n')
+
+    write(good)
     ok = runner.invoke(app, ["check", "--suite", str(suite)])
     assert ok.exit_code == 0, ok.output
     assert ok.output.strip().splitlines()[-1] == "check: 1 passed, 0 failed"
-    cells[0]["metrics"]["pearson"]["expected"] = good + 5.0  # a deliberately wrong value
-    suite.write_text(json.dumps({"cells": cells, "n_bootstrap": 20, "latency_queries": 3}))
+    write(good + 5.0)  # a deliberately wrong value
+    updated = runner.invoke(app, ["check", "--suite", str(suite), "--update"])  # --update writes the measured value
+    assert updated.exit_code == 0, updated.output
+    import tomllib
+
+    assert tomllib.loads(suite.read_text())["cells"][0]["expected"]["pearson"]["value"] == pytest.approx(good, abs=1e-6)
+    write(good + 5.0)
     bad = runner.invoke(app, ["check", "--suite", str(suite)])
     assert bad.exit_code == 1
     assert "check: 0 passed, 1 failed" in bad.output

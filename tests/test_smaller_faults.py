@@ -68,8 +68,10 @@ def test_settings_that_mean_nothing_are_refused_and_no_latency_is_said_so():
         Cell.resolve("random", "lee", settings=EvalSettings(latency_queries=-1))
     from recbench.cli.run import summarise
 
-    rec = {"primary_metric": "pearson", "metrics": {"pearson": {"value": 1.0, "ci_low": 0.0, "ci_high": 2.0}},
-           "timing": {"latency": {}}, "model": {"label": "m"}, "dataset": {"name": "d", "split": "test"}}
+    from minimal_record import minimal_record
+
+    rec = {**minimal_record("r"), "primary_metric": "pearson", "timing": {"latency": {}},
+           "metrics": {"pearson": {"value": 1.0, "ci_low": 0.0, "ci_high": 2.0}}}
     assert "latency not timed" in summarise(rec, None) and "nan" not in summarise(rec, None)
 
 

@@ -9,6 +9,7 @@ from typing import Any, Optional, Tuple
 import typer
 
 from recbench.results.cell_spec import Matrix
+from recbench.results.run_record import RunRecord
 from recbench.run.cells import Cell, CellError, check_options_taken, parse_train_seeds, plan_specs
 from recbench.protocol.data import DataLocator
 from recbench.run.grid import GridInterrupted, Outcome, run_grid
@@ -213,18 +214,18 @@ def _throughput(timing: dict[str, Any]) -> str:
 
 
 def summarise(record: dict[str, Any], path: Path | None) -> str:
-    pm = record["primary_metric"]
-    est = record["metrics"][pm]
-    lat = record["timing"].get("latency", {})
-    d = 2 if abs(est["value"]) > 1.5 else 4  # correlations are x100; rates need more digits
-    t = record.get("training")
+    """The one line a finished (or skipped) cell prints."""
+    run = RunRecord.from_dict(record)
+    est, lat = run.primary, run.latency
+    d = 2 if abs(est.value) > 1.5 else 4  # correlations are x100; rates need more digits
+    t = run.training
     trained = ""
     if t:
         trained = (f"checkpoint reused ({t['steps']} steps)  " if t.get("reused") else
                    f"trained {t['steps']} steps in {t['seconds'] / 60:.1f} min ({t.get('examples_per_second') or 0:.1f}/s)  ")
     return (
-        f"{record['model']['label']} x {record['dataset']['name']} ({record['dataset']['split']}): "
-        f"{pm} {est['value']:.{d}f} [{est['ci_low']:.{d}f}, {est['ci_high']:.{d}f}]  {trained}"
-        f"{_throughput(record['timing'])}  "
+        f"{run.model.label} x {run.dataset.name} ({run.dataset.split}): "
+        f"{run.primary_metric} {est.value:.{d}f} [{est.ci_low:.{d}f}, {est.ci_high:.{d}f}]  {trained}"
+        f"{_throughput(run.timing)}  "
         f"{'p50 %.2f ms' % lat['p50_ms'] if lat.get('p50_ms') is not None else 'latency not timed'}  -> {path}"
     )

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from recbench.results.run_record import RunRecord
 from recbench.results.records import query_sample_of
 from recbench.results.records import iter_records
 from recbench.results.seeds import newest_per_seed, row_identity, training_seed
@@ -94,46 +95,46 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
     for group in groups:
         board = boards.get((group[0][1]["dataset"]["name"], group[0][1]["dataset"]["split"]))
         path, rec = max(group, key=lambda pr: pr[1]["date"])  # timings and details: the newest seed
-        pm = rec["primary_metric"]
-        est = rec["metrics"].get(pm) or {}
-        t = rec["timing"]
+        run, seeds_runs = RunRecord.from_dict(rec), [RunRecord.from_dict(r) for _, r in group]
+        pm = run.primary_metric
+        est = run.metrics.get(pm)
+        t = run.timing
         offline, server = t.get("offline") or {}, t.get("server") or {}
-        training = rec.get("training") or {}
         seeds = [training_seed(r) for _, r in group]
-        per_seed = [((r["metrics"].get(pm) or {}).get("value")) for _, r in group]
+        value_of = (lambda r, metric: r.metrics[metric].value if metric in r.metrics else None)
+        per_seed = [value_of(r, pm) for r in seeds_runs]
         mean_of = (lambda values: float(np.mean(values)) if all(v is not None for v in values) else None)
         rows.append({
-            "dataset": rec["dataset"]["name"], "split": rec["dataset"]["split"], "kind": rec["dataset"]["kind"],
-            "model": rec["model"]["label"], "primary_metric": pm,
-            "value": mean_of(per_seed) if len(group) > 1 else est.get("value"),
-            **seed_interval(group, pm, est),
-            "trained": bool(training) or reranks_from_checkpoint(rec), "seeds": len(group) if training else 0,
+            "dataset": run.dataset.name, "split": run.dataset.split, "kind": run.dataset.kind,
+            "model": run.model.label, "primary_metric": pm,
+            "value": mean_of(per_seed) if len(group) > 1 else (est.value if est else None),
+            **seed_interval(group, pm, est.to_dict() if est else {}),
+            "trained": run.trained or reranks_from_checkpoint(rec), "seeds": len(group) if run.trained else 0,
             "seed_list": ",".join(str(x) for x in seeds if x is not None),
             "seed_sd": float(np.std(per_seed, ddof=1)) if len(group) > 1 and None not in per_seed else None,
-            "machine_dependent": any((r.get("training") or {}).get("stopped_by") == "time" for _, r in group),
+            "machine_dependent": any((r.training or {}).get("stopped_by") == "time" for r in seeds_runs),
             **row_latency(group, board),
             "encoded_per_s": None if t.get("embedding_cache_hit") else t.get("texts_per_second"),
             **{f"offline_b{b}_per_s": (offline.get("texts_per_second") or {}).get(str(b)) for b in (1, 32)},
             "server_qps": server.get("max_rate_qps"), "server_bound_ms": server.get("p99_bound_ms"),
             "threads": t.get("threads"),
-            "sample": (query_sample_of(rec) or {}).get("queries"),  # None: every query of the split
-            "floor": is_floor(str(rec["model"].get("name", ""))),
+            "sample": (run.query_sample or {}).get("queries"),  # None: every query of the split
+            "floor": is_floor(run.model.name),
             "board_machine": board,
             "model_load_s": t.get("model_load_seconds"), "peak_rss_mb": t.get("peak_rss_mb"),
-            "parameters": rec["model"].get("n_parameters"),
+            "parameters": run.model.n_parameters,
             "bytes_per_item": (t.get("index") or {}).get("bytes_per_item",
                                                           t.get("stored_bytes_per_item", t.get("stored_bytes_per_text"))),
             "index_recall": (t.get("index") or {}).get("recall@10_of_exact"),
             "train_minutes": mean_of([(r.get("training") or {}).get("minutes") for _, r in on_one_device(group)])
-            if training else None,
-            "train_cpu_minutes": mean_of([(r.get("training") or {}).get("cpu_minutes") for _, r in group])
-            if training else None,
-            "train_device": train_device_of([r for _, r in group]) if training else None,
-            "runs": counts.get(cell_of(rec), 1), "date": rec["date"], "run_id": rec["run_id"],
-            "git_sha": rec["environment"].get("git_sha"), "path": str(path),
+            if run.trained else None,
+            "train_cpu_minutes": mean_of([(r.training or {}).get("cpu_minutes") for r in seeds_runs])
+            if run.trained else None,
+            "train_device": train_device_of([r for _, r in group]) if run.trained else None,
+            "runs": counts.get(cell_of(rec), 1), "date": run.date, "run_id": run.run_id,
+            "git_sha": run.environment.git_sha, "path": str(path),
             "paths": [str(p) for p, _ in group],
-            **{f"metric:{k}": mean_of([(r["metrics"].get(k) or {}).get("value") for _, r in group])
-               for k in rec["metrics"]},
+            **{f"metric:{k}": mean_of([value_of(r, k) for r in seeds_runs]) for k in run.metrics},
         })
     return pd.DataFrame(rows)
 

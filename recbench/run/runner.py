@@ -19,6 +19,7 @@ from recbench.protocol.kinds.base import evaluate, export_format, get_kind, spli
 from recbench.protocol.invariants import check_metrics
 from recbench.protocol.model_contract import check_model, hook
 from recbench.protocol.registry import datasets, split_spec
+from recbench.results.run_record import CellInfo, DatasetInfo, EnvironmentInfo, Estimate, ModelInfo, RunRecord
 from recbench.results.records import SCHEMA_VERSION, USER_RUNS, results_folder, short_spec, write_record
 from recbench.protocol.scenarios import inherit_cell_load, load_watch
 from recbench.protocol.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
@@ -128,38 +129,23 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     }
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     env = Environment()
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "config_hash": config_hash(configuration),
-        "cell_key": cell.key,
-        "cell": cell.describe(result.variant),
-        "date": started.isoformat(timespec="seconds"),
-        "model": {
-            "name": model.name,
-            "spec": cell.model,
-            "label": cell.model_label(result.variant),
-            "options": cell.model_options,
-            "variant": result.variant,
-            "params": model_params,
-            "version": hook(model, "version"),
-            "n_parameters": hook(model, "n_parameters"),
-        },
-        "dataset": {
-            "name": cell.dataset_label,
-            "spec": cell.dataset,
-            "kind": task.kind,
-            "split": task.split,
-            "sizes": sizes,
-            "options": cell.dataset_options,
-            "fingerprint": task.fingerprint,
-            "info": task.info,
-        },
-        "primary_metric": primary,
-        "metrics": result.metrics,
-        "details": result.details,
-        "settings": protocol_settings(settings),
-        "timing": {
+    run = RunRecord(
+        schema_version=SCHEMA_VERSION,
+        run_id=run_id,
+        config_hash=config_hash(configuration),
+        cell_key=cell.key,
+        cell=CellInfo.from_dict(cell.describe(result.variant)),
+        date=started.isoformat(timespec="seconds"),
+        model=ModelInfo(name=model.name, spec=cell.model, label=cell.model_label(result.variant),
+                        options=cell.model_options, variant=result.variant, params=model_params,
+                        version=hook(model, "version"), n_parameters=hook(model, "n_parameters")),
+        dataset=DatasetInfo(name=cell.dataset_label, spec=cell.dataset, kind=task.kind, split=task.split, sizes=sizes,
+                            options=cell.dataset_options, fingerprint=task.fingerprint, info=task.info),
+        primary_metric=primary,
+        metrics={name: Estimate.from_dict(estimate, f"metrics.{name}") for name, estimate in result.metrics.items()},
+        details=result.details,
+        settings=protocol_settings(settings),
+        timing={
             "data_load_seconds": load_data_sw.seconds,
             # a lazily loading model loads its weights on first need, inside the evaluation
             "model_load_seconds": load_model_sw.seconds + float(hook(model, "weights_load_seconds")),
@@ -169,15 +155,15 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
             "threads": thread_count(),
             "load": cell_load,  # the machine while the whole evaluation ran (scenarios.load_watch)
         },
-        "environment": {**asdict(env), "fingerprint": env.fingerprint(),
-                        **({"calibration": calibration} if (calibration := cached_calibration(env.fingerprint())) else {})},
-    }
-    if training is not None:
-        record["training"] = training
-    if cell.suite is not None:  # the suite file that declared the cell: its name and content hash
-        record["suite"] = {"name": cell.suite[0], "sha256": cell.suite[1]}
-    if exported:
-        record["exported"] = {"format": cell.export[0], "files": [str(p) for p in exported]}
+        environment=EnvironmentInfo.from_dict({
+            **asdict(env), "fingerprint": env.fingerprint(),
+            **({"calibration": calibration} if (calibration := cached_calibration(env.fingerprint())) else {})}),
+        training=training,
+        # the suite file that declared the cell: its name and content hash
+        suite={"name": cell.suite[0], "sha256": cell.suite[1]} if cell.suite is not None else None,
+        exported={"format": cell.export[0], "files": [str(p) for p in exported]} if exported else None,
+    )
+    record = run.to_dict()
     sidecars = {"training": curves} if curves is not None else {}
     return CellRun(record=record, per_query=result.per_query, sidecars=sidecars)
 
