@@ -132,11 +132,16 @@ def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
     from recbench.report.markdown import fmt_train_minutes
     from recbench.results.rows import train_device_of
 
-    gpu = {"training": {"device": "cuda (NVIDIA H200)"}}
-    older = {"training": {"minutes": 3.0}}  # before the field: the CPU
+    from minimal_record import minimal_record
+
+    def trained(**training):
+        return {**minimal_record("r"), "training": training}
+
+    gpu = trained(device="cuda (NVIDIA H200)")
+    older = trained(minutes=3.0)  # before the field: the CPU
     assert train_device_of([older]) == "cpu"
     assert train_device_of([gpu, older, older]) == "cpu; 1 of 3 seeds on cuda (NVIDIA H200)"
-    assert train_device_of([gpu, {"training": {"device": "cuda:1"}}]) == "cuda (NVIDIA H200) + cuda:1"
+    assert train_device_of([gpu, trained(device="cuda:1")]) == "cuda (NVIDIA H200) + cuda:1"
     assert fmt_train_minutes({"train_minutes": 5.0, "train_device": "cpu; 2 of 3 seeds on cuda"}) == "5.0 (CPU seeds)"
     assert fmt_train_minutes({"train_minutes": 0.84, "train_device": "cuda (NVIDIA H200)"}) == "0.8 on cuda"
     assert fmt_train_minutes({"train_minutes": 12.0, "train_device": "cpu"}) == "12.0"
@@ -144,13 +149,16 @@ def test_training_minutes_say_where_they_were_not_spent_on_the_cpu():
     assert fmt_train_minutes({"train_minutes": float("nan"), "train_device": "cpu"}) == "–"
     from recbench.results.rows import on_one_device
 
-    mixed = [("a", {"training": {"device": "cuda", "minutes": 0.8}}), ("b", {"training": {"minutes": 5.0}})]
+    mixed = [("a", trained(device="cuda", minutes=0.8)), ("b", trained(minutes=5.0))]
     assert [p for p, _ in on_one_device(mixed)] == ["b"]  # the CPU seed's minutes, not a blend
     from recbench.report.representations import representation_of
 
-    old_sasrec = {"model": {"name": "sasrec"}, "timing": {}, "details": {}}  # before models declared it
-    assert representation_of(old_sasrec) == {"item": "a learned id embedding"}
-    assert representation_of({"model": {"name": "no-such-model"}, "timing": {}}) == {}
+    def named(name):
+        record = minimal_record("r")
+        return {**record, "model": {**record["model"], "name": name}, "timing": {}, "details": {}}
+
+    assert representation_of(named("sasrec")) == {"item": "a learned id embedding"}  # before models declared it
+    assert representation_of(named("no-such-model")) == {}
 
 
 def test_compare_prints_a_tiny_significant_difference_as_a_number_not_as_zero():

@@ -10,24 +10,27 @@ import pytest
 
 from recbench.report.stages import pipeline_curves, pipelines_table, plot_pipelines
 
+from minimal_record import record_with
+
 REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def pipeline_record(depth: int, value: float, p50: float, first_p50: float) -> dict:
-    return {"primary_metric": "ndcg@10", "model": {"spec": "sbert", "label": f"sbert{{rerank=colbert-minilm@{depth}}}"},
-            "metrics": {"ndcg@10": {"value": value, "ci_low": value - 0.004, "ci_high": value + 0.004}},
-            "details": {"pipeline": {"reranker": "colbert-minilm", "depth": depth, "first_stage_ndcg@10": 0.0483,
-                                     f"first_stage_recall@{depth}": 0.1}},
-            "timing": {"latency": {"p50_ms": p50, "p99_ms": 2 * p50,
-                                   "stages": {"first": {"p50_ms": first_p50}, "rerank": {"p50_ms": p50 - first_p50}}}}}
+    return record_with(
+        primary_metric="ndcg@10", model={"spec": "sbert", "label": f"sbert{{rerank=colbert-minilm@{depth}}}"},
+        metrics={"ndcg@10": {"value": value, "ci_low": value - 0.004, "ci_high": value + 0.004}},
+        details={"pipeline": {"reranker": "colbert-minilm", "depth": depth, "first_stage_ndcg@10": 0.0483,
+                              f"first_stage_recall@{depth}": 0.1}},
+        timing={"latency": {"p50_ms": p50, "p99_ms": 2 * p50,
+                            "stages": {"first": {"p50_ms": first_p50}, "rerank": {"p50_ms": p50 - first_p50}}}})
 
 
 def test_each_pipeline_is_a_curve_from_its_first_stage_alone_through_its_depths(tmp_path):
     records = {f"r{k}": pipeline_record(k, v, p, f) for k, v, p, f in
                [(50, 0.067, 3.4, 0.56), (10, 0.054, 1.1, 0.44), (200, 0.071, 8.8, 0.62)]}
-    records["plain"] = {"primary_metric": "ndcg@10", "model": {"spec": "sif", "label": "sif"},
-                        "metrics": {"ndcg@10": {"value": 0.03, "ci_low": 0.02, "ci_high": 0.04}},
-                        "timing": {"latency": {"p50_ms": 0.1}}}
+    records["plain"] = record_with(primary_metric="ndcg@10", model={"spec": "sif", "label": "sif"},
+                                   metrics={"ndcg@10": {"value": 0.03, "ci_low": 0.02, "ci_high": 0.04}},
+                                   timing={"latency": {"p50_ms": 0.1}})
     curves = pipeline_curves(records)
     assert list(curves) == [("sbert", "colbert-minilm")]
     points = curves[("sbert", "colbert-minilm")]

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from recbench.results.rows import row_latency
+from minimal_record import record_with
 
 
 def run(p50: float, busy: bool) -> tuple[Path, dict]:
-    return Path("x.json"), {"timing": {"latency": {"p50_ms": p50, "p99_ms": 2 * p50, "load": {"busy": busy}}}}
+    return Path("x.json"), record_with(timing={"latency": {"p50_ms": p50, "p99_ms": 2 * p50, "load": {"busy": busy}}})
 
 
 def test_the_median_of_the_quiet_runs_and_no_busy_mark():
@@ -28,7 +29,7 @@ def test_a_row_whose_every_run_was_busy_keeps_its_mark():
 def test_one_run_is_its_own_latency():
     assert row_latency([run(1.5, False)])["p50_ms"] == 1.5
     assert row_latency([run(1.5, True)])["latency_runs"] == "busy"
-    assert row_latency([(Path("y.json"), {"timing": {}})])["p50_ms"] is None
+    assert row_latency([(Path("y.json"), record_with(timing={}))])["p50_ms"] is None
 
 
 def test_a_sampled_row_is_never_on_the_frontier_nor_a_budget_answer_beside_full_rows():
@@ -52,10 +53,10 @@ def test_a_sampled_row_is_never_on_the_frontier_nor_a_budget_answer_beside_full_
 
 
 def rec(label: str, machine: str, p50: float, value: float, seed: int | None = None, busy: bool = False) -> tuple[Path, dict]:
-    r = {"dataset": {"name": "d", "split": "test", "kind": "pairs"}, "model": {"label": label},
-         "environment": {"fingerprint": machine}, "date": f"2026-01-01T00:00:0{seed or 0}",
-         "timing": {"latency": {"p50_ms": p50, "p99_ms": p50 * 2, "load": {"busy": busy}}},
-         "metrics": {"spearman": {"value": value}}, "primary_metric": "spearman"}
+    r = record_with(dataset={"name": "d", "split": "test", "kind": "pairs"}, model={"label": label},
+                    environment={"fingerprint": machine}, date=f"2026-01-01T00:00:0{seed or 0}",
+                    timing={"latency": {"p50_ms": p50, "p99_ms": p50 * 2, "load": {"busy": busy}}},
+                    metrics={"spearman": {"value": value, "ci_low": value, "ci_high": value}}, primary_metric="spearman")
     return Path(f"{label}-{machine}-{seed}.json"), r
 
 

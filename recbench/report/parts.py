@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from recbench.results.run_record import as_run
 from recbench.report.markdown import fmt_train_minutes, md_code, md_text
 
 PARTS = ("warm", "cold")
 
 
 def has_parts(records: list[dict[str, Any]]) -> bool:
-    return any(f"{r['primary_metric']}[cold]" in r["metrics"] for r in records)
+    return any(f"{run.primary_metric}[cold]" in run.metrics for run in map(as_run, records))
 
 
 def _cell(row: pd.Series, rec: dict[str, Any], metric: str) -> str:
@@ -27,27 +28,29 @@ def _cell(row: pd.Series, rec: dict[str, Any], metric: str) -> str:
         if not values:
             return "–"
         return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else f"{values[0]:.4f}"
-    est = rec["metrics"].get(metric)
+    est = as_run(rec).metrics.get(metric)
     if not est:
         return "–"
-    return f"{est['value']:.4f} [{est['ci_low']:.4f}, {est['ci_high']:.4f}]"
+    return f"{est.value:.4f} [{est.ci_low:.4f}, {est.ci_high:.4f}]"
 
 
 def parts_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], seed_records: dict[str, list[dict]]) -> str:
     """Rows x {all, warm, cold} of the primary metric, best cold first."""
-    first = next(iter(records.values()))
-    pm = first["primary_metric"]
-    details = first.get("details") or {}
+    runs = {model: as_run(rec) for model, rec in records.items()}
+    first = next(iter(runs.values()))
+    pm = first.primary_metric
+    details = first.details or {}
     targets = details.get("targets") or details.get("candidates") or {}  # sequences: targets; impressions: candidates
     noun = "targets" if "targets" in details else "candidates"
     rows = []
-    order = group.assign(_cold=[(records[m]["metrics"].get(f"{pm}[cold]") or {}).get("value", -1.0)
-                                for m in group["model"]])
+    cold = f"{pm}[cold]"
+    order = group.assign(_cold=[runs[m].metrics[cold].value if cold in runs[m].metrics else -1.0 for m in group["model"]])
     for _, row in order.sort_values("_cold", ascending=False).iterrows():
-        rec = records[row["model"]]
+        rec = runs[row["model"]]
         row = row.copy()
-        row["_seed_values"] = {m: [(r["metrics"].get(m) or {}).get("value") for r in seed_records[row["model"]]]
-                               for m in (pm, f"{pm}[warm]", f"{pm}[cold]")}
+        seed_runs = [as_run(r) for r in seed_records[row["model"]]]
+        row["_seed_values"] = {m: [r.metrics[m].value if m in r.metrics else None for r in seed_runs]
+                               for m in (pm, f"{pm}[warm]", cold)}
         seeds = f" ({int(row['seeds'])} seeds)" if row["trained"] and int(row["seeds"]) > 1 else (
             " (1 seed)" if row["trained"] else "")
         rows.append([md_code(row["model"]) + seeds, _cell(row, rec, pm), _cell(row, rec, f"{pm}[warm]"),

@@ -12,18 +12,20 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from recbench.results.run_record import as_run
 from recbench.report.markdown import fmt_train_minutes, md_code, md_text
 
 
 def representation_of(rec: dict[str, Any]) -> dict[str, Any]:
     """The record's declared representation (a model's ``details`` hook), else what the record
     shows: an encoder's vectors are its text's."""
-    declared = ((rec.get("details") or {}).get("representation")) or {}
+    run = as_run(rec)
+    declared = (run.details or {}).get("representation") or {}
     if declared:
         return declared
-    if (rec.get("timing") or {}).get("embedding_dim"):
+    if run.timing.get("embedding_dim"):
         return {"item": "its text's vector"}
-    said = class_representation(rec["model"].get("name", ""))
+    said = class_representation(run.model.name)
     return {"item": said} if said else {}
 
 
@@ -41,7 +43,7 @@ def class_representation(name: str) -> str | None:
 
 
 def has_representations(records: list[dict[str, Any]]) -> bool:
-    return any(r["dataset"].get("kind") == "sequences" and "codes_used" in representation_of(r) for r in records)
+    return any(run.dataset.kind == "sequences" and "codes_used" in representation_of(run) for run in map(as_run, records))
 
 
 def _fmt(value: Any, digits: int) -> str:
@@ -50,8 +52,7 @@ def _fmt(value: Any, digits: int) -> str:
 
 def representations_table(group: pd.DataFrame, records: dict[str, dict[str, Any]]) -> str:
     """One row per model, best primary metric first."""
-    first = next(iter(records.values()))
-    pm = first["primary_metric"]
+    pm = as_run(next(iter(records.values()))).primary_metric
     parts = any(f"metric:{pm}[cold]" in group.columns and not pd.isna(v) for v in group.get(f"metric:{pm}[cold]", []))
     rows = []
     for _, row in group.sort_values("value", ascending=False).iterrows():

@@ -10,39 +10,39 @@ from typing import Any, Callable
 from tabulate import tabulate
 
 from recbench.report.markdown import md_code
-from recbench.results.records import query_sample_of, short_spec
+from recbench.results.records import short_spec
+from recbench.results.run_record import RunRecord, as_run
 
 
 def stages_of(rec: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return ((rec.get("timing") or {}).get("latency") or {}).get("stages") or {}
+    return as_run(rec).latency.get("stages") or {}
 
 
 def has_pipelines(records: list[dict[str, Any]]) -> bool:
-    return any("pipeline" in (r.get("details") or {}) for r in records)
+    return any("pipeline" in (as_run(r).details or {}) for r in records)
 
 
 def pipelines_table(records: dict[str, dict[str, Any]]) -> str:
     """One row per pipeline, grouped by first stage and reranker, deepest last; a column of
     how many queries each scored where some row scored a sample (``--max-queries``)."""
     rows = []
-    sampled = any(query_sample_of(r) for r in records.values()
-                  if "pipeline" in (r.get("details") or {}))
-    for rec in records.values():
-        p = (rec.get("details") or {}).get("pipeline")
+    runs = [as_run(r) for r in records.values()]
+    sampled = any(run.query_sample for run in runs if "pipeline" in (run.details or {}))
+    for run in runs:
+        p = (run.details or {}).get("pipeline")
         if not p:
             continue
-        pm = rec["primary_metric"]
-        est = rec["metrics"][pm]
-        st = stages_of(rec)
+        est = run.primary
+        st = stages_of(run)
         depth = int(p["depth"])
-        sample = query_sample_of(rec)
+        sample = run.query_sample
         reranker = short_spec(p["reranker"])  # a checkpoint by its folder's name, as the row's label has it
-        rows.append((rec["model"]["spec"], reranker, depth, [
-            md_code(rec["model"]["spec"]), md_code(reranker), f"{depth:,}",
+        rows.append((run.model.spec, reranker, depth, [
+            md_code(run.model.spec), md_code(reranker), f"{depth:,}",
             *([f"{sample['queries']:,} of {sample['of']:,}" if sample else "all"] if sampled else []),
-            f"{est['value']:.4f} [{est['ci_low']:.4f}, {est['ci_high']:.4f}]",
+            f"{est.value:.4f} [{est.ci_low:.4f}, {est.ci_high:.4f}]",
             f"{p.get('first_stage_ndcg@10', float('nan')):.4f}", f"{p.get(f'first_stage_recall@{depth}', float('nan')):.4f}",
-            _ms(rec, "p50_ms"), _ms(rec, "p99_ms"),
+            _ms(run, "p50_ms"), _ms(run, "p99_ms"),
             f"{st['first']['p50_ms']:.2f}" if "first" in st else "–",
             f"{st['rerank']['p50_ms']:.2f}" if "rerank" in st else "–"]))
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
@@ -51,8 +51,8 @@ def pipelines_table(records: dict[str, dict[str, Any]]) -> str:
     return tabulate([r[3] for r in rows], headers=head, tablefmt="github", disable_numparse=True)
 
 
-def _ms(rec: dict[str, Any], key: str) -> str:
-    v = ((rec.get("timing") or {}).get("latency") or {}).get(key)
+def _ms(rec: dict[str, Any] | RunRecord, key: str) -> str:
+    v = as_run(rec).latency.get(key)
     return "–" if v is None else f"{v:.2f}"
 
 
@@ -106,19 +106,19 @@ def pipeline_curves(records: dict[str, dict[str, Any]]) -> dict[tuple[str, str],
     scored on a query sample make a curve of their own per sample size (``reranker (N queries)``):
     figures of different queries are not one curve."""
     curves: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for rec in records.values():
-        p = (rec.get("details") or {}).get("pipeline")
-        lat = (rec.get("timing") or {}).get("latency") or {}
+    for run in map(as_run, records.values()):
+        p = (run.details or {}).get("pipeline")
+        lat = run.latency
         if not p or lat.get("p50_ms") is None:
             continue
-        est = rec["metrics"][rec["primary_metric"]]
-        sample = query_sample_of(rec)
-        key = (rec["model"]["spec"], short_spec(str(p["reranker"])) + (f" ({sample['queries']:,} queries)" if sample else ""))
-        curves.setdefault(key, []).append({"k": float(p["depth"]), "value": est["value"], "low": est["ci_low"],
-                                           "high": est["ci_high"], "p50_ms": float(lat["p50_ms"])})
-        first = stages_of(rec).get("first", {}).get("p50_ms")
+        est = run.primary
+        sample = run.query_sample
+        key = (run.model.spec, short_spec(str(p["reranker"])) + (f" ({sample['queries']:,} queries)" if sample else ""))
+        curves.setdefault(key, []).append({"k": float(p["depth"]), "value": est.value, "low": est.ci_low,
+                                           "high": est.ci_high, "p50_ms": float(lat["p50_ms"])})
+        first = stages_of(run).get("first", {}).get("p50_ms")
         alone = p.get("first_stage_ndcg@10")
-        if first is not None and alone is not None and rec["primary_metric"] == "ndcg@10":
+        if first is not None and alone is not None and run.primary_metric == "ndcg@10":
             curves[key].append({"k": 0.0, "value": float(alone), "low": float("nan"), "high": float("nan"),
                                 "p50_ms": float(first)})
     out = {}

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from recbench.results.run_record import RunRecord
+from recbench.results.run_record import RunRecord, as_run
 from recbench.results.records import query_sample_of
 from recbench.results.records import iter_records
 from recbench.results.seeds import newest_per_seed, row_identity, training_seed
@@ -46,15 +46,16 @@ def reranks_from_checkpoint(rec: dict[str, Any]) -> bool:
     """A row whose reranker loads trained weights counts as trained, though the row itself trains nothing."""
     from recbench.protocol.rerank import from_checkpoint
 
-    return from_checkpoint(str((rec.get("settings") or {}).get("rerank") or ""))
+    return from_checkpoint(str((rec.get("settings") or {}).get("rerank") or ""))  # verify's hostile records too
 
 
-def cell_of(rec: dict[str, Any]) -> tuple[str, str, str]:
-    return rec["dataset"]["name"], rec["dataset"]["split"], rec["model"]["label"]
+def cell_of(rec: dict[str, Any] | RunRecord) -> tuple[str, str, str]:
+    run = as_run(rec)
+    return run.dataset.name, run.dataset.split, run.model.label
 
 
-def machine_of(rec: dict[str, Any]) -> str:
-    return str((rec.get("environment") or {}).get("fingerprint") or "?")
+def machine_of(rec: dict[str, Any] | RunRecord) -> str:
+    return str(as_run(rec).environment.fingerprint or "?")
 
 
 def board_machines(groups: list[list[tuple[Path, dict[str, Any]]]], prefer: str | None = None) -> dict[tuple, str]:
@@ -66,7 +67,7 @@ def board_machines(groups: list[list[tuple[Path, dict[str, Any]]]], prefer: str 
         rec = group[0][1]
         if query_sample_of(rec):
             continue  # a sampled row is compared with no full one: it does not choose the machine
-        key = (rec["dataset"]["name"], rec["dataset"]["split"])
+        key = cell_of(rec)[:2]
         for machine in {machine_of(r) for _, r in group}:
             counts.setdefault(key, {}).setdefault(machine, 0)
             counts[key][machine] += 1
@@ -126,7 +127,7 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
             "bytes_per_item": (t.get("index") or {}).get("bytes_per_item",
                                                           t.get("stored_bytes_per_item", t.get("stored_bytes_per_text"))),
             "index_recall": (t.get("index") or {}).get("recall@10_of_exact"),
-            "train_minutes": mean_of([(r.get("training") or {}).get("minutes") for _, r in on_one_device(group)])
+            "train_minutes": mean_of([(as_run(r).training or {}).get("minutes") for _, r in on_one_device(group)])
             if run.trained else None,
             "train_cpu_minutes": mean_of([(r.training or {}).get("cpu_minutes") for r in seeds_runs])
             if run.trained else None,
@@ -147,9 +148,9 @@ def seed_interval(group: list[tuple[Path, dict[str, Any]]], metric: str, newest:
         return {"ci_low": newest.get("ci_low"), "ci_high": newest.get("ci_high")}
     from scipy.stats import t as student_t
 
-    ests = [r["metrics"].get(metric) or {} for _, r in group]
-    values = [e.get("value") for e in ests]
-    halves = [(e["ci_high"] - e["ci_low"]) / 2 for e in ests if e.get("ci_low") is not None and e.get("ci_high") is not None]
+    ests = [as_run(r).metrics.get(metric) for _, r in group]
+    values = [e.value if e else None for e in ests]
+    halves = [(e.ci_high - e.ci_low) / 2 for e in ests if e is not None]
     if None in values:
         return {"ci_low": None, "ci_high": None}
     n = len(values)
@@ -170,7 +171,7 @@ def row_latency(group: list[tuple[Path, dict[str, Any]]], board: str | None = No
     and on whichever machine (nrms: 31.97 ms beside 0.62 and 0.33 ms)."""
     machines = [machine_of(r) for _, r in group]
     machine = board if board in machines else max(sorted(set(machines)), key=machines.count)
-    timings = [(r.get("timing") or {}) for (_, r), m in zip(group, machines) if m == machine]
+    timings = [as_run(r).timing for (_, r), m in zip(group, machines) if m == machine]
     clean = [t for t in timings if not busy_timings(t)]
     used = clean or timings
     out: dict[str, Any] = {}
@@ -231,7 +232,7 @@ def full_rows_frontier(group: pd.DataFrame, measure: str = "p50_ms") -> np.ndarr
 
 def device_of(record: dict[str, Any]) -> str:
     """Where a record's model trained (records before the field trained on the CPU)."""
-    return str((record.get("training") or {}).get("device") or "cpu")
+    return str((as_run(record).training or {}).get("device") or "cpu")
 
 
 def on_one_device(group: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
@@ -255,8 +256,8 @@ def train_device_of(records: list[dict[str, Any]]) -> str:
 
 def metric_names(records: list[dict[str, Any]]) -> list[str]:
     names: list[str] = []
-    for rec in records:
-        for name in [rec["primary_metric"], *rec["metrics"]]:
+    for run in map(as_run, records):
+        for name in [run.primary_metric, *run.metrics]:
             if name not in names:
                 names.append(name)
     return names

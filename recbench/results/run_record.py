@@ -240,3 +240,8 @@ class RunRecord:
     def query_sample(self) -> dict[str, int] | None:
         """The ``--max-queries`` sample (queries, of, seed), or None for a run over every query."""
         return (self.details or {}).get("query_sample")
+
+
+def as_run(record: "Mapping[str, Any] | RunRecord") -> RunRecord:
+    """A record as a :class:`RunRecord`, read from its JSON form where it is one."""
+    return record if isinstance(record, RunRecord) else RunRecord.from_dict(record)

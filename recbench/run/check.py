@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from recbench.protocol.data import DataLocator
+from recbench.results.run_record import RunRecord
 from recbench.run.cells import Cell
 from recbench.run.grid import run_grid
 from recbench.run.suites import Suite, cell_name, check_gate, load_suite, write_expected
@@ -62,10 +63,10 @@ def run_suite(suite: Suite, locator: DataLocator | None = None,
             if outcome.status != "ok":
                 errors.append((name, outcome.message))
                 continue
-            rec = outcome.record
-            p50 = (rec["timing"].get("latency") or {}).get("p50_ms")
+            run = RunRecord.from_dict(outcome.record)
+            p50 = run.latency.get("p50_ms")
             for metric, expected in suite.expected[index].items():
-                got = (rec["metrics"].get(metric) or {}).get("value")
+                got = run.metrics[metric].value if metric in run.metrics else None
                 rows.append(CheckRow(name, metric, expected.value, got, expected.tolerance, p50, index))
     return rows, errors
 

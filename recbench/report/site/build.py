@@ -27,6 +27,7 @@ from recbench.report.leaderboard import file_slug
 from recbench.report.budget import with_throughput
 from recbench.report.owned_folder import OwnedFolderError, check_owned_target, install_owned, owned_files
 from recbench.results.records import read_record
+from recbench.results.run_record import as_run
 from recbench.results.seeds import training_seed
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -47,7 +48,8 @@ def backend_of(record: dict[str, Any]) -> str:
     """The serving backend a row ran on: its params' where recorded, else its model's default
     (records before the option kept none: sbert read "–" on one dataset and "torch" on another),
     else "native" (the model's own code, no serving backend to choose)."""
-    params = (record.get("model") or {}).get("params") or {}
+    model = as_run(record).model
+    params = model.params or {}
     if params.get("backend"):
         return str(params["backend"])
     import inspect
@@ -55,7 +57,7 @@ def backend_of(record: dict[str, Any]) -> str:
     from recbench.protocol.registry import baselines
 
     try:
-        default = inspect.signature(baselines.get(record["model"]["name"])).parameters.get("backend")
+        default = inspect.signature(baselines.get(model.name)).parameters.get("backend")
     except (KeyError, TypeError, ValueError, RuntimeError):
         default = None
     return str(default.default) if default is not None and default.default is not inspect.Parameter.empty else "native"
@@ -76,13 +78,13 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
         best = full["value"].astype(float).idxmax() if full["value"].notna().any() else None
         for position, ((index, row), on_frontier) in enumerate(zip(group.iterrows(), frontier)):
             records = [read_record(Path(p)) for p in row["paths"]]
-            newest = max(records, key=lambda r: r["date"])
+            newest = max(map(as_run, records), key=lambda r: r.date)
             seeds = sorted({s for s in (training_seed(r) for r in records) if s is not None})
             p = pvalues.get(row["model"])
             out.append({k: _clean(v) for k, v in {
                 "dataset": dataset, "split": split, "kind": row["kind"],
                 "page": f"datasets/{file_slug(f'{dataset}__{split}')}.html",
-                "model": row["model"], "family": newest["model"]["name"], "backend": backend_of(newest),
+                "model": row["model"], "family": newest.model.name, "backend": backend_of(newest),
                 "trained": bool(row["trained"]), "seeds": len(seeds), "seed_list": seeds,
                 "metric": row["primary_metric"], "value": row["value"], "ci_low": row.get("ci_low"),
                 "ci_high": row.get("ci_high"), "seed_sd": row.get("seed_sd"),
@@ -100,7 +102,7 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
                 "busy": row["busy"] or "", "machine_dependent": bool(row["machine_dependent"]),
                 "floor": bool(row.get("floor")),
                 "records": [f"records/{Path(p).name}" for p in row["paths"]],
-                "command": command_line(newest, seeds or None),
+                "command": command_line(newest.to_dict(), seeds or None),
             }.items()})
     return out
 
