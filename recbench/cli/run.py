@@ -42,7 +42,9 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                 "server_seconds": 600.0 if server_mlperf else server_seconds,
                 "server_min_queries": 270_336 if server_mlperf else server_min_queries,
                 "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries}
-    training = {"seed": train_seed, **({"budget": Budget.parse(train_budget).describe()} if train_budget else {})}
+    if train_budget:
+        Budget.parse(train_budget)  # refused here, naming the flag, before anything resolves
+    training = {"seed": train_seed, **({"budget": train_budget} if train_budget else {})}
     seeds = parse_train_seeds(train_seeds) if train_seeds is not None else None
     return Matrix.from_dict({"models": split_specs(model), "datasets": split_specs(dataset), "options": parse_options(opt),
                              "dataset_options": parse_options(dataset_opt), "settings": settings, "training": training,

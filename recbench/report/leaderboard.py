@@ -23,6 +23,7 @@ from recbench.report.marks import BUSY, FLOOR, FRONTIER, NOT_SIGNIFICANT, TIME_C
 from recbench.report.overview import Board
 from recbench.protocol.registry import UnknownNameError, datasets
 from recbench.results.records import iter_records, query_sample_of, user_results_dir
+from recbench.results.run_record import Estimate, as_run
 from recbench.protocol.kinds.base import all_kinds
 from recbench.results.comparisons import LEVEL, PendingPValues
 from recbench.report.plots import cached_plot, plot_dataset, plot_training, run_ids, save_figure
@@ -33,15 +34,17 @@ def machine_calibration(machine: str, groups: list[list[tuple[Path, dict[str, An
     """`` (calibration: ...)`` from the newest record of ``machine`` that carries one, else ""."""
     from recbench.protocol.calibration import describe
 
-    carrying = [r for group in groups for _, r in group
-                if machine_of(r) == machine and (r.get("environment") or {}).get("calibration")]
+    carrying = [run for group in groups for _, r in group
+                if machine_of(r) == machine and (run := as_run(r)).environment.calibration]
     if not carrying:
         return ""
-    newest = max(carrying, key=lambda r: r["date"])
-    return f" (calibration: {md_text(describe(newest['environment']['calibration']))})"
+    newest = max(carrying, key=lambda run: run.date)
+    return f" (calibration: {md_text(describe(newest.environment.calibration))})"
 
 
-def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
+def fmt_estimate(est: Estimate | dict[str, Any] | None, digits: int = 2) -> str:
+    if isinstance(est, Estimate):
+        est = est.to_dict()
     if not est or est.get("value") is None:
         return "–"
     value = f"{est['value']:.{digits}f}"
@@ -53,11 +56,12 @@ def fmt_estimate(est: dict[str, Any] | None, digits: int = 2) -> str:
 def fmt_quality(row: Any, rec: dict[str, Any], metric: str, digits: int, primary: str) -> str:
     """A quality cell: the estimate with its interval; a trained row's mean over its seeds with
     the seed-to-seed sd (the primary metric) and how many seeds, a one-seed row marked so."""
+    estimate = as_run(rec).metrics.get(metric)
     if not row["trained"]:
-        return fmt_estimate(rec["metrics"].get(metric), digits)
+        return fmt_estimate(estimate, digits)
     n = int(row["seeds"])
     if n == 1:
-        return fmt_estimate(rec["metrics"].get(metric), digits) + (" (1 seed)" if metric == primary else "")
+        return fmt_estimate(estimate, digits) + (" (1 seed)" if metric == primary else "")
     value = row.get(f"metric:{metric}")
     if value is None or not np.isfinite(value):
         return "–"
@@ -115,7 +119,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
             mark += NOT_SIGNIFICANT
         if row["busy"]:
             mark += BUSY
-        cached = rec["timing"].get("embedding_cache_hit")
+        cached = as_run(rec).timing.get("embedding_cache_hit")
         if row["machine_dependent"]:
             mark += TIME_CAPPED
         if row.get("floor"):
@@ -183,16 +187,17 @@ def published_table(records: list[dict[str, Any]]) -> str | None:
         return None
     if has_parts(records):
         return None
-    by_label = {r["model"]["label"]: r for r in records}
+    runs = [as_run(r) for r in records]
+    by_label = {run.model.label: run for run in runs}
     rows = []
     for p in published:
         label = p.ours
         if not label:  # no counterpart named: compare with our best measured row on that metric
-            scored = [r for r in records if (r["metrics"].get(p.metric) or {}).get("value") is not None]
-            label = max(scored, key=lambda r: r["metrics"][p.metric]["value"])["model"]["label"] if scored else ""
+            scored = [run for run in runs if p.metric in run.metrics]
+            label = max(scored, key=lambda run: run.metrics[p.metric].value).model.label if scored else ""
         ours = by_label.get(label)
         digits = 2 if abs(p.value) > 1.5 else 4
-        ours_value = fmt_estimate(ours["metrics"].get(p.metric), digits) if ours else "not run"
+        ours_value = fmt_estimate(ours.metrics.get(p.metric), digits) if ours else "not run"
         shown = md_code(label) + ("" if p.ours else " (our best)") if label else "–"
         rows.append([md_text(p.model), md_text(p.metric), f"{p.value:.{digits}f}", shown, ours_value, md_text(p.note),
                      md_text(p.citation)])
@@ -263,11 +268,11 @@ def render_board(results_dir: Path | None = None, plots_dir: Path | None = None,
     latest, counts = latest_per_cell(all_pairs)
     frame = load(results_dir, pairs=all_pairs, machine=machine)
     records = {str(p): rec for group in latest for p, rec in group}
-    envs = sorted({rec["environment"].get("fingerprint", "?") for group in latest for _, rec in group})
+    envs = sorted({machine_of(rec) for group in latest for _, rec in group})
     if machine and envs and not any(machine.lower() in e.lower() for e in envs):
         raise ValueError(f"--machine {machine!r}: no run record of {results_dir}/ was measured on a machine whose "
                          f"description contains it; its machines: {'; '.join(envs)}")
-    newest = max((r["date"] for _, r in all_pairs), default="–")[:10]
+    newest = max((as_run(r).date for _, r in all_pairs), default="–")[:10]
     out = [
         "# recbench leaderboard",
         "",
@@ -379,7 +384,7 @@ def dataset_section(key: tuple[str, str], frame: pd.DataFrame, idx: pd.Index, re
     whole = [r for r in group_records.values() if not query_sample_of(r)]
     first = (whole or list(group_records.values()))[0]  # the dataset's sizes, not a query sample's
     sizes = ", ".join(f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v:,}"
-                      for k, v in (first["dataset"].get("sizes") or {}).items())
+                      for k, v in as_run(first).dataset.sizes.items())
     on = group["on_board"].astype(bool) if "on_board" in group else pd.Series(True, index=group.index)
     timed_on = group["board_machine"].iloc[0] if "board_machine" in group else None
     out += [f"## {md_text(name)} ({md_text(split)})", "", f"{md_text(first['dataset']['kind'])} · {md_text(sizes)} · primary metric "
@@ -411,11 +416,11 @@ def dataset_section(key: tuple[str, str], frame: pd.DataFrame, idx: pd.Index, re
 def parts_section(group: pd.DataFrame, group_records: dict[str, dict[str, Any]], latest: list, plots_dir: Path | None,
                   out_dir: Path, stem: str) -> list[str]:
     """All / warm / cold targets of a dataset run under the cold-item protocol (report_parts)."""
-    seeds = {rec["model"]["label"]: [] for rec in group_records.values()}
+    seeds = {as_run(rec).model.label: [] for rec in group_records.values()}
     wanted = {id(rec) for rec in group_records.values()}
     for grp in latest:
         if any(id(r) in wanted for _, r in grp):
-            seeds[grp[0][1]["model"]["label"]] = [r for _, r in grp]
+            seeds[as_run(grp[0][1]).model.label] = [r for _, r in grp]
     lines = ["### Warm and cold items", "", describe_protocol(list(group_records.values())), "",
              parts_table(group, group_records, seeds), ""]
     if plots_dir is not None:

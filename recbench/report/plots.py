@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.report.marks import FRONTIER
+from recbench.results.run_record import as_run
 
 
 def plot_dataset(group: pd.DataFrame, title: str, out: Path) -> Path | None:
@@ -107,7 +108,7 @@ def cached_plot(out: Path, inputs: Any, draw: Any) -> Path | None:
 def run_ids(records: Any) -> list[str]:
     """The run ids of records (a dict's values or a list), in a stable order: a plot's inputs."""
     recs = records.values() if isinstance(records, dict) else records
-    return sorted(str(r.get("run_id")) for r in recs)
+    return sorted(str(as_run(r).run_id) for r in recs)
 
 
 def save_figure(fig: Any, out: Path) -> Path:
@@ -132,13 +133,13 @@ def plot_training(group: pd.DataFrame, records: dict[str, dict[str, Any]], title
 
     lines = []
     for _, row in group.iterrows():
-        rec = records[row["model"]]
-        name = (rec.get("sidecars") or {}).get("training")
+        rec = as_run(records[row["model"]])
+        name = (rec.sidecars or {}).get("training")
         if not name or not (Path(row["path"]).parent / name).is_file():
             continue
         with np.load(Path(row["path"]).parent / name) as z:
             if len(z["valid_value"]):
-                lines.append((row["model"], z["valid_minutes"], z["valid_value"], rec["training"]["valid_metric"]))
+                lines.append((row["model"], z["valid_minutes"], z["valid_value"], rec.training["valid_metric"]))
     if not lines:
         return None
     fig, ax = plt.subplots(figsize=(9.5, 4.8), dpi=110)

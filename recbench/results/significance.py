@@ -23,6 +23,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from recbench.protocol.metrics import bootstrap_indices, pearson, percentile_interval
+from recbench.results.run_record import RunRecord
 from recbench.results.records import RecordError, read_per_query, read_record
 
 
@@ -182,17 +183,17 @@ def comparable_metric(paths: list[Path], metric: str | None) -> str:
     that they measure the same thing: one dataset (name with its options, split, kind and the
     fingerprint of the files read, so a query id names the same query in each) and a metric that
     every one of them recorded under exactly that name. Raises RecordError saying which differs."""
-    records = [(Path(p), read_record(Path(p))) for p in paths]
+    records = [(Path(p), RunRecord.from_dict(read_record(Path(p)))) for p in paths]
     first_path, first = records[0]
-    metric = metric or first["primary_metric"]
+    metric = metric or first.primary_metric
     for field in ("name", "split", "kind", "fingerprint"):
-        values = {str(r["dataset"].get(field)) for _, r in records}
+        values = {str(getattr(run.dataset, field)) for _, run in records}
         if len(values) > 1:
             raise RecordError(f"the records evaluate different datasets: their dataset {field}s differ "
                               f"({', '.join(sorted(values))}); a comparison needs the same queries")
-    for path, rec in records:
-        if metric not in rec["metrics"]:
-            raise RecordError(f"{path.name} records no metric {metric!r} (it has {', '.join(sorted(rec['metrics']))}); "
+    for path, run in records:
+        if metric not in run.metrics:
+            raise RecordError(f"{path.name} records no metric {metric!r} (it has {', '.join(sorted(run.metrics))}); "
                               "name one both rows recorded")
     return metric
 

@@ -365,9 +365,12 @@ def check_options_taken(matrix: Matrix) -> None:
 
 def plan_specs(specs: list[CellSpec], retrain: bool = False, export: tuple[str, str] | None = None,
                suite: tuple[str, str] | None = None, **settings: Any) -> tuple[list[Cell], list[tuple[str, str, str]]]:
-    """Every cell resolved up front: the runnable ones (each once: a model that does not train
-    gives one cell whatever the seeds) and the skipped ones (model, dataset, reason)."""
-    cells, skipped, keys = [], [], set()
+    """Every cell resolved up front: the runnable ones (a model that does not train gives one cell
+    whatever the training seeds; a cell asked twice stays twice, and the grid skips the second as
+    recorded) and the skipped ones (model, dataset, reason)."""
+    cells: list[Cell] = []
+    skipped: list[tuple[str, str, str]] = []
+    previous: tuple[Any, str] | None = None  # the last spec without its training seed, and its cell's key
     for spec in specs:
         try:
             cell = Cell.from_spec(spec, retrain=retrain, export=export, suite=suite, **settings)
@@ -375,9 +378,11 @@ def plan_specs(specs: list[CellSpec], retrain: bool = False, export: tuple[str, 
             if (spec.model, spec.dataset, str(exc)) not in skipped:
                 skipped.append((spec.model, spec.dataset, str(exc)))
             continue
-        if cell.key not in keys:
-            keys.add(cell.key)
-            cells.append(cell)
+        unseeded = (replace(spec, training={k: v for k, v in (spec.training or {}).items() if k != "seed"}), cell.key)
+        if cell.training is None and unseeded == previous:
+            continue  # an untrained model's copy for the next training seed of a matrix
+        previous = unseeded
+        cells.append(cell)
     return cells, skipped
 
 

@@ -73,6 +73,7 @@ class Budget:
                 steps = int(value)
             else:
                 minutes = value / 60 if unit in ("s", "sec") else value * 60 if unit == "h" else value
+                minutes = float(f"{minutes:g}")  # as describe() writes it: a budget reads back what it writes
         if steps is None and minutes is None:
             raise ValueError("--train-budget is empty")
         if (steps is not None and steps < 1) or (minutes is not None and minutes <= 0):

@@ -18,7 +18,7 @@ import numpy as np
 from recbench.baselines._lazy import LazyModule, lazy_names
 from recbench.baselines.sequential.sasrec import SASRec, left_padded
 from recbench.protocol.registry import baselines
-from recbench.baselines.sequential._sequences_training import shuffled_batches
+from recbench.baselines.sequential._sequences_training import batched_scores, check_scorable, shuffled_batches
 
 torch, F = LazyModule("torch"), LazyModule("torch.nn.functional")
 (BERT4RecNet,) = lazy_names("recbench.baselines.sequential._idseq_nets", "BERT4RecNet")
@@ -74,17 +74,13 @@ class BERT4Rec(SASRec):
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:
         """Every catalog item's score for each user: the prediction at a [mask] appended after
         the user's last ``max_length - 1`` items."""
-        if self.net is None:
-            raise RuntimeError("bert4rec must be trained before it scores (it has no zero-shot mode)")
-        if len(task.item_ids) != self.n_items:
-            raise ValueError(f"bert4rec was trained on a catalog of {self.n_items} items; {task.name} has "
-                             f"{len(task.item_ids)}")
+        check_scorable("bert4rec", self.net is not None, self.n_items, task)
         self.net.eval()
-        out = []
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            hist = left_padded([task.history_of(int(i))[-(self.max_length - 1):] for i in rows], self.max_length - 1)
+            ids = torch.cat([hist, torch.full((len(rows), 1), self.net.mask_id, dtype=hist.dtype)], dim=1)
+            return self.net.catalog_logits(self.net(ids)[:, -1]).cpu().numpy()
+
         with torch.no_grad():
-            for s in range(0, len(queries), 512):
-                rows = queries[s : s + 512]
-                hist = left_padded([task.history_of(int(i))[-(self.max_length - 1):] for i in rows], self.max_length - 1)
-                ids = torch.cat([hist, torch.full((len(rows), 1), self.net.mask_id, dtype=hist.dtype)], dim=1)
-                out.append(self.net.catalog_logits(self.net(ids)[:, -1]).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.n_items), dtype=np.float32)
+            return batched_scores(queries, self.n_items, score)

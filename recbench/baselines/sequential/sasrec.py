@@ -22,7 +22,8 @@ import numpy as np
 
 from recbench.protocol.registry import baselines
 from recbench.baselines._lazy import LazyModule, lazy_names
-from recbench.baselines.sequential._sequences_training import shuffled_batches, training_sequences
+from recbench.baselines.sequential._sequences_training import (batched_scores, check_scorable, shuffled_batches,
+                                                                training_sequences)
 
 torch, nn, F = LazyModule("torch"), LazyModule("torch.nn"), LazyModule("torch.nn.functional")
 SelfAttentionBlock, SASRecNet = lazy_names("recbench.baselines.sequential._sasrec_net", 'SelfAttentionBlock', 'SASRecNet')
@@ -119,16 +120,12 @@ class SASRec:
     # --- Ranker ------------------------------------------------------------------------------
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:
         """Every catalog item's score for each query user, from the last ``max_length`` items."""
-        if self.net is None:
-            raise RuntimeError("sasrec must be trained before it scores (it has no zero-shot mode)")
-        if len(task.item_ids) != self.n_items:
-            raise ValueError(f"sasrec was trained on a catalog of {self.n_items} items; {task.name} has "
-                             f"{len(task.item_ids)}")
+        check_scorable("sasrec", self.net is not None, self.n_items, task)
         self.net.eval()
-        out = []
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            states = self.net(left_padded([task.history_of(int(i)) for i in rows], self.max_length))
+            return self.net.catalog_logits(states[:, -1]).cpu().numpy()
+
         with torch.no_grad():
-            for s in range(0, len(queries), 512):
-                rows = queries[s : s + 512]
-                states = self.net(left_padded([task.history_of(int(i)) for i in rows], self.max_length))
-                out.append(self.net.catalog_logits(states[:, -1]).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.n_items), dtype=np.float32)
+            return batched_scores(queries, self.n_items, score)

@@ -30,7 +30,7 @@ import numpy as np
 
 from recbench.baselines.sequential._item_codes import FittedIndexing, IndexingSpec, cached_indexing, code_stats
 from recbench.baselines._lazy import LazyModule, lazy_names
-from recbench.baselines.sequential._sequences_training import seen_items, shuffled_batches, training_sequences
+from recbench.baselines.sequential._sequences_training import check_scorable, seen_items, shuffled_batches, training_sequences
 from recbench.baselines.sequential.unisrec import item_vectors
 from recbench.protocol.registry import baselines
 
@@ -184,11 +184,7 @@ class TIGER:
     # --- Ranker ------------------------------------------------------------------------------
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:
         """The beam's items get their log-probabilities; every other item ``OUTSIDE_BEAM``."""
-        if self.net is None:
-            raise RuntimeError("tiger must be trained before it generates")
-        if len(task.item_ids) != self.n_items:
-            raise ValueError(f"tiger was trained on a catalog of {self.n_items} items; {task.name} has "
-                             f"{len(task.item_ids)}")
+        check_scorable("tiger", self.net is not None, self.n_items, task, before="generates")
         tokens, trie = self._use_catalog(task)
         self.net.eval()
         out = np.full((len(queries), self.n_items), OUTSIDE_BEAM, dtype=np.float32)

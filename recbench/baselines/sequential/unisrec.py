@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recbench.baselines._lazy import LazyModule, lazy_names
-from recbench.baselines.sequential._sequences_training import seen_items
+from recbench.baselines.sequential._sequences_training import batched_scores, check_scorable, seen_items
 from recbench.baselines.sequential.sasrec import SASRec, left_padded
 from recbench.protocol.registry import baselines
 
@@ -132,18 +132,14 @@ class UniSRec(SASRec):
         return self._table
 
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError(f"{self.name} must be trained before it scores")
-        if len(task.item_ids) != self.n_items:
-            raise ValueError(f"{self.name} was trained on a catalog of {self.n_items} items; {task.name} has "
-                             f"{len(task.item_ids)}")
+        check_scorable(self.name, self.net is not None, self.n_items, task)
         self._use_catalog(task)
         self.net.eval()
-        out = []
         with torch.no_grad():
             table = self._item_table()
-            for s in range(0, len(queries), 512):
-                rows = queries[s : s + 512]
+
+            def score(rows: np.ndarray) -> np.ndarray:
                 states = self.net(left_padded([task.history_of(int(i)) for i in rows], self.max_length), table)
-                out.append(self.net.logits(states[:, -1], table).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.n_items), dtype=np.float32)
+                return self.net.logits(states[:, -1], table).cpu().numpy()
+
+            return batched_scores(queries, self.n_items, score)
