@@ -10,7 +10,7 @@ addition survives an older reader. The open-ended sections (``settings``, ``timi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 
 
@@ -43,29 +43,38 @@ def _dump(obj: Any, omit_none: tuple[str, ...] = ()) -> dict[str, Any]:
     return out
 
 
+class _Part:
+    """What every part of the record shares: read from its JSON object, written back to one.
+    ``extra`` holds the fields this code does not know (written back as read); ``left_out`` the
+    fields the JSON object left out (a record from before they existed: left out again when
+    written), None for a part the writer builds, which leaves out only its unset ``OMIT_NONE``."""
+
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ()  # fields a built part leaves out while unset
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str | None = None) -> Any:
+        return _build(cls, data, where or cls.__name__)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _dump(self, omit_none=self.OMIT_NONE)
+
+
 @dataclass(frozen=True)
-class Estimate:
+class Estimate(_Part):
     """A metric's value with its 95% interval (``n``: the queries it averages, where known)."""
 
     value: float
     ci_low: float
     ci_high: float
     n: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, written back as read
-    # read: the fields the JSON object left out (a record from before they existed), left out again when
-    # written; None for a record the writer builds, which leaves out only its unset optional fields
+    extra: dict[str, Any] = field(default_factory=dict)
     left_out: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "metric") -> "Estimate":
-        return _build(cls, data, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _dump(self, omit_none=("n",))
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("n",)
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(_Part):
     name: str
     label: str  # the leaderboard row: spec[model options]{protocol variant}
     params: dict[str, Any]
@@ -74,21 +83,14 @@ class ModelInfo:
     variant: dict[str, Any] = field(default_factory=dict)
     version: str | int | None = None
     n_parameters: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, written back as read
-    # read: the fields the JSON object left out (a record from before they existed), left out again when
-    # written; None for a record the writer builds, which leaves out only its unset optional fields
+    extra: dict[str, Any] = field(default_factory=dict)
     left_out: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "model") -> "ModelInfo":
-        return _build(cls, data, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _dump(self, omit_none=("spec",))
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("spec",)
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
+class DatasetInfo(_Part):
     name: str
     kind: str
     split: str
@@ -97,21 +99,14 @@ class DatasetInfo:
     sizes: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, written back as read
-    # read: the fields the JSON object left out (a record from before they existed), left out again when
-    # written; None for a record the writer builds, which leaves out only its unset optional fields
+    extra: dict[str, Any] = field(default_factory=dict)
     left_out: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "dataset") -> "DatasetInfo":
-        return _build(cls, data, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _dump(self, omit_none=("spec",))
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("spec",)
 
 
 @dataclass(frozen=True)
-class EnvironmentInfo:
+class EnvironmentInfo(_Part):
     python: str
     packages: dict[str, str]
     platform: str | None = None
@@ -121,21 +116,14 @@ class EnvironmentInfo:
     git_sha: str | None = None
     fingerprint: str | None = None
     calibration: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, written back as read
-    # read: the fields the JSON object left out (a record from before they existed), left out again when
-    # written; None for a record the writer builds, which leaves out only its unset optional fields
+    extra: dict[str, Any] = field(default_factory=dict)
     left_out: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "environment") -> "EnvironmentInfo":
-        return _build(cls, data, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _dump(self, omit_none=("calibration",))
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("calibration",)
 
 
 @dataclass(frozen=True)
-class CellInfo:
+class CellInfo(_Part):
     """The cell as resolved (what ``CellSpec.from_record`` reads back with the record's settings)."""
 
     key: str
@@ -147,17 +135,10 @@ class CellInfo:
     dataset_options: dict[str, Any] = field(default_factory=dict)
     variant: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, written back as read
-    # read: the fields the JSON object left out (a record from before they existed), left out again when
-    # written; None for a record the writer builds, which leaves out only its unset optional fields
+    extra: dict[str, Any] = field(default_factory=dict)
     left_out: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "cell") -> "CellInfo":
-        return _build(cls, data, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _dump(self, omit_none=("training",))
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("training",)
 
 
 PARTS = {"model": ModelInfo, "dataset": DatasetInfo, "environment": EnvironmentInfo, "cell": CellInfo}
@@ -189,9 +170,7 @@ class RunRecord:
     executor: dict[str, Any] | None = None
     suite: dict[str, str] | None = None
     exported: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, written back as read
-    # read: the fields the JSON object left out (a record from before they existed), left out again when
-    # written; None for a record the writer builds, which leaves out only its unset optional fields
+    extra: dict[str, Any] = field(default_factory=dict)
     left_out: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
