@@ -25,23 +25,32 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def parse_cutoffs(text: str) -> list[int]:
+    """``--cutoffs 5,10,20``: whole numbers; their range is checked when the cells resolve."""
+    try:
+        return [int(k) for k in split_list(text)]
+    except ValueError:
+        raise CellError(f"--cutoffs takes whole numbers separated by commas (5,10,20,50), not {text!r}") from None
+
+
 def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, opt: list[str], dataset_opt: list[str],
                       pooling: str, topk: int, fields: str | None, batch_size: int, seed: int, n_bootstrap: int,
                       latency_queries: int, threads: int | None, index: str, rerank: str | None, rerank_depth: str,
                       max_queries: int | None, offline_texts: int, server_p99_ms: float | None, server_seconds: float,
                       server_min_queries: int, server_repeats: int, server_mlperf: bool, train_budget: str | None,
-                      train_seed: int, train_seeds: str | None) -> Matrix:
+                      train_seed: int, train_seeds: str | None, cutoffs: str | None = None) -> Matrix:
     """The grid the flags ask for, as data: the same :class:`Matrix` a suite's ``[[matrix]]`` declares."""
     try:
         depths = [int(d) for d in split_list(rerank_depth)]
     except ValueError:
-        fail(f"--rerank-depth takes whole numbers (100, or a list 10,50,100), not {rerank_depth!r}")
+        raise CellError(f"--rerank-depth takes whole numbers (100, or a list 10,50,100), not {rerank_depth!r}") from None
     settings = {"batch_size": batch_size, "seed": seed, "n_bootstrap": n_bootstrap, "latency_queries": latency_queries,
                 "pooling": pooling, "topk": topk, "fields": split_list(fields) if fields else None, "threads": threads,
                 "index": index, "offline_texts": offline_texts, "server_p99_ms": server_p99_ms,
                 "server_seconds": 600.0 if server_mlperf else server_seconds,
                 "server_min_queries": 270_336 if server_mlperf else server_min_queries,
-                "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries}
+                "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries,
+                "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None}
     if train_budget:
         Budget.parse(train_budget)  # refused here, naming the flag, before anything resolves
     training = {"seed": train_seed, **({"budget": train_budget} if train_budget else {})}
@@ -84,6 +93,8 @@ def run(
                                          "is end to end, each stage timed apart"),
     rerank_depth: str = typer.Option("100", help="with --rerank: how many first-stage items are re-ordered; a list "
                                      "(10,20,50,100,200) runs one cell per depth"),
+    cutoffs: Optional[str] = typer.Option(None, help="ranking kinds: every ranking metric also at these cutoffs, "
+                                          "e.g. 5,10,20,50 (ndcg@K, recall@K or hr@K; the primary metric stays)"),
     max_queries: Optional[int] = typer.Option(None, help="evaluate a seeded sample of this many queries (the same "
                                               "for every row, so paired tests hold; labelled {max_queries=N}): for "
                                               "models too slow for every query"),
@@ -149,7 +160,7 @@ def run(
             matrix = matrix_from_flags(model, dataset, split, opt, dataset_opt, pooling, topk, fields, batch_size, seed,
                                        n_bootstrap, latency_queries, threads, index, rerank, rerank_depth, max_queries,
                                        offline_texts, server_p99_ms, server_seconds, server_min_queries, server_repeats,
-                                       server_mlperf, train_budget, train_seed, train_seeds)
+                                       server_mlperf, train_budget, train_seed, train_seeds, cutoffs)
             check_options_taken(matrix)
             cells, unsupported = plan_specs(matrix.specs(), **how)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:

@@ -5,6 +5,7 @@ Tests check every metric here against an independent reference (scipy, scikit-le
 
 from __future__ import annotations
 
+from typing import Sequence
 
 import numpy as np
 
@@ -91,16 +92,17 @@ def _ideal_dcg(labels: np.ndarray, offsets: np.ndarray, k: int, n_imp: int) -> n
     return np.bincount(seg_sorted, weights=(2.0 ** labels[order] - 1.0) * disc, minlength=n_imp)
 
 
-def impression_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-impression AUC, MRR, nDCG@5 and nDCG@10 as MIND's scorer defines them (AUC: ties
-    count one half, as scikit-learn's roc_auc_score; MRR and nDCG: MIND's rank order), all
-    from one sort of the scores. NaN where a metric is undefined (no click; AUC: one class)."""
+def impression_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
+                       cutoffs: Sequence[int] = (5, 10)) -> dict[str, np.ndarray]:
+    """Per-impression AUC, MRR and nDCG at each cutoff (MIND's: 5 and 10) as MIND's scorer defines
+    them (AUC: ties count one half, as scikit-learn's roc_auc_score; MRR and nDCG: MIND's rank
+    order), all from one sort of the scores. NaN where a metric is undefined (no click; AUC: one class)."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
     offsets = np.asarray(offsets, dtype=np.int64)
     n_imp = len(offsets) - 1
     if len(scores) == 0:  # no candidate at all (a part of the candidates that these impressions lack)
-        return {name: np.full(n_imp, np.nan) for name in ("auc", "mrr", "ndcg@5", "ndcg@10")}
+        return {name: np.full(n_imp, np.nan) for name in ("auc", "mrr", *(f"ndcg@{k}" for k in cutoffs))}
     order, seg, rank = mind_order(scores, offsets)
     y = labels[order]
     clicks = np.bincount(seg, weights=y, minlength=n_imp)
@@ -125,7 +127,7 @@ def impression_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarr
         mrr[clicks == 0] = np.nan
         out["mrr"] = mrr
         gains = 2.0 ** y - 1.0
-        for k in (5, 10):
+        for k in cutoffs:
             dcg = np.bincount(seg, weights=np.where(rank <= k, gains / np.log2(rank + 1.0), 0.0), minlength=n_imp)
             idcg = _ideal_dcg(labels, offsets, k, n_imp)
             ndcg = dcg / idcg

@@ -324,6 +324,13 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
             raise CellError(f"--max-queries must be at least 1, got {settings.max_queries}")
         if get_kind(kind).sample_queries is None:
             raise UnsupportedCell(f"--max-queries: {kind!r} tasks ({dataset}) cannot be sampled")
+    if settings.cutoffs is not None:
+        if not settings.cutoffs or any(not isinstance(k, int) or k < 1 for k in settings.cutoffs) \
+                or len(set(settings.cutoffs)) != len(settings.cutoffs):
+            raise CellError(f"--cutoffs takes distinct whole numbers >= 1 (5,10,20), not {settings.cutoffs!r}")
+        if get_kind(kind).cutoffs is None:
+            ranking = ", ".join(k.name for k in all_kinds() if k.cutoffs is not None)
+            raise UnsupportedCell(f"--cutoffs applies to ranking tasks ({ranking}), not {kind!r} ({dataset})")
     if settings.rerank_depth < 1:
         raise CellError(f"--rerank-depth must be at least 1, got {settings.rerank_depth}")
     if settings.rerank is None and settings.rerank_depth != EvalSettings.rerank_depth:

@@ -47,6 +47,8 @@ class TaskKind:
     # (task, query rows) -> the task with only those queries (--max-queries: a seeded sample)
     sample_queries: Callable[[Any, Any], Any] | None = None
     report_order: int = 100  # where its datasets stand in the leaderboard
+    # a ranking kind's metric cutoffs when --cutoffs asks for none (e.g. (10,)); None: it ranks nothing
+    cutoffs: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:

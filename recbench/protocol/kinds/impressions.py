@@ -13,7 +13,7 @@ from recbench.protocol.capabilities import dispatch, Encoder, ItemScorer, Ranker
 from recbench.protocol.encoding import encode_item_tokens, encode_items, fit_on_texts
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import note_stored_bytes, take_ragged
+from recbench.protocol.kinds.ranking import cutoffs_of, note_stored_bytes, take_ragged
 from recbench.protocol.stages import stage
 from recbench.protocol.metrics import impression_metrics, mean_with_ci
 from recbench.protocol.pooling import POOLINGS, Pooling, score_all, score_one
@@ -22,17 +22,20 @@ from recbench.protocol.scenarios import measure_latency
 from recbench.protocol.timing import stopwatch
 
 
+OWN_CUTOFFS = (5, 10)  # MIND's nDCG@5 and @10; --cutoffs adds others
+
 def _impression_quality(scores: np.ndarray, task: ImpressionsTask, settings: EvalSettings) -> tuple[dict, dict, dict]:
     imps = task.test
     if not np.isfinite(scores).all():
         raise EvaluationError(f"a score is NaN or inf for {int((~np.isfinite(scores)).sum())} candidates")
-    per_query = impression_metrics(scores, imps.labels, imps.candidate_offsets)
+    cutoffs = cutoffs_of(settings, OWN_CUTOFFS)
+    per_query = impression_metrics(scores, imps.labels, imps.candidate_offsets, cutoffs)
     counted = {f"impressions_scored_{name}": int(np.isfinite(v).sum()) for name, v in per_query.items()}
     if task.cold_items is not None:  # the cold-item protocol: each impression's warm and cold candidates apart
         cold = task.cold_items[imps.candidates]
         for part, keep in (("warm", ~cold), ("cold", cold)):
             offsets = np.r_[0, np.cumsum(keep)][imps.candidate_offsets]
-            for name, vals in impression_metrics(scores[keep], imps.labels[keep], offsets).items():
+            for name, vals in impression_metrics(scores[keep], imps.labels[keep], offsets, cutoffs).items():
                 per_query[f"{name}[{part}]"] = vals
         counted["candidates"] = {"warm": int((~cold).sum()), "cold": int(cold.sum())}
     metrics = {name: mean_with_ci(vals, settings.n_bootstrap, settings.seed) for name, vals in per_query.items()}
@@ -279,4 +282,5 @@ IMPRESSIONS = register_kind(TaskKind(
     description="a user's clicked history and the candidates shown; a query pools the history and scores "
                 "the candidates from item vectors computed beforehand",
     catalog_texts=catalog_texts, training_split=impressions_training_split,
-    exports={"mind-submission": write_mind_submission}, sample_queries=sample_impressions, report_order=1))
+    exports={"mind-submission": write_mind_submission}, sample_queries=sample_impressions, report_order=1,
+    cutoffs=OWN_CUTOFFS))

@@ -13,9 +13,8 @@ from recbench.protocol.encoding import encode_checked, encode_item_tokens, encod
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import (item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.kinds.ranking import (cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.indexes import excluded_of
-from recbench.protocol.metrics import expected_ranking_metrics
 from recbench.protocol.pooling import unit_rows
 from recbench.protocol.scenarios import measure_latency
 from recbench.protocol.timing import stopwatch
@@ -25,6 +24,7 @@ from recbench.protocol.kinds.tasks import ItemToItemTask
 
 
 catalog_texts = full_catalog_texts  # what an encoder encodes: the whole catalog
+OWN_CUTOFFS = (10,)  # the primary metric's; --cutoffs adds others
 
 
 def late_interaction_scoring(model: Any, task: ItemToItemTask, settings: EvalSettings, timing: dict[str, Any],
@@ -156,7 +156,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     timing["rank_seconds"] = rank_sw.seconds
     if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
-    per_query = expected_ranking_metrics(higher, tied, task.relevant_offsets, task.grades, 10)
+    per_query = ranking_metrics_at(higher, tied, task.relevant_offsets, task.grades, cutoffs_of(settings, OWN_CUTOFFS))
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     metrics = summarise(per_query, settings)
     details["queries_scored"] = int(np.isfinite(per_query["mrr"]).sum())
@@ -200,4 +200,4 @@ ITEM_TO_ITEM = register_kind(TaskKind(
     primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE},
     description="a seed item; a query builds its vector and searches all items",
     catalog_texts=catalog_texts, training_split=item_to_item_training_split, searches_index=True, reranks=True,
-    sample_queries=sample_item_queries, report_order=2))
+    sample_queries=sample_item_queries, report_order=2, cutoffs=OWN_CUTOFFS))

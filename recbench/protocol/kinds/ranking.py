@@ -23,7 +23,7 @@ import numpy as np
 from recbench.protocol.settings import EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.indexes import ItemIndex, build_index, recall_of_exact, returned_scores, top_k  # top_k: the kinds' serving search
-from recbench.protocol.metrics import mean_with_ci
+from recbench.protocol.metrics import expected_ranking_metrics, mean_with_ci
 from recbench.protocol.stages import stage
 from recbench.protocol.timing import stopwatch
 
@@ -188,6 +188,21 @@ def ranker_top(block: Callable[[np.ndarray], np.ndarray], excluded: np.ndarray,
             return best_k(s, k)
 
     return one_query
+
+
+def cutoffs_of(settings: EvalSettings, own: tuple[int, ...]) -> list[int]:
+    """The cutoffs a ranking kind computes: its own (the primary metric's among them) and those
+    ``--cutoffs`` asks for, ascending."""
+    return sorted(set(own) | set(settings.cutoffs or ()))
+
+
+def ranking_metrics_at(higher: np.ndarray, tied: np.ndarray, offsets: np.ndarray, grades: np.ndarray | None,
+                       cutoffs: list[int]) -> dict[str, np.ndarray]:
+    """Per-query MRR and, at every cutoff, HR@k and nDCG@k (tie-expected: ``expected_ranking_metrics``)."""
+    out: dict[str, np.ndarray] = {}
+    for k in cutoffs:
+        out.update(expected_ranking_metrics(higher, tied, offsets, grades, k))
+    return out
 
 
 def ranker_scoring(model: Any, task: Any, excluded: np.ndarray, excluded_offsets: np.ndarray,

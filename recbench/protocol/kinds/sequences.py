@@ -13,8 +13,7 @@ from recbench.protocol.encoding import encode_item_tokens, encode_items, fit_on_
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import (best_k, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
-from recbench.protocol.metrics import expected_ranking_metrics
+from recbench.protocol.kinds.ranking import (best_k, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.pooling import unit_rows
 from recbench.protocol.scenarios import measure_latency
 from recbench.protocol.timing import stopwatch
@@ -23,6 +22,7 @@ from recbench.protocol.rerank import pipeline
 from recbench.protocol.kinds.tasks import SequencesTask, blank_cold_texts
 
 SEQUENCE_POOLINGS = ("mean", "recency", "topk")
+OWN_CUTOFFS = (10,)  # the primary metric's; --cutoffs adds others
 
 
 def pool_histories(unit: np.ndarray, task: SequencesTask, kind: str, decay: float) -> np.ndarray:
@@ -164,9 +164,13 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     timing["rank_seconds"] = rank_sw.seconds
     if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
-    per_query = expected_ranking_metrics(higher, tied, relevant_offsets, None, 10)
+    cutoffs = cutoffs_of(settings, OWN_CUTOFFS)
+    at = ranking_metrics_at(higher, tied, relevant_offsets, None, cutoffs)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
-    per_query = {"ndcg@10": per_query["ndcg@10"], "recall@10": per_query["hr@10"], "mrr": per_query["mrr"]}
+    # one relevant item per user: HR@k is recall@k; the primary first, MRR last (the order records keep)
+    per_query = {name: at[source] for k in sorted(cutoffs, key=lambda k: k != 10)
+                 for name, source in ((f"ndcg@{k}", f"ndcg@{k}"), (f"recall@{k}", f"hr@{k}"))}
+    per_query["mrr"] = at["mrr"]
     metrics = summarise(per_query, settings)
     parts: dict[str, np.ndarray] = {}
     if task.cold_items is not None:  # the cold-item protocol: every metric over warm and over cold targets too
@@ -260,4 +264,4 @@ SEQUENCES = register_kind(TaskKind(
     description="a user's item sequence; a query pools the history into a vector and searches all items "
                 "for the next one",
     catalog_texts=catalog_texts, training_split=sequences_training_split, searches_index=True, reranks=True,
-    sample_queries=sample_sequences, report_order=3))
+    sample_queries=sample_sequences, report_order=3, cutoffs=OWN_CUTOFFS))
