@@ -63,3 +63,18 @@ def test_the_writer_builds_the_record_the_schema_accepts(tmp_path, monkeypatch):
     run = RunRecord.from_dict(record)
     assert run.to_dict() == record and run.model.name == "random" and run.dataset.kind == "pairs"
     assert "calibration" not in record["environment"] or run.environment.calibration is not None
+
+
+def test_a_record_missing_a_required_field_is_named_and_verify_still_judges_it():
+    """A forged record is verify's to judge from its JSON: its checks read what the record says,
+    and the typed record names what a record lacks instead of a constructor's TypeError."""
+    from minimal_record import minimal_record
+
+    from recbench.run.cells import Cell
+    from recbench.run.verify import cell_disagreements
+
+    record = {**minimal_record(), "cell": {"model": "sif", "dataset": "lee", "split": "test"}}
+    with pytest.raises(ValueError, match="cell: no 'key', 'kind'"):
+        RunRecord.from_dict(record)
+    assert cell_disagreements(record, Cell.resolve("sif", "lee")) == [
+        "model.spec: the record says None, its cell gives 'sif'", "dataset.spec: the record says None, its cell gives 'lee'"]

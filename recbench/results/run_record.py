@@ -9,7 +9,7 @@ addition survives an older reader. The open-ended sections (``settings``, ``timi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
 
@@ -22,6 +22,10 @@ def _split(cls: type, data: Mapping[str, Any], where: str) -> tuple[dict[str, An
     if not isinstance(data, Mapping):
         raise ValueError(f"{where} must be an object, not {type(data).__name__}")
     known = set(_known(cls))
+    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:  # named, not a constructor's TypeError
+        raise ValueError(f"{where}: no {', '.join(map(repr, missing))}")
     return {k: v for k, v in data.items() if k in known}, {k: v for k, v in data.items() if k not in known}
 
 
@@ -177,9 +181,6 @@ class RunRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> "RunRecord":
         """A record as JSON gives it (after ``read_record``'s upgrade and schema check)."""
         known, extra = _split(cls, data, "record")
-        missing = [name for name in ("model", "dataset", "metrics", "environment") if name not in known]
-        if missing:
-            raise ValueError(f"record: no {missing[0]!r}")
         for name, part in PARTS.items():
             if known.get(name) is not None:
                 known[name] = part.from_dict(known[name], name)
