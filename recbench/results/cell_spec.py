@@ -43,6 +43,16 @@ def _same(a: Any, b: Any) -> bool:
     return _plain(a) == _plain(b)
 
 
+def _fits(value: Any, default: Any) -> bool:
+    """Whether a setting's value has its default's type (an int where a float is, never a bool for a
+    number); a setting whose default is None or a tuple is left to the cell's own checks."""
+    if default is None or isinstance(default, tuple):
+        return True
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    return isinstance(value, (int, float) if isinstance(default, float) else type(default))
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """One cell as plain data; ``settings`` holds only what differs from ``EvalSettings``'s defaults."""
@@ -76,11 +86,8 @@ class CellSpec:
         for key, value in settings.items():
             if key not in defaults:
                 raise CellSpecError(f"{where}.settings: unknown setting {key!r} (known: {', '.join(defaults)})")
-            expected = defaults[key]
-            if expected is not None and not isinstance(expected, tuple) and (
-                    isinstance(value, bool) != isinstance(expected, bool)
-                    or not isinstance(value, (type(expected), int) if isinstance(expected, float) else type(expected))):
-                raise CellSpecError(f"{where}.settings.{key} must be a {type(expected).__name__}, not {value!r}")
+            if not _fits(value, defaults[key]):
+                raise CellSpecError(f"{where}.settings.{key} must be a {type(defaults[key]).__name__}, not {value!r}")
         training = data.get("training")
         if training is not None:
             training = dict(training)

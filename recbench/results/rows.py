@@ -95,8 +95,9 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
     rows = []
     for group in groups:
         board = boards.get((group[0][1]["dataset"]["name"], group[0][1]["dataset"]["split"]))
-        path, rec = max(group, key=lambda pr: pr[1]["date"])  # timings and details: the newest seed
-        run, seeds_runs = RunRecord.from_dict(rec), [RunRecord.from_dict(r) for _, r in group]
+        seeds_runs = [RunRecord.from_dict(r) for _, r in group]
+        newest = max(range(len(group)), key=lambda i: seeds_runs[i].date)  # timings and details: the newest seed
+        (path, rec), run = group[newest], seeds_runs[newest]
         pm = run.primary_metric
         est = run.metrics.get(pm)
         t = run.timing
