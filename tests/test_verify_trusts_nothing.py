@@ -90,13 +90,13 @@ def test_a_sidecar_outside_the_records_folder_is_never_read(tmp_path, smoke_pair
 def test_a_trained_rows_tolerance_comes_from_the_rerun_not_the_record(tmp_path, smoke_pairs, isolated_cache):
     path = recorded(tmp_path, model="sasrec", dataset="verify-sequences", training=TWO_STEPS)
 
-    def widen(r):
+    def widen(r):  # a claimed interval 2,000 wide around every figure
         for est in r["metrics"].values():
-            est["ci_low"], est["ci_high"] = -1.0, 2.0
+            est["ci_low"], est["ci_high"] = est["value"] - 1000.0, est["value"] + 1000.0
 
     edit_record(path, widen)
     v = verify_record(path)
-    assert all(c.tolerance < 1.0 for c in v.checks), [(c.metric, c.tolerance) for c in v.checks]
+    assert all(c.tolerance < 100.0 for c in v.checks), [(c.metric, c.tolerance) for c in v.checks]
     assert {c.basis for c in v.checks if "(sidecar)" not in c.metric} == {"the re-run's 95% CI half-width"}
 
 

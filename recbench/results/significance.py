@@ -54,24 +54,33 @@ class Comparison:
         return dict(self.__dict__)
 
 
+PART_COLUMNS = ("part", "popularity_band")  # per-query labels a metric can be split by: warm/cold, head/torso/tail
+CATALOG_METRICS = re.compile(r"(coverage|gini)@\d+")  # one figure over all queries' lists, none per query
+
+
 def query_values(per_query: dict[str, np.ndarray], metric: str, where: Any = "") -> tuple[np.ndarray, np.ndarray]:
     """(query ids, values) of a per-query metric; ``ndcg@10[cold]`` is ``ndcg@10`` over the
-    queries whose ``part`` is ``cold`` (the cold-item protocol's targets)."""
+    queries whose ``part`` is ``cold`` (the cold-item protocol's targets), ``ndcg@10[tail]``
+    over those whose target is a tail item (``popularity_band``)."""
     if metric in per_query:  # a part measured per query in its own column (impressions: auc[cold])
         return per_query["query_id"].astype(str), per_query[metric].astype(np.float64)
     match = re.fullmatch(r"(.+)\[([a-z][a-z0-9_-]*)\]", metric)
     base, part = (match.group(1), match.group(2)) if match else (metric, None)
+    if CATALOG_METRICS.fullmatch(base):
+        raise RecordError(f"{where}: {base!r} is a figure of the whole catalog (every query's list at once), "
+                          "with no value per query to pair; its interval is in the record")
     if base not in per_query:
         raise RecordError(f"{where}: metric {base!r} is not among its per-query values "
-                          f"{sorted(k for k in per_query if k not in ('query_id', 'part'))}")
+                          f"{sorted(k for k in per_query if k not in ('query_id', *PART_COLUMNS))}")
     ids, values = per_query["query_id"].astype(str), per_query[base].astype(np.float64)
     if part is not None:
-        if "part" not in per_query:
-            raise RecordError(f"{where}: {metric!r} asks for the {part!r} queries, but this run has no parts "
-                              "(the cold-item protocol, -D cold=0.2, gives warm and cold)")
-        keep = per_query["part"].astype(str) == part
-        if not keep.any():
-            raise RecordError(f"{where}: no query is in part {part!r}")
+        columns = [c for c in PART_COLUMNS if c in per_query and (per_query[c].astype(str) == part).any()]
+        if not columns:
+            known = sorted({str(v) for c in PART_COLUMNS if c in per_query for v in np.unique(per_query[c])})
+            raise RecordError(f"{where}: {metric!r} asks for the {part!r} queries, but this run's parts are "
+                              f"{known or 'none'} (the cold-item protocol, -D cold=0.2, gives warm and cold; "
+                              "a ranking run with training counts gives head, torso and tail)")
+        keep = per_query[columns[0]].astype(str) == part
         ids, values = ids[keep], values[keep]
     return ids, values
 

@@ -192,13 +192,15 @@ def sidecar_checks(path: Path, record: dict[str, Any]) -> list[MetricCheck]:
     swapped for other predictions (which `compare` would read) fails here."""
     from recbench.protocol.metrics import CORRELATIONS
     from recbench.results.records import read_per_query
-    from recbench.results.significance import query_values
+    from recbench.results.significance import CATALOG_METRICS, query_values
 
     if not record.get("sidecar"):
         return []
     per_query = read_per_query(path, record)  # refuses a sidecar outside the folder or off its checksum
     checks = []
     for metric, est in record["metrics"].items():
+        if CATALOG_METRICS.fullmatch(metric.split("[", 1)[0]):
+            continue  # coverage, Gini: a figure of all lists at once, re-computed by the re-run instead
         if "prediction" in per_query:
             base = metric.split("[", 1)[0]
             if base not in CORRELATIONS or "gold" not in per_query:
@@ -279,6 +281,8 @@ def verify_record(path: Path, locator: Any = None, reuse_checkpoint: bool = Fals
                 seed_values.setdefault(m, []).append(est["value"])
     checks = []
     for metric, (tolerance, basis) in rerun_tolerances(cell, now, seed_values).items():
+        if metric not in record["metrics"]:  # a figure the record predates (beyond accuracy): it claims nothing
+            continue
         before = (record["metrics"].get(metric) or {}).get("value")
         after = (now["metrics"].get(metric) or {}).get("value")
         checks.append(MetricCheck(metric, before, after, tolerance, basis))

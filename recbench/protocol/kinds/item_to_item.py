@@ -13,7 +13,8 @@ from recbench.protocol.encoding import encode_checked, encode_item_tokens, encod
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import (cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.beyond_accuracy import BEYOND_RANGES
+from recbench.protocol.kinds.ranking import (beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.indexes import excluded_of
 from recbench.protocol.pooling import unit_rows
 from recbench.protocol.scenarios import measure_latency
@@ -150,22 +151,28 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                                           lambda i: task.query_items[i:i + 1], catalog_texts(task, settings),
                                           task.relevant, task.relevant_offsets, task.excluded, task.excluded_offsets,
                                           timing, details)
+    cutoffs = cutoffs_of(settings, OWN_CUTOFFS)
+    counts = getattr(task, "item_counts", None)
+    beyond = beyond_accuracy(task, settings, cutoffs, counts)
     with stopwatch() as rank_sw:
         higher, tied = relevant_tie_counts(score_block, len(task), task.relevant, task.relevant_offsets,
-                                           task.excluded, task.excluded_offsets)
+                                           task.excluded, task.excluded_offsets, on_block=beyond.add)
     timing["rank_seconds"] = rank_sw.seconds
     if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
-    per_query = ranking_metrics_at(higher, tied, task.relevant_offsets, task.grades, cutoffs_of(settings, OWN_CUTOFFS))
+    per_query = ranking_metrics_at(higher, tied, task.relevant_offsets, task.grades, cutoffs)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     metrics = summarise(per_query, settings)
+    # several relevant items per query: no single target's popularity band to split by
+    beyond_metrics, beyond_per_query = beyond_accuracy_results(beyond, per_query, None, settings, details)
+    metrics.update(beyond_metrics)
     details["queries_scored"] = int(np.isfinite(per_query["mrr"]).sum())
     timing.update(measure_latency(one_query, len(task), settings))
     variant = {}  # a row of its own where the item text is not the dataset's default fields
     if "fields" in details and tuple(details["fields"]) != tuple(task.default_fields):
         variant["fields"] = "+".join(details["fields"])
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
-                      per_query={"query_id": query_ids(task), **per_query})
+                      per_query={"query_id": query_ids(task), **per_query, **beyond_per_query})
 
 
 def query_ids(task: ItemToItemTask) -> np.ndarray:
@@ -197,7 +204,7 @@ def item_to_item_training_split(task: ItemToItemTask, seed: int) -> tuple[ItemTo
 
 ITEM_TO_ITEM = register_kind(TaskKind(
     name="item-to-item", evaluate=evaluate_item_to_item, needs=(Ranker, Encoder, TokenEncoder),
-    primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE},
+    primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE, **BEYOND_RANGES},
     description="a seed item; a query builds its vector and searches all items",
     catalog_texts=catalog_texts, training_split=item_to_item_training_split, searches_index=True, reranks=True,
     sample_queries=sample_item_queries, report_order=2, cutoffs=OWN_CUTOFFS))

@@ -25,6 +25,8 @@ from recbench.protocol.model_contract import hook
 from recbench.protocol.indexes import ItemIndex, build_index, recall_of_exact, returned_scores, top_k  # top_k: the kinds' serving search
 from recbench.protocol.metrics import expected_ranking_metrics, mean_with_ci
 from recbench.protocol.stages import stage
+from recbench.protocol.beyond_accuracy import (DIVERSITY_REFERENCE, HEAD_SHARE, TORSO_SHARE, BeyondAccuracy,
+                                               popularity_bands, tfidf_reference)
 from recbench.protocol.timing import stopwatch
 
 
@@ -54,6 +56,7 @@ def relevant_tie_counts(
     excluded: np.ndarray,
     excluded_offsets: np.ndarray,
     block: int = 512,
+    on_block: Callable[[np.ndarray], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For every relevant (query, item) pair: how many non-excluded catalog items score
     higher, and how many others score the same (its tie group, less itself).
@@ -66,7 +69,9 @@ def relevant_tie_counts(
     move two items 1e-6 apart across the tolerance when the catalog is reordered.
 
     ``score_block(query_rows)`` returns a (len(query_rows), n_items) score matrix. The metrics
-    take the expectation over a random order of the tied items, so a tie never flatters."""
+    take the expectation over a random order of the tied items, so a tie never flatters.
+    ``on_block`` sees each block's scores with the excluded items at -inf (the beyond-accuracy
+    metrics read the same ranking, in the same pass)."""
     higher = np.empty(len(relevant), dtype=np.int64)
     tied = np.empty(len(relevant), dtype=np.int64)
     for start in range(0, n_queries, block):
@@ -77,6 +82,8 @@ def relevant_tie_counts(
         ex_lo, ex_hi = excluded_offsets[rows[0]], excluded_offsets[rows[-1] + 1]
         ex_q = np.repeat(rows - start, np.diff(excluded_offsets[rows[0] : rows[-1] + 2]))
         scores[ex_q, excluded[ex_lo:ex_hi]] = -np.inf
+        if on_block is not None:
+            on_block(scores)
         rel_lo, rel_hi = relevant_offsets[rows[0]], relevant_offsets[rows[-1] + 1]
         rel_q = np.repeat(rows - start, np.diff(relevant_offsets[rows[0] : rows[-1] + 2]))
         target = scores[rel_q, relevant[rel_lo:rel_hi]]
@@ -188,6 +195,33 @@ def ranker_top(block: Callable[[np.ndarray], np.ndarray], excluded: np.ndarray,
             return best_k(s, k)
 
     return one_query
+
+
+def beyond_accuracy(task: Any, settings: EvalSettings, cutoffs: list[int],
+                    counts: np.ndarray | None) -> BeyondAccuracy:
+    """The beyond-accuracy accumulator of a full-ranking task: popularity figures from the
+    training counts where the task has any, ILD over the fixed reference representation of the
+    catalog's default texts (``beyond_accuracy.DIVERSITY_REFERENCE``)."""
+    texts = task.item_texts(tuple(task.default_fields))
+    return BeyondAccuracy(n_items=len(task.item_ids), cutoffs=cutoffs, tolerance=TIE_TOLERANCE,
+                          counts=None if counts is None else np.asarray(counts, dtype=np.float64),
+                          reference=tfidf_reference(list(texts)))
+
+
+def beyond_accuracy_results(acc: BeyondAccuracy, accuracy: dict[str, np.ndarray], target_items: np.ndarray | None,
+                            settings: EvalSettings, details: dict[str, Any]) -> tuple[dict, dict]:
+    """The beyond-accuracy metrics and their per-query values, and (given the training counts
+    and one target per query) every accuracy metric over the queries whose target is a head,
+    torso or tail item (``ndcg@10[tail]``)."""
+    metrics = acc.metrics(settings.n_bootstrap, settings.seed)
+    details["diversity_reference"] = DIVERSITY_REFERENCE
+    if acc.counts is not None and target_items is not None:
+        band = popularity_bands(acc.counts)[target_items]
+        metrics.update(summarise_parts(accuracy, {b: band == b for b in ("head", "torso", "tail")}, settings))
+        details["targets_by_popularity"] = {b: int((band == b).sum()) for b in ("head", "torso", "tail")}
+        details["popularity_bands"] = {"head": f"top {HEAD_SHARE:.0%} of items by training count",
+                                       "torso": f"the next {TORSO_SHARE:.0%}", "tail": "the rest (unseen items included)"}
+    return metrics, acc.per_query()
 
 
 def cutoffs_of(settings: EvalSettings, own: tuple[int, ...]) -> list[int]:

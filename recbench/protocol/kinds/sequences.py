@@ -13,7 +13,8 @@ from recbench.protocol.encoding import encode_item_tokens, encode_items, fit_on_
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import (best_k, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.kinds.ranking import (best_k, beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.beyond_accuracy import BEYOND_RANGES, popularity_bands
 from recbench.protocol.pooling import unit_rows
 from recbench.protocol.scenarios import measure_latency
 from recbench.protocol.timing import stopwatch
@@ -158,13 +159,14 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         score_block, one_query = pipeline(score_block, one_query, task, settings, task.history_of,
                                           catalog_texts(task, settings), relevant, relevant_offsets, excluded,
                                           excluded_offsets, timing, details)
+    cutoffs = cutoffs_of(settings, OWN_CUTOFFS)
+    beyond = beyond_accuracy(task, settings, cutoffs, task.train_counts)
     with stopwatch() as rank_sw:
         higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
-                                           excluded_offsets)
+                                           excluded_offsets, on_block=beyond.add)
     timing["rank_seconds"] = rank_sw.seconds
     if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
-    cutoffs = cutoffs_of(settings, OWN_CUTOFFS)
     at = ranking_metrics_at(higher, tied, relevant_offsets, None, cutoffs)
     details["relevant_items_in_ties"] = int((tied > 0).sum())
     # one relevant item per user: HR@k is recall@k; the primary first, MRR last (the order records keep)
@@ -172,6 +174,8 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                  for name, source in ((f"ndcg@{k}", f"ndcg@{k}"), (f"recall@{k}", f"hr@{k}"))}
     per_query["mrr"] = at["mrr"]
     metrics = summarise(per_query, settings)
+    beyond_metrics, beyond_per_query = beyond_accuracy_results(beyond, per_query, task.targets, settings, details)
+    beyond_per_query["popularity_band"] = popularity_bands(task.train_counts)[task.targets]
     parts: dict[str, np.ndarray] = {}
     if task.cold_items is not None:  # the cold-item protocol: every metric over warm and over cold targets too
         cold_target = task.cold_items[task.targets]
@@ -185,8 +189,10 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
             variant["pooling"] = settings.pooling
         if tuple(details["fields"]) != tuple(task.default_fields):
             variant["fields"] = "+".join(details["fields"])
+    metrics.update(beyond_metrics)
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
-                      per_query={"query_id": np.asarray(task.users).astype(str), **per_query, **parts})
+                      per_query={"query_id": np.asarray(task.users).astype(str), **per_query, **beyond_per_query,
+                                 **parts})
 
 
 VALIDATION_USERS = 1000
@@ -260,7 +266,8 @@ def sample_sequences(task: SequencesTask, rows: np.ndarray) -> SequencesTask:
 
 SEQUENCES = register_kind(TaskKind(
     name="sequences", evaluate=evaluate_sequences, needs=(Ranker, Encoder, ItemScorer, TokenEncoder),
-    primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE}, poolings=SEQUENCE_POOLINGS,
+    primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE, **BEYOND_RANGES},
+    poolings=SEQUENCE_POOLINGS,
     description="a user's item sequence; a query pools the history into a vector and searches all items "
                 "for the next one",
     catalog_texts=catalog_texts, training_split=sequences_training_split, searches_index=True, reranks=True,
