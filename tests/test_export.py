@@ -96,7 +96,7 @@ def test_nrms_on_mind_small_exports_a_submission_that_the_official_formula_score
         assert record["metrics"][metric]["value"] == pytest.approx(value, abs=1e-12), metric
 
     again = CliRunner().invoke(app, args)  # never overwritten silently
-    assert again.exit_code == 2 and "exists already" in again.output
+    assert again.exit_code == 2 and "holds files already" in again.output
 
 
 def test_an_export_format_of_another_kind_skips_the_cell_and_an_unknown_one_is_an_error(tmp_path):
@@ -104,5 +104,5 @@ def test_an_export_format_of_another_kind_skips_the_cell_and_an_unknown_one_is_a
     result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "lee", "--export", "mind-submission",
                                  str(tmp_path), "--results-dir", str(tmp_path / "r")])
     assert "writes 'impressions' cells only" in result.output
-    result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "lee", "--export", "trec", str(tmp_path)])
-    assert result.exit_code != 0 and "unknown format 'trec'" in result.output
+    result = runner.invoke(app, ["run", "--model", "sif", "--dataset", "lee", "--export", "trek", str(tmp_path)])
+    assert result.exit_code != 0 and "unknown format 'trek'" in result.output

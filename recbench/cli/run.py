@@ -128,8 +128,10 @@ def run(
     train_seeds: Optional[str] = typer.Option(None, help="trained models: one cell per seed, a count (3 = seeds "
                                               "0,1,2) or a list (0,1,2); the leaderboard shows their mean +- sd"),
     export: Optional[Tuple[str, str]] = typer.Option(None, help="also write each cell's predictions in a format, "
-                                            "e.g. --export mind-submission DIR (MIND's prediction.txt + .zip, "
-                                            "impressions cells; the cells run even if recorded)"),
+                                            "into a folder per cell under DIR: trec (run.trec + qrels.trec, every "
+                                            "ranking kind; trec_eval, ir-measures and ranx read them) or "
+                                            "mind-submission (MIND's prediction.txt + .zip, impressions); the "
+                                            "cells run even if recorded"),
 ) -> None:
     """Run every compatible model x dataset cell; write one run record per cell.
 

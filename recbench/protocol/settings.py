@@ -68,3 +68,5 @@ class EvalResult:
     per_query: dict[str, np.ndarray] = field(default_factory=dict)
     # impressions: every test candidate's score, flat in the task's order (for --export; not recorded)
     scores: np.ndarray | None = None
+    # full-ranking kinds: each query's top items and their scores (for --export trec; not recorded)
+    ranked: tuple[np.ndarray, np.ndarray] | None = None

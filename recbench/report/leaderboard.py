@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from recbench.report.beyond import beyond_section
 from recbench.report.parts import describe_protocol, has_parts, parts_table, plot_parts
 from recbench.report.representations import NOTE as REPRESENTATIONS_NOTE
 from recbench.report.representations import has_representations, representations_table
@@ -398,6 +399,7 @@ def dataset_section(key: tuple[str, str], frame: pd.DataFrame, idx: pd.Index, re
                 measured_table(group[~on], group_records, pvalues, None, machine_column=True, notes=False), ""]
     if has_parts(list(group_records.values())):
         out += parts_section(group, group_records, latest, plots_dir, out_dir, f"{name}__{split}")
+    out += beyond_section(group, group_records, plots_dir, out_dir, f"{name}__{split}")
     out += stages_section(group_records, plots_dir, out_dir, f"{name}__{split}")
     if has_representations(list(group_records.values())):
         out += ["### What an item is", "", md_text(REPRESENTATIONS_NOTE), "",

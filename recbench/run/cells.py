@@ -224,8 +224,8 @@ class Cell:
         """Exported files are never overwritten: checked when the cell is resolved and again just
         before it runs (an earlier cell of the grid may have written the same folder)."""
         folder = self.export_folder
-        if folder is not None and (folder / "prediction.txt").exists():
-            raise CellError(f"--export: {folder / 'prediction.txt'} exists already; move it away or "
+        if folder is not None and folder.is_dir() and any(folder.iterdir()):
+            raise CellError(f"--export: {folder} holds files already; move them away or "
                             "export into another folder (files are never overwritten)")
 
     @property
@@ -351,11 +351,12 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
 def check_export(fmt: str, kind: str) -> None:
     """An unknown format is an error; a format of another task kind skips the cell."""
     try:
-        writer_kind, _ = export_format(fmt)
+        export_format(fmt)
     except KeyError as exc:
         raise CellError(str(exc.args[0])) from None
-    if writer_kind.name != kind:
-        raise UnsupportedCell(f"--export {fmt} writes {writer_kind.name!r} cells only, not {kind!r}")
+    if fmt not in get_kind(kind).exports:
+        writers = ", ".join(repr(k.name) for k in all_kinds() if fmt in k.exports)
+        raise UnsupportedCell(f"--export {fmt} writes {writers} cells only, not {kind!r}")
 
 
 def check_options_taken(matrix: Matrix) -> None:

@@ -118,7 +118,7 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     result.variant.update(serving_variant(settings))
     exported: list[Path] = []
     if export_folder is not None:
-        exported = export_format(cell.export[0])[1](task, result, export_folder)
+        exported = export_format(cell.export[0], cell.kind)[1](task, result, export_folder)
 
     primary = dataset.primary_metric or result.primary_metric
     model_params = dict(model.params)

@@ -149,9 +149,11 @@ def pooling_vocabulary() -> dict[str, tuple[str, ...]]:
     return {k.name: k.poolings for k in all_kinds()}
 
 
-def export_format(fmt: str) -> tuple[TaskKind, ExportWriter]:
-    """The kind that writes ``--export FMT`` and its writer."""
+def export_format(fmt: str, kind: str | None = None) -> tuple[TaskKind, ExportWriter]:
+    """The kind that writes ``--export FMT`` (``kind``'s own writer where it has one) and its writer."""
     known = {f: (k, w) for k in all_kinds() for f, w in k.exports.items()}
     if fmt not in known:
         raise KeyError(f"--export: unknown format {fmt!r}; known: {', '.join(sorted(known)) or 'none'}")
+    if kind is not None and fmt in get_kind(kind).exports:
+        return get_kind(kind), get_kind(kind).exports[fmt]
     return known[fmt]

@@ -226,6 +226,28 @@ def write_mind_submission(task: ImpressionsTask, result: EvalResult, folder: Pat
     return written
 
 
+def write_impressions_trec(task: ImpressionsTask, result: EvalResult, folder: Path) -> list[Path]:
+    """``--export trec``: each impression's candidates in MIND's rank order (``candidate_ranks``)
+    as a TREC run, its clicks as qrels (``protocol/trec.py``)."""
+    from recbench.protocol.trec import write_trec
+
+    if result.scores is None:
+        raise EvaluationError("this evaluation kept no candidate scores to export")
+    imps, ids = task.test, task.item_ids
+    offsets = imps.candidate_offsets
+
+    def run():
+        for i in range(len(imps)):
+            lo, hi = offsets[i], offsets[i + 1]
+            scores = result.scores[lo:hi]
+            for c in np.argsort(candidate_ranks(scores), kind="stable"):
+                yield imps.ids[i], ids[imps.candidates[lo + c]], scores[c]
+
+    qrels = ((imps.ids[i], ids[imps.candidates[j]], imps.labels[j])
+             for i in range(len(imps)) for j in range(offsets[i], offsets[i + 1]))
+    return write_trec(folder, run(), qrels)
+
+
 VALIDATION_IMPRESSIONS = 1000
 
 
@@ -282,5 +304,5 @@ IMPRESSIONS = register_kind(TaskKind(
     description="a user's clicked history and the candidates shown; a query pools the history and scores "
                 "the candidates from item vectors computed beforehand",
     catalog_texts=catalog_texts, training_split=impressions_training_split,
-    exports={"mind-submission": write_mind_submission}, sample_queries=sample_impressions, report_order=1,
+    exports={"mind-submission": write_mind_submission, "trec": write_impressions_trec}, sample_queries=sample_impressions, report_order=1,
     cutoffs=OWN_CUTOFFS))

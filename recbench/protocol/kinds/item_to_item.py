@@ -17,6 +17,7 @@ from recbench.protocol.beyond_accuracy import BEYOND_RANGES
 from recbench.protocol.kinds.ranking import (beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.indexes import excluded_of
 from recbench.protocol.pooling import unit_rows
+from recbench.protocol.trec import TREC_DEPTH, RankedLists, ranking_trec_writer
 from recbench.protocol.scenarios import measure_latency
 from recbench.protocol.timing import stopwatch
 from recbench.protocol.stages import stage
@@ -153,10 +154,11 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
                                           timing, details)
     cutoffs = cutoffs_of(settings, OWN_CUTOFFS)
     counts = getattr(task, "item_counts", None)
+    ranked = RankedLists(max(TREC_DEPTH, *cutoffs))
     beyond = beyond_accuracy(task, settings, cutoffs, counts)
     with stopwatch() as rank_sw:
         higher, tied = relevant_tie_counts(score_block, len(task), task.relevant, task.relevant_offsets,
-                                           task.excluded, task.excluded_offsets, on_block=beyond.add)
+                                           task.excluded, task.excluded_offsets, on_block=lambda scores: (beyond.add(scores), ranked.add(scores)))
     timing["rank_seconds"] = rank_sw.seconds
     if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
@@ -172,6 +174,7 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     if "fields" in details and tuple(details["fields"]) != tuple(task.default_fields):
         variant["fields"] = "+".join(details["fields"])
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
+                      ranked=ranked.result(),
                       per_query={"query_id": query_ids(task), **per_query, **beyond_per_query})
 
 
@@ -202,9 +205,16 @@ def item_to_item_training_split(task: ItemToItemTask, seed: int) -> tuple[ItemTo
         raise EvaluationError(f"{task.name}: this item-to-item dataset has no train part of its catalog to train on")
     return task.training, task.validation
 
+
+def trec_judgments(task: ItemToItemTask) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The qrels of ``--export trec``: each query's relevant items and their grades."""
+    return task.relevant, task.relevant_offsets, task.grades
+
+
 ITEM_TO_ITEM = register_kind(TaskKind(
     name="item-to-item", evaluate=evaluate_item_to_item, needs=(Ranker, Encoder, TokenEncoder),
     primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE, **BEYOND_RANGES},
     description="a seed item; a query builds its vector and searches all items",
     catalog_texts=catalog_texts, training_split=item_to_item_training_split, searches_index=True, reranks=True,
-    sample_queries=sample_item_queries, report_order=2, cutoffs=OWN_CUTOFFS))
+    sample_queries=sample_item_queries, exports={"trec": ranking_trec_writer(trec_judgments)},
+    report_order=2, cutoffs=OWN_CUTOFFS))

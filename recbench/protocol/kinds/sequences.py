@@ -16,6 +16,7 @@ from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
 from recbench.protocol.kinds.ranking import (best_k, beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.beyond_accuracy import BEYOND_RANGES, popularity_bands
 from recbench.protocol.pooling import unit_rows
+from recbench.protocol.trec import TREC_DEPTH, RankedLists, ranking_trec_writer
 from recbench.protocol.scenarios import measure_latency
 from recbench.protocol.timing import stopwatch
 from recbench.protocol.stages import stage
@@ -160,10 +161,11 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
                                           catalog_texts(task, settings), relevant, relevant_offsets, excluded,
                                           excluded_offsets, timing, details)
     cutoffs = cutoffs_of(settings, OWN_CUTOFFS)
+    ranked = RankedLists(max(TREC_DEPTH, *cutoffs))
     beyond = beyond_accuracy(task, settings, cutoffs, task.train_counts)
     with stopwatch() as rank_sw:
         higher, tied = relevant_tie_counts(score_block, len(task), relevant, relevant_offsets, excluded,
-                                           excluded_offsets, on_block=beyond.add)
+                                           excluded_offsets, on_block=lambda scores: (beyond.add(scores), ranked.add(scores)))
     timing["rank_seconds"] = rank_sw.seconds
     if served == "ranker":  # what a joint scorer reports of its inputs (fields, fallbacks counted)
         details.update(hook(model, "details") or {})
@@ -191,6 +193,7 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
             variant["fields"] = "+".join(details["fields"])
     metrics.update(beyond_metrics)
     return EvalResult(metrics=metrics, primary_metric="ndcg@10", timing=timing, details=details, variant=variant,
+                      ranked=ranked.result(),
                       per_query={"query_id": np.asarray(task.users).astype(str), **per_query, **beyond_per_query,
                                  **parts})
 
@@ -264,6 +267,11 @@ def sample_sequences(task: SequencesTask, rows: np.ndarray) -> SequencesTask:
                    targets=task.targets[rows], past=past, past_offsets=past_offsets)
 
 
+def trec_judgments(task: SequencesTask) -> tuple[np.ndarray, np.ndarray, None]:
+    """The qrels of ``--export trec``: the target of each user."""
+    return task.targets, np.arange(len(task) + 1), None
+
+
 SEQUENCES = register_kind(TaskKind(
     name="sequences", evaluate=evaluate_sequences, needs=(Ranker, Encoder, ItemScorer, TokenEncoder),
     primary_metric="ndcg@10", metric_ranges={r"mrr|ndcg@\d+|hr@\d+|recall@\d+": RATE, **BEYOND_RANGES},
@@ -271,4 +279,5 @@ SEQUENCES = register_kind(TaskKind(
     description="a user's item sequence; a query pools the history into a vector and searches all items "
                 "for the next one",
     catalog_texts=catalog_texts, training_split=sequences_training_split, searches_index=True, reranks=True,
-    sample_queries=sample_sequences, report_order=3, cutoffs=OWN_CUTOFFS))
+    sample_queries=sample_sequences, exports={"trec": ranking_trec_writer(trec_judgments)},
+    report_order=3, cutoffs=OWN_CUTOFFS))

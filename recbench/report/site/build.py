@@ -103,8 +103,20 @@ def _rows(frame: pd.DataFrame, significance: bool) -> list[dict[str, Any]]:
                 "floor": bool(row.get("floor")),
                 "records": [f"records/{Path(p).name}" for p in row["paths"]],
                 "command": command_line(newest.to_dict(), seeds or None),
+                **beyond_figures(newest),
             }.items()})
     return out
+
+
+def beyond_figures(run: Any) -> dict[str, float | None]:
+    """Coverage@10, tail share@10 and the primary metric on tail targets of a full ranking
+    (from the row's newest record), None where the row has none."""
+    def value(name: str) -> float | None:
+        est = run.metrics.get(name)
+        return None if est is None else est.value
+
+    return {"coverage": value("coverage@10"), "tail_share": value("tail_share@10"),
+            "tail_quality": value(f"{run.primary_metric}[tail]")}
 
 
 def _json_block(element_id: str, data: Any) -> str:

@@ -153,6 +153,8 @@
     { key: "train_minutes", label: "train min", get: (r) => r.train_minutes, show: (r) => fmt(r.train_minutes, 1) +
       (!r.train_device || r.train_device === "cpu" || r.train_minutes == null ? ""
         : r.train_device.startsWith("cpu; ") ? " (CPU seeds)" : ` on ${r.train_device.split(" (")[0]}`) },
+    { key: "coverage", label: "coverage@10", get: (r) => r.coverage, show: (r) => fmt(r.coverage, 3), optional: true },
+    { key: "tail_quality", label: "tail targets", get: (r) => r.tail_quality, show: (r) => fmt(r.tail_quality, 4), optional: true },
     { key: "family", label: "family", get: (r) => r.family },
     { key: "backend", label: "backend", get: (r) => r.backend },
     { key: "trained", label: "trained", get: (r) => (r.trained ? "trained" : "zero-shot") },
@@ -160,6 +162,8 @@
   ];
   function datasetPage(rows) {
     const d = digitsOf(rows);
+    // beyond-accuracy columns only where some row of this page has them (full-ranking kinds)
+    const columns = COLUMNS.filter((c) => !c.optional || rows.some((r) => c.get(r) !== null && c.get(r) !== undefined));
     const state = { sort: "value", desc: true, filters: {}, search: "" };
     const filterDefs = [
       ["family", "family", (r) => r.family], ["trained", "trained or not", (r) => (r.trained ? "trained" : "zero-shot")],
@@ -181,7 +185,7 @@
     const visible = () => rows.filter((r) => Object.values(state.filters).every(([get, v]) => !v || get(r) === v) &&
       (!state.search || r.model.toLowerCase().includes(state.search)));
     function draw() {
-      const col = COLUMNS.find((c) => c.key === state.sort);
+      const col = columns.find((c) => c.key === state.sort);
       const shown = visible().sort((a, b) => {
         const x = col.get(a), y = col.get(b);
         const missing = (v) => v === null || v === undefined || v === "–";
@@ -189,14 +193,14 @@
         const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
         return state.desc ? -c : c;
       });
-      const head = el("tr", {}, ...COLUMNS.map((c) => el("th", {
+      const head = el("tr", {}, ...columns.map((c) => el("th", {
         "data-sort": c.key, className: c.key === state.sort ? (state.desc ? "sorted desc" : "sorted asc") : "",
         onclick: () => { state.desc = state.sort === c.key ? !state.desc : c.key === "value"; state.sort = c.key; draw(); },
       }, c.label)), el("th", {}, "record"), el("th", {}, "command"));
       const body = el("tbody");
       for (const r of shown) {
         body.appendChild(el("tr", { "data-model": r.model },
-          ...COLUMNS.map((c) => el("td", { className: c.key }, c.show ? c.show(r, d) : String(c.get(r) ?? "–"))),
+          ...columns.map((c) => el("td", { className: c.key }, c.show ? c.show(r, d) : String(c.get(r) ?? "–"))),
           el("td", {}, ...r.records.map((p, i) => el("a", { href: root + p, title: p }, `json${r.records.length > 1 ? i + 1 : ""} `))),
           el("td", { className: "command" }, r.command ? el("details", {}, el("summary", {}, "command"), el("code", {}, r.command)) : "–")));
       }
