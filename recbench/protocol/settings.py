@@ -45,13 +45,16 @@ class EvalSettings:
     # ranking kinds: every ranking metric also at these cutoffs (None: the kind's own, e.g. 10);
     # the primary metric is computed whatever is asked
     cutoffs: tuple[int, ...] | None = None
+    # full-ranking kinds: the run's model fused with others by reciprocal rank (fusion.py: rrf:bm25)
+    fuse: str | None = None
 
 
 # settings added after records were written, with the value they had before: part of a cell's
 # identity only when changed from it, so the cells recorded before them keep their keys
 UNKEYED_WHEN_DEFAULT = {"threads": None, "index": "flat", "offline_batches": (1, 8, 32, 128), "offline_texts": 256,
                         "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1,
-                        "rerank": None, "rerank_depth": 100, "max_queries": None, "cutoffs": None}
+                        "rerank": None, "rerank_depth": 100, "max_queries": None, "cutoffs": None,
+                        "fuse": None}
 # the server scenario's own settings key a cell only where the scenario runs (--server-p99-ms)
 SERVER_SETTINGS = ("server_seconds", "server_min_queries", "server_repeats")
 

@@ -290,6 +290,27 @@ class Cell:
                 **({"training": self.training.key_payload()} if self.training is not None else {})}
 
 
+def check_fusion(spec: str, kind: str, dataset: str) -> None:
+    """--fuse: a well-formed spec of known, untrained models that rank this kind."""
+    from recbench.protocol.fusion import parse_fusion
+    from recbench.protocol.settings import EvaluationError
+
+    if not get_kind(kind).reranks:
+        ranking = ", ".join(k.name for k in all_kinds() if k.reranks)
+        raise UnsupportedCell(f"--fuse applies to full-ranking tasks ({ranking}), not {kind!r} ({dataset})")
+    try:
+        fused = parse_fusion(spec)
+    except EvaluationError as exc:
+        raise CellError(str(exc)) from None
+    for name, _ in fused.others:
+        model = baselines.get(split_spec(name)[0])  # an unknown name fails here, naming it
+        if not supports(model, kind):
+            raise UnsupportedCell(f"--fuse {spec}: {name} cannot rank {kind!r} tasks")
+        if isinstance(model, type) and issubclass(model, Trainable) and truthy(
+                (hook(model, "trains") or (lambda _options: True))({})):
+            raise CellError(f"--fuse {spec}: {name} trains; a fused model is built as given (an untrained one)")
+
+
 def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
     """--threads, --index and the scenario settings, checked before anything loads."""
     from recbench.protocol.indexes import INDEXES
@@ -319,6 +340,8 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
             raise CellError(f"--rerank {settings.rerank}: a reranker is built as given, and this model trains; "
                             f"give a zero-shot model or a trained checkpoint ({name}:<checkpoint folder>, the "
                             "folder its training record names)")
+    if settings.fuse is not None:
+        check_fusion(settings.fuse, kind, dataset)
     if settings.max_queries is not None:
         if settings.max_queries < 1:
             raise CellError(f"--max-queries must be at least 1, got {settings.max_queries}")

@@ -195,7 +195,14 @@ def serving_variant(settings: EvalSettings) -> dict[str, Any]:
     return {**({"threads": settings.threads} if settings.threads else {}),
             **({"index": settings.index} if settings.index != "flat" else {}),
             **({"rerank": f"{reranker_label(settings.rerank)}@{settings.rerank_depth}"} if settings.rerank else {}),
+            **({"fuse": fusion_label(settings.fuse)} if settings.fuse else {}),
             **({"max_queries": settings.max_queries} if settings.max_queries is not None else {})}
+
+
+def fusion_label(spec: str) -> str:
+    from recbench.protocol.fusion import parse_fusion
+
+    return parse_fusion(spec).label()
 
 
 def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -14,7 +14,7 @@ from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
 from recbench.protocol.beyond_accuracy import BEYOND_RANGES
-from recbench.protocol.kinds.ranking import (beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.kinds.ranking import (with_fusion, beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.indexes import excluded_of
 from recbench.protocol.pooling import unit_rows
 from recbench.protocol.trec import TREC_DEPTH, RankedLists, ranking_trec_writer
@@ -137,13 +137,18 @@ def evaluate_item_to_item(model: Any, task: ItemToItemTask, settings: EvalSettin
     served = served_as(model)
     if served != "encoder":
         refuse_index(settings, model, "scores items another way (a joint scorer, an item scorer or MaxSim)")
-    score_block, one_query = dispatch(model, {
-        "ranker": lambda: ranker_scoring(model, task, task.excluded, task.excluded_offsets, timing, details),
-        "item_scorer": lambda: item_scorer_scoring(model, getattr(task, "item_counts", None), n_items, task.excluded,
-                                                   task.excluded_offsets, timing, details),
-        "token_encoder": lambda: late_interaction_scoring(model, task, settings, timing, details),
-        "encoder": lambda: encoder_scoring(model, task, settings, timing, details),
-    }, f"{task.name} (item-to-item)")
+
+    def scoring(model: Any, timing: dict[str, Any], details: dict[str, Any]) -> tuple[Callable, Callable]:
+        return dispatch(model, {
+            "ranker": lambda: ranker_scoring(model, task, task.excluded, task.excluded_offsets, timing, details),
+            "item_scorer": lambda: item_scorer_scoring(model, getattr(task, "item_counts", None), n_items,
+                                                       task.excluded, task.excluded_offsets, timing, details),
+            "token_encoder": lambda: late_interaction_scoring(model, task, settings, timing, details),
+            "encoder": lambda: encoder_scoring(model, task, settings, timing, details),
+        }, f"{task.name} (item-to-item)")
+
+    score_block, one_query = with_fusion(settings, scoring, scoring(model, timing, details), task.excluded,
+                                         task.excluded_offsets, timing, details)
     if settings.rerank:  # a two-stage pipeline: this model's top K, re-ordered by the reranker (rerank.py)
         if task.query_items is None:
             raise EvaluationError(f"--rerank: {task.name}'s queries are texts outside the catalog; a reranker "

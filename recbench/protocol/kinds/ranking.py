@@ -224,6 +224,35 @@ def beyond_accuracy_results(acc: BeyondAccuracy, accuracy: dict[str, np.ndarray]
     return metrics, acc.per_query()
 
 
+def with_fusion(settings: EvalSettings, scoring: Callable[[Any, dict, dict], tuple[Callable, Callable]],
+                first: tuple[Callable, Callable], excluded: np.ndarray, excluded_offsets: np.ndarray,
+                timing: dict[str, Any], details: dict[str, Any]) -> tuple[Callable, Callable]:
+    """The run's scoring, fused with ``--fuse``'s models by reciprocal rank (``fusion.py``);
+    ``scoring(model, timing, details)`` is the kind's dispatch. Each fused model's details and
+    fit time go under ``details["fusion"]``; what serving stores per item adds up."""
+    if not settings.fuse:
+        return first
+    from recbench.protocol.fusion import fused_block, fused_top, parse_fusion
+    from recbench.protocol.rerank import build_model
+
+    spec = parse_fusion(settings.fuse)
+    blocks, tops, weights = [first[0]], [first[1]], [1.0]
+    fused: dict[str, Any] = {"method": spec.method, "k": spec.k, "depth": spec.depth, "models": {}}
+    for name, weight in spec.others:
+        own_timing: dict[str, Any] = {"batch_size": settings.batch_size}
+        own_details: dict[str, Any] = {}
+        block, top = scoring(build_model(name), own_timing, own_details)
+        blocks.append(block)
+        tops.append(top)
+        weights.append(weight)
+        fused["models"][name] = {"weight": weight, "fit_seconds": own_timing.get("fit_seconds"), **own_details}
+        for key in ("stored_bytes_per_item", "index_bytes_per_item"):
+            if key in own_timing:
+                timing[key] = timing.get(key, 0) + own_timing[key]
+    details["fusion"] = fused
+    return fused_block(blocks, weights, spec, excluded, excluded_offsets), fused_top(tops, weights, spec)
+
+
 def cutoffs_of(settings: EvalSettings, own: tuple[int, ...]) -> list[int]:
     """The cutoffs a ranking kind computes: its own (the primary metric's among them) and those
     ``--cutoffs`` asks for, ascending."""

@@ -13,7 +13,7 @@ from recbench.protocol.encoding import encode_item_tokens, encode_items, fit_on_
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import RATE, TaskKind, register_kind
-from recbench.protocol.kinds.ranking import (best_k, beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
+from recbench.protocol.kinds.ranking import (with_fusion, best_k, beyond_accuracy, beyond_accuracy_results, cutoffs_of, ranking_metrics_at, item_scorer_scoring, ranker_scoring, summarise_parts, exact_scores, faiss_index, refuse_index, relevant_tie_counts, serving_index, summarise, take_ragged, top_k, full_catalog_texts)
 from recbench.protocol.beyond_accuracy import BEYOND_RANGES, popularity_bands
 from recbench.protocol.pooling import unit_rows
 from recbench.protocol.trec import TREC_DEPTH, RankedLists, ranking_trec_writer
@@ -148,14 +148,19 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
     served = served_as(model)
     if served != "encoder":
         refuse_index(settings, model, "scores items another way (a joint scorer, an item scorer or MaxSim)")
-    score_block, one_query = dispatch(model, {
-        "ranker": lambda: ranker_scoring(model, task, excluded, excluded_offsets, timing, details),
-        "item_scorer": lambda: item_scorer_scoring(model, task.train_counts, n_items, excluded, excluded_offsets,
-                                                   timing, details),
-        "token_encoder": lambda: late_interaction_scoring(model, task, settings, excluded, excluded_offsets, timing,
-                                                          details),
-        "encoder": lambda: encoder_scoring(model, task, settings, excluded, excluded_offsets, timing, details),
-    }, f"{task.name} (sequences)")
+
+    def scoring(model: Any, timing: dict[str, Any], details: dict[str, Any]) -> tuple[Callable, Callable]:
+        return dispatch(model, {
+            "ranker": lambda: ranker_scoring(model, task, excluded, excluded_offsets, timing, details),
+            "item_scorer": lambda: item_scorer_scoring(model, task.train_counts, n_items, excluded, excluded_offsets,
+                                                       timing, details),
+            "token_encoder": lambda: late_interaction_scoring(model, task, settings, excluded, excluded_offsets,
+                                                              timing, details),
+            "encoder": lambda: encoder_scoring(model, task, settings, excluded, excluded_offsets, timing, details),
+        }, f"{task.name} (sequences)")
+
+    score_block, one_query = with_fusion(settings, scoring, scoring(model, timing, details), excluded,
+                                         excluded_offsets, timing, details)
     if settings.rerank:  # a two-stage pipeline: this model's top K, re-ordered by the reranker
         score_block, one_query = pipeline(score_block, one_query, task, settings, task.history_of,
                                           catalog_texts(task, settings), relevant, relevant_offsets, excluded,
