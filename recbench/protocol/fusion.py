@@ -63,7 +63,7 @@ def parse_fusion(spec: str) -> FusionSpec:
         others.append((pm["name"], weight))
     depth = int(m["depth"]) if m["depth"] else DEFAULT_DEPTH
     if depth < 1:
-        raise EvaluationError(f"--fuse {spec!r}: the depth must be at least 1")
+        raise EvaluationError(f"--fuse {spec!r}: the depth must be at least 1 ({form})")
     return FusionSpec(m["method"], METHODS[m["method"]], tuple(others), depth)
 
 
