@@ -52,6 +52,20 @@ def test_an_item_whose_text_is_the_query_ranks_first():
     assert np.all(empty == 0)
 
 
-def test_bm25_ranks_and_scores_impressions_but_not_pairs():
-    assert supports(baselines.get("bm25"), "item-to-item") and supports(baselines.get("bm25"), "sequences")
-    assert supports(baselines.get("bm25"), "impressions") and not supports(baselines.get("bm25"), "pairs")
+def test_bm25_serves_every_kind_with_text():
+    for kind in ("item-to-item", "sequences", "impressions", "pairs"):
+        assert supports(baselines.get("bm25"), kind), kind
+
+
+def test_a_pair_scores_the_mean_of_both_directions_of_lucene_bm25():
+    model = baselines.get("bm25")()
+    model.fit_pairs(CORPUS)
+    docs = [d.split() for d in CORPUS]
+    got = model.score_pairs([CORPUS[0], CORPUS[2]], [CORPUS[3], CORPUS[1]])
+    for (a, b), value in zip([(0, 3), (2, 1)], got):
+        expected = (lucene_bm25(docs[a], docs)[b] + lucene_bm25(docs[b], docs)[a]) / 2
+        assert value == pytest.approx(expected, rel=1e-5)
+    assert got[1] == 0.0  # no word shared
+    assert model.score_pairs([CORPUS[3]], [CORPUS[0]])[0] == pytest.approx(got[0])  # symmetric
+    with pytest.raises(ValueError, match="not in the corpus"):
+        model.score_pairs(["kiwi"], [CORPUS[0]])

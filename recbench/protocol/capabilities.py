@@ -55,6 +55,17 @@ class TokenEncoder(Protocol):
 
 
 @runtime_checkable
+class PairScorer(Protocol):
+    """A model that scores two texts jointly, with no vector per text: BM25 (shared words weighted
+    by the pairs' corpus). ``fit_pairs`` sees every distinct text of the task once, untimed, as
+    ``CorpusFitted`` does; ``score_pairs`` returns one score per (a, b) pair."""
+
+    def fit_pairs(self, corpus: Sequence[str]) -> None: ...
+
+    def score_pairs(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
 class Ranker(Protocol):
     """A model that scores a query's items jointly from the task itself (its history, item
     ids, texts) rather than through a pooled encoder: NRMS, SASRec, Recformer, and the
@@ -98,6 +109,7 @@ class Trainable(Protocol):
 SERVED_THROUGH: tuple[tuple[str, type], ...] = (
     ("ranker", Ranker),  # scores a query's items jointly from the task: the trained recommenders, the oracles
     ("item_scorer", ItemScorer),  # scores items without their text: popularity, the random floor
+    ("pair_scorer", PairScorer),  # two texts scored jointly: BM25 on the pairs kind
     ("token_encoder", TokenEncoder),  # late interaction over token vectors: ColBERT
     ("encoder", Encoder),  # one vector per text, pooled and compared by cosine
 )

@@ -36,6 +36,7 @@ HOOKS: dict[str, Hook] = {
     # reported in the record
     "n_parameters": Hook((int,), None, "parameters, for the leaderboard's params column"),
     "stored_bytes_per_item": Hook((int, float), None, "what an index stores per item, when not one float32 vector"),
+    "stored_bytes_per_text": Hook((int, float), None, "what a pair scorer keeps per text of the pairs' corpus (BM25: its term scores)"),
     "dim": Hook((int,), None, "the embedding dimension, checked against cached vectors"),
     "details": Hook((dict,), None, "protocol details recorded as they are (interaction, fields ...); "
                     "'representation' ({'item': ...}, code statistics) feeds the report's 'What an item is'"),

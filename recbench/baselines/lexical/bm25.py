@@ -3,8 +3,12 @@ lexical baseline of BEIR and MTEB. A query is the query item's text (item-to-ite
 ``history`` items' texts (sequences) or an impression's history texts (impressions); every catalog
 item (impressions: every candidate) is scored against it. It is a Ranker: the protocols time its
 scoring of one query over the whole catalog like any joint scorer's, and the record keeps the
-index's bytes per item (the sparse term-score matrix). Pairs are not scored: a BM25 score of two
-sentences is not a similarity on a scale the STS tasks correlate with."""
+index's bytes per item (the sparse term-score matrix).
+
+Pairs (STS): a PairScorer. The task's distinct sentences are the corpus (its IDF and mean length);
+a pair scores the mean of BM25(a as query, b) and BM25(b as query, a), so the score is symmetric.
+STS's primary metric is Spearman's rank correlation, which no monotone rescaling changes; Pearson's
+r, which assumes a linear scale, is reported but means less for a lexical score."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ bm25s = LazyModule("bm25s")
 class BM25:
     name = "bm25"
     version = 1
-    task_kinds = ("item-to-item", "sequences", "impressions")
+    task_kinds = ("item-to-item", "sequences", "impressions", "pairs")
     item_representation = "its text's words, weighted by BM25"
 
     def __init__(self, arg: str | None = None, k1: float = 1.5, b: float = 0.75, history: int = 50,
@@ -31,6 +35,8 @@ class BM25:
             raise ValueError(f"bm25: k1 >= 0, 0 <= b <= 1 and history >= 1 (got k1={k1}, b={b}, history={history})")
         self.k1, self.b, self.history, self.stopwords = float(k1), float(b), int(history), stopwords
         self._index: tuple[Any, Any, list[str]] | None = None  # (item table it indexes, retriever, texts)
+        self._pairs: tuple[Any, dict[str, int]] | None = None  # (retriever over the pairs' corpus, text -> row)
+        self.stored_bytes_per_text: int | None = None
         self.stored_bytes_per_item: int | None = None
 
     @property
@@ -60,6 +66,28 @@ class BM25:
         if not tokens:  # a query with no indexable word scores every item alike
             return np.zeros(n_items, dtype=np.float32)
         return np.asarray(retriever.get_scores(tokens), dtype=np.float32)
+
+    # --- PairScorer (the pairs kind) -------------------------------------------------------
+    def fit_pairs(self, corpus: list[str]) -> None:
+        retriever = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+        retriever.index(bm25s.tokenize(list(corpus), stopwords=self.stopwords, show_progress=False), show_progress=False)
+        stored = sum(int(a.nbytes) for a in retriever.scores.values() if hasattr(a, "nbytes"))
+        self.stored_bytes_per_text = max(1, round(stored / max(len(corpus), 1)))
+        self._pairs = (retriever, {text: row for row, text in enumerate(corpus)})
+
+    def score_pairs(self, texts_a: list[str], texts_b: list[str]) -> np.ndarray:
+        """Symmetric BM25 of each pair; a text outside the fitted corpus is refused (fit first)."""
+        if self._pairs is None:
+            raise RuntimeError("bm25: fit_pairs(corpus) before score_pairs")
+        retriever, rows = self._pairs
+        n = len(rows)
+
+        def one_way(query: str, doc: str) -> float:
+            if doc not in rows:
+                raise ValueError(f"bm25: {doc[:60]!r} is not in the corpus fit_pairs was given")
+            return float(self._scores(retriever, query, n)[rows[doc]])
+
+        return np.array([(one_way(a, b) + one_way(b, a)) / 2.0 for a, b in zip(texts_a, texts_b)], dtype=np.float64)
 
     # --- Ranker -----------------------------------------------------------------------------
     def score_queries(self, task: Any, queries: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from recbench.protocol.capabilities import CorpusFitted, Encoder, TokenEncoder, dispatch
+from recbench.protocol.capabilities import CorpusFitted, Encoder, PairScorer, TokenEncoder, dispatch
+from recbench.protocol.model_contract import hook
 from recbench.protocol.encoding import check_tokens, cosine_rows, encode_checked, encode_query, offline_timing
 from recbench.protocol.settings import EvalResult, EvalSettings, EvaluationError
 from recbench.protocol.kinds.base import CORRELATION_X100, TaskKind, register_kind
@@ -102,7 +103,21 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
 
         return cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64), one_query, True
 
-    pred, one_query, offline = dispatch(model, {"token_encoder": late_interaction, "encoder": cosine},
+    def joint() -> tuple[np.ndarray, Callable[[int], float], bool]:
+        with stopwatch() as fit_pairs_sw:
+            model.fit_pairs(distinct_list)
+        timing["fit_seconds"] += fit_pairs_sw.seconds
+        with stopwatch() as score_sw:  # no text is encoded: "encode" is the scoring of every pair
+            scores = np.asarray(model.score_pairs(task.texts_a, task.texts_b), dtype=np.float64)
+        timing["encode_seconds"] = score_sw.seconds
+        if hook(model, "stored_bytes_per_text"):
+            timing["stored_bytes_per_text"] = int(model.stored_bytes_per_text)
+        if scores.shape != (n,):
+            raise EvaluationError(f"model {model.name!r} returned {scores.shape} pair scores for {n} pairs")
+        return scores, lambda j: float(model.score_pairs([task.texts_a[j]], [task.texts_b[j]])[0]), False
+
+    pred, one_query, offline = dispatch(model, {"pair_scorer": joint, "token_encoder": late_interaction,
+                                                "encoder": cosine},
                                         f"{task.name} (pairs)")
     refuse_constant_similarities(model, task, pred)
     timing["encoded_texts"] = len(distinct_list)
@@ -168,6 +183,6 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
     )
 
 PAIRS = register_kind(TaskKind(
-    name="pairs", evaluate=evaluate_pairs, needs=(Encoder, TokenEncoder), primary_metric="spearman",
+    name="pairs", evaluate=evaluate_pairs, needs=(Encoder, TokenEncoder, PairScorer), primary_metric="spearman",
     metric_ranges={r"(spearman|pearson)(_mean|_wmean)?": CORRELATION_X100},
     description="two texts and a gold score; a query encodes both texts and scores them", report_order=0))
