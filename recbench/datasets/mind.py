@@ -263,13 +263,20 @@ class MindRelease(MindFormat):
     citation = "Wu et al. (2020), MIND: A Large-scale Dataset for News Recommendation, ACL"
     licence = "Microsoft Research License Terms (non-commercial research)"
     release = ""  # "small", "large", "demo"
-    base_url = "https://mind201910small.blob.core.windows.net/release/"
+    base_url = "https://mind201910small.blob.core.windows.net/release/"  # the original host; it stopped serving
+    # copies tried after it: Microsoft Recommenders' (its MIND download utilities fetch from there).
+    # MIND publishes no checksum; an archive whose size is known (Recommenders' listing of its copy)
+    # must have that size, so a mirror cannot hand over another cut of the data unnoticed
+    mirror_urls: tuple[str, ...] = ("https://recodatasets.z20.web.core.windows.net/newsrec/",)
+    archive_bytes = {"MINDsmall_train.zip": 52_994_575, "MINDsmall_dev.zip": 30_948_560}
 
     def _source(self, part: str) -> DataSource:
         folder = f"MIND{self.release}_{part}"
         zip_name = f"{folder}.zip"
         return DataSource(
             subdir=f"mind/{folder}", files=dict(MIND_FILES), url=self.base_url + zip_name,
+            mirrors=tuple(m + zip_name for m in self.mirror_urls if m != self.base_url),
+            archive_bytes=self.archive_bytes.get(zip_name),
             homepage="https://msnews.github.io/",
             manual=f"get {zip_name} from https://msnews.github.io/ (accept the licence there) and unzip it into "
                    f"mind/{folder}/ under your data folder (news.tsv and behaviors.tsv directly inside)",

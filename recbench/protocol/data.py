@@ -13,7 +13,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +33,22 @@ class DataSource:
     ``files`` maps a file name (relative to ``subdir``) to its sha256, or to ``""`` where no
     checksum is known (a user's own file). ``url`` is an archive (zip / tar.gz) or a plain
     file; after download every file is found by its base name in the archive and checked.
+    ``mirrors`` are tried in order when ``url`` does not answer or serves other files: the same
+    checksums judge every copy, so a mirror can never hand over different data.
     """
 
     subdir: str
     files: dict[str, str]
     url: str | None = None
+    mirrors: tuple[str, ...] = ()
+    archive_bytes: int | None = None  # the download's size where known (a source with no published checksum)
     manual: str = ""
     homepage: str = ""
     optional: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return ((self.url,) if self.url else ()) + tuple(self.mirrors)
 
 
 def default_cache_dir() -> Path:
@@ -104,19 +111,27 @@ class DataLocator:
             return found
         tried = self.candidates(source)
         reason = "downloads are off (RECBENCH_OFFLINE=1)" if not self.allow_download else "no URL is known"
-        if source.url and self.allow_download:
-            try:
-                return download(source, self.cache_dir / source.subdir)
-            except ChecksumError:
-                raise
-            except Exception as exc:  # network errors, a broken archive ...
-                reason = f"the download failed: {type(exc).__name__}: {exc}"
+        failures: list[str] = []
+        if source.urls and self.allow_download:
+            corrupt: list[str] = []
+            for url in source.urls:
+                try:
+                    return download(source, self.cache_dir / source.subdir, url=url)
+                except ChecksumError as exc:
+                    corrupt.append(str(exc))
+                    failures.append(f"{url}: other files than published (sha256 differs)")
+                except Exception as exc:  # network errors, a broken archive ...
+                    failures.append(f"{url}: {type(exc).__name__}: {exc}")
+            if len(corrupt) == len(source.urls):
+                raise ChecksumError("; ".join(corrupt))
+            reason = "the download failed from " + ("every mirror" if len(source.urls) > 1 else "it")
         needed = ", ".join(sorted(n for n in source.files if n not in source.optional))
         lines = [
             f"dataset {dataset!r}: its files ({needed}) were not found.",
             "Looked in:",
             *[f"  - {p}" for p in tried],
             f"Official download: {source.url or '(none)'} ({reason}).",
+            *[f"  - {failure}" for failure in failures],
         ]
         if source.manual:
             lines.append(f"To get it by hand: {source.manual}")
@@ -127,15 +142,38 @@ class DataLocator:
         raise DataNotFoundError("\n".join(lines))
 
 
-def download(source: DataSource, target: Path, timeout: float = 60.0) -> Path:
-    """Fetches ``source.url`` into ``target``, checking every file's sha256; all or nothing."""
-    assert source.url
+def fetch_file(url: str, folder: Path, timeout: float = 60.0) -> Path:
+    """One URL into ``folder``: a ``file://`` URL (a local mirror) is copied; anything else comes
+    through ``pooch`` (retries, a progress bar on a terminal, HTTP/FTP/DOI)."""
+    import sys
+    import urllib.parse
+    import urllib.request
+
+    name = os.path.basename(urllib.parse.urlparse(url).path) or "download"
+    if url.startswith("file:"):
+        local = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+        shutil.copyfile(local, folder / name)  # FileNotFoundError names the missing file
+        return folder / name
+    import pooch
+
+    fetcher = pooch.create(path=folder, base_url="", registry={name: None}, urls={name: url}, retry_if_failed=2)
+    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=timeout) \
+        if url.startswith(("http:", "https:")) else None
+    return Path(fetcher.fetch(name, downloader=downloader))
+
+
+def download(source: DataSource, target: Path, timeout: float = 60.0, url: str | None = None) -> Path:
+    """Fetches ``url`` (default ``source.url``) into ``target``, checking every file's sha256;
+    all or nothing."""
+    url = url or source.url
+    assert url
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
         tmp_path = Path(tmp)
-        archive = tmp_path / os.path.basename(source.url.split("?")[0])
-        with urllib.request.urlopen(source.url, timeout=timeout) as response, open(archive, "wb") as out:
-            shutil.copyfileobj(response, out)
+        archive = fetch_file(url, tmp_path, timeout)
+        if source.archive_bytes is not None and archive.stat().st_size != source.archive_bytes:
+            raise ChecksumError(f"{url} served {archive.stat().st_size:,} bytes, expected {source.archive_bytes:,}: "
+                                "another file than the one published; nothing was kept")
         unpacked = tmp_path / "unpacked"
         unpacked.mkdir()
         if zipfile.is_zipfile(archive):
@@ -157,10 +195,10 @@ def download(source: DataSource, target: Path, timeout: float = 60.0) -> Path:
             if found is None:
                 if name in source.optional:
                     continue
-                raise FileNotFoundError(f"{source.url} does not contain {name}")
+                raise FileNotFoundError(f"{url} does not contain {name}")
             if expected and sha256_of(found) != expected:
                 raise ChecksumError(
-                    f"{name} from {source.url} has sha256 {sha256_of(found)}, expected {expected}: "
+                    f"{name} from {url} has sha256 {sha256_of(found)}, expected {expected}: "
                     "the download is corrupt or the file changed upstream; nothing was kept"
                 )
             dest = staged / name
