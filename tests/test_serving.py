@@ -142,18 +142,18 @@ def test_the_server_scenario_finds_a_rate_below_saturation_and_zero_when_no_rate
 
 
 class FakeMachine:
-    """/proc/stat, this process's CPU time and the clock, as the load watch reads them, scripted:
-    the watch's arithmetic is tested without depending on what else the machine runs."""
+    """The machine's CPU seconds (psutil), this process's CPU time and the clock, as the load
+    watch reads them, scripted: the watch's arithmetic is tested without depending on what else
+    the machine runs."""
 
-    def __init__(self, monkeypatch, wall: float, others: float, own: float, hz: int = 100):
+    def __init__(self, monkeypatch, wall: float, others: float, own: float):
         from recbench.protocol import scenarios
 
-        busy = iter([(1000.0, 5000.0), (1000.0 + (others + own) * hz, 5000.0 + 2 * wall * hz)])
+        busy = iter([(1000.0, 5000.0), (1000.0 + others + own, 5000.0 + 2 * wall)])
         own_times = iter([10.0, 10.0 + own])
         clock = iter([0.0, wall])
-        monkeypatch.setattr(scenarios, "_cpu_jiffies", lambda: next(busy))
+        monkeypatch.setattr(scenarios, "_cpu_seconds", lambda: next(busy))
         monkeypatch.setattr(scenarios, "_own_cpu_seconds", lambda: next(own_times))
-        monkeypatch.setattr(scenarios.os, "sysconf", lambda name: hz)
 
         class Clock:
             @staticmethod
@@ -172,10 +172,28 @@ def test_the_load_watch_counts_only_other_processes_cpu(monkeypatch):
     with load_watch() as own:
         pass
     assert own["other_cpu_cores"] == pytest.approx(0.1) and not own["busy"]
-    FakeMachine(monkeypatch, wall=0.5, others=1.0, own=0.0)  # too short a window for /proc/stat's ticks
+    FakeMachine(monkeypatch, wall=0.5, others=1.0, own=0.0)  # too short a window for the counters' ticks
     with load_watch() as short:
         pass
     assert short["other_cpu_cores"] is None and not short["busy"]
+
+
+def test_the_machine_counters_come_from_psutil_and_agree_with_proc_stat():
+    """psutil's system-wide CPU seconds: busy never above total, and on Linux the busy share of
+    all CPU time since boot agrees with /proc/stat's (the source before psutil)."""
+    import os
+    from pathlib import Path
+
+    from recbench.protocol.scenarios import _cpu_seconds, _loadavg
+
+    busy, total = _cpu_seconds()
+    assert 0 < busy <= total and _loadavg() >= 0
+    stat = Path("/proc/stat")
+    if stat.exists():
+        fields = [float(x) for x in stat.read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        assert busy / total == pytest.approx((sum(fields[:8]) - idle) / sum(fields[:8]), abs=0.01)
+        assert total == pytest.approx(sum(fields[:8]) / os.sysconf("SC_CLK_TCK"), rel=0.01)
 
 
 def test_a_pinned_cell_is_not_flagged_busy_by_a_neighbour_on_the_cores_it_cannot_use(monkeypatch):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from pathlib import Path
+
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -36,14 +36,19 @@ OFFLINE_BATCHES = (1, 8, 32, 128)
 MIN_WINDOW = 1.0  # seconds: the shortest window over which other processes' CPU use is measured
 
 
-def _cpu_jiffies() -> tuple[float, float] | None:
-    """(busy, total) jiffies over all CPUs since boot, from /proc/stat (None off Linux)."""
+def _cpu_seconds() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds over all CPUs since boot (psutil: /proc/stat on Linux, the
+    system's own counters elsewhere); None where the platform gives none."""
     try:
-        fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
+        import psutil
+
+        t = psutil.cpu_times()
+    except (ImportError, OSError, RuntimeError, NotImplementedError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-    return sum(fields[:8]) - idle, sum(fields[:8])
+    total = sum(float(v) for v in t)
+    if hasattr(t, "guest"):  # Linux counts guest time inside user time too
+        total -= float(t.guest) + float(getattr(t, "guest_nice", 0.0))
+    return total - float(t.idle) - float(getattr(t, "iowait", 0.0)), total
 
 
 def _own_cpu_seconds() -> float:
@@ -52,9 +57,12 @@ def _own_cpu_seconds() -> float:
 
 
 def _loadavg() -> float | None:
+    """The one-minute load average (psutil emulates it on Windows)."""
     try:
-        return float(os.getloadavg()[0])
-    except (OSError, AttributeError):
+        import psutil
+
+        return float(psutil.getloadavg()[0])
+    except (ImportError, OSError, AttributeError, RuntimeError):
         return None
 
 
@@ -63,20 +71,18 @@ def load_watch() -> Iterator[dict[str, Any]]:
     """Yields a dict filled, on exit, with the load average before and after and the CPU other
     processes used meanwhile (``other_cpu_cores``; None where /proc/stat is missing)."""
     info: dict[str, Any] = {"loadavg_before": _loadavg()}
-    cpu0, own0, wall0 = _cpu_jiffies(), _own_cpu_seconds(), time.perf_counter()
+    cpu0, own0, wall0 = _cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
     try:
         yield info
     finally:
-        cpu1, own1, wall = _cpu_jiffies(), _own_cpu_seconds(), time.perf_counter() - wall0
+        cpu1, own1, wall = _cpu_seconds(), _own_cpu_seconds(), time.perf_counter() - wall0
         info["loadavg_after"] = _loadavg()
         other = None
         # /proc/stat counts in clock ticks (10 ms): over a window shorter than MIN_WINDOW the
         # figure would be the rounding of a few ticks, so none is given (the cell's own watch,
         # around its whole evaluation, still says whether the machine was busy)
         if cpu0 is not None and cpu1 is not None and wall >= MIN_WINDOW:
-            hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-            busy_seconds = (cpu1[0] - cpu0[0]) / hz
-            other = max(0.0, busy_seconds - (own1 - own0)) / wall
+            other = max(0.0, (cpu1[0] - cpu0[0]) - (own1 - own0)) / wall
         info["other_cpu_cores"] = None if other is None else round(other, 3)
         spare = spare_cores()
         if spare:

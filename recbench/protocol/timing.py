@@ -3,9 +3,9 @@ latency percentiles, peak memory, and a fingerprint of the machine that produced
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -87,8 +87,16 @@ def peak_rss_mb() -> float:
                 return int(line.split()[1]) / 1024.0
     except (OSError, ValueError, IndexError):
         pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
+    except ImportError:  # Windows: no resource module; psutil reads the peak working set
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return float(getattr(info, "peak_wset", info.rss)) / (1024.0 * 1024.0)
 
 
 def thread_count() -> int:
@@ -112,13 +120,26 @@ def thread_count() -> int:
 
 
 def cpu_model() -> str:
+    """The CPU's model name: /proc/cpuinfo's on Linux (instant, and the name every record so far
+    carries, so rows keep their machine), py-cpuinfo's brand elsewhere (about a second: it asks
+    the CPU), the platform's word last."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo_brand() or platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo_brand() -> str | None:
+    try:
+        import cpuinfo
+
+        return str(cpuinfo.get_cpu_info().get("brand_raw") or "") or None
+    except Exception:  # a CPU py-cpuinfo cannot read, or the package absent
+        return None
 
 
 def package_version(dist: str) -> str | None:
