@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
