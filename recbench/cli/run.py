@@ -93,7 +93,7 @@ def run(
                                          "the run's model's top --rerank-depth items, e.g. colbert-minilm; latency "
                                          "is end to end, each stage timed apart"),
     fuse: Optional[str] = typer.Option(None, help="full-ranking kinds: fuse the run's model with others by "
-                                       "reciprocal rank, METHOD:MODEL[*WEIGHT][+MODEL...][@DEPTH], e.g. rrf:bm25 "
+                                       "reciprocal rank, METHOD:MODEL (each with an optional *WEIGHT, more with +MODEL, then @DEPTH), e.g. rrf:bm25 "
                                        "(k=60) or rr:bm25*0.5@50 (k=0); latency is every model's serving path"),
     rerank_depth: str = typer.Option("100", help="with --rerank: how many first-stage items are re-ordered; a list "
                                      "(10,20,50,100,200) runs one cell per depth"),
