@@ -151,6 +151,12 @@ class Registry(Generic[T]):
         return self.entry(spec).load()
 
 
+def build_model(spec: str) -> Any:
+    """An untrained model from its spec (``name`` or ``name:arg``): a reranker, a fused model."""
+    name, arg = split_spec(spec)
+    return baselines.get(name)(arg) if arg is not None else baselines.get(name)()
+
+
 def split_spec(spec: str) -> tuple[str, str | None]:
     """``"sbert:/models/x"`` -> ``("sbert", "/models/x")``; ``"sif"`` -> ``("sif", None)``."""
     name, sep, arg = spec.partition(":")

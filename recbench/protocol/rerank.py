@@ -53,19 +53,13 @@ def from_checkpoint(spec: str) -> bool:
     return bool(arg) and ("/" in arg or "\\" in arg or arg.startswith("checkpoints"))
 
 
-def build_model(spec: str) -> Any:
-    """An untrained model from its spec (``name`` or ``name:arg``)."""
-    from recbench.protocol.registry import baselines, split_spec
-
-    name, arg = split_spec(spec)
-    return baselines.get(name)(arg) if arg is not None else baselines.get(name)()
-
-
 def build_reranker(spec: str, task: Any, settings: EvalSettings, query_items: Callable[[int], np.ndarray],
                    texts: list[str], timing: dict[str, Any]) -> Reranker:
     """The reranker ``spec`` prepared over the catalog ``texts`` (item vectors or tokens
     computed once, as a served reranker keeps them); ``query_items(i)``: the catalog rows a
     query is made of. ``timing`` receives the reranker's own encoding figures."""
+    from recbench.protocol.registry import build_model
+
     model = build_model(spec)
     name = getattr(model, "name", spec)
 

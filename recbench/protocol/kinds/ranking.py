@@ -233,7 +233,7 @@ def with_fusion(settings: EvalSettings, scoring: Callable[[Any, dict, dict], tup
     if not settings.fuse:
         return first
     from recbench.protocol.fusion import fused_block, fused_top, parse_fusion
-    from recbench.protocol.rerank import build_model
+    from recbench.protocol.registry import build_model
 
     spec = parse_fusion(settings.fuse)
     blocks, tops, weights = [first[0]], [first[1]], [1.0]
