@@ -172,3 +172,25 @@ def test_popularity_has_the_lowest_coverage_and_novelty_on_real_data(tmp_path):
         assert min(values, key=values.get) == "popularity", (metric, values)
     assert rows_metrics["random"]["coverage@10"]["value"] > 0.85
     assert rows_metrics["popularity"]["gini@10"]["value"] > rows_metrics["bm25"]["gini@10"]["value"]
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not os.environ.get("RECBENCH_DATA"), reason="needs the shared data (RECBENCH_DATA)")
+def test_the_board_shows_the_beyond_accuracy_table_and_plot(tmp_path):
+    from typer.testing import CliRunner
+
+    from recbench.cli import app
+
+    runner, runs = CliRunner(), tmp_path / "runs"
+    out = runner.invoke(app, ["run", "-m", "popularity,bm25", "-d", "amazon-scientific", "--max-queries", "300",
+                              "--latency-queries", "20", "--offline-texts", "0", "--results-dir", str(runs)])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["report", "--results-dir", str(runs), "--out", str(tmp_path / "board.md")])
+    assert out.exit_code == 0, out.output
+    page = next((tmp_path / "board").glob("amazon-scientific*.md")).read_text()
+    section = page.split("### Beyond accuracy", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    # best tail-target quality first (popularity lists no tail item)
+    assert [r.split("`")[1].split("{")[0] for r in rows] == ["bm25", "popularity"]
+    assert "coverage@10" in section and "ndcg@10 tail" in section
+    assert list((runs / "plots").glob("*__beyond.png"))
