@@ -39,7 +39,7 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                       max_queries: int | None, offline_texts: int, server_p99_ms: float | None, server_seconds: float,
                       server_min_queries: int, server_repeats: int, server_mlperf: bool, train_budget: str | None,
                       train_seed: int, train_seeds: str | None, cutoffs: str | None = None,
-                      fuse: str | None = None) -> Matrix:
+                      fuse: str | None = None, seen_items: str = "excluded") -> Matrix:
     """The grid the flags ask for, as data: the same :class:`Matrix` a suite's ``[[matrix]]`` declares."""
     try:
         depths = [int(d) for d in split_list(rerank_depth)]
@@ -51,7 +51,8 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                 "server_seconds": 600.0 if server_mlperf else server_seconds,
                 "server_min_queries": 270_336 if server_mlperf else server_min_queries,
                 "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries,
-                "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None, "fuse": fuse}
+                "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None, "fuse": fuse,
+                "seen_items": seen_items}
     if train_budget:
         Budget.parse(train_budget)  # refused here, naming the flag, before anything resolves
     training = {"seed": train_seed, **({"budget": train_budget} if train_budget else {})}
@@ -95,6 +96,9 @@ def run(
     fuse: Optional[str] = typer.Option(None, help="full-ranking kinds: fuse the run's model with others by "
                                        "reciprocal rank, METHOD:MODEL (each with an optional *WEIGHT, more with +MODEL, then @DEPTH), e.g. rrf:bm25 "
                                        "(k=60) or rr:bm25*0.5@50 (k=0); latency is every model's serving path"),
+    seen_items: str = typer.Option("excluded", help="sequences: a user's history items are left out of the "
+                                   "ranking (excluded, our rule) or ranked like any item (kept: the rule of RecBole "
+                                   "and of UniSRec's and Recformer's code, under which their figures were published)"),
     rerank_depth: str = typer.Option("100", help="with --rerank: how many first-stage items are re-ordered; a list "
                                      "(10,20,50,100,200) runs one cell per depth"),
     cutoffs: Optional[str] = typer.Option(None, help="ranking kinds: every ranking metric also at these cutoffs, "
@@ -166,7 +170,8 @@ def run(
             matrix = matrix_from_flags(model, dataset, split, opt, dataset_opt, pooling, topk, fields, batch_size, seed,
                                        n_bootstrap, latency_queries, threads, index, rerank, rerank_depth, max_queries,
                                        offline_texts, server_p99_ms, server_seconds, server_min_queries, server_repeats,
-                                       server_mlperf, train_budget, train_seed, train_seeds, cutoffs, fuse)
+                                       server_mlperf, train_budget, train_seed, train_seeds, cutoffs, fuse,
+                                       seen_items)
             check_options_taken(matrix)
             cells, unsupported = plan_specs(matrix.specs(), **how)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:

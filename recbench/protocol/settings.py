@@ -47,6 +47,9 @@ class EvalSettings:
     cutoffs: tuple[int, ...] | None = None
     # full-ranking kinds: the run's model fused with others by reciprocal rank (fusion.py: rrf:bm25)
     fuse: str | None = None
+    # sequences: whether a user's history items are left out of the ranking ("excluded", our rule)
+    # or ranked like any other item ("kept": the rule of RecBole's, UniSRec's and Recformer's code)
+    seen_items: str = "excluded"
 
 
 # settings added after records were written, with the value they had before: part of a cell's
@@ -54,7 +57,7 @@ class EvalSettings:
 UNKEYED_WHEN_DEFAULT = {"threads": None, "index": "flat", "offline_batches": (1, 8, 32, 128), "offline_texts": 256,
                         "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1,
                         "rerank": None, "rerank_depth": 100, "max_queries": None, "cutoffs": None,
-                        "fuse": None}
+                        "fuse": None, "seen_items": "excluded"}
 # the server scenario's own settings key a cell only where the scenario runs (--server-p99-ms)
 SERVER_SETTINGS = ("server_seconds", "server_min_queries", "server_repeats")
 

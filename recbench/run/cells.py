@@ -342,6 +342,11 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
                             "folder its training record names)")
     if settings.fuse is not None:
         check_fusion(settings.fuse, kind, dataset)
+    if settings.seen_items != "excluded":
+        if settings.seen_items != "kept":
+            raise CellError(f"--seen-items is excluded or kept, not {settings.seen_items!r}")
+        if kind != "sequences":
+            raise UnsupportedCell(f"--seen-items applies to sequences tasks (a user's history), not {kind!r} ({dataset})")
     if settings.max_queries is not None:
         if settings.max_queries < 1:
             raise CellError(f"--max-queries must be at least 1, got {settings.max_queries}")

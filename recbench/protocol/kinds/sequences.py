@@ -132,18 +132,30 @@ def encoder_scoring(model: Any, task: SequencesTask, settings: EvalSettings, exc
     return score_block, one_query
 
 
+SEEN_ITEMS = ("excluded", "kept")
+
+
+def seen_exclusions(task: SequencesTask, rule: str) -> tuple[np.ndarray, np.ndarray]:
+    """What each user's ranking leaves out: the history items other than the target ("excluded",
+    our rule: an item the user has is no recommendation), or nothing ("kept": RecBole's rule, and
+    that of UniSRec's and Recformer's evaluation code, under which published figures were made)."""
+    if rule not in SEEN_ITEMS:
+        raise EvaluationError(f"--seen-items is {' or '.join(SEEN_ITEMS)}, not {rule!r}")
+    if rule == "kept":
+        return np.zeros(0, dtype=np.int64), np.zeros(len(task) + 1, dtype=np.int64)
+    owner = np.repeat(np.arange(len(task)), np.diff(task.history_offsets))
+    keep = task.history != task.targets[owner]
+    return task.history[keep], np.r_[0, np.cumsum(np.bincount(owner[keep], minlength=len(task)))]
+
+
 def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) -> EvalResult:
     """Next item by full ranking over all items, the user's history excluded (the target
-    itself never is). User profile: ``--pooling mean | recency | topk`` over history
+    itself never is; ``--seen-items kept`` ranks the history too: ``seen_exclusions``). User profile: ``--pooling mean | recency | topk`` over history
     embeddings. NDCG@10, Recall@10 and MRR over users."""
     timing: dict[str, Any] = {"batch_size": settings.batch_size}
     details: dict[str, Any] = {}
     n_items = len(task.item_ids)
-    # exclusions: history items other than the target
-    owner = np.repeat(np.arange(len(task)), np.diff(task.history_offsets))
-    keep = task.history != task.targets[owner]
-    excluded = task.history[keep]
-    excluded_offsets = np.r_[0, np.cumsum(np.bincount(owner[keep], minlength=len(task)))]
+    excluded, excluded_offsets = seen_exclusions(task, settings.seen_items)
     relevant, relevant_offsets = task.targets, np.arange(len(task) + 1)
     served = served_as(model)
     if served != "encoder":
@@ -190,7 +202,8 @@ def evaluate_sequences(model: Any, task: SequencesTask, settings: EvalSettings) 
         parts["part"] = np.where(cold_target, "cold", "warm")
         details["targets"] = {"warm": int((~cold_target).sum()), "cold": int(cold_target.sum())}
     timing.update(measure_latency(one_query, len(task), settings))
-    variant = {}
+    variant = {} if settings.seen_items == "excluded" else {"seen_items": settings.seen_items}
+    details["seen_items"] = settings.seen_items
     if served == "encoder":
         if settings.pooling != "mean":
             variant["pooling"] = settings.pooling
