@@ -15,16 +15,16 @@ import pandas as pd
 from tabulate import tabulate
 
 from recbench.report.beyond import beyond_section
+from recbench.report.published import published_for, published_table
 from recbench.report.parts import describe_protocol, has_parts, parts_table, plot_parts
 from recbench.report.representations import NOTE as REPRESENTATIONS_NOTE
 from recbench.report.representations import has_representations, representations_table
 from recbench.report.stages import (has_pipelines, pipelines_table, plot_pipelines, plot_stages, stage_table, stages_of)
-from recbench.report.markdown import file_slug, fmt_train_minutes, md_code, md_link_target, md_text
+from recbench.report.markdown import fmt_estimate, file_slug, fmt_train_minutes, md_code, md_link_target, md_text
 from recbench.report.marks import BUSY, FLOOR, FRONTIER, NOT_SIGNIFICANT, TIME_CAPPED
 from recbench.report.overview import Board
-from recbench.protocol.registry import UnknownNameError, datasets
 from recbench.results.records import iter_records, query_sample_of, user_results_dir
-from recbench.results.run_record import Estimate, as_run
+from recbench.results.run_record import as_run
 from recbench.protocol.kinds.base import all_kinds
 from recbench.results.comparisons import LEVEL, PendingPValues
 from recbench.report.plots import cached_plot, plot_dataset, plot_training, run_ids, save_figure
@@ -41,17 +41,6 @@ def machine_calibration(machine: str, groups: list[list[tuple[Path, dict[str, An
         return ""
     newest = max(carrying, key=lambda run: run.date)
     return f" (calibration: {md_text(describe(newest.environment.calibration))})"
-
-
-def fmt_estimate(est: Estimate | dict[str, Any] | None, digits: int = 2) -> str:
-    if isinstance(est, Estimate):
-        est = est.to_dict()
-    if not est or est.get("value") is None:
-        return "–"
-    value = f"{est['value']:.{digits}f}"
-    if est.get("ci_low") is None or est.get("ci_high") is None:
-        return value
-    return f"{value} [{est['ci_low']:.{digits}f}, {est['ci_high']:.{digits}f}]"
 
 
 def fmt_quality(row: Any, rec: dict[str, Any], metric: str, digits: int, primary: str) -> str:
@@ -166,44 +155,6 @@ def sample_note(records: list[dict[str, Any]]) -> str | None:
     return (f"Rows labelled `{{max_queries=N}}` are scored on a seeded sample of the queries ({sizes}), the same "
             "sample for every such row: their intervals are the sample's (wider), and their figures compare with "
             "other rows of the same sample; the paired tests above use the queries two rows share.")
-
-
-def published_for(records: list[dict[str, Any]]) -> tuple[tuple, str | None]:
-    """The published figures of the dataset the records ran on, found by the dataset spec each
-    record stores (its label may carry options: ``amazon-scientific[text_style=kv]``); and a
-    note saying why none could be found, for the leaderboard to show rather than drop them."""
-    spec = records[0]["dataset"].get("spec") or records[0]["dataset"]["name"]
-    try:
-        return tuple(datasets.get(spec).published), None
-    except (UnknownNameError, RuntimeError) as exc:
-        return (), f"Published figures for {md_code(spec)} cannot be shown: {md_text(exc)}"
-
-
-def published_table(records: list[dict[str, Any]]) -> str | None:
-    """Published figures beside ours, where our protocol is the published one: a dataset run
-    with held-out (cold) items trains on less and is scored on other targets, so its rows are not
-    set beside the standard protocol's published figures."""
-    published, _ = published_for(records)
-    if not published:
-        return None
-    if has_parts(records):
-        return None
-    runs = [as_run(r) for r in records]
-    by_label = {run.model.label: run for run in runs}
-    rows = []
-    for p in published:
-        label = p.ours
-        if not label:  # no counterpart named: compare with our best measured row on that metric
-            scored = [run for run in runs if p.metric in run.metrics]
-            label = max(scored, key=lambda run: run.metrics[p.metric].value).model.label if scored else ""
-        ours = by_label.get(label)
-        digits = 2 if abs(p.value) > 1.5 else 4
-        ours_value = fmt_estimate(ours.metrics.get(p.metric), digits) if ours else "not run"
-        shown = md_code(label) + ("" if p.ours else " (our best)") if label else "–"
-        rows.append([md_text(p.model), md_text(p.metric), f"{p.value:.{digits}f}", shown, ours_value, md_text(p.note),
-                     md_text(p.citation)])
-    return tabulate(rows, headers=["published model", "metric", "published", "ours", "our figure", "setting", "source"],
-                    tablefmt="github", disable_numparse=True)
 
 
 def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,8 @@ import html
 import re
 from typing import Any
 
+from recbench.results.run_record import Estimate
+
 _SPECIAL = re.compile(r"([\\`*_\[\]#!|])")
 
 
@@ -65,3 +67,14 @@ def file_slug(text: str) -> str:
     if slug == text:
         return slug
     return f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:6]}"
+
+
+def fmt_estimate(est: Estimate | dict[str, Any] | None, digits: int = 2) -> str:
+    if isinstance(est, Estimate):
+        est = est.to_dict()
+    if not est or est.get("value") is None:
+        return "–"
+    value = f"{est['value']:.{digits}f}"
+    if est.get("ci_low") is None or est.get("ci_high") is None:
+        return value
+    return f"{value} [{est['ci_low']:.{digits}f}, {est['ci_high']:.{digits}f}]"

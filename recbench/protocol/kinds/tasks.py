@@ -26,6 +26,10 @@ class PublishedResult:
     citation: str
     note: str = ""  # e.g. which word vectors the paper used
     ours: str = ""  # the model label of ours to show beside it (e.g. "sif")
+    # the evaluation rule the source ranked under, where a kind has several (sequences: "kept" when the
+    # user's history stayed in the ranking, as in RecBole's, UniSRec's and Recformer's code); our row
+    # beside it is the one measured under the same rule
+    seen_items: str = "excluded"
 
 
 @dataclass
