@@ -194,3 +194,26 @@ def test_the_board_shows_the_beyond_accuracy_table_and_plot(tmp_path):
     assert [r.split("`")[1].split("{")[0] for r in rows] == ["bm25", "popularity"]
     assert "coverage@10" in section and "ndcg@10 tail" in section
     assert list((runs / "plots").glob("*__beyond.png"))
+
+
+def test_on_the_committed_board_popularity_reaches_least_of_every_row():
+    """Every dataset of results/ with beyond-accuracy figures: the popularity row has the lowest
+    coverage, novelty and tail share of all its rows (one list for everyone, the head's items)."""
+    from pathlib import Path
+
+    from recbench.results.records import read_record
+    from recbench.results.rows import load
+
+    frame = load(Path(__file__).resolve().parent.parent / "results")
+    checked = 0
+    for (dataset, split), group in frame.groupby(["dataset", "split"]):
+        records = {row["model"]: read_record(Path(row["paths"][-1])) for _, row in group.iterrows()}
+        with_figures = {m: r["metrics"] for m, r in records.items() if "novelty@10" in r["metrics"]}
+        if "popularity" not in with_figures or len(with_figures) < 2:
+            continue
+        for metric in ("coverage@10", "novelty@10", "tail_share@10"):
+            values = {m: metrics[metric]["value"] for m, metrics in with_figures.items()}
+            assert min(values, key=values.get) == "popularity", (dataset, metric, values)
+        checked += 1
+    assert checked >= 1 or not any("novelty@10" in read_record(Path(p))["metrics"]
+                                   for paths in frame["paths"] for p in paths)
