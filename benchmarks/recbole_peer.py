@@ -69,7 +69,13 @@ def write_atomic_files(task, folder: Path, dataset: str) -> Path:
 
 def train(folder: Path, model_name: str, epochs: int, seed: int) -> Path:  # pragma: no cover (RecBole's environment)
     """RecBole trains ``model_name`` by its defaults; every test user's catalog scores are saved."""
+    import functools
+
     import torch
+
+    # RecBole 1.2.1 loads its own checkpoints with torch.load's old default; torch >= 2.6 loads
+    # weights only. The checkpoint is the one this process just wrote, so the old default is safe.
+    torch.load = functools.partial(torch.load, weights_only=False)
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_seed
