@@ -28,3 +28,26 @@ def test_a_published_figure_faces_the_row_under_its_rule():
     alone = published_table([run("sasrec", {}, 0.0766)])
     line = next(row for row in alone.splitlines() if row.startswith("| SASRec") and "ndcg@10" in row)
     assert "not run under this rule" in line and "0.0766" not in line
+
+
+def test_a_peers_figures_show_per_rule_and_a_bad_file_is_skipped(tmp_path):
+    import json
+
+    import pytest
+
+    from recbench.report.published import peer_table
+
+    peers = tmp_path / "peers"
+    peers.mkdir()
+    est = {"value": 0.0720, "ci_low": 0.0700, "ci_high": 0.0740, "n": 10}
+    (peers / "recbole-SASRec.json").write_text(json.dumps({
+        "peer": "RecBole 1.2.1 SASRec <script>x</script>", "dataset": "amazon-scientific", "epochs": 200, "seed": 0,
+        "figures": {"excluded": {"ndcg@10": est}, "kept": {"ndcg@10": {**est, "value": 0.0528}}}}))
+    (peers / "other.json").write_text(json.dumps({"peer": "x", "dataset": "ml100k", "epochs": 1, "seed": 0, "figures": {}}))
+    (peers / "broken.json").write_text("{")
+    with pytest.warns(UserWarning, match="broken.json"):
+        table = peer_table(tmp_path, "amazon-scientific")
+    lines = [line for line in table.splitlines() if "SASRec" in line]
+    assert len(lines) == 2 and "0.0720" in lines[0] and "0.0528" in lines[1] and "history kept" in lines[1]
+    assert "<script>" not in table
+    assert peer_table(tmp_path, "wine-similar") is None

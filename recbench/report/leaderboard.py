@@ -15,7 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from recbench.report.beyond import beyond_section
-from recbench.report.published import published_for, published_table
+from recbench.report.published import peer_table, published_for, published_table
 from recbench.report.parts import describe_protocol, has_parts, parts_table, plot_parts
 from recbench.report.representations import NOTE as REPRESENTATIONS_NOTE
 from recbench.report.representations import has_representations, representations_table
@@ -363,6 +363,11 @@ def dataset_section(key: tuple[str, str], frame: pd.DataFrame, idx: pd.Index, re
         out += ["Published figures (not measured here; each with its own setting):", "", pub, ""]
     elif missing:
         out += [missing, ""]
+    peers = peer_table(Path(group["paths"].iloc[0][0]).parent, name) if not has_parts(list(group_records.values())) \
+        else None
+    if peers:
+        out += ["A peer library on the same split, its scores ranked by this protocol "
+                "(`benchmarks/recbole_peer.py`):", "", peers, ""]
     return out
 
 

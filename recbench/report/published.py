@@ -4,7 +4,10 @@ ranking), never mixed into the measured tables."""
 
 from __future__ import annotations
 
+import json
 import re
+import warnings
+from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
@@ -58,4 +61,29 @@ def published_table(records: list[dict[str, Any]]) -> str | None:
                      md_text(p.note), md_text(p.citation)])
     return tabulate(rows, headers=["published model", "metric", "published", "rule", "ours (same rule)", "our figure",
                              "setting", "source"],
+                    tablefmt="github", disable_numparse=True)
+
+
+PEERS = "peers"  # <results>/peers/*.json: another library's figures on our split (benchmarks/recbole_peer.py)
+
+
+def peer_table(results_dir: Path, dataset: str) -> str | None:
+    """A peer library's figures on this dataset's split, under each evaluation rule, beside (never
+    inside) the measured rows; a file that is not a peer summary is skipped with a warning."""
+    rows = []
+    for path in sorted((Path(results_dir) / PEERS).glob("*.json")):
+        try:
+            peer = json.loads(path.read_text(encoding="utf-8"))
+            if peer.get("dataset") != dataset:
+                continue
+            for rule, figures in sorted(peer["figures"].items()):
+                cells = [fmt_estimate(figures.get(m), 4) for m in ("ndcg@10", "recall@10", "mrr")]
+                rows.append([md_text(peer["peer"]), md_text("history kept" if rule == "kept" else "history excluded"),
+                             *cells, md_text(f"{int(peer['epochs'])} epochs max, seed {int(peer['seed'])}"),
+                             md_code(path.name)])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            warnings.warn(f"skipping a peer file that cannot be read: {path}: {exc}", stacklevel=2)
+    if not rows:
+        return None
+    return tabulate(rows, headers=["peer (on our split)", "rule", "ndcg@10", "recall@10", "mrr", "training", "file"],
                     tablefmt="github", disable_numparse=True)
