@@ -193,3 +193,31 @@ def test_the_frontier_follows_the_latency_measure_in_use(browser, site):
         assert starred() == {r["model"] for r in data if r["frontiers"][measure]}, measure
     assert any(r["frontiers"]["p50_ms"] != r["frontiers"]["p99_ms"] for r in data)  # the measures differ here
     assert errors == []
+
+
+def test_no_page_sends_a_request_off_the_machine_even_after_every_toolbar_button(browser, site):
+    """Every page of the site, opened from file://: each request it makes is recorded; any that
+    is not a local file fails the test, also after clicking every button of the plot's toolbar."""
+    pages = sorted(site.rglob("*.html"))
+    assert pages
+    for path in pages:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("popup", lambda p: requests.append(p.url))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        buttons = page.locator(".modebar-btn")
+        if page.locator("#plot").count():
+            page.hover("#plot")
+            titles = [(b.get_attribute("data-title") or "").lower() for b in buttons.all()]
+            assert titles and not [t for t in titles if "share" in t or "cloud" in t or "studio" in t], titles
+            assert page.evaluate("document.getElementById('plot')._context.plotlyServerURL") == ""
+        for i in range(buttons.count()):
+            page.hover("#plot")  # the toolbar shows while the pointer is over the plot
+            page.once("download", lambda d: d.cancel())
+            buttons.nth(i).click(force=True)
+        page.wait_for_timeout(100)
+        remote = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+        assert remote == [], (path.name, remote)
+        page.close()

@@ -141,6 +141,12 @@
     return table;
   }
 
+  // nothing leaves the page: no cloud, share, edit-in-Chart-Studio or link-out actions, no server URL
+  const PLOT_CONFIG = {
+    displaylogo: false, responsive: true, showLink: false, showSendToCloud: false, showEditInChartStudio: false,
+    plotlyServerURL: "", modeBarButtonsToRemove: ["sendDataToCloud", "editInChartStudio"],
+  };
+
   // ---- dataset page: filters, a sortable table, the plot
   const COLUMNS = [
     { key: "marks", label: "", get: marks },
@@ -238,7 +244,7 @@
       Plotly.react(box, traces, {
         xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: plotText(rows[0].metric) } },
         margin: { t: 30, b: 60 }, legend: { orientation: "h", y: 1.15 }, height: 500,
-      }, { displaylogo: false, responsive: true });
+      }, PLOT_CONFIG);
       box.dataset.points = String(points.length);
     }
     draw();
