@@ -221,3 +221,18 @@ def test_no_page_sends_a_request_off_the_machine_even_after_every_toolbar_button
         remote = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
         assert remote == [], (path.name, remote)
         page.close()
+
+
+def test_only_the_dataset_pages_load_the_plotting_library(browser, site):
+    """The index and kind pages draw no plot: they load the site's own script only (kilobytes,
+    not the 4.8 MB plotting library), and a dataset page shows its table before the plot."""
+    for path in [site / "index.html", *sorted((site / "kinds").glob("*.html"))]:
+        page = browser.new_page()
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri())
+        assert not [u for u in requests if "plotly" in u], path.name
+        page.close()
+    page, errors = open_page(browser, next((site / "datasets").glob("*.html")))
+    page.wait_for_selector("#plot .main-svg")
+    assert page.locator("table.rows tbody tr").count() > 0 and errors == []

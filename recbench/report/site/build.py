@@ -128,7 +128,10 @@ def _json_block(element_id: str, data: Any) -> str:
 
 
 def _page(title: str, depth: int, body: str, data: dict[str, Any], page: str) -> str:
+    """One page; the plotting library (4.8 MB) only on the dataset pages, which draw a plot, and
+    after the site script, which renders the tables without it."""
     up = "../" * depth
+    plotting = f'<script src="{up}assets/plotly.min.js" defer></script>\n' if page == "dataset" else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -138,9 +141,8 @@ def _page(title: str, depth: int, body: str, data: dict[str, Any], page: str) ->
 <header><a href="{up}index.html">recbench leaderboard</a> <span class="crumb">{html.escape(title)}</span></header>
 <main>{body}</main>
 {_json_block("data", data)}
-<script src="{up}assets/plotly.min.js"></script>
 <script src="{up}assets/site.js"></script>
-</body></html>
+{plotting}</body></html>
 """
 
 

@@ -221,7 +221,14 @@
     document.getElementById("plot-controls").append(el("label", {}, "x axis ", xSelect));
     function plot(shown) {
       const box = document.getElementById("plot");
-      if (typeof Plotly === "undefined") { box.textContent = "(the plotting script did not load)"; return; }
+      if (typeof Plotly === "undefined") {  // the plotting script is deferred: the table comes first
+        if (document.readyState === "loading") {
+          document.addEventListener("DOMContentLoaded", () => plot(shown), { once: true });
+        } else {
+          box.textContent = "(the plotting script did not load)";
+        }
+        return;
+      }
       const q = QUANTITIES[xSelect.value];
       const points = shown.filter((r) => isNum(r[xSelect.value]) && isNum(r.value) && r[xSelect.value] > 0);
       const families = [...new Set(points.map((r) => r.family))].sort();
