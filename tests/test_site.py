@@ -236,3 +236,26 @@ def test_only_the_dataset_pages_load_the_plotting_library(browser, site):
     page, errors = open_page(browser, next((site / "datasets").glob("*.html")))
     page.wait_for_selector("#plot .main-svg")
     assert page.locator("table.rows tbody tr").count() > 0 and errors == []
+
+
+def test_controls_are_labelled_headers_are_buttons_and_an_empty_filter_says_so(browser, site):
+    page, errors = open_page(browser, next((site / "datasets").glob("amazon-scientific__test*.html")))
+    for control in page.locator("#filters select, #filters input").all():  # each inside its label
+        assert control.evaluate("e => e.closest('label') !== null")
+    headers = page.locator("table.rows thead th[data-sort]")
+    assert headers.count() and all(h.locator("button").count() == 1 for h in headers.all())
+    assert page.locator("th[data-sort=value]").get_attribute("aria-sort") == "descending"
+    page.locator("th[data-sort=p50_ms] button").focus()
+    page.keyboard.press("Enter")  # a header sorts from the keyboard too
+    assert page.locator("th[data-sort=p50_ms]").get_attribute("aria-sort") == "ascending"
+    page.fill("#filter-search", "no such model at all")
+    assert page.locator("p.empty").text_content() == "No row matches these filters."
+    assert errors == []
+
+
+def test_the_budget_box_restarts_from_the_quantitys_own_budget(browser, site):
+    page, _ = open_page(browser, site / "index.html")
+    page.select_option("#budget-quantity", "qps")
+    assert page.input_value("#budget-value") == "200"
+    page.select_option("#budget-quantity", "p50_ms")
+    assert page.input_value("#budget-value") == "5"

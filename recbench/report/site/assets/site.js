@@ -7,10 +7,10 @@
   const root = document.body.dataset.root || "";
   const MARKS = { frontier: "★", tied: "≈", busy: "⚠", capped: "⏱", floor: "▿" };
   const QUANTITIES = {
-    p50_ms: { label: "p50 latency (ms)", atMost: true, log: true, digits: 2 },
-    p99_ms: { label: "p99 latency (ms)", atMost: true, log: true, digits: 2 },
-    qps: { label: "queries per second", atMost: false, log: true, digits: 0 },
-    bytes_per_item: { label: "bytes per item", atMost: true, log: true, digits: 0 },
+    p50_ms: { label: "p50 latency (ms)", atMost: true, log: true, digits: 2, start: 5 },
+    p99_ms: { label: "p99 latency (ms)", atMost: true, log: true, digits: 2, start: 5 },
+    qps: { label: "queries per second", atMost: false, log: true, digits: 0, start: 200 },
+    bytes_per_item: { label: "bytes per item", atMost: true, log: true, digits: 0, start: 1536 },
   };
 
   function el(tag, attrs, ...children) {
@@ -106,6 +106,8 @@
       table.appendChild(body);
       out.appendChild(table);
     };
+    // another quantity starts from its own budget (2 ms means nothing as queries per second)
+    quantity.addEventListener("input", () => { bound.value = String(QUANTITIES[quantity.value].start); });
     for (const c of [quantity, bound, machine]) c.addEventListener("input", draw);
     container.append(el("label", {}, "quantity ", quantity), " ", el("label", {}, "budget ", bound), " ",
       el("label", {}, "machine ", machine), out);
@@ -181,11 +183,11 @@
       const select = el("select", { id: `filter-${key}` }, el("option", { value: "" }, `any ${label}`),
         ...values.map((v) => el("option", { value: v }, v)));
       select.addEventListener("input", () => { state.filters[key] = [get, select.value]; draw(); });
-      filters.append(select, " ");
+      filters.append(el("label", {}, `${label} `, select), " ");
     }
     const search = el("input", { id: "filter-search", type: "search", placeholder: "model contains..." });
     search.addEventListener("input", () => { state.search = search.value.toLowerCase(); draw(); });
-    filters.append(search);
+    filters.append(el("label", {}, "model ", search));
     const tableBox = document.getElementById("table");
     const count = document.getElementById("count");
     const visible = () => rows.filter((r) => Object.values(state.filters).every(([get, v]) => !v || get(r) === v) &&
@@ -201,8 +203,11 @@
       });
       const head = el("tr", {}, ...columns.map((c) => el("th", {
         "data-sort": c.key, className: c.key === state.sort ? (state.desc ? "sorted desc" : "sorted asc") : "",
+        "aria-sort": c.key === state.sort ? (state.desc ? "descending" : "ascending") : "none",
+      }, el("button", {
+        type: "button", className: "sort",
         onclick: () => { state.desc = state.sort === c.key ? !state.desc : c.key === "value"; state.sort = c.key; draw(); },
-      }, c.label)), el("th", {}, "record"), el("th", {}, "command"));
+      }, c.label || el("span", { className: "visually-hidden" }, "marks")))), el("th", {}, "record"), el("th", {}, "command"));
       const body = el("tbody");
       for (const r of shown) {
         body.appendChild(el("tr", { "data-model": r.model },
@@ -211,6 +216,7 @@
           el("td", { className: "command" }, r.command ? el("details", {}, el("summary", {}, "command"), el("code", {}, r.command)) : "–")));
       }
       tableBox.replaceChildren(el("table", { className: "rows" }, el("thead", {}, head), body));
+      if (!shown.length) tableBox.appendChild(el("p", { className: "empty" }, "No row matches these filters."));
       count.textContent = `${shown.length} of ${rows.length} rows · ${MARKS.frontier} on the ${QUANTITIES[measure].label}-quality frontier · ` +
         `${MARKS.tied} not separable from the best (Holm-adjusted p ≥ 0.05) · ${MARKS.busy} timed on a busy machine · ` +
         `${MARKS.capped} stopped by a time cap · ${MARKS.floor} a floor (knows nothing of the task)`;
