@@ -259,3 +259,18 @@ def test_the_budget_box_restarts_from_the_quantitys_own_budget(browser, site):
     assert page.input_value("#budget-value") == "200"
     page.select_option("#budget-quantity", "p50_ms")
     assert page.input_value("#budget-value") == "5"
+
+
+@pytest.mark.parametrize("width, height", [(375, 812), (1366, 900)])
+def test_no_page_is_wider_than_the_screen(browser, site, width, height):
+    """A phone and a laptop: every page fits the viewport's width; wide tables scroll in their box."""
+    wide = []
+    for path in sorted(site.rglob("*.html")):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 1:
+            wide.append((path.name, overflow))
+        page.close()
+    assert wide == []
