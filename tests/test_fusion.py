@@ -81,10 +81,22 @@ def test_fusion_changes_the_ranking_of_two_different_models(tmp_path):
 def test_cli_refuses_what_cannot_fuse(tmp_path):
     runner = CliRunner()
     out = runner.invoke(app, ["run", "-m", "sif", "-d", "lee", "--fuse", "rrf:bm25", "--results-dir", str(tmp_path)])
-    assert "--fuse applies to full-ranking tasks" in out.output
+    assert "--fuse applies to ranking tasks" in out.output
     out = runner.invoke(app, ["run", "-m", "sif", "-d", "wine-similar", "--fuse", "rrf:nosuchmodel",
                               "--results-dir", str(tmp_path)])
     assert out.exit_code != 0 and "nosuchmodel" in out.output
     out = runner.invoke(app, ["run", "-m", "sif", "-d", "wine-similar", "--fuse", "borda:bm25",
                               "--results-dir", str(tmp_path)])
     assert out.exit_code != 0 and "METHOD:MODEL" in out.output
+
+
+def test_impressions_fuse_within_each_impression(tmp_path):
+    from test_every_model_smoke import impressions_task
+
+    task = impressions_task()
+    alone = evaluate(baselines.get("sif")(), task, EvalSettings(**FAST, cache_dir=str(tmp_path)))
+    itself = evaluate(baselines.get("sif")(), task, EvalSettings(**FAST, cache_dir=str(tmp_path), fuse="rrf:sif"))
+    for metric in ("auc", "mrr", "ndcg@10"):  # a fusion of equal rankings ranks the same
+        assert itself.metrics[metric]["value"] == pytest.approx(alone.metrics[metric]["value"], abs=1e-12)
+    other = evaluate(baselines.get("sif")(), task, EvalSettings(**FAST, cache_dir=str(tmp_path), fuse="rrf:bm25"))
+    assert other.details["fusion"]["models"].keys() == {"bm25"} and 0 <= other.metrics["auc"]["value"] <= 1

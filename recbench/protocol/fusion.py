@@ -1,5 +1,6 @@
 """``--fuse rrf:bm25``: the run's model fused with other first stages by reciprocal rank
-(Cormack, Clarke & Buettcher 2009, the fusion ranx and BEIR users reach for first).
+(Cormack, Clarke & Buettcher 2009, the fusion ranx and BEIR users reach for first), on the
+full-ranking kinds over the catalog and on impressions within each impression's candidates.
 
 Each model ranks the catalog on its own (the query's excluded items left out); an item's fused
 score is ``sum_m w_m / (k + rank_m)`` over the models that list it in their top ``depth``
@@ -109,3 +110,26 @@ def fused_top(tops: list[Callable[..., np.ndarray]], weights: list[float], spec:
         return items[np.argsort(-values, kind="stable")][:k]
 
     return one_query
+
+
+def fused_candidates(parts: list[np.ndarray], weights: list[float], spec: FusionSpec, offsets: np.ndarray) -> np.ndarray:
+    """Impressions: each model's flat candidate scores, ranked within each impression (shared
+    ranks), fused by reciprocal rank; flat like theirs."""
+    fused = np.zeros(len(parts[0]), dtype=np.float64)
+    for scores, weight in zip(parts, weights):
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != fused.shape or not np.isfinite(scores).all():
+            raise EvaluationError("a fused model gave candidate scores of another shape, or NaN")
+        for lo, hi in zip(offsets[:-1], offsets[1:]):
+            ranks = shared_ranks(scores[None, lo:hi])[0]
+            fused[lo:hi] += np.where(ranks <= spec.depth, weight / (spec.k + ranks), 0.0)
+    return fused
+
+
+def fused_one(ones: list[Callable[[int], np.ndarray]], weights: list[float], spec: FusionSpec) -> Callable[[int], np.ndarray]:
+    """Impressions' served query: every model scores the impression's candidates, then the fusion."""
+    def one(i: int) -> np.ndarray:
+        parts = [np.asarray(o(i), dtype=np.float64) for o in ones]
+        return fused_candidates(parts, weights, spec, np.array([0, len(parts[0])]))
+
+    return one

@@ -295,9 +295,9 @@ def check_fusion(spec: str, kind: str, dataset: str) -> None:
     from recbench.protocol.fusion import parse_fusion
     from recbench.protocol.settings import EvaluationError
 
-    if not get_kind(kind).reranks:
-        ranking = ", ".join(k.name for k in all_kinds() if k.reranks)
-        raise UnsupportedCell(f"--fuse applies to full-ranking tasks ({ranking}), not {kind!r} ({dataset})")
+    if get_kind(kind).cutoffs is None:
+        ranking = ", ".join(k.name for k in all_kinds() if k.cutoffs is not None)
+        raise UnsupportedCell(f"--fuse applies to ranking tasks ({ranking}), not {kind!r} ({dataset})")
     try:
         fused = parse_fusion(spec)
     except EvaluationError as exc:

@@ -170,17 +170,44 @@ def evaluate_impressions(model: Any, task: ImpressionsTask, settings: EvalSettin
     timing: dict[str, Any] = {"batch_size": settings.batch_size}
     details: dict[str, Any] = {}
     variant: dict[str, Any] = {}
-    scores, one = dispatch(model, {
-        "ranker": lambda: ranker_scores(model, task, settings, timing, details, variant),
-        "item_scorer": lambda: item_scorer_scores(model, task, settings, timing, details, variant),
-        "token_encoder": lambda: late_interaction_scores(model, task, settings, timing, details, variant),
-        "encoder": lambda: encoder_scores(model, task, settings, timing, details, variant),
-    }, f"{task.name} (impressions)")
+
+    def scoring(model: Any, timing: dict[str, Any], details: dict[str, Any], variant: dict[str, Any]) -> tuple:
+        return dispatch(model, {
+            "ranker": lambda: ranker_scores(model, task, settings, timing, details, variant),
+            "item_scorer": lambda: item_scorer_scores(model, task, settings, timing, details, variant),
+            "token_encoder": lambda: late_interaction_scores(model, task, settings, timing, details, variant),
+            "encoder": lambda: encoder_scores(model, task, settings, timing, details, variant),
+        }, f"{task.name} (impressions)")
+
+    scores, one = scoring(model, timing, details, variant)
+    if settings.fuse:  # other models' candidate scores, fused by reciprocal rank (fusion.py)
+        scores, one = fuse_impressions(settings, scoring, scores, one, imps.candidate_offsets, details)
     metrics, counted, per_query_values = _impression_quality(scores, task, settings)
     timing.update(measure_latency(one, len(imps), settings))
     details.update(counted)
     return EvalResult(metrics=metrics, primary_metric="auc", timing=timing, details=details, variant=variant,
                       per_query={"query_id": np.asarray(imps.ids).astype(str), **per_query_values}, scores=scores)
+
+
+def fuse_impressions(settings: EvalSettings, scoring: Callable, scores: np.ndarray, one: Callable,
+                     offsets: np.ndarray, details: dict[str, Any]) -> tuple[np.ndarray, Callable]:
+    """``--fuse`` on impressions: each fused model scores every candidate; ranks within each
+    impression are fused by reciprocal rank, in quality and in the served impression alike."""
+    from recbench.protocol.fusion import fused_candidates, fused_one, parse_fusion
+    from recbench.protocol.registry import build_model
+
+    spec = parse_fusion(settings.fuse)
+    parts, ones, weights = [scores], [one], [1.0]
+    fused: dict[str, Any] = {"method": spec.method, "k": spec.k, "depth": spec.depth, "models": {}}
+    for name, weight in spec.others:
+        own_details: dict[str, Any] = {}
+        part, part_one = scoring(build_model(name), {"batch_size": settings.batch_size}, own_details, {})
+        parts.append(part)
+        ones.append(part_one)
+        weights.append(weight)
+        fused["models"][name] = {"weight": weight, **own_details}
+    details["fusion"] = fused
+    return fused_candidates(parts, weights, spec, offsets), fused_one(ones, weights, spec)
 
 
 def candidate_ranks(scores: np.ndarray) -> np.ndarray:
