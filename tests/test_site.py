@@ -274,3 +274,33 @@ def test_no_page_is_wider_than_the_screen(browser, site, width, height):
             wide.append((path.name, overflow))
         page.close()
     assert wide == []
+
+
+def test_axe_finds_no_accessibility_violation_on_any_page(browser, site):
+    """axe-core (bundled by axe-playwright-python: no network) over every page, after the plot
+    is drawn: zero violations of any impact."""
+    axe = pytest.importorskip("axe_playwright_python", reason="the [test] extra bundles axe-core")
+    axe_js = Path(axe.__file__).parent / "axe.min.js"
+    found = {}
+    for path in sorted(site.rglob("*.html")):
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        page.add_script_tag(path=str(axe_js))
+        violations = page.evaluate("async () => (await axe.run()).violations.map(v => [v.id, v.impact, v.nodes.length])")
+        if violations:
+            found[path.name] = violations
+        page.close()
+    assert found == {}
+
+
+def test_the_plot_has_a_text_alternative_naming_the_frontier(browser, site):
+    page, errors = open_page(browser, next((site / "datasets").glob("amazon-scientific__test*.html")))
+    page.wait_for_selector("#plot .main-svg")
+    caption = page.locator("#plot-caption").text_content()
+    assert page.locator("#plot").get_attribute("aria-describedby") == "plot-caption"
+    assert caption.startswith("The plot: ndcg@10 against") and "frontier" in caption
+    starred = [r.get_attribute("data-model") for r in page.locator("table.rows tbody tr").all()
+               if "★" in (r.locator("td.marks").text_content() or "")]
+    assert starred and all(model in caption for model in starred)
+    assert errors == []

@@ -259,6 +259,16 @@
         margin: { t: 30, b: 60 }, legend: { orientation: "h", y: 1.15 }, height: 500,
       }, PLOT_CONFIG);
       box.dataset.points = String(points.length);
+      // the plot's text alternative: what it shows and which rows make its frontier
+      let caption = document.getElementById("plot-caption");
+      if (!caption) {
+        caption = el("p", { id: "plot-caption", className: "note" });
+        box.after(caption);
+      }
+      box.setAttribute("aria-describedby", "plot-caption");
+      caption.textContent = `The plot: ${rows[0].metric} against ${q.label} for ${points.length} rows` +
+        (front.length ? `; the frontier (best quality for its cost): ${front.map((r) => `${r.model} ` +
+          `${fmt(r.value, d)} at ${fmt(r[xSelect.value], q.digits)}`).join(", ")}.` : "; no row is on a frontier.");
     }
     draw();
   }
