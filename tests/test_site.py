@@ -304,3 +304,55 @@ def test_the_plot_has_a_text_alternative_naming_the_frontier(browser, site):
                if "★" in (r.locator("td.marks").text_content() or "")]
     assert starred and all(model in caption for model in starred)
     assert errors == []
+
+
+def serve_folder(folder: Path):
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/", server
+
+
+def test_the_first_table_shows_within_two_seconds_on_a_slow_line(browser, site):
+    """Served over HTTP on a 1.6 Mbit/s line (Chromium's network emulation): the largest dataset
+    page shows its first table row in under 2 s, the plotting library still arriving; the
+    figures (transfer bytes, time to first table) are printed for the notes."""
+    base, server = serve_folder(site)
+    try:
+        largest = max((site / "datasets").glob("*.html"), key=lambda p: p.stat().st_size)
+        context = browser.new_context()
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
+                                                      "downloadThroughput": 1.6e6 / 8, "uploadThroughput": 0.75e6 / 8})
+        sizes: list[int] = []
+        page.on("response", lambda r: sizes.append(len(r.body())) if r.ok else None)
+        import time
+
+        start = time.perf_counter()
+        page.goto(base + f"datasets/{largest.name}", wait_until="commit")
+        page.wait_for_selector("table.rows tbody tr", timeout=30_000)
+        first_table = time.perf_counter() - start
+        page.wait_for_load_state("load", timeout=120_000)
+        print(f"\n{largest.name}: first table {first_table:.2f} s; {sum(sizes) / 1e6:.2f} MB in all")
+        assert first_table < 2.0
+        context.close()
+    finally:
+        server.shutdown()
+
+
+def test_with_javascript_off_the_pages_still_show_links_and_rows(browser, site):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto((site / "index.html").as_uri())
+    assert page.locator("noscript ul.static a, ul.static a").count() > 0
+    page.goto(next((site / "datasets").glob("amazon-scientific__test*.html")).as_uri())
+    rows = page.locator("table.static tbody tr")
+    assert rows.count() > 5 and "sasrec" in page.content()
+    context.close()

@@ -208,13 +208,14 @@ def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> P
         index_body = ("<h1>recbench leaderboard</h1>"
                       "<p>Quality against cost for text recommenders and sentence embeddings, measured on one "
                       "machine per row. Pick a task kind, or ask the budget view below.</p>"
-                      "<section id='kinds'></section>"
+                      "<section id='kinds'></section>" + static_datasets(rows, 0) +
                       "<h2>Latency budget</h2><div id='budget'></div>")
         _write(tmp / "index.html", _page("index", 0, index_body, {"rows": rows, "kinds": kinds, "titles": KIND_TITLES,
                                                                    "machines": machines}, "index"))
         for kind in kinds:
             kind_rows = [r for r in rows if r["kind"] == kind]
-            body = f"<h1>{html.escape(KIND_TITLES.get(kind, kind))}</h1><section id='datasets'></section>"
+            body = (f"<h1>{html.escape(KIND_TITLES.get(kind, kind))}</h1><section id='datasets'></section>"
+                    + static_datasets(kind_rows, 1))
             _write(tmp / "kinds" / f"{file_slug(kind)}.html",
                    _page(KIND_TITLES.get(kind, kind), 1, body, {"rows": kind_rows, "kind": kind}, "kind"))
         for (dataset, split), _ in frame.groupby(["dataset", "split"], sort=True):
@@ -222,13 +223,39 @@ def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> P
             title = f"{dataset} ({split})"
             body = (f"<h1>{html.escape(title)}</h1>"
                     "<div id='plot-controls'></div><div id='plot' class='plot'></div>"
-                    "<div id='filters'></div><p id='count'></p><div id='table'></div>")
+                    "<div id='filters'></div><p id='count'></p><div id='table'></div>" + static_rows(page_rows))
             _write(tmp / page_rows[0]["page"], _page(title, 1, body, {"rows": page_rows, "dataset": dataset,
                                                                        "split": split}, "dataset"))
         install_site(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir / "index.html"
+
+
+def static_datasets(rows: list[dict[str, Any]], depth: int) -> str:
+    """The datasets as links, written into the page for a browser without JavaScript."""
+    up = "../" * depth
+    seen = {}
+    for r in rows:
+        seen.setdefault((r["dataset"], r["split"]), r["page"])
+    items = "".join(f'<li><a href="{html.escape(up + page)}">{html.escape(f"{d} ({s})")}</a></li>'
+                    for (d, s), page in sorted(seen.items()))
+    return f"<noscript><ul class='static'>{items}</ul></noscript>"
+
+
+def static_rows(rows: list[dict[str, Any]]) -> str:
+    """A dataset's rows as a plain table written into the page (readable with JavaScript off;
+    the script draws the sortable one)."""
+    def num(v: Any, digits: int) -> str:
+        return "–" if not isinstance(v, (int, float)) or v != v else f"{v:.{digits}f}"
+
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            r["model"], f"{num(r['value'], 4)} [{num(r.get('ci_low'), 4)}, {num(r.get('ci_high'), 4)}]",
+            num(r["p50_ms"], 2), num(r["p99_ms"], 2), r["machine"])) + "</tr>"
+        for r in sorted(rows, key=lambda r: -(r["value"] if isinstance(r["value"], (int, float)) else float("-inf"))))
+    head = "".join(f"<th>{h}</th>" for h in ("model", "quality [95% CI]", "p50 ms", "p99 ms", "machine"))
+    return f"<noscript><table class='static'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></noscript>"
 
 
 def _assets(root: Path) -> None:
