@@ -356,3 +356,10 @@ def test_with_javascript_off_the_pages_still_show_links_and_rows(browser, site):
     rows = page.locator("table.static tbody tr")
     assert rows.count() > 5 and "sasrec" in page.content()
     context.close()
+
+
+def test_the_machine_column_is_short_with_the_whole_name_on_hover(browser, site):
+    page, errors = open_page(browser, next((site / "datasets").glob("amazon-scientific__test*.html")))
+    cell = page.locator("table.rows tbody tr td.machine span").first
+    assert cell.text_content() in ("AMD EPYC ×2", "Intel Xeon ×2")
+    assert "GB" in cell.get_attribute("title") and errors == []

@@ -27,6 +27,13 @@
     }
     return node;
   }
+  // "Intel(R) Xeon(R) Processor x2, 23.5 GB, Linux" -> "Intel Xeon ×2", the whole name on hover
+  function shortMachine(machine) {
+    const text = String(machine ?? "–");
+    const cpu = text.split(",")[0].replace(/\((R|TM)\)/g, "").replace(/\b(Processor|CPU)\b/g, "").replace(/\s+/g, " ").trim();
+    const [name, cores] = cpu.split(/ x(?=\d+$)/);
+    return el("span", { title: text }, cores ? `${name} ×${cores}` : name);
+  }
   const isNum = (v) => typeof v === "number" && isFinite(v);
   // below what d decimals can show (0.37 queries/s as "0"), two significant digits instead
   const fmt = (v, d) => (!isNum(v) ? "–" : v !== 0 && Math.abs(v) < 5 * Math.pow(10, -d - 1) * 10
@@ -166,7 +173,7 @@
     { key: "family", label: "family", get: (r) => r.family },
     { key: "backend", label: "backend", get: (r) => r.backend },
     { key: "trained", label: "trained", get: (r) => (r.trained ? "trained" : "zero-shot") },
-    { key: "machine", label: "machine", get: (r) => r.machine },
+    { key: "machine", label: "machine", get: (r) => r.machine, show: (r) => shortMachine(r.machine) },
   ];
   function datasetPage(rows) {
     const d = digitsOf(rows);
