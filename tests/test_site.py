@@ -363,3 +363,12 @@ def test_the_machine_column_is_short_with_the_whole_name_on_hover(browser, site)
     cell = page.locator("table.rows tbody tr td.machine span").first
     assert cell.text_content() in ("AMD EPYC ×2", "Intel Xeon ×2")
     assert "GB" in cell.get_attribute("title") and errors == []
+
+
+def test_a_dataset_page_says_what_its_figures_mean_and_links_its_kind(browser, site):
+    page, errors = open_page(browser, next((site / "datasets").glob("sts-b__test*.html")))
+    text = page.locator("main").text_content()
+    assert "×100" in text and "Latency: encoding one pair" in text and "a diamond is a trained row" in text
+    href = page.locator("main p.note a").first.get_attribute("href")
+    assert href.endswith("kinds/pairs.html") and (site / "kinds" / "pairs.html").is_file()
+    assert errors == []

@@ -33,6 +33,24 @@ from recbench.results.seeds import training_seed
 ASSETS = Path(__file__).resolve().parent / "assets"
 KIND_TITLES = {"pairs": "Sentence similarity (pairs)", "impressions": "News and product impressions",
                "item-to-item": "Item-to-item retrieval", "sequences": "Sequential next item"}
+# what a row's quality figure and its latency mean, per kind: said on every dataset page
+KIND_MEANING = {
+    "pairs": ("Quality: Spearman's rank correlation with the gold similarity, ×100 (−100 to 100).",
+              "Latency: encoding one pair's two texts and scoring them."),
+    "impressions": ("Quality: AUC over each impression's candidates (0 to 1; 0.5 is chance).",
+                    "Latency: scoring one impression's candidates from item vectors computed beforehand "
+                    "(pooling the user's history included); a joint scorer's forward pass where it has no vectors."),
+    "item-to-item": ("Quality: NDCG@10 over the whole catalog (0 to 1).",
+                     "Latency: building one query's vector (encoding its text where the query is a text) and "
+                     "searching the catalog for the top 10."),
+    "sequences": ("Quality: NDCG@10 of the next item over the whole catalog (0 to 1).",
+                  "Latency: one user's query: pooling the history into a vector and searching the catalog, or "
+                  "a sequence model's forward pass and top 10."),
+}
+LEGEND = ("Marks: ★ on the frontier (no row is both better and cheaper) · ≈ not separable from the best "
+          "(Holm-adjusted p ≥ 0.05) · ⚠ timed on a busy machine · ⏱ stopped by a time cap · ▿ a floor (knows "
+          "nothing of the task). Plot: a diamond is a trained row, a circle a zero-shot one. A label's [ ] holds "
+          "the model's options (sasrec[lr=0.003]), its { } the protocol's settings (sbert{index=hnsw}).")
 
 
 def _clean(value: Any) -> Any:
@@ -221,7 +239,12 @@ def build_site(results_dir: Path, out_dir: Path, significance: bool = True) -> P
         for (dataset, split), _ in frame.groupby(["dataset", "split"], sort=True):
             page_rows = [r for r in rows if r["dataset"] == dataset and r["split"] == split]
             title = f"{dataset} ({split})"
+            kind = page_rows[0]["kind"]
+            quality, latency = KIND_MEANING.get(kind, ("", ""))
             body = (f"<h1>{html.escape(title)}</h1>"
+                    f"<p class='note'>A {html.escape(kind)} task (<a href='../kinds/{html.escape(file_slug(kind))}.html'>"
+                    f"all {html.escape(kind)} datasets</a>). {html.escape(quality)} {html.escape(latency)}</p>"
+                    f"<p class='note legend'>{html.escape(LEGEND)}</p>"
                     "<div id='plot-controls'></div><div id='plot' class='plot'></div>"
                     "<div id='filters'></div><p id='count'></p><div id='table'></div>" + static_rows(page_rows))
             _write(tmp / page_rows[0]["page"], _page(title, 1, body, {"rows": page_rows, "dataset": dataset,
