@@ -249,7 +249,7 @@ def test_controls_are_labelled_headers_are_buttons_and_an_empty_filter_says_so(b
     page.keyboard.press("Enter")  # a header sorts from the keyboard too
     assert page.locator("th[data-sort=p50_ms]").get_attribute("aria-sort") == "ascending"
     page.fill("#filter-search", "no such model at all")
-    assert page.locator("p.empty").text_content() == "No row matches these filters."
+    assert page.locator("#table p.empty").text_content() == "No row matches these filters."
     assert errors == []
 
 
@@ -371,4 +371,29 @@ def test_a_dataset_page_says_what_its_figures_mean_and_links_its_kind(browser, s
     assert "×100" in text and "Latency: encoding one pair" in text and "a diamond is a trained row" in text
     href = page.locator("main p.note a").first.get_attribute("href")
     assert href.endswith("kinds/pairs.html") and (site / "kinds" / "pairs.html").is_file()
+    assert errors == []
+
+
+def test_the_view_lives_in_the_url_and_zoom_survives_a_filter(browser, site):
+    path = next((site / "datasets").glob("amazon-scientific__test*.html"))
+    page, errors = open_page(browser, path)
+    page.wait_for_selector("#plot .main-svg")
+    page.locator("th[data-sort=p50_ms] button").click()
+    page.select_option("#plot-x", "p99_ms")
+    page.fill("#filter-search", "sasrec")
+    url = page.url
+    assert "sort=p50_ms" in url and "x=p99_ms" in url and "q=sasrec" in url
+    again = browser.new_page(viewport={"width": 1300, "height": 900})
+    again.goto(url)
+    again.wait_for_selector("#plot .main-svg")
+    assert again.input_value("#filter-search") == "sasrec" and again.input_value("#plot-x") == "p99_ms"
+    assert again.locator("th[data-sort=p50_ms]").get_attribute("aria-sort") == "ascending"
+    models = [r.get_attribute("data-model") for r in again.locator("table.rows tbody tr").all()]
+    assert models and all("sasrec" in m for m in models)
+    # zoom, then filter: the axis range stays (uirevision)
+    page.evaluate("Plotly.relayout('plot', {'yaxis.range': [0.05, 0.06]})")
+    page.fill("#filter-search", "sas")
+    assert page.evaluate("document.getElementById('plot').layout.yaxis.range") == [0.05, 0.06]
+    page.fill("#filter-search", "no such model")
+    assert "No row to plot" in page.locator("#plot").text_content()
     assert errors == []

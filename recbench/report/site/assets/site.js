@@ -180,6 +180,18 @@
     // beyond-accuracy columns only where some row of this page has them (full-ranking kinds)
     const columns = COLUMNS.filter((c) => !c.optional || rows.some((r) => c.get(r) !== null && c.get(r) !== undefined));
     const state = { sort: "value", desc: true, filters: {}, search: "" };
+    // the view in the URL (#sort=p50_ms&desc=0&family=sbert&q=mini&x=p99_ms), so that it can be shared
+    const wanted = new URLSearchParams(location.hash.slice(1));
+    if (columns.some((c) => c.key === wanted.get("sort"))) state.sort = wanted.get("sort");
+    if (wanted.has("desc")) state.desc = wanted.get("desc") !== "0";
+    const remember = () => {
+      const h = new URLSearchParams();
+      if (state.sort !== "value" || !state.desc) { h.set("sort", state.sort); h.set("desc", state.desc ? "1" : "0"); }
+      for (const [key, [, v]] of Object.entries(state.filters)) if (v) h.set(key, v);
+      if (state.search) h.set("q", state.search);
+      if (xSelect.value !== "p50_ms") h.set("x", xSelect.value);
+      history.replaceState(null, "", h.toString() ? `#${h}` : location.pathname + location.search);
+    };
     const filterDefs = [
       ["family", "family", (r) => r.family], ["trained", "trained or not", (r) => (r.trained ? "trained" : "zero-shot")],
       ["backend", "backend", (r) => r.backend], ["machine", "machine", (r) => r.machine],
@@ -190,10 +202,15 @@
       const select = el("select", { id: `filter-${key}` }, el("option", { value: "" }, `any ${label}`),
         ...values.map((v) => el("option", { value: v }, v)));
       select.addEventListener("input", () => { state.filters[key] = [get, select.value]; draw(); });
+      if (wanted.get(key) && values.includes(wanted.get(key))) {
+        select.value = wanted.get(key);
+        state.filters[key] = [get, select.value];
+      }
       filters.append(el("label", {}, `${label} `, select), " ");
     }
     const search = el("input", { id: "filter-search", type: "search", placeholder: "model contains..." });
     search.addEventListener("input", () => { state.search = search.value.toLowerCase(); draw(); });
+    if (wanted.get("q")) { search.value = wanted.get("q"); state.search = search.value.toLowerCase(); }
     filters.append(el("label", {}, "model ", search));
     const tableBox = document.getElementById("table");
     const count = document.getElementById("count");
@@ -227,10 +244,12 @@
       count.textContent = `${shown.length} of ${rows.length} rows · ${MARKS.frontier} on the ${QUANTITIES[measure].label}-quality frontier · ` +
         `${MARKS.tied} not separable from the best (Holm-adjusted p ≥ 0.05) · ${MARKS.busy} timed on a busy machine · ` +
         `${MARKS.capped} stopped by a time cap · ${MARKS.floor} a floor (knows nothing of the task)`;
+      remember();
       plot(shown);
     }
     const xSelect = el("select", { id: "plot-x" }, ...Object.entries(QUANTITIES).map(([k, q]) => el("option", { value: k }, q.label)));
     xSelect.addEventListener("input", () => { measure = xSelect.value; draw(); });
+    if (QUANTITIES[wanted.get("x")]) { xSelect.value = wanted.get("x"); measure = xSelect.value; }
     document.getElementById("plot-controls").append(el("label", {}, "x axis ", xSelect));
     function plot(shown) {
       const box = document.getElementById("plot");
@@ -244,6 +263,13 @@
       }
       const q = QUANTITIES[xSelect.value];
       const points = shown.filter((r) => isNum(r[xSelect.value]) && isNum(r.value) && r[xSelect.value] > 0);
+      if (!points.length) {  // no empty axes: say why nothing is drawn
+        Plotly.purge(box);
+        box.replaceChildren(el("p", { className: "empty" }, "No row to plot: none matches these filters or has this quantity."));
+        box.dataset.points = "0";
+        return;
+      }
+      if (box.querySelector("p.empty")) box.replaceChildren();
       const families = [...new Set(points.map((r) => r.family))].sort();
       const traces = families.map((f) => {
         const pts = points.filter((r) => r.family === f);
@@ -264,6 +290,7 @@
       Plotly.react(box, traces, {
         xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: plotText(rows[0].metric) } },
         margin: { t: 30, b: 60 }, legend: { orientation: "h", y: 1.15 }, height: 500,
+        uirevision: xSelect.value,  // zoom and hidden series survive sorting and filtering (not a new axis)
       }, PLOT_CONFIG);
       box.dataset.points = String(points.length);
       // the plot's text alternative: what it shows and which rows make its frontier
