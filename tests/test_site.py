@@ -397,3 +397,12 @@ def test_the_view_lives_in_the_url_and_zoom_survives_a_filter(browser, site):
     page.fill("#filter-search", "no such model")
     assert "No row to plot" in page.locator("#plot").text_content()
     assert errors == []
+
+
+def test_every_family_has_its_own_colour(browser, site):
+    page, errors = open_page(browser, next((site / "datasets").glob("amazon-scientific__test*.html")))
+    page.wait_for_selector("#plot .main-svg")
+    colours = page.evaluate("""() => { const p = document.getElementById('plot');
+        return p._fullData.filter(t => t.mode === 'markers').map(t => t.marker.color); }""")
+    assert len(colours) > 10 and len(set(colours)) == len(colours), colours
+    assert errors == []

@@ -150,6 +150,10 @@
     return table;
   }
 
+  // one colour per model family (Plotly's Dark24: the default ten repeat on a board of 20 families)
+  const FAMILY_COLOURS = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
+    "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1",
+    "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038"];
   // nothing leaves the page: no cloud, share, edit-in-Chart-Studio or link-out actions, no server URL
   const PLOT_CONFIG = {
     displaylogo: false, responsive: true, showLink: false, showSendToCloud: false, showEditInChartStudio: false,
@@ -290,6 +294,7 @@
       Plotly.react(box, traces, {
         xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: plotText(rows[0].metric) } },
         margin: { t: 30, b: 60 }, legend: { orientation: "h", y: 1.15 }, height: 500,
+        colorway: FAMILY_COLOURS,
         uirevision: xSelect.value,  // zoom and hidden series survive sorting and filtering (not a new axis)
       }, PLOT_CONFIG);
       box.dataset.points = String(points.length);
