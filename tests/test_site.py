@@ -406,3 +406,11 @@ def test_every_family_has_its_own_colour(browser, site):
         return p._fullData.filter(t => t.mode === 'markers').map(t => t.marker.color); }""")
     assert len(colours) > 10 and len(set(colours)) == len(colours), colours
     assert errors == []
+
+
+def test_a_rows_model_and_its_options_are_apart(browser, site):
+    page, errors = open_page(browser, next((site / "datasets").glob("amazon-scientific__test*.html")))
+    row = page.locator("table.rows tbody tr[data-model='sbert{index=hnsw}']")
+    assert row.locator("td.model").text_content() == "sbert"
+    assert row.locator("td.options").text_content() == "{index=hnsw}"
+    assert errors == []

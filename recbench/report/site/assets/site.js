@@ -27,6 +27,11 @@
     }
     return node;
   }
+  // "sbert[fields=title]{index=hnsw}" -> ["sbert", "[fields=title]{index=hnsw}"]: the model apart from its options
+  function splitLabel(label) {
+    const text = String(label), at = text.search(/[[{]/);
+    return at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at)];
+  }
   // "Intel(R) Xeon(R) Processor x2, 23.5 GB, Linux" -> "Intel Xeon ×2", the whole name on hover
   function shortMachine(machine) {
     const text = String(machine ?? "–");
@@ -163,7 +168,8 @@
   // ---- dataset page: filters, a sortable table, the plot
   const COLUMNS = [
     { key: "marks", label: "", get: marks },
-    { key: "model", label: "model", get: (r) => r.model },
+    { key: "model", label: "model", get: (r) => r.model, show: (r) => splitLabel(r.model)[0] },
+    { key: "options", label: "options and settings", get: (r) => splitLabel(r.model)[1] || "–" },
     { key: "value", label: "quality [95% CI]", get: (r) => r.value, show: (r, d) => withCi(r, d) + (r.seeds > 1 ? ` (${r.seeds} seeds)` : "") },
     { key: "p50_ms", label: "p50 ms", get: (r) => r.p50_ms, show: (r) => fmt(r.p50_ms, 2) },
     { key: "p99_ms", label: "p99 ms", get: (r) => r.p99_ms, show: (r) => fmt(r.p99_ms, 2) },
