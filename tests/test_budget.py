@@ -73,5 +73,5 @@ def test_an_answer_keeps_the_busy_time_capped_and_floor_marks():
     f.loc[f["model"] == "cheap", "floor"] = True
     view = budget_view(f, parse_budget("p99=5ms"))
     text = budget_table(view, parse_budget("p99=5ms"))
-    assert "`server-box`⚠ 0.6500" in text and "`slow`⏱ 0.7000" in text
+    assert "`server-box`⚠ 0.6500" in text and "`slow`◷ 0.7000" in text
     assert budget_view(f, parse_budget("p99=1ms")).iloc[0]["best_marks"] == "▿"

@@ -414,3 +414,14 @@ def test_a_rows_model_and_its_options_are_apart(browser, site):
     assert row.locator("td.model").text_content() == "sbert"
     assert row.locator("td.options").text_content() == "{index=hnsw}"
     assert errors == []
+
+
+@pytest.mark.parametrize("width", [375, 1366])
+def test_the_legend_never_covers_the_plotting_area(browser, site, width):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(next((site / "datasets").glob("amazon-scientific__test*.html")).as_uri())
+    page.wait_for_selector("#plot .main-svg")
+    area = page.locator("#plot .nsewdrag").first.bounding_box()  # the axes' drawing area
+    legend = page.locator("#plot .legend").first.bounding_box()
+    assert legend["y"] >= area["y"] + area["height"] or legend["y"] + legend["height"] <= area["y"]
+    page.close()

@@ -96,7 +96,7 @@ def with_throughput(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def row_marks(row: pd.Series | None) -> str:
-    """The marks an answer keeps: ⚠ timed busy, ⏱ time-capped training, ▿ a floor (a budget
+    """The marks an answer keeps: ⚠ timed busy, ◷ time-capped training, ▿ a floor (a budget
     answer never hides them)."""
     from recbench.report.marks import BUSY, FLOOR, TIME_CAPPED
 

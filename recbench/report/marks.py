@@ -3,5 +3,5 @@
 FRONTIER = "★"  # on the quality-cost frontier of its table
 NOT_SIGNIFICANT = "≈"  # not separable from the table's best row
 BUSY = "⚠"  # timed while other processes used the cores
-TIME_CAPPED = "⏱"  # a time cap ended its training: the figure depends on the machine
+TIME_CAPPED = "◷"  # a time cap ended its training: the figure depends on the machine
 FLOOR = "▿"  # a reference that knows nothing of the task

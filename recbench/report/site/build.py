@@ -48,7 +48,7 @@ KIND_MEANING = {
                   "a sequence model's forward pass and top 10."),
 }
 LEGEND = ("Marks: ★ on the frontier (no row is both better and cheaper) · ≈ not separable from the best "
-          "(Holm-adjusted p ≥ 0.05) · ⚠ timed on a busy machine · ⏱ stopped by a time cap · ▿ a floor (knows "
+          "(Holm-adjusted p ≥ 0.05) · ⚠ timed on a busy machine · ◷ stopped by a time cap · ▿ a floor (knows "
           "nothing of the task). Plot: a diamond is a trained row, a circle a zero-shot one. A label's [ ] holds "
           "the model's options (sasrec[lr=0.003]), its { } the protocol's settings (sbert{index=hnsw}).")
 

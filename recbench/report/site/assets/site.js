@@ -5,7 +5,7 @@
   const data = JSON.parse(document.getElementById("data").textContent);
   const page = document.body.dataset.page;
   const root = document.body.dataset.root || "";
-  const MARKS = { frontier: "★", tied: "≈", busy: "⚠", capped: "⏱", floor: "▿" };
+  const MARKS = { frontier: "★", tied: "≈", busy: "⚠", capped: "◷", floor: "▿" };
   const QUANTITIES = {
     p50_ms: { label: "p50 latency (ms)", atMost: true, log: true, digits: 2, start: 5 },
     p99_ms: { label: "p99 latency (ms)", atMost: true, log: true, digits: 2, start: 5 },
@@ -299,7 +299,9 @@
         y: front.map((r) => r.value), line: { dash: "dot", color: "#888" }, hoverinfo: "skip" });
       Plotly.react(box, traces, {
         xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: plotText(rows[0].metric) } },
-        margin: { t: 30, b: 60 }, legend: { orientation: "h", y: 1.15 }, height: 500,
+        // the legend below the axes, never over a point; a phone gets a taller plot for its wrapped legend
+        margin: { t: 20, b: 40 }, legend: { orientation: "h", x: 0, xanchor: "left", y: -0.18, yanchor: "top" },
+        height: window.innerWidth < 600 ? 760 : 560,
         colorway: FAMILY_COLOURS,
         uirevision: xSelect.value,  // zoom and hidden series survive sorting and filtering (not a new axis)
       }, PLOT_CONFIG);
