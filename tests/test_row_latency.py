@@ -26,6 +26,31 @@ def test_a_row_whose_every_run_was_busy_keeps_its_mark():
     assert row["p50_ms"] == 7.0 and row["busy"] == "latency" and row["latency_runs"] == "0 quiet of 3"
 
 
+def test_a_busy_rerun_does_not_undo_an_earlier_quiet_timing():
+    row = row_latency([run(69.9, True)], earlier=[run(20.5, False), run(40.0, True)])
+    assert row["p50_ms"] == 20.5 and row["busy"] == "" and row["latency_runs"] == "1 quiet of 2"
+    quiet_now = row_latency([run(21.0, False)], earlier=[run(20.5, False)])
+    assert quiet_now["p50_ms"] == 21.0  # the newest runs, when quiet, are the row's
+    assert row_latency([run(69.9, True)], earlier=[run(40.0, True)])["busy"] == "latency"
+
+
+def test_the_board_takes_an_earlier_quiet_run_of_the_same_row_only(tmp_path):
+    """Through load(): an older record of the same cell lends its quiet timing to the row whose
+    newest run was timed busy."""
+    import json
+
+    from recbench.results.rows import load
+
+    def write(name, date, p50, busy):
+        rec = record_with(date=date, run_id=name, timing={"latency": {"p50_ms": p50, "p99_ms": p50, "load": {"busy": busy}}})
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+
+    write("20260101T000000Z-aaaaaa", "2026-01-01T00:00:00+00:00", 20.5, False)
+    write("20260102T000000Z-bbbbbb", "2026-01-02T00:00:00+00:00", 69.9, True)
+    row = load(tmp_path).iloc[0]
+    assert row["p50_ms"] == 20.5 and row["busy"] == ""
+
+
 def test_one_run_is_its_own_latency():
     assert row_latency([run(1.5, False)])["p50_ms"] == 1.5
     assert row_latency([run(1.5, True)])["latency_runs"] == "busy"

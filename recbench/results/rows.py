@@ -89,8 +89,13 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
         pairs = list(iter_records(Path(results_dir) if results_dir is not None else None))
     counts: dict[tuple, int] = {}
     groups = [[pair] for pair in pairs]
+    earlier: dict[tuple, list[tuple[Path, dict[str, Any]]]] = {}
     if latest:
         groups, counts = latest_per_cell(pairs)
+        shown = {id(rec) for group in groups for _, rec in group}
+        for path, rec in pairs:  # a row's older runs: quiet timings a busy re-run must not hide
+            if id(rec) not in shown:
+                earlier.setdefault(row_identity(rec), []).append((path, rec))
     boards = board_machines(groups, machine)
     rows = []
     for group in groups:
@@ -115,7 +120,7 @@ def load(results_dir: Path | str | None = None, latest: bool = True,
             "seed_list": ",".join(str(x) for x in seeds if x is not None),
             "seed_sd": float(np.std(per_seed, ddof=1)) if len(group) > 1 and None not in per_seed else None,
             "machine_dependent": any((r.training or {}).get("stopped_by") == "time" for r in seeds_runs),
-            **row_latency(group, board),
+            **row_latency(group, board, earlier.get(row_identity(rec), [])),
             "encoded_per_s": None if t.get("embedding_cache_hit") else t.get("texts_per_second"),
             **{f"offline_b{b}_per_s": (offline.get("texts_per_second") or {}).get(str(b)) for b in (1, 32)},
             "server_qps": server.get("max_rate_qps"), "server_bound_ms": server.get("p99_bound_ms"),
@@ -164,16 +169,22 @@ def seed_interval(group: list[tuple[Path, dict[str, Any]]], metric: str, newest:
 LATENCY_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms")
 
 
-def row_latency(group: list[tuple[Path, dict[str, Any]]], board: str | None = None) -> dict[str, Any]:
+def row_latency(group: list[tuple[Path, dict[str, Any]]], board: str | None = None,
+                earlier: list[tuple[Path, dict[str, Any]]] = ()) -> dict[str, Any]:
     """A row's latency and the machine it was timed on: from its runs on the board's machine
     where it has any (else on its own most used machine, and ``on_board`` is False), the median
-    over those timed on quiet cores; only when every such run was busy, the median over all of
-    them, and the row keeps its busy mark (``busy``). It used to be its newest run's, busy or not
+    over those timed on quiet cores; when every such run was busy, the quiet ones among the row's
+    ``earlier`` runs (older records of the same cell, model version and budget: a re-run on a busy
+    machine does not undo a quiet timing); only when there is none, the median over the busy
+    ones, and the row keeps its busy mark (``busy``). It used to be its newest run's, busy or not
     and on whichever machine (nrms: 31.97 ms beside 0.62 and 0.33 ms)."""
     machines = [machine_of(r) for _, r in group]
     machine = board if board in machines else max(sorted(set(machines)), key=machines.count)
     timings = [as_run(r).timing for (_, r), m in zip(group, machines) if m == machine]
     clean = [t for t in timings if not busy_timings(t)]
+    if not clean:
+        clean = [t for t in (as_run(r).timing for _, r in earlier if machine_of(r) == machine) if not busy_timings(t)]
+        timings = timings + clean
     used = clean or timings
     out: dict[str, Any] = {}
     for name in LATENCY_FIELDS:
