@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,9 @@ def fmt_size(n: Any) -> str:
     return f"{n:.0f}"
 
 
+BEYOND_COLUMN = re.compile(r"(coverage|gini|popularity|novelty|tail_share|ild)@\d+|.+\[(head|torso|tail)\]")
+
+
 def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pvalues: dict[str, float],
                    plot_link: str | None, machine_column: bool | None = None, notes: bool = True) -> str:
     """A dataset's rows as a table (``machine_column``: force the machine column on or off;
@@ -87,7 +91,7 @@ def measured_table(group: pd.DataFrame, records: dict[str, dict[str, Any]], pval
     primary = group["primary_metric"].iloc[0]
     group = group.sort_values("value", ascending=False)
     recs = [records[m] for m in group["model"]]
-    metrics = metric_names(recs)
+    metrics = [m for m in metric_names(recs) if not BEYOND_COLUMN.fullmatch(m)]  # those have their own section
     top = float(np.nanmax(np.abs(group["value"].astype(float)))) if len(group) else 0.0
     digits = 2 if top > 1.5 else 4  # correlations are x100; rates in [0, 1] need 4 decimals
     # serving columns only where some row of the table has the figure (older records lack them)
