@@ -425,3 +425,18 @@ def test_the_legend_never_covers_the_plotting_area(browser, site, width):
     legend = page.locator("#plot .legend").first.bounding_box()
     assert legend["y"] >= area["y"] + area["height"] or legend["y"] + legend["height"] <= area["y"]
     page.close()
+
+
+@pytest.mark.parametrize("width", [375, 1366])
+def test_the_plot_overlays_nothing_below_it(browser, site, width):
+    """The plot's drawing (its legend included) ends inside its own box: a click on the table's
+    header reaches the header (the legend once covered it and sorting did nothing)."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(next((site / "datasets").glob("amazon-scientific__test*.html")).as_uri())
+    page.wait_for_selector("#plot .main-svg")
+    box = page.locator("#plot").bounding_box()
+    legend = page.locator("#plot .legend").first.bounding_box()
+    assert legend["y"] + legend["height"] <= box["y"] + box["height"] + 1
+    page.locator("th[data-sort=p50_ms]").click()
+    assert page.locator("th[data-sort=p50_ms]").get_attribute("aria-sort") == "ascending"
+    page.close()

@@ -238,9 +238,10 @@
       const head = el("tr", {}, ...columns.map((c) => el("th", {
         "data-sort": c.key, className: c.key === state.sort ? (state.desc ? "sorted desc" : "sorted asc") : "",
         "aria-sort": c.key === state.sort ? (state.desc ? "descending" : "ascending") : "none",
+        // on the cell, so a click anywhere in it sorts; the button inside (focus, Enter, Space) clicks through to it
+        onclick: () => { state.desc = state.sort === c.key ? !state.desc : c.key === "value"; state.sort = c.key; draw(); },
       }, el("button", {
         type: "button", className: "sort",
-        onclick: () => { state.desc = state.sort === c.key ? !state.desc : c.key === "value"; state.sort = c.key; draw(); },
       }, c.label || el("span", { className: "visually-hidden" }, "marks")))), el("th", {}, "record"), el("th", {}, "command"));
       const body = el("tbody");
       for (const r of shown) {
@@ -295,13 +296,16 @@
         };
       });
       const front = points.filter(onFrontier).sort((a, b) => a[xSelect.value] - b[xSelect.value]);  // the table's ★
+      const perRow = Math.max(1, Math.floor((box.clientWidth || window.innerWidth) / 170));
+      const legendRows = Math.ceil((families.length + 1) / perRow);
       traces.push({ type: "scatter", mode: "lines", name: "frontier", x: front.map((r) => r[xSelect.value]),
         y: front.map((r) => r.value), line: { dash: "dot", color: "#888" }, hoverinfo: "skip" });
       Plotly.react(box, traces, {
         xaxis: { title: { text: q.label }, type: q.log ? "log" : "linear" }, yaxis: { title: { text: plotText(rows[0].metric) } },
         // the legend below the axes, never over a point; a phone gets a taller plot for its wrapped legend
-        margin: { t: 20, b: 40 }, legend: { orientation: "h", x: 0, xanchor: "left", y: -0.18, yanchor: "top" },
-        height: window.innerWidth < 600 ? 760 : 560,
+        // room below for the legend's rows, so that it overlays neither the axes nor the table after the plot
+        margin: { t: 20, b: 80 + 24 * legendRows }, legend: { orientation: "h", x: 0, xanchor: "left", y: -0.12, yanchor: "top" },
+        height: (window.innerWidth < 600 ? 420 : 460) + 80 + 24 * legendRows,
         colorway: FAMILY_COLOURS,
         uirevision: xSelect.value,  // zoom and hidden series survive sorting and filtering (not a new axis)
       }, PLOT_CONFIG);
