@@ -111,6 +111,49 @@ def test_the_loop_keeps_the_best_validated_state_and_stops_at_the_budget():
     assert abs(float(toy.w.weight.sum()) - 3.0) == pytest.approx(-report.best_valid, abs=1e-6)
 
 
+class Recorded(Toy):
+    """RecBole's recipe on the toy: a constant rate, no clipping, a validation every 5 steps and
+    early stopping after 3 without improvement; it records the rate of every step."""
+
+    lr_schedule, clip_norm, validate_every, patience = "constant", 0.0, 5, 3
+    warmup_steps = 0
+
+    def training_loss(self, batch):
+        loss, n, t = super().training_loss(batch)
+        return loss * 1000.0, n, t  # a gradient far above 1: clipping would show
+
+
+def test_the_recbole_recipe_keeps_its_rate_clips_nothing_and_stops_early():
+    toy = Recorded()
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        seen.append((self.param_groups[0]["lr"], float(self.param_groups[0]["params"][0].grad.norm())))
+        return original(self, *a, **k)
+
+    torch.optim.AdamW.step = spy
+    try:
+        values = iter([0.1, 0.3, 0.2, 0.3, 0.25, 0.29, 0.9])  # best at the 2nd validation, then 3 stale
+        report = train(toy, None, lambda: next(values), TrainSettings(budget=Budget(steps=1000)), progress=False)
+    finally:
+        torch.optim.AdamW.step = original
+    assert report.valid_steps == [5, 10, 15, 20, 25] and report.stopped_by == "early stopping"
+    assert report.chosen_step == 10 and report.best_valid == 0.3 and report.steps == 25  # a tie is no improvement
+    assert {lr for lr, _ in seen} == {0.1}  # no warm-up, no decay
+    assert max(g for _, g in seen) > 100  # the gradient went to the optimiser unclipped
+
+
+def test_the_recipe_is_an_option_of_the_sequence_models_and_keys_only_when_set():
+    sasrec, recbole = baselines.get("gru4rec")(), baselines.get("gru4rec")(recipe="recbole")
+    assert "recipe" not in sasrec.params and recbole.params["recipe"] == "recbole"
+    assert recbole.lr_schedule == "constant" and recbole.patience == 10 and recbole.clip_norm == 0.0
+    recbole.sequences = [np.arange(3)] * 1000
+    assert recbole.validate_every == 1000 // 256 and sasrec.validate_every is None
+    with pytest.raises(ValueError, match="recipe 'keras' is not one of recbench, recbole"):
+        baselines.get("bert4rec")(recipe="keras")
+
+
 def test_a_nan_loss_stops_training_naming_the_step_and_keeps_no_checkpoint(tmp_path):
     cache = CheckpointCache(tmp_path)
     with pytest.raises(TrainingError, match="the training loss is nan at step 3"):

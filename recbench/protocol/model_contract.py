@@ -48,6 +48,14 @@ HOOKS: dict[str, Hook] = {
     "learning_rate": Hook(NUMBER, None, "the peak learning rate", trainable_only=True),
     "warmup_steps": Hook((int,), 50, "linear warm-up steps before cosine decay", trainable_only=True),
     "weight_decay": Hook(NUMBER, 0.01, "AdamW's weight decay", trainable_only=True),
+    "lr_schedule": Hook((str,), "cosine", "'cosine' (linear warm-up, then cosine decay to 0 at the budget's end) or "
+                        "'constant' (RecBole's: the learning rate throughout)", trainable_only=True),
+    "clip_norm": Hook(NUMBER, 1.0, "gradients clipped to this norm before each step (0: not clipped, as RecBole)",
+                      trainable_only=True),
+    "validate_every": Hook((int,), None, "validate every this many steps (an epoch, as RecBole); None: the cell's "
+                           "`validations` passes spread over the budget", trainable_only=True),
+    "patience": Hook((int,), None, "stop once this many validations in a row bring no better figure (RecBole's "
+                     "early stopping, stopping_step 10); None: train the whole budget", trainable_only=True),
     "validation_queries": Hook((int,), None, "validate on a seeded sample of this many of the kind's validation "
                                "queries (a joint scorer too slow for all of them); None: all", trainable_only=True),
     "default_budget": Hook((object,), None, "the training Budget a cell takes when none is given",

@@ -4,7 +4,8 @@ checkpoint choice, and a checkpoint cache. It knows no model by name.
 A model is trained here when it has the :class:`Trainable` capability. It sees the task's train
 part only: the kind's protocol module carves a validation slice from it (impressions: each
 user's last train impression, ``protocol/kinds/impressions.py``) and hides the evaluated split. The loop
-is AdamW with linear warm-up then cosine decay, gradient clipping at 1.0, a validation pass
+is AdamW with linear warm-up then cosine decay, gradient clipping at 1.0 (a model may ask for a constant
+rate, no clipping, a validation every epoch and early stopping: RecBole's recipe), a validation pass
 (the kind's own protocol on the validation slice, its primary metric) a few times per run and
 at the end; the best validated state is kept. A NaN or infinite loss stops training, naming
 the step, and keeps no checkpoint.
@@ -156,6 +157,14 @@ class TrainingReport:
                 "valid_minutes": np.asarray(self.valid_minutes)}
 
 
+def stale_validations(report: TrainingReport) -> int:
+    """Validations since the best one: what early stopping counts (RecBole's ``stopping_step``)."""
+    values = report.valid_values
+    if not values:
+        return 0
+    return len(values) - 1 - int(np.argmax(values))  # the first best: a tie is no improvement
+
+
 def learning_rate_factor(step: int, warmup: int, total: int) -> float:
     """Linear warm-up to 1, then cosine decay to 0 at ``total``."""
     if step < warmup:
@@ -274,6 +283,10 @@ def _train(model: Any, train_task: Any, validate: Callable[[], float], settings:
     if not params:
         raise TrainingError(f"model {model.name!r} has no trainable parameters")
     lr = float(hook(model, "learning_rate"))
+    schedule, clip = str(hook(model, "lr_schedule")), float(hook(model, "clip_norm"))
+    if schedule not in ("cosine", "constant"):
+        raise TrainingError(f"model {model.name!r}: lr_schedule {schedule!r} is neither 'cosine' nor 'constant'")
+    every, patience = hook(model, "validate_every"), hook(model, "patience")  # read after prepare_training (per epoch)
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=float(hook(model, "weight_decay")))
     budget = settings.budget
     warmup = int(hook(model, "warmup_steps"))
@@ -346,15 +359,16 @@ def _train(model: Any, train_task: Any, validate: Callable[[], float], settings:
                                 "training stopped, no checkpoint kept")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, clip)
         if planned == 0 and step == 10:  # time only: project the schedule's length from ten steps
             now = time.perf_counter()  # (timed from the first step, not from the preparation before it)
             per_step = (now - loop_started) / 10
             planned = max(step + 1, step + int((deadline - now) / per_step))
             report.planned_steps = planned
         for group in optimiser.param_groups:
-            group["lr"] = lr * learning_rate_factor(step, min(warmup, max(1, (planned or 10 ** 9) // 10)),
-                                                    planned or 10 ** 9)
+            group["lr"] = lr if schedule == "constant" and step >= warmup else lr * learning_rate_factor(
+                step, min(warmup, max(1, (planned or 10 ** 9) // 10)), planned or 10 ** 9)
         optimiser.step()
         step += 1
         report.examples += int(examples)
@@ -363,10 +377,13 @@ def _train(model: Any, train_task: Any, validate: Callable[[], float], settings:
         report.curve_loss.append(value)
         bar.update(1)
         bar.set_postfix(loss=f"{value:.4f}")
-        if planned and next_validation is None:
-            next_validation = max(1, planned // max(1, settings.validations))
+        if next_validation is None and (every or planned):
+            next_validation = int(every) if every else max(1, planned // max(1, settings.validations))
         if next_validation and step % next_validation == 0 and step < (budget.steps or 10 ** 9):
             run_validation(step)
+            if patience and stale_validations(report) >= int(patience):
+                report.stopped_by = "early stopping"
+                break
         if time.perf_counter() - last_save >= settings.resume_every_seconds:
             save_for_resume()
             last_save = time.perf_counter()

@@ -32,8 +32,8 @@ class BERT4Rec(SASRec):
 
     def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
                  dropout: float = 0.2, max_length: int = 50, batch: int = 256, lr: float = 1e-3,
-                 mask_ratio: float = 0.2) -> None:
-        super().__init__(arg, hidden, layers, heads, inner, dropout, max_length, batch, lr)
+                 mask_ratio: float = 0.2, recipe: str = "recbench") -> None:
+        super().__init__(arg, hidden, layers, heads, inner, dropout, max_length, batch, lr, recipe)
         self.mask_ratio = float(mask_ratio)
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"bert4rec: mask_ratio must lie in (0, 1), not {mask_ratio}")

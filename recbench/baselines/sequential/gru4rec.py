@@ -30,16 +30,18 @@ class GRU4Rec(SASRec):
     default_budget = "1200steps"
 
     def __init__(self, arg: str | None = None, embedding: int = 64, hidden: int = 128, layers: int = 1,
-                 dropout: float = 0.3, max_length: int = 50, batch: int = 256, lr: float = 1e-3) -> None:
+                 dropout: float = 0.3, max_length: int = 50, batch: int = 256, lr: float = 1e-3,
+                 recipe: str = "recbench") -> None:
         super().__init__(arg, hidden=int(embedding), layers=int(layers), heads=1, inner=int(hidden),
-                         dropout=dropout, max_length=max_length, batch=batch, lr=lr)
+                         dropout=dropout, max_length=max_length, batch=batch, lr=lr, recipe=recipe)
         self.embedding, self.gru_hidden = int(embedding), int(hidden)
 
     @property
     def params(self) -> dict[str, Any]:
         return {"embedding": self.embedding, "hidden": self.gru_hidden, "layers": self.layers,
                 "dropout": self.dropout, "max_length": self.max_length, "batch": self.batch,
-                "lr": self.learning_rate, "loss": "full-catalog cross-entropy", "inputs": "item ids only"}
+                "lr": self.learning_rate, "loss": "full-catalog cross-entropy", "inputs": "item ids only",
+                **self.recipe_params}
 
     def _build(self, n_items: int, seed: int) -> Any:
         import torch

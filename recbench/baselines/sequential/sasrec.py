@@ -40,6 +40,18 @@ def left_padded(rows: list[np.ndarray], width: int) -> torch.Tensor:
     return torch.as_tensor(out)  # on the default device: a training run on an accelerator sets it
 
 
+# How a sequence model trains, beside the harness's loop: ``recbench`` (AdamW, cosine decay,
+# gradients clipped at 1, the best of the cell's validations over a fixed step budget) or
+# ``recbole`` (RecBole 1.2.1's trainer: the learning rate constant, no clipping, a validation every
+# epoch and early stopping after 10 without improvement; the step budget is then a cap). The
+# recipe of the library the papers' rows come from, so that a gap to RecBole's figure is the
+# model's and not the schedule's (issue 38).
+RECIPES: dict[str, dict[str, Any]] = {
+    "recbench": {},
+    "recbole": {"lr_schedule": "constant", "clip_norm": 0.0, "patience": 10},
+}
+
+
 @baselines.register("sasrec")
 class SASRec:
     name = "sasrec"
@@ -52,7 +64,13 @@ class SASRec:
     train_devices = ("cpu", "cuda")  # its steps make their tensors on the training device (and its subclasses')
 
     def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
-                 dropout: float = 0.5, max_length: int = 50, batch: int = 256, lr: float = 1e-3) -> None:
+                 dropout: float = 0.5, max_length: int = 50, batch: int = 256, lr: float = 1e-3,
+                 recipe: str = "recbench") -> None:
+        if recipe not in RECIPES:
+            raise ValueError(f"{self.name}: recipe {recipe!r} is not one of {', '.join(RECIPES)}")
+        self.recipe = recipe
+        for hook_name, value in RECIPES[recipe].items():
+            setattr(self, hook_name, value)
         if int(hidden) % int(heads):
             raise ValueError(f"sasrec: hidden ({hidden}) must be a multiple of heads ({heads})")
         self.hidden, self.layers, self.heads, self.inner = int(hidden), int(layers), int(heads), int(inner)
@@ -66,7 +84,21 @@ class SASRec:
     def params(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "layers": self.layers, "heads": self.heads, "inner": self.inner,
                 "dropout": self.dropout, "max_length": self.max_length, "batch": self.batch,
-                "lr": self.learning_rate, "loss": "full-catalog cross-entropy", "inputs": "item ids only"}
+                "lr": self.learning_rate, "loss": "full-catalog cross-entropy", "inputs": "item ids only",
+                **self.recipe_params}
+
+    @property
+    def recipe_params(self) -> dict[str, Any]:
+        """The recipe in ``params`` (and so in the checkpoint key) only when it is not the default,
+        so that the keys of every earlier cell stay what they were."""
+        return {} if self.recipe == "recbench" else {"recipe": self.recipe}
+
+    @property
+    def validate_every(self) -> int | None:
+        """RecBole's recipe validates once an epoch: every pass over the training sequences."""
+        if self.recipe != "recbole" or not getattr(self, "sequences", None):
+            return None
+        return max(1, len(self.sequences) // min(self.batch, len(self.sequences)))
 
     @property
     def n_parameters(self) -> int | None:
