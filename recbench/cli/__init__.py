@@ -2,7 +2,7 @@
 (``recbench.cli.app``); this package imports them all so that ``recbench.cli:app`` is whole."""
 
 from recbench.cli.app import app
-from recbench.cli import run, encode, report, compare, verify, doctor, calibrate, check, listing, datasets  # noqa: F401 (each registers its command)
+from recbench.cli import run, tune, encode, report, compare, verify, doctor, calibrate, check, listing, datasets  # noqa: F401 (each registers its command)
 
 __all__ = ["app", "main"]
 

@@ -56,6 +56,8 @@ HOOKS: dict[str, Hook] = {
                            "`validations` passes spread over the budget", trainable_only=True),
     "patience": Hook((int,), None, "stop once this many validations in a row bring no better figure (RecBole's "
                      "early stopping, stopping_step 10); None: train the whole budget", trainable_only=True),
+    "tune_space": Hook((dict,), None, "{option: 'log:LOW:HIGH' | 'float:LOW:HIGH' | 'int:LOW:HIGH' | 'choice:A|B'}: "
+                       "what `recbench tune` searches when no --space is given (run/tuning.py)", trainable_only=True),
     "validation_queries": Hook((int,), None, "validate on a seeded sample of this many of the kind's validation "
                                "queries (a joint scorer too slow for all of them); None: all", trainable_only=True),
     "default_budget": Hook((object,), None, "the training Budget a cell takes when none is given",

@@ -18,7 +18,7 @@ from recbench.protocol.settings import SERVER_SETTINGS, UNKEYED_WHEN_DEFAULT, Ev
 NOT_PROTOCOL = ("progress", "cache_dir", "use_cache")
 # protocol settings with no `recbench run` flag: a suite may set them, a command line cannot
 NO_FLAG = ("warmup_texts", "recency_decay", "mix_weight", "offline_batches")
-TRAINING_FIELDS = {"budget": str, "seed": int, "validations": int}
+TRAINING_FIELDS = {"budget": str, "seed": int, "validations": int, "tuned": str}
 DEFAULT_VALIDATIONS = 4
 
 
@@ -160,6 +160,8 @@ class CellSpec:
                 continue
             parts += [flag_of(key), ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
         if self.training is not None:
+            if self.training.get("tuned"):
+                raise CellSpecError("a tuned row comes from `recbench tune` (its record's details.tuning holds the search)")
             if self.training.get("validations", DEFAULT_VALIDATIONS) != DEFAULT_VALIDATIONS:
                 raise CellSpecError("a training validation count other than 4 has no `recbench run` flag")
             if self.training.get("budget"):

@@ -206,7 +206,8 @@ class Cell:
         except ValueError as exc:
             raise CellError(f"training budget {given['budget']!r}: {exc}") from None
         training = TrainSettings(budget=budget, seed=int(given.get("seed", 0)),
-                                 validations=int(given.get("validations", 4)), retrain=retrain)
+                                 validations=int(given.get("validations", 4)), retrain=retrain,
+                                 tuned=str(given["tuned"]) if given.get("tuned") else None)
         cell = cls.resolve(spec.model, spec.dataset, spec.split, dict(spec.options), dict(spec.dataset_options),
                            spec.eval_settings(**settings), training, export)
         return cell if suite is None else replace(cell, suite=suite)
@@ -272,6 +273,8 @@ class Cell:
             default = Budget().with_model_default(baselines.get(self.model))
             if self.training.budget != default:
                 variant["train"] = self.training.budget.describe().replace(",", "+")
+            if self.training.tuned:
+                variant["tuned"] = self.training.tuned
         return format_label(self.model, self.model_options, variant)
 
     def build_model(self) -> Any:

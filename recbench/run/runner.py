@@ -205,6 +205,20 @@ def fusion_label(spec: str) -> str:
     return parse_fusion(spec).label()
 
 
+def training_data_fingerprint(task: Any, train_task: Any, cell: Cell) -> str:
+    """What a checkpoint trained on, for its key: the dataset's files, the train part, the fields
+    and the split. A split's train part is its own (a sequence model for ``valid`` trains on what
+    precedes the validation targets; one for ``test`` trains on them), so a checkpoint of one split
+    never serves another: a tuning trial must not score a model that saw its validation targets.
+    The dataset's default split is left unsaid, so the keys of earlier cells stay as they were."""
+    # datasets whose train parts are one and the same (the wine catalogs) name it, sharing the checkpoint
+    part = train_task.info.get("shared_train_part") or cell.dataset_label
+    fingerprint = f"{task.fingerprint}|{part}|fields={cell.settings.fields}"
+    if cell.split != datasets.get(cell.dataset).default_split:
+        fingerprint += f"|split={cell.split}"
+    return fingerprint
+
+
 def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[str, Any], dict[str, Any]]:
     """Trains a Trainable model on the task's train part (or loads its cached checkpoint),
     choosing the checkpoint by the primary metric on the kind's validation slice."""
@@ -221,9 +235,7 @@ def train_model(model: Any, task: Any, dataset: Any, cell: Cell) -> tuple[dict[s
     def validate() -> float:
         return evaluate(model, valid_task, quick).metrics[metric]["value"]
 
-    # datasets whose train parts are one and the same (the wine catalogs) name it, sharing the checkpoint
-    part = train_task.info.get("shared_train_part") or cell.dataset_label
-    fingerprint = f"{task.fingerprint}|{part}|fields={cell.settings.fields}"
+    fingerprint = training_data_fingerprint(task, train_task, cell)
     trained_by = {"model": cell.model, "model_options": cell.model_options, "dataset": cell.dataset,
                   "dataset_options": cell.dataset_options, "split": cell.split,
                   "budget": training.budget.describe(), "seed": training.seed}

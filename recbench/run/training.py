@@ -104,9 +104,13 @@ class TrainSettings:
     validations: int = 4  # validation passes spread over the run (plus one at the end)
     retrain: bool = False
     resume_every_seconds: float = 120.0  # how often the loop saves a state to resume from (not in the key)
+    # the row's options came from `recbench tune` (run/tuning.py): "<N>trials"; in the cell's
+    # key and label, not in the checkpoint's (the same options train the same weights)
+    tuned: str | None = None
 
     def key_payload(self) -> dict[str, Any]:
-        return {"budget": self.budget.describe(), "seed": self.seed, "validations": self.validations}
+        payload: dict[str, Any] = {"budget": self.budget.describe(), "seed": self.seed, "validations": self.validations}
+        return {**payload, "tuned": self.tuned} if self.tuned else payload
 
 
 @dataclass
@@ -408,7 +412,8 @@ def _train(model: Any, train_task: Any, validate: Callable[[], float], settings:
 # --- the checkpoint cache ---------------------------------------------------------------------
 def checkpoint_key(model: Any, settings: TrainSettings, data_fingerprint: str) -> str:
     payload = {"model": model.name, "class": f"{identity_module(type(model))}.{type(model).__qualname__}",
-               "params": model.params, "training": settings.key_payload(), "data": data_fingerprint}
+               "params": model.params, "training": {k: v for k, v in settings.key_payload().items() if k != "tuned"},
+               "data": data_fingerprint}
     if hook(model, "version") is not None:  # a model's code change that alters its weights
         payload["version"] = str(model.version)     # bumps its version: old checkpoints are not reused
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]

@@ -28,6 +28,7 @@ class GRU4Rec(SASRec):
     name = "gru4rec"
     version = "1"
     default_budget = "1200steps"
+    tune_space = {"lr": "log:3e-4:3e-2", "dropout": "float:0.0:0.5"}  # recbench tune's default search
 
     def __init__(self, arg: str | None = None, embedding: int = 64, hidden: int = 128, layers: int = 1,
                  dropout: float = 0.3, max_length: int = 50, batch: int = 256, lr: float = 1e-3,

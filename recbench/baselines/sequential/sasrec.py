@@ -61,6 +61,7 @@ class SASRec:
     weight_decay = 0.0  # Adam, as RecBole
     warmup_steps = 0
     default_budget = "1200steps"  # a step budget repeats on any machine; about 8 min on amazon-scientific or ml100k here
+    tune_space = {"lr": "log:1e-4:1e-2", "dropout": "float:0.1:0.6"}  # recbench tune's default search
     train_devices = ("cpu", "cuda")  # its steps make their tensors on the training device (and its subclasses')
 
     def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
