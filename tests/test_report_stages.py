@@ -71,6 +71,12 @@ def test_the_pipelines_table_says_which_rows_scored_a_sample_and_names_a_checkpo
     assert any("`colbert-minilm`" in line and "| all " in line for line in lines)
     assert "/home/me" not in table
     assert "queries" not in pipelines_table({"a": whole}).splitlines()[0]  # no sample, no column
+    # a checkpoint whose record says which cell trained it is named by that cell, never by its hash
+    sampled["details"]["pipeline"]["trained_by"] = {"model": "cross-encoder", "dataset": "amazon-scientific-mix",
+                                                    "budget": "200steps", "seed": 0}
+    named = pipelines_table({"b": sampled})
+    assert "`cross-encoder(amazon-scientific-mix,200steps,seed=0)`" in named and "ce-1" not in named
+    assert [k[1] for k in pipeline_curves({"b": sampled})] == ["cross-encoder(amazon-scientific-mix,200steps,seed=0) (300 queries)"]
 
 
 def test_a_sampled_pipeline_is_a_curve_of_its_own_per_sample_size():

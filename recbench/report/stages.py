@@ -14,6 +14,16 @@ from recbench.results.records import short_spec
 from recbench.results.run_record import RunRecord, as_run
 
 
+def reranker_name(pipeline: dict[str, Any]) -> str:
+    """A reranker as the tables name it: a checkpoint by the cell that trained it (the record's
+    ``pipeline.trained_by``: ``cross-encoder(amazon-scientific-mix,200steps,seed=0)``), never by
+    its folder's hash; a zero-shot reranker by its spec."""
+    from recbench.protocol.checkpoints import describe_provenance
+
+    trained_by = pipeline.get("trained_by")
+    return describe_provenance(trained_by) if isinstance(trained_by, dict) else short_spec(str(pipeline["reranker"]))
+
+
 def stages_of(rec: dict[str, Any]) -> dict[str, dict[str, float]]:
     return as_run(rec).latency.get("stages") or {}
 
@@ -36,7 +46,7 @@ def pipelines_table(records: dict[str, dict[str, Any]]) -> str:
         st = stages_of(run)
         depth = int(p["depth"])
         sample = run.query_sample
-        reranker = short_spec(p["reranker"])  # a checkpoint by its folder's name, as the row's label has it
+        reranker = reranker_name(p)
         rows.append((run.model.spec, reranker, depth, [
             md_code(run.model.spec), md_code(reranker), f"{depth:,}",
             *([f"{sample['queries']:,} of {sample['of']:,}" if sample else "all"] if sampled else []),
@@ -113,7 +123,7 @@ def pipeline_curves(records: dict[str, dict[str, Any]]) -> dict[tuple[str, str],
             continue
         est = run.primary
         sample = run.query_sample
-        key = (run.model.spec, short_spec(str(p["reranker"])) + (f" ({sample['queries']:,} queries)" if sample else ""))
+        key = (run.model.spec, reranker_name(p) + (f" ({sample['queries']:,} queries)" if sample else ""))
         curves.setdefault(key, []).append({"k": float(p["depth"]), "value": est.value, "low": est.ci_low,
                                            "high": est.ci_high, "p50_ms": float(lat["p50_ms"])})
         first = stages_of(run).get("first", {}).get("p50_ms")
