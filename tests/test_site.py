@@ -402,9 +402,19 @@ def test_the_view_lives_in_the_url_and_zoom_survives_a_filter(browser, site):
 def test_every_family_has_its_own_colour(browser, site):
     page, errors = open_page(browser, next((site / "datasets").glob("amazon-scientific__test*.html")))
     page.wait_for_selector("#plot .main-svg")
-    colours = page.evaluate("""() => { const p = document.getElementById('plot');
-        return p._fullData.filter(t => t.mode === 'markers').map(t => t.marker.color); }""")
-    assert len(colours) > 10 and len(set(colours)) == len(colours), colours
+    traces = page.evaluate("""() => { const p = document.getElementById('plot');
+        return p.data.filter(t => t.mode === 'markers').map(t => ({colour: t.marker.line.color, shades: t.marker.color,
+            models: t.text.map(x => x.split('<br>')[0])})); }""")
+    colours = [t["colour"] for t in traces]
+    assert len(colours) > 10 and len(set(colours)) == len(colours), colours  # a colour per family
+    several = [t for t in traces if len(set(t["models"])) > 1]
+    assert several  # sbert's variants, sasrec's seeds and options ...
+    for t in several:  # within a family, a shade per model: one model one shade, two models two shades
+        by_model = {}
+        for model, shade in zip(t["models"], t["shades"]):
+            by_model.setdefault(model, set()).add(shade)
+        assert all(len(v) == 1 for v in by_model.values()), by_model
+        assert len({next(iter(v)) for v in by_model.values()}) == len(by_model), by_model
     assert errors == []
 
 

@@ -159,6 +159,14 @@
   const FAMILY_COLOURS = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
     "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1",
     "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038"];
+  // each model of a family a shade of the family's colour, darker to lighter in label order
+  function shade(hex, i, n) {
+    if (n <= 1) return hex;
+    const t = -0.35 + 0.7 * (i / (n - 1));
+    const mixed = [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16))
+      .map((v) => Math.round(t < 0 ? v * (1 + t) : v + (255 - v) * t));
+    return "#" + mixed.map((v) => v.toString(16).padStart(2, "0")).join("");
+  }
   // nothing leaves the page: no cloud, share, edit-in-Chart-Studio or link-out actions, no server URL
   const PLOT_CONFIG = {
     displaylogo: false, responsive: true, showLink: false, showSendToCloud: false, showEditInChartStudio: false,
@@ -282,13 +290,16 @@
       }
       if (box.querySelector("p.empty")) box.replaceChildren();
       const families = [...new Set(points.map((r) => r.family))].sort();
-      const traces = families.map((f) => {
+      const traces = families.map((f, fi) => {
         const pts = points.filter((r) => r.family === f);
+        const base = FAMILY_COLOURS[fi % FAMILY_COLOURS.length];
+        const models = [...new Set(pts.map((r) => r.model))].sort();
         return {
           type: "scatter", mode: "markers", name: plotText(f), x: pts.map((r) => r[xSelect.value]), y: pts.map((r) => r.value),
           error_y: { type: "data", symmetric: false, array: pts.map((r) => (isNum(r.ci_high) ? r.ci_high - r.value : 0)),
-            arrayminus: pts.map((r) => (isNum(r.ci_low) ? r.value - r.ci_low : 0)), thickness: 1 },
-          marker: { size: 10, symbol: pts.map((r) => (r.trained ? "diamond" : "circle")) },
+            arrayminus: pts.map((r) => (isNum(r.ci_low) ? r.value - r.ci_low : 0)), thickness: 1, color: base },
+          marker: { size: 10, symbol: pts.map((r) => (r.trained ? "diamond" : "circle")),
+            color: pts.map((r) => shade(base, models.indexOf(r.model), models.length)), line: { width: 1, color: base } },
           text: pts.map((r) => `${plotText(r.model)}${answerMarks(r)}<br>${plotText(r.metric)} ${withCi(r, d)}<br>${q.label}: ` +
             `${fmt(r[xSelect.value], q.digits)}${r.busy ? " " + MARKS.busy + " timed busy" : ""}<br>` +
             `${r.trained ? "trained" : "zero-shot"} · ${plotText(r.machine)}`),
