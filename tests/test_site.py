@@ -225,7 +225,7 @@ def test_no_page_sends_a_request_off_the_machine_even_after_every_toolbar_button
 
 def test_only_the_dataset_pages_load_the_plotting_library(browser, site):
     """The index and kind pages draw no plot: they load the site's own script only (kilobytes,
-    not the 4.8 MB plotting library), and a dataset page shows its table before the plot."""
+    not the 1.2 MB plotting library), and a dataset page shows its table before the plot."""
     for path in [site / "index.html", *sorted((site / "kinds").glob("*.html"))]:
         page = browser.new_page()
         requests: list[str] = []
