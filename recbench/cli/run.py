@@ -39,7 +39,8 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                       max_queries: int | None, offline_texts: int, server_p99_ms: float | None, server_seconds: float,
                       server_min_queries: int, server_repeats: int, server_mlperf: bool, train_budget: str | None,
                       train_seed: int, train_seeds: str | None, cutoffs: str | None = None,
-                      fuse: str | None = None, seen_items: str = "excluded") -> Matrix:
+                      fuse: str | None = None, seen_items: str = "excluded", server_workers: int = 1,
+                      max_batch: int = 1, max_wait_ms: float = 0.0, multistream: int = 0) -> Matrix:
     """The grid the flags ask for, as data: the same :class:`Matrix` a suite's ``[[matrix]]`` declares."""
     try:
         depths = [int(d) for d in split_list(rerank_depth)]
@@ -52,7 +53,8 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                 "server_min_queries": 270_336 if server_mlperf else server_min_queries,
                 "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries,
                 "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None, "fuse": fuse,
-                "seen_items": seen_items}
+                "seen_items": seen_items, "server_workers": server_workers, "max_batch": max_batch,
+                "max_wait_ms": float(max_wait_ms), "multistream": multistream}
     if train_budget:
         Budget.parse(train_budget)  # refused here, naming the flag, before anything resolves
     training = {"seed": train_seed, **({"budget": train_budget} if train_budget else {})}
@@ -114,6 +116,14 @@ def run(
     server_min_queries: int = typer.Option(300, help="server scenario: and at least this many queries per probe"),
     server_repeats: int = typer.Option(2, help="server scenario: a rate passes only if each of this many probes "
                                        "(seeded apart) keeps the p99 bound"),
+    server_workers: int = typer.Option(1, help="server and MultiStream scenarios: worker threads serving the "
+                                       "queue (labelled {workers=N})"),
+    max_batch: int = typer.Option(1, help="server and MultiStream scenarios: a dynamic batcher sends at most this "
+                                  "many waiting queries in one call (labelled {batch=B/Wms})"),
+    max_wait_ms: float = typer.Option(0.0, help="with --max-batch: how long the batcher waits after a batch's "
+                                      "first query for more"),
+    multistream: int = typer.Option(0, help="MLPerf's MultiStream scenario: samples of this many queries issued "
+                                    "at once, p99 of a sample's latency (0: off)"),
     server_mlperf: bool = typer.Option(False, help="server scenario: MLPerf's minimum per probe (600 s and "
                                        "270,336 queries; hours per cell)"),
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
@@ -171,7 +181,7 @@ def run(
                                        n_bootstrap, latency_queries, threads, index, rerank, rerank_depth, max_queries,
                                        offline_texts, server_p99_ms, server_seconds, server_min_queries, server_repeats,
                                        server_mlperf, train_budget, train_seed, train_seeds, cutoffs, fuse,
-                                       seen_items)
+                                       seen_items, server_workers, max_batch, max_wait_ms, multistream)
             check_options_taken(matrix)
             cells, unsupported = plan_specs(matrix.specs(), **how)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:

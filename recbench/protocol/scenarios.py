@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -175,18 +176,140 @@ def poisson_arrivals(rate: float, seconds: float, seed: int) -> np.ndarray:
     return t[t < seconds] if (t < seconds).any() else t[:1]
 
 
-def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray) -> np.ndarray:
-    """Serves queries arriving at ``arrivals`` one at a time, in order, in real time; returns
-    each query's latency (completion less arrival, so queueing counts)."""
-    latencies = np.empty(len(arrivals), dtype=np.float64)
+@dataclass(frozen=True)
+class Serving:
+    """How the server scenario serves: ``workers`` threads taking queries in arrival order, each
+    query alone or, with ``max_batch`` > 1, in batches a dynamic batcher forms (it waits up to
+    ``max_wait_ms`` after the first query for more, and sends at most ``max_batch``): the usual
+    trade of a GPU server, some latency for throughput. Threads, not processes: torch, ONNX
+    Runtime and faiss release the GIL while they compute, so N workers overlap N queries."""
+
+    workers: int = 1
+    max_batch: int = 1
+    max_wait_ms: float = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {"workers": self.workers, "worker_kind": "threads", "max_batch": self.max_batch,
+                "max_wait_ms": self.max_wait_ms}
+
+
+def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray,
+           serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None) -> np.ndarray:
+    """Serves queries arriving at ``arrivals`` in real time, in arrival order; returns each
+    query's latency (completion less arrival, so queueing counts). One worker and no batching:
+    one query at a time on this thread. Otherwise ``serving.workers`` threads take the queue,
+    each a batch at a time (``batch_query`` serves a list of queries at once; without one, a
+    batch is served query by query)."""
+    if serving.workers == 1 and serving.max_batch == 1:
+        latencies = np.empty(len(arrivals), dtype=np.float64)
+        start = time.perf_counter()
+        for j, arrival in enumerate(arrivals):
+            wait = arrival - (time.perf_counter() - start)
+            if wait > 0:
+                time.sleep(wait)
+            query(j % n_available)
+            latencies[j] = (time.perf_counter() - start) - arrival
+        return latencies
+    return _concurrent_replay(query, n_available, arrivals, serving, batch_query)
+
+
+def _concurrent_replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray, serving: Serving,
+                       batch_query: Callable[[list[int]], object] | None) -> np.ndarray:
+    import queue
+    import threading
+
+    serve_batch = batch_query or (lambda rows: [query(r) for r in rows])
+    latencies = np.full(len(arrivals), np.nan, dtype=np.float64)
+    waiting: "queue.Queue[int | None]" = queue.Queue()
     start = time.perf_counter()
+    failure: list[BaseException] = []
+    take = threading.Lock()  # one worker forms a batch at a time: a batch is the queue's head
+
+    def worker() -> None:
+        while True:
+            with take:
+                first = waiting.get()
+                if first is None:
+                    waiting.put(None)  # the others stop too
+                    return
+                batch = [first]
+                deadline = time.perf_counter() + serving.max_wait_ms / 1000.0
+                while len(batch) < serving.max_batch:
+                    left = deadline - time.perf_counter()
+                    try:
+                        nxt = waiting.get(timeout=left) if left > 0 else waiting.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        waiting.put(None)
+                        break
+                    batch.append(nxt)
+            try:
+                if len(batch) == 1 and batch_query is None:
+                    query(batch[0] % n_available)
+                else:
+                    serve_batch([j % n_available for j in batch])
+            except BaseException as exc:  # noqa: BLE001 (re-raised on the caller's thread)
+                failure.append(exc)
+                return
+            done = time.perf_counter() - start
+            for j in batch:
+                latencies[j] = done - arrivals[j]
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(serving.workers)]
+    for t in threads:
+        t.start()
     for j, arrival in enumerate(arrivals):
         wait = arrival - (time.perf_counter() - start)
         if wait > 0:
             time.sleep(wait)
-        query(j % n_available)
-        latencies[j] = (time.perf_counter() - start) - arrival
+        waiting.put(j)
+        if failure:
+            break
+    waiting.put(None)
+    for t in threads:
+        t.join()
+    if failure:
+        raise failure[0]
     return latencies
+
+
+def multistream(query: Callable[[int], object], n_available: int, per_sample: int, samples: int,
+                serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None,
+                interval_ms: float | None = None) -> dict[str, Any]:
+    """MLPerf's MultiStream: a sample of ``per_sample`` queries issued at once (a page of
+    recommendations, a feed's slots), the next when the last has completed or, with
+    ``interval_ms``, at the next tick of that interval; a sample's latency is from its issue to
+    its last query's completion, and the figure is its p99 over ``samples`` samples. The
+    sample's queries are served by ``serving.workers`` threads (a batch function serves them
+    in one call when ``serving.max_batch`` holds the sample)."""
+    import concurrent.futures
+
+    times = np.empty(samples, dtype=np.float64)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=serving.workers) if serving.workers > 1 else None
+    try:
+        with load_watch() as load:
+            start = time.perf_counter()
+            for k in range(samples):
+                if interval_ms:
+                    wait = k * interval_ms / 1000.0 - (time.perf_counter() - start)
+                    if wait > 0:
+                        time.sleep(wait)
+                issued = time.perf_counter()
+                rows = [(k * per_sample + q) % n_available for q in range(per_sample)]
+                if batch_query is not None and serving.max_batch >= per_sample:
+                    batch_query(rows)
+                elif pool is not None:
+                    list(pool.map(query, rows))
+                else:
+                    for r in rows:
+                        query(r)
+                times[k] = time.perf_counter() - issued
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return {"scenario": "multistream", "queries_per_sample": int(per_sample), "samples": int(samples),
+            "interval_ms": interval_ms, "serving": serving.describe(), **percentiles_ms(times), "load": load}
 
 
 def probe_seconds(rate: float, seconds: float, min_queries: int) -> float:
@@ -195,7 +318,8 @@ def probe_seconds(rate: float, seconds: float, min_queries: int) -> float:
 
 
 def server(query: Callable[[int], object], n_available: int, single: dict[str, Any], bound_ms: float,
-           seconds: float, seed: int, steps: int = 6, min_queries: int = 0, repeats: int = 1) -> dict[str, Any]:
+           seconds: float, seed: int, steps: int = 6, min_queries: int = 0, repeats: int = 1,
+           serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None) -> dict[str, Any]:
     """The largest Poisson arrival rate whose p99 latency stays within ``bound_ms`` in each of
     ``repeats`` probes.
 
@@ -204,13 +328,17 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
     least ``seconds`` of real time and ``min_queries`` queries (MLPerf's server minimum: 600 s
     and 270,336 queries) at one rate with its own seeded arrivals; a rate passes only if every
     one of its ``repeats`` probes does, so a rate near saturation that passes once by luck is not
-    reported. ``steps`` bisections on a log scale follow a probe at a quarter of saturation."""
+    reported. ``steps`` bisections on a log scale follow a probe at a quarter of saturation.
+    With ``serving`` (workers, dynamic batching) the saturating rate the search starts from is the
+    single-stream one times the workers times the batch (an upper bound: the cores are shared)."""
     out: dict[str, Any] = {"scenario": "server", "p99_bound_ms": bound_ms, "seconds_per_rate": seconds,
                            "min_queries_per_probe": int(min_queries), "repeats": int(repeats), "probes": []}
+    if serving != Serving():
+        out["serving"] = serving.describe()
     if single.get("p99_ms", float("inf")) > bound_ms:
         out.update({"max_rate_qps": 0.0, "note": "single-stream p99 already exceeds the bound"})
         return out
-    saturate = 1000.0 / max(single["mean_ms"], 1e-3)
+    saturate = 1000.0 / max(single["mean_ms"], 1e-3) * serving.workers * serving.max_batch
     good, bad = None, saturate
     rate = 0.25 * saturate
     with load_watch() as load:
@@ -218,7 +346,7 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
             passed = True
             for r in range(max(1, repeats)):
                 arrivals = poisson_arrivals(rate, probe_seconds(rate, seconds, min_queries), seed + step + 1000 * r)
-                lat = replay(query, n_available, arrivals)
+                lat = replay(query, n_available, arrivals, serving, batch_query)
                 p99 = float(np.percentile(lat * 1000.0, 99))
                 out["probes"].append({"rate_qps": round(rate, 3), "repeat": r, "queries": int(len(lat)), "p99_ms": p99})
                 if p99 > bound_ms:
@@ -238,10 +366,14 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
     return out
 
 
-def measure_latency(query_at: Callable[[int], object], n_total: int, settings: Any) -> dict[str, Any]:
+def measure_latency(query_at: Callable[[int], object], n_total: int, settings: Any,
+                    batch_at: Callable[[list[int]], object] | None = None) -> dict[str, Any]:
     """The per-query scenarios of a task: single-stream over ``settings.latency_queries``
     queries spread evenly over the task and, when ``settings.server_p99_ms`` is set, the
-    server scenario over the same queries. Returns the timing entries to add."""
+    server scenario over the same queries (``settings.multistream``: MultiStream too), served
+    as ``settings`` says (workers, dynamic batching). ``batch_at(rows)`` serves several queries
+    in one call where the kind can (an encoder encodes them as one batch); without it a batch is
+    served query by query, and the record says so. Returns the timing entries to add."""
     nq = min(settings.latency_queries, n_total)
     if not nq:
         return {"latency": {}}
@@ -250,9 +382,19 @@ def measure_latency(query_at: Callable[[int], object], n_total: int, settings: A
     def query(i: int) -> object:
         return query_at(int(picks[i % nq]))
 
+    batch = (lambda rows: batch_at([int(picks[i % nq]) for i in rows])) if batch_at is not None else None
+    serving = Serving(int(getattr(settings, "server_workers", 1)), int(getattr(settings, "max_batch", 1)),
+                      float(getattr(settings, "max_wait_ms", 0.0)))
     out: dict[str, Any] = {"latency": single_stream(query, nq)}
     if settings.server_p99_ms:
         out["server"] = server(query, nq, out["latency"], float(settings.server_p99_ms),
                                float(settings.server_seconds), settings.seed,
-                               min_queries=int(settings.server_min_queries), repeats=int(settings.server_repeats))
+                               min_queries=int(settings.server_min_queries), repeats=int(settings.server_repeats),
+                               serving=serving, batch_query=batch)
+        if serving.max_batch > 1:
+            out["server"]["batched_by"] = "the kind's batch path" if batch is not None else "query by query (no batch path)"
+    if getattr(settings, "multistream", 0):
+        out["multistream"] = multistream(query, nq, int(settings.multistream), nq, serving, batch)
+        out["multistream"]["batched_by"] = ("the kind's batch path" if batch is not None and serving.max_batch > 1
+                                            else "query by query")
     return out

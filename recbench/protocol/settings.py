@@ -50,6 +50,13 @@ class EvalSettings:
     # sequences: whether a user's history items are left out of the ranking ("excluded", our rule)
     # or ranked like any other item ("kept": the rule of RecBole's, UniSRec's and Recformer's code)
     seen_items: str = "excluded"
+    # serving concurrency (scenarios.Serving): worker threads of the server and MultiStream
+    # scenarios, and a dynamic batcher (at most max_batch queries, waiting up to max_wait_ms)
+    server_workers: int = 1
+    max_batch: int = 1
+    max_wait_ms: float = 0.0
+    # MLPerf's MultiStream: samples of this many queries issued at once (0: off), p99 of a sample
+    multistream: int = 0
 
 
 # settings added after records were written, with the value they had before: part of a cell's
@@ -57,7 +64,8 @@ class EvalSettings:
 UNKEYED_WHEN_DEFAULT = {"threads": None, "index": "flat", "offline_batches": (1, 8, 32, 128), "offline_texts": 256,
                         "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1,
                         "rerank": None, "rerank_depth": 100, "max_queries": None, "cutoffs": None,
-                        "fuse": None, "seen_items": "excluded"}
+                        "fuse": None, "seen_items": "excluded", "server_workers": 1, "max_batch": 1,
+                        "max_wait_ms": 0.0, "multistream": 0}
 # the server scenario's own settings key a cell only where the scenario runs (--server-p99-ms)
 SERVER_SETTINGS = ("server_seconds", "server_min_queries", "server_repeats")
 

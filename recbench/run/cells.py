@@ -377,6 +377,15 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
                                                                         EvalSettings.server_min_queries,
                                                                         EvalSettings.server_repeats):
         raise CellError("--server-seconds, --server-min-queries and --server-repeats apply with --server-p99-ms only")
+    if settings.server_workers < 1 or settings.max_batch < 1 or settings.max_wait_ms < 0 or settings.multistream < 0:
+        raise CellError("--server-workers and --max-batch must be at least 1, --max-wait-ms and --multistream "
+                        "not negative")
+    concurrent = (settings.server_workers, settings.max_batch, settings.max_wait_ms) != (1, 1, 0.0)
+    if concurrent and settings.server_p99_ms is None and not settings.multistream:
+        raise CellError("--server-workers, --max-batch and --max-wait-ms apply to the server scenario "
+                        "(--server-p99-ms) or MultiStream (--multistream)")
+    if settings.max_wait_ms > 0 and settings.max_batch == 1:
+        raise CellError("--max-wait-ms applies with --max-batch above 1 (a batcher waits to fill a batch)")
 
 
 def check_export(fmt: str, kind: str) -> None:

@@ -196,7 +196,10 @@ def serving_variant(settings: EvalSettings) -> dict[str, Any]:
             **({"index": settings.index} if settings.index != "flat" else {}),
             **({"rerank": f"{reranker_label(settings.rerank)}@{settings.rerank_depth}"} if settings.rerank else {}),
             **({"fuse": fusion_label(settings.fuse)} if settings.fuse else {}),
-            **({"max_queries": settings.max_queries} if settings.max_queries is not None else {})}
+            **({"max_queries": settings.max_queries} if settings.max_queries is not None else {}),
+            **({"workers": settings.server_workers} if settings.server_workers != 1 else {}),
+            **({"batch": f"{settings.max_batch}/{settings.max_wait_ms:g}ms"} if settings.max_batch != 1 else {}),
+            **({"multistream": settings.multistream} if settings.multistream else {})}
 
 
 def fusion_label(spec: str) -> str:

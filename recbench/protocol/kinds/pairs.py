@@ -70,6 +70,7 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
     timing["fit_seconds"] = fit_sw.seconds
 
     warm = distinct_list[: settings.warmup_texts]
+    batch_path: list[Callable[[list[int]], object]] = []  # how a server serves several pairs in one call
 
     def late_interaction() -> tuple[np.ndarray, Callable[[int], float], bool]:
         from recbench.protocol.late_interaction import symmetric_maxsim, token_bytes_per_item
@@ -101,6 +102,11 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
             e = encode_query(model, [task.texts_a[j], task.texts_b[j]])
             return float(cosine_rows(e[:1], e[1:])[0])
 
+        def some_queries(rows: list[int]) -> np.ndarray:  # a server's batch: every text in one encode call
+            e = encode_query(model, [t for j in rows for t in (task.texts_a[j], task.texts_b[j])])
+            return cosine_rows(e[0::2], e[1::2])
+
+        batch_path.append(some_queries)
         return cosine_rows(emb[inverse[:n]], emb[inverse[n:]]).astype(np.float64), one_query, True
 
     def joint() -> tuple[np.ndarray, Callable[[int], float], bool]:
@@ -114,6 +120,7 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
             timing["stored_bytes_per_text"] = int(model.stored_bytes_per_text)
         if scores.shape != (n,):
             raise EvaluationError(f"model {model.name!r} returned {scores.shape} pair scores for {n} pairs")
+        batch_path.append(lambda rows: model.score_pairs([task.texts_a[j] for j in rows], [task.texts_b[j] for j in rows]))
         return scores, lambda j: float(model.score_pairs([task.texts_a[j]], [task.texts_b[j]])[0]), False
 
     pred, one_query, offline = dispatch(model, {"pair_scorer": joint, "token_encoder": late_interaction,
@@ -167,7 +174,7 @@ def evaluate_pairs(model: Encoder, task: PairsTask, settings: EvalSettings) -> E
                 (metrics if agg == "mean" else wmeans)[f"{which}_{agg}"] = estimate
 
     # --- per-query latency: encode one pair and score it ---------------------------------
-    timing.update(measure_latency(one_query, n, settings))
+    timing.update(measure_latency(one_query, n, settings, batch_path[0] if batch_path else None))
     if offline:  # the offline scenario's batch throughput: encoders only
         timing.update(offline_timing(model, distinct_list, settings))
     return EvalResult(
