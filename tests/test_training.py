@@ -148,8 +148,17 @@ def test_the_recipe_is_an_option_of_the_sequence_models_and_keys_only_when_set()
     sasrec, recbole = baselines.get("gru4rec")(), baselines.get("gru4rec")(recipe="recbole")
     assert "recipe" not in sasrec.params and recbole.params["recipe"] == "recbole"
     assert recbole.lr_schedule == "constant" and recbole.patience == 10 and recbole.clip_norm == 0.0
-    recbole.sequences = [np.arange(3)] * 1000
-    assert recbole.validate_every == 1000 // 256 and sasrec.validate_every is None
+    task = type("T", (), {"item_ids": np.arange(50), "cold_items": None, "targets": np.array([4, 9, 7]),
+                          "past_of": lambda self, i: [np.arange(4), np.arange(5, 9), np.arange(3)][i],
+                          "__len__": lambda self: 3, "name": "t"})()
+    recbole.batch = 2
+    recbole.prepare_training(task, 0)  # sequences of 5, 5 and 4 items: 4 + 4 + 3 prefix samples
+    assert len(recbole.samples) == 11 and recbole.validate_every == 11 // 2 and sasrec.validate_every is None
+    batch = next(recbole.training_batches(np.random.default_rng(0)))
+    assert len(batch) == 2 and all(len(s) >= 2 for s in batch)
+    loss, n, _ = recbole.training_loss(batch)
+    assert n == 2 and torch.isfinite(loss)
+    assert "samples" not in baselines.get("bert4rec")(recipe="recbole").params  # a cloze model keeps its batches
     with pytest.raises(ValueError, match="recipe 'keras' is not one of recbench, recbole"):
         baselines.get("bert4rec")(recipe="keras")
 

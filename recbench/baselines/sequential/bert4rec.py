@@ -30,6 +30,7 @@ class BERT4Rec(SASRec):
     version = "1"
     default_budget = "1200steps"
     tune_space = {"lr": "log:1e-4:1e-2", "dropout": "float:0.0:0.5", "mask_ratio": "float:0.1:0.6"}  # recbench tune's default search
+    prefix_samples = False  # a cloze model masks whole sequences: recipe=recbole changes its loop only
 
     def __init__(self, arg: str | None = None, hidden: int = 64, layers: int = 2, heads: int = 2, inner: int = 256,
                  dropout: float = 0.2, max_length: int = 50, batch: int = 256, lr: float = 1e-3,

@@ -41,11 +41,13 @@ def left_padded(rows: list[np.ndarray], width: int) -> torch.Tensor:
 
 
 # How a sequence model trains, beside the harness's loop: ``recbench`` (AdamW, cosine decay,
-# gradients clipped at 1, the best of the cell's validations over a fixed step budget) or
-# ``recbole`` (RecBole 1.2.1's trainer: the learning rate constant, no clipping, a validation every
-# epoch and early stopping after 10 without improvement; the step budget is then a cap). The
-# recipe of the library the papers' rows come from, so that a gap to RecBole's figure is the
-# model's and not the schedule's (issue 38).
+# gradients clipped at 1, the best of the cell's validations over a fixed step budget; a batch
+# holds whole sequences, every position predicting its next item) or ``recbole`` (RecBole 1.2.1's
+# trainer: the learning rate constant, no clipping, a validation every epoch and early stopping
+# after 10 without improvement, the step budget then a cap; and RecBole's data: every prefix of a
+# sequence a sample of its own, the loss at its last item only, so an epoch takes as many steps
+# as RecBole's). The recipe of the library the papers' rows come from, so that a gap to RecBole's
+# figure is the model's and not the schedule's (issue 38).
 RECIPES: dict[str, dict[str, Any]] = {
     "recbench": {},
     "recbole": {"lr_schedule": "constant", "clip_norm": 0.0, "patience": 10},
@@ -88,18 +90,28 @@ class SASRec:
                 "lr": self.learning_rate, "loss": "full-catalog cross-entropy", "inputs": "item ids only",
                 **self.recipe_params}
 
+    prefix_samples = True  # recipe=recbole trains on RecBole's prefix samples (a cloze model does not)
+
     @property
     def recipe_params(self) -> dict[str, Any]:
         """The recipe in ``params`` (and so in the checkpoint key) only when it is not the default,
         so that the keys of every earlier cell stay what they were."""
-        return {} if self.recipe == "recbench" else {"recipe": self.recipe}
+        if self.recipe == "recbench":
+            return {}
+        return {"recipe": self.recipe, **({"samples": "every prefix, the loss at its last item"}
+                                          if self.prefix_samples else {})}
+
+    @property
+    def uses_prefix_samples(self) -> bool:
+        return self.recipe == "recbole" and self.prefix_samples
 
     @property
     def validate_every(self) -> int | None:
-        """RecBole's recipe validates once an epoch: every pass over the training sequences."""
+        """RecBole's recipe validates once an epoch: every pass over the training samples."""
         if self.recipe != "recbole" or not getattr(self, "sequences", None):
             return None
-        return max(1, len(self.sequences) // min(self.batch, len(self.sequences)))
+        n = len(self.samples) if self.uses_prefix_samples else len(self.sequences)
+        return max(1, n // min(self.batch, n))
 
     @property
     def n_parameters(self) -> int | None:
@@ -126,15 +138,24 @@ class SASRec:
             raise ValueError(f"{train_task.name}: no training sequence")
         cold = getattr(train_task, "cold_items", None)  # the cold-item protocol: out of the loss too
         self.cold_rows = torch.from_numpy(np.asarray(cold, dtype=bool)) if cold is not None and cold.any() else None
+        # RecBole's samples: (sequence, end) for every item with at least one before it
+        self.samples = (np.array([(u, e) for u, seq in enumerate(self.sequences) for e in range(1, len(seq))],
+                                 dtype=np.int64).reshape(-1, 2) if self.uses_prefix_samples else None)
         return self._build(len(train_task.item_ids), seed)
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
-        for rows in shuffled_batches(len(self.sequences), self.batch, rng):
-            yield [self.sequences[i][-(self.max_length + 1):] for i in rows]
+        if self.samples is not None:
+            for rows in shuffled_batches(len(self.samples), self.batch, rng):
+                yield [self.sequences[u][max(0, e - self.max_length):e + 1] for u, e in self.samples[rows]]
+        else:
+            for rows in shuffled_batches(len(self.sequences), self.batch, rng):
+                yield [self.sequences[i][-(self.max_length + 1):] for i in rows]
 
     def training_loss(self, batch: list[np.ndarray]) -> tuple[torch.Tensor, int, int]:
         inputs = left_padded([s[:-1] for s in batch], self.max_length)
         labels = left_padded([s[1:] for s in batch], self.max_length) - 1  # -1 where padded
+        if getattr(self, "samples", None) is not None:  # a prefix sample predicts its last item only
+            labels[:, :-1] = -1
         logits = self.net.catalog_logits(self.net(inputs))[labels >= 0]
         if self.cold_rows is not None:  # a cold item is no negative either: its embedding stays untrained
             logits = logits.masked_fill(self.cold_rows.to(logits.device), float("-inf"))
