@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -133,3 +133,29 @@ def fused_one(ones: list[Callable[[int], np.ndarray]], weights: list[float], spe
         return fused_candidates(parts, weights, spec, np.array([0, len(parts[0])]))
 
     return one
+
+
+def score_fused_models(settings: Any, score: Callable[[Any, dict, dict], tuple], first: tuple,
+                       timing: dict[str, Any], details: dict[str, Any]) -> tuple[FusionSpec, list[tuple], list[float]]:
+    """What every kind's ``--fuse`` shares: the spec, and each fused model built as given and
+    scored by the kind's dispatch (``score(model, timing, details)``), beside the run's own
+    ``first`` parts, with their weights. Each fused model's details and fit time go under
+    ``details["fusion"]``; what serving stores per item adds up in ``timing``."""
+    from recbench.protocol.registry import build_model
+
+    spec = parse_fusion(settings.fuse)
+    parts, weights = [first], [1.0]
+    fused: dict[str, Any] = {"method": spec.method, "k": spec.k, "depth": spec.depth, "models": {}}
+    for name, weight in spec.others:
+        own_timing: dict[str, Any] = {"batch_size": settings.batch_size}
+        own_details: dict[str, Any] = {}
+        parts.append(score(build_model(name), own_timing, own_details))
+        weights.append(weight)
+        fused["models"][name] = {"weight": weight, **({"fit_seconds": own_timing["fit_seconds"]}
+                                                      if "fit_seconds" in own_timing else {}), **own_details}
+        for key in ("stored_bytes_per_item", "index_bytes_per_item"):
+            if key in own_timing:
+                timing[key] = timing.get(key, 0) + own_timing[key]
+    details["fusion"] = fused
+    return spec, parts, weights
+

@@ -193,21 +193,12 @@ def fuse_impressions(settings: EvalSettings, scoring: Callable, scores: np.ndarr
                      offsets: np.ndarray, details: dict[str, Any]) -> tuple[np.ndarray, Callable]:
     """``--fuse`` on impressions: each fused model scores every candidate; ranks within each
     impression are fused by reciprocal rank, in quality and in the served impression alike."""
-    from recbench.protocol.fusion import fused_candidates, fused_one, parse_fusion
-    from recbench.protocol.registry import build_model
+    from recbench.protocol.fusion import fused_candidates, fused_one, score_fused_models
 
-    spec = parse_fusion(settings.fuse)
-    parts, ones, weights = [scores], [one], [1.0]
-    fused: dict[str, Any] = {"method": spec.method, "k": spec.k, "depth": spec.depth, "models": {}}
-    for name, weight in spec.others:
-        own_details: dict[str, Any] = {}
-        part, part_one = scoring(build_model(name), {"batch_size": settings.batch_size}, own_details, {})
-        parts.append(part)
-        ones.append(part_one)
-        weights.append(weight)
-        fused["models"][name] = {"weight": weight, **own_details}
-    details["fusion"] = fused
-    return fused_candidates(parts, weights, spec, offsets), fused_one(ones, weights, spec)
+    spec, parts, weights = score_fused_models(settings, lambda model, timing, own: scoring(model, timing, own, {}),
+                                              (scores, one), {}, details)
+    return (fused_candidates([p for p, _ in parts], weights, spec, offsets),
+            fused_one([o for _, o in parts], weights, spec))
 
 
 def candidate_ranks(scores: np.ndarray) -> np.ndarray:

@@ -232,25 +232,11 @@ def with_fusion(settings: EvalSettings, scoring: Callable[[Any, dict, dict], tup
     fit time go under ``details["fusion"]``; what serving stores per item adds up."""
     if not settings.fuse:
         return first
-    from recbench.protocol.fusion import fused_block, fused_top, parse_fusion
-    from recbench.protocol.registry import build_model
+    from recbench.protocol.fusion import fused_block, fused_top, score_fused_models
 
-    spec = parse_fusion(settings.fuse)
-    blocks, tops, weights = [first[0]], [first[1]], [1.0]
-    fused: dict[str, Any] = {"method": spec.method, "k": spec.k, "depth": spec.depth, "models": {}}
-    for name, weight in spec.others:
-        own_timing: dict[str, Any] = {"batch_size": settings.batch_size}
-        own_details: dict[str, Any] = {}
-        block, top = scoring(build_model(name), own_timing, own_details)
-        blocks.append(block)
-        tops.append(top)
-        weights.append(weight)
-        fused["models"][name] = {"weight": weight, "fit_seconds": own_timing.get("fit_seconds"), **own_details}
-        for key in ("stored_bytes_per_item", "index_bytes_per_item"):
-            if key in own_timing:
-                timing[key] = timing.get(key, 0) + own_timing[key]
-    details["fusion"] = fused
-    return fused_block(blocks, weights, spec, excluded, excluded_offsets), fused_top(tops, weights, spec)
+    spec, parts, weights = score_fused_models(settings, scoring, first, timing, details)
+    return (fused_block([b for b, _ in parts], weights, spec, excluded, excluded_offsets),
+            fused_top([t for _, t in parts], weights, spec))
 
 
 def cutoffs_of(settings: EvalSettings, own: tuple[int, ...]) -> list[int]:
