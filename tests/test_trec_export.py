@@ -86,3 +86,26 @@ def test_an_id_with_white_space_is_refused_naming_it(tmp_path):
 
     with pytest.raises(EvaluationError, match="'item 7'"):
         write_trec(tmp_path, [("q1", "item 7", 0.5)], [("q1", "item 7", 1)])
+
+
+def test_ranked_lists_keep_each_rows_top_in_score_then_catalog_order():
+    """The vectorised top-``depth`` gather against a plain per-row sort: ties broken by catalog
+    order, excluded (-inf) items never listed, short rows padded with -1 / NaN."""
+    import numpy as np
+
+    from recbench.protocol.trec import RankedLists
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m, depth = int(rng.integers(1, 15)), int(rng.integers(1, 25)), int(rng.integers(1, 30))
+        scores = rng.integers(0, 4, size=(n, m)).astype(float)  # many ties
+        scores[rng.random((n, m)) < 0.3] = -np.inf
+        lists = RankedLists(depth)
+        lists.add(scores)
+        items, values = lists.result()
+        for r, row in enumerate(scores):
+            finite = [j for j in range(m) if np.isfinite(row[j])]
+            expected = sorted(finite, key=lambda j: (-row[j], j))[:min(depth, m)]
+            assert items[r, :len(expected)].tolist() == expected
+            assert (items[r, len(expected):] == -1).all() and np.isnan(values[r, len(expected):]).all()
+            assert values[r, :len(expected)].tolist() == [row[j] for j in expected]

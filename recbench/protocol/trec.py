@@ -42,12 +42,18 @@ class RankedLists:
         depth = min(self.depth, scores.shape[1])
         items = np.full((len(scores), depth), -1, dtype=np.int64)
         values = np.full((len(scores), depth), np.nan)
-        if depth:
+        if depth and len(scores):
             kth = -np.partition(-scores, depth - 1, axis=1)[:, depth - 1]
-            for r, row in enumerate(scores):
-                keep = np.flatnonzero((row >= kth[r]) & np.isfinite(row))
-                keep = keep[np.argsort(-row[keep], kind="stable")][:depth]
-                items[r, :len(keep)], values[r, :len(keep)] = keep, row[keep]
+            # every item at or above its row's k-th score (the tied ones at it included), sorted
+            # by row, then score descending, then catalog order; the first ``depth`` of a row kept
+            rows, cols = np.nonzero((scores >= kth[:, None]) & np.isfinite(scores))
+            vals = scores[rows, cols]
+            order = np.lexsort((cols, -vals, rows))
+            rows, cols, vals = rows[order], cols[order], vals[order]
+            starts = np.searchsorted(rows, np.arange(len(scores)))
+            pos = np.arange(len(rows)) - starts[rows]
+            keep = pos < depth
+            items[rows[keep], pos[keep]], values[rows[keep], pos[keep]] = cols[keep], vals[keep]
         self.items.append(items)
         self.scores.append(values)
 
