@@ -40,7 +40,8 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                       server_min_queries: int, server_repeats: int, server_mlperf: bool, train_budget: str | None,
                       train_seed: int, train_seeds: str | None, cutoffs: str | None = None,
                       fuse: str | None = None, seen_items: str = "excluded", server_workers: int = 1,
-                      max_batch: int = 1, max_wait_ms: float = 0.0, multistream: int = 0) -> Matrix:
+                      max_batch: int = 1, max_wait_ms: float = 0.0, multistream: int = 0,
+                      device: str = "cpu") -> Matrix:
     """The grid the flags ask for, as data: the same :class:`Matrix` a suite's ``[[matrix]]`` declares."""
     try:
         depths = [int(d) for d in split_list(rerank_depth)]
@@ -54,7 +55,7 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                 "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries,
                 "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None, "fuse": fuse,
                 "seen_items": seen_items, "server_workers": server_workers, "max_batch": max_batch,
-                "max_wait_ms": float(max_wait_ms), "multistream": multistream}
+                "max_wait_ms": float(max_wait_ms), "multistream": multistream, "device": device}
     if train_budget:
         Budget.parse(train_budget)  # refused here, naming the flag, before anything resolves
     training = {"seed": train_seed, **({"budget": train_budget} if train_budget else {})}
@@ -116,6 +117,8 @@ def run(
     server_min_queries: int = typer.Option(300, help="server scenario: and at least this many queries per probe"),
     server_repeats: int = typer.Option(2, help="server scenario: a rate passes only if each of this many probes "
                                        "(seeded apart) keeps the p99 bound"),
+    device: str = typer.Option("cpu", help="where the model evaluates: cpu, cuda, cuda:N or mps (torch must see "
+                               "it; timed queries end with the device synchronised; labelled {device=cuda})"),
     server_workers: int = typer.Option(1, help="server and MultiStream scenarios: worker threads serving the "
                                        "queue (labelled {workers=N})"),
     max_batch: int = typer.Option(1, help="server and MultiStream scenarios: a dynamic batcher sends at most this "
@@ -181,7 +184,7 @@ def run(
                                        n_bootstrap, latency_queries, threads, index, rerank, rerank_depth, max_queries,
                                        offline_texts, server_p99_ms, server_seconds, server_min_queries, server_repeats,
                                        server_mlperf, train_budget, train_seed, train_seeds, cutoffs, fuse,
-                                       seen_items, server_workers, max_batch, max_wait_ms, multistream)
+                                       seen_items, server_workers, max_batch, max_wait_ms, multistream, device)
             check_options_taken(matrix)
             cells, unsupported = plan_specs(matrix.specs(), **how)
     except (UnknownNameError, CellError, RuntimeError, ValueError) as exc:

@@ -44,6 +44,10 @@ HOOKS: dict[str, Hook] = {
     "first_stage": Hook((str,), "dense", "token encoders on full ranking: 'dense' (a mean-pooled vector "
                         "search picks what MaxSim re-ranks) or 'tokens' (document tokens near each query token)"),
     "rerank_depth": Hook((int,), 100, "how many first-stage candidates a token encoder re-ranks"),
+    "eval_devices": Hook((tuple,), ("cpu",), "the torch device types it evaluates on (--device); a model "
+                         "listing more moves itself there with to_device(device)"),
+    "to_device": Hook((object,), None, "to_device(device): moves the weights (and what serving keeps) to "
+                      "the evaluation device; called before the evaluation when --device is not cpu"),
     # training
     "learning_rate": Hook(NUMBER, None, "the peak learning rate", trainable_only=True),
     "warmup_steps": Hook((int,), 50, "linear warm-up steps before cosine decay", trainable_only=True),

