@@ -90,9 +90,14 @@ def test_the_cpu_is_the_default_and_keeps_every_key():
 
 @pytest.mark.usefixtures("movable")
 def test_on_a_device_the_model_moves_queries_synchronise_and_the_record_names_the_gpu(fake_cuda, tmp_path):
-    cpu = run_cell("movable", "sts-b", settings=FAST, results_dir=tmp_path).record
+    pairs = tmp_path / "pairs.csv"
+    words = ["apple pie", "green tea", "blue sky", "hot soup", "red wine", "cold beer", "fresh bread", "dark night"]
+    pairs.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{(i * 7) % 5}\n" for i, (a, b) in
+                                               enumerate(zip(words, words[3:] + words[:3]))))
+    dataset = f"pairs:{pairs}"
+    cpu = run_cell("movable", dataset, settings=FAST, results_dir=tmp_path).record
     assert Movable.moved == [] and fake_cuda == []
-    gpu = run_cell("movable", "sts-b", settings=EvalSettings(**{**FAST.__dict__, "device": "cuda"}),
+    gpu = run_cell("movable", dataset, settings=EvalSettings(**{**FAST.__dict__, "device": "cuda"}),
                    results_dir=tmp_path).record
     assert Movable.moved == ["cuda"]
     assert len(fake_cuda) >= FAST.latency_queries  # every timed query waited for the device
