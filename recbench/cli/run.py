@@ -52,7 +52,8 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
                 "index": index, "offline_texts": offline_texts, "server_p99_ms": server_p99_ms,
                 "server_seconds": 600.0 if server_mlperf else server_seconds,
                 "server_min_queries": 270_336 if server_mlperf else server_min_queries,
-                "server_repeats": server_repeats, "rerank": rerank, "max_queries": max_queries,
+                "server_repeats": server_repeats, "server_loadgen": server_mlperf, "rerank": rerank,
+                "max_queries": max_queries,
                 "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None, "fuse": fuse,
                 "seen_items": seen_items, "server_workers": server_workers, "max_batch": max_batch,
                 "max_wait_ms": float(max_wait_ms), "multistream": multistream, "device": device}
@@ -127,7 +128,8 @@ def run(
                                       "first query for more"),
     multistream: int = typer.Option(0, help="MLPerf's MultiStream scenario: samples of this many queries issued "
                                     "at once, p99 of a sample's latency (0: off)"),
-    server_mlperf: bool = typer.Option(False, help="server scenario: MLPerf's minimum per probe (600 s and "
+    server_mlperf: bool = typer.Option(False, help="server and MultiStream scenarios driven by MLPerf's loadgen "
+                                       "(pip install -e '.\\[mlperf]'), with MLPerf's minimum per probe (600 s and "
                                        "270,336 queries; hours per cell)"),
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
     results_dir: Optional[Path] = typer.Option(None, help="where run records are written (default $RECBENCH_RESULTS, "

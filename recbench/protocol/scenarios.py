@@ -24,11 +24,11 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from recbench.protocol.serving_pool import Serving, ServingPool
 from recbench.protocol.stages import collect
 
 BUSY_CORES = 0.25  # other processes' mean CPU use (in cores) above which a timing is flagged busy
@@ -176,23 +176,6 @@ def poisson_arrivals(rate: float, seconds: float, seed: int) -> np.ndarray:
     return t[t < seconds] if (t < seconds).any() else t[:1]
 
 
-@dataclass(frozen=True)
-class Serving:
-    """How the server scenario serves: ``workers`` threads taking queries in arrival order, each
-    query alone or, with ``max_batch`` > 1, in batches a dynamic batcher forms (it waits up to
-    ``max_wait_ms`` after the first query for more, and sends at most ``max_batch``): the usual
-    trade of a GPU server, some latency for throughput. Threads, not processes: torch, ONNX
-    Runtime and faiss release the GIL while they compute, so N workers overlap N queries."""
-
-    workers: int = 1
-    max_batch: int = 1
-    max_wait_ms: float = 0.0
-
-    def describe(self) -> dict[str, Any]:
-        return {"workers": self.workers, "worker_kind": "threads", "max_batch": self.max_batch,
-                "max_wait_ms": self.max_wait_ms}
-
-
 def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray,
            serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None) -> np.ndarray:
     """Serves queries arriving at ``arrivals`` in real time, in arrival order; returns each
@@ -215,62 +198,32 @@ def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarra
 
 def _concurrent_replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray, serving: Serving,
                        batch_query: Callable[[list[int]], object] | None) -> np.ndarray:
-    import queue
-    import threading
-
-    serve_batch = batch_query or (lambda rows: [query(r) for r in rows])
     latencies = np.full(len(arrivals), np.nan, dtype=np.float64)
-    waiting: "queue.Queue[int | None]" = queue.Queue()
     start = time.perf_counter()
-    failure: list[BaseException] = []
-    take = threading.Lock()  # one worker forms a batch at a time: a batch is the queue's head
 
-    def worker() -> None:
-        while True:
-            with take:
-                first = waiting.get()
-                if first is None:
-                    waiting.put(None)  # the others stop too
-                    return
-                batch = [first]
-                deadline = time.perf_counter() + serving.max_wait_ms / 1000.0
-                while len(batch) < serving.max_batch:
-                    left = deadline - time.perf_counter()
-                    try:
-                        nxt = waiting.get(timeout=left) if left > 0 else waiting.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        waiting.put(None)
-                        break
-                    batch.append(nxt)
-            try:
-                if len(batch) == 1 and batch_query is None:
-                    query(batch[0] % n_available)
-                else:
-                    serve_batch([j % n_available for j in batch])
-            except BaseException as exc:  # noqa: BLE001 (re-raised on the caller's thread)
-                failure.append(exc)
-                return
-            done = time.perf_counter() - start
+    def serve(batch: list[int]) -> None:
+        if len(batch) == 1 and batch_query is None:
+            query(batch[0] % n_available)
+        elif batch_query is not None:
+            batch_query([j % n_available for j in batch])
+        else:  # no batch path: a batch served query by query
             for j in batch:
-                latencies[j] = done - arrivals[j]
+                query(j % n_available)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(serving.workers)]
-    for t in threads:
-        t.start()
+    def done(batch: list[int]) -> None:
+        now = time.perf_counter() - start
+        for j in batch:
+            latencies[j] = now - arrivals[j]
+
+    pool = ServingPool(serve, serving, done)
     for j, arrival in enumerate(arrivals):
         wait = arrival - (time.perf_counter() - start)
         if wait > 0:
             time.sleep(wait)
-        waiting.put(j)
-        if failure:
+        if pool.failure:
             break
-    waiting.put(None)
-    for t in threads:
-        t.join()
-    if failure:
-        raise failure[0]
+        pool.put(j)
+    pool.close()
     return latencies
 
 
@@ -319,7 +272,8 @@ def probe_seconds(rate: float, seconds: float, min_queries: int) -> float:
 
 def server(query: Callable[[int], object], n_available: int, single: dict[str, Any], bound_ms: float,
            seconds: float, seed: int, steps: int = 6, min_queries: int = 0, repeats: int = 1,
-           serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None) -> dict[str, Any]:
+           serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None,
+           driver: str = "recbench") -> dict[str, Any]:
     """The largest Poisson arrival rate whose p99 latency stays within ``bound_ms`` in each of
     ``repeats`` probes.
 
@@ -330,9 +284,25 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
     one of its ``repeats`` probes does, so a rate near saturation that passes once by luck is not
     reported. ``steps`` bisections on a log scale follow a probe at a quarter of saturation.
     With ``serving`` (workers, dynamic batching) the saturating rate the search starts from is the
-    single-stream one times the workers times the batch (an upper bound: the cores are shared)."""
+    single-stream one times the workers times the batch (an upper bound: the cores are shared).
+    ``driver`` "loadgen": each probe is MLPerf's loadgen Server scenario at that rate
+    (``loadgen.py``; its own arrival schedule, minimums and early-stopping verdict, recorded
+    per probe); the search is the same."""
     out: dict[str, Any] = {"scenario": "server", "p99_bound_ms": bound_ms, "seconds_per_rate": seconds,
                            "min_queries_per_probe": int(min_queries), "repeats": int(repeats), "probes": []}
+    if driver == "loadgen":
+        from recbench.protocol.loadgen import loadgen_probe
+
+        out["driver"] = "mlperf loadgen"
+
+    def probe(rate: float, probe_seed: int) -> dict[str, Any]:
+        duration = probe_seconds(rate, seconds, min_queries)
+        if driver == "loadgen":
+            return loadgen_probe(query, n_available, rate, bound_ms, duration, min_queries, serving, batch_query,
+                                 probe_seed)
+        lat = replay(query, n_available, poisson_arrivals(rate, duration, probe_seed), serving, batch_query)
+        return {"queries": int(len(lat)), "p99_ms": float(np.percentile(lat * 1000.0, 99))}
+
     if serving != Serving():
         out["serving"] = serving.describe()
     if single.get("p99_ms", float("inf")) > bound_ms:
@@ -345,11 +315,9 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
         for step in range(steps + 1):
             passed = True
             for r in range(max(1, repeats)):
-                arrivals = poisson_arrivals(rate, probe_seconds(rate, seconds, min_queries), seed + step + 1000 * r)
-                lat = replay(query, n_available, arrivals, serving, batch_query)
-                p99 = float(np.percentile(lat * 1000.0, 99))
-                out["probes"].append({"rate_qps": round(rate, 3), "repeat": r, "queries": int(len(lat)), "p99_ms": p99})
-                if p99 > bound_ms:
+                measured = probe(rate, seed + step + 1000 * r)
+                out["probes"].append({"rate_qps": round(rate, 3), "repeat": r, **measured})
+                if measured["p99_ms"] > bound_ms:
                     passed = False
                     break  # one failing probe fails the rate
             if passed:
@@ -402,11 +370,17 @@ def measure_latency(query_at: Callable[[int], object], n_total: int, settings: A
         out["server"] = server(query, nq, out["latency"], float(settings.server_p99_ms),
                                float(settings.server_seconds), settings.seed,
                                min_queries=int(settings.server_min_queries), repeats=int(settings.server_repeats),
-                               serving=serving, batch_query=batch)
+                               serving=serving, batch_query=batch,
+                               driver="loadgen" if getattr(settings, "server_loadgen", False) else "recbench")
         if serving.max_batch > 1:
             out["server"]["batched_by"] = "the kind's batch path" if batch is not None else "query by query (no batch path)"
-    if getattr(settings, "multistream", 0):
+    if getattr(settings, "multistream", 0) and getattr(settings, "server_loadgen", False):
+        from recbench.protocol.loadgen import loadgen_multistream
+
+        out["multistream"] = loadgen_multistream(query, nq, int(settings.multistream), nq, serving, batch)
+    elif getattr(settings, "multistream", 0):
         out["multistream"] = multistream(query, nq, int(settings.multistream), nq, serving, batch)
+    if "multistream" in out:
         out["multistream"]["batched_by"] = ("the kind's batch path" if batch is not None and serving.max_batch > 1
                                             else "query by query")
     return out

@@ -59,6 +59,8 @@ class EvalSettings:
     multistream: int = 0
     # where the model evaluates (devices.py): cpu, cuda, cuda:N, mps
     device: str = "cpu"
+    # the server and MultiStream scenarios driven by MLPerf's loadgen (loadgen.py; --server-mlperf)
+    server_loadgen: bool = False
 
 
 # settings added after records were written, with the value they had before: part of a cell's
@@ -67,7 +69,8 @@ UNKEYED_WHEN_DEFAULT = {"threads": None, "index": "flat", "offline_batches": (1,
                         "server_p99_ms": None, "server_seconds": 5.0, "server_min_queries": 0, "server_repeats": 1,
                         "rerank": None, "rerank_depth": 100, "max_queries": None, "cutoffs": None,
                         "fuse": None, "seen_items": "excluded", "server_workers": 1, "max_batch": 1,
-                        "max_wait_ms": 0.0, "multistream": 0, "device": "cpu"}
+                        "max_wait_ms": 0.0, "multistream": 0, "device": "cpu",
+                        "server_loadgen": False}
 # the server scenario's own settings key a cell only where the scenario runs (--server-p99-ms)
 SERVER_SETTINGS = ("server_seconds", "server_min_queries", "server_repeats")
 

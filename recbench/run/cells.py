@@ -389,6 +389,14 @@ def check_serving(kind: str, settings: EvalSettings, dataset: str) -> None:
     if concurrent and settings.server_p99_ms is None and not settings.multistream:
         raise CellError("--server-workers, --max-batch and --max-wait-ms apply to the server scenario "
                         "(--server-p99-ms) or MultiStream (--multistream)")
+    if settings.server_loadgen:
+        if settings.server_p99_ms is None and not settings.multistream:
+            raise CellError("--server-mlperf drives the server (--server-p99-ms) or MultiStream (--multistream) scenario")
+        import importlib.util
+
+        if importlib.util.find_spec("mlperf_loadgen") is None:
+            raise CellError("--server-mlperf drives the scenarios with MLPerf's loadgen: pip install -e '.[mlperf]' "
+                            "(the mlcommons-loadgen package)")
     if settings.max_wait_ms > 0 and settings.max_batch == 1:
         raise CellError("--max-wait-ms applies with --max-batch above 1 (a batcher waits to fill a batch)")
 
