@@ -57,6 +57,20 @@ def test_a_row_measured_as_throughput_meets_a_queries_per_second_budget():
     assert view["best"] == "slow"
 
 
+def test_a_server_rate_meets_a_p99_budget_only_when_found_under_a_bound_as_tight():
+    """ "best under p99 <= 50 ms at >= 200 queries/s": a row whose server search sustained 300/s
+    at p99 <= 50 ms answers; one that sustained 400/s only at p99 <= 100 ms does not."""
+    f = frame()
+    f["p99_ms"], f["p50_ms"] = 20.0, 10.0  # every row's single stream within 50 ms, 100/s one at a time
+    f["server_bound_ms"] = None
+    f.loc[f["model"] == "mid", ["server_qps", "server_bound_ms"]] = [300.0, 50.0]
+    f.loc[f["model"] == "slow", ["server_qps", "server_bound_ms"]] = [400.0, 100.0]
+    view = budget_view(f, parse_budget("p99=50ms,qps=200")).iloc[0]
+    assert view["best"] == "mid" and view["within"] == 1
+    loose = budget_view(f, parse_budget("p99=100ms,qps=200")).iloc[0]
+    assert loose["best"] == "slow" and loose["within"] == 2
+
+
 def test_a_small_throughput_keeps_two_significant_digits():
     from recbench.report.budget import _num
 
