@@ -23,8 +23,8 @@ def query(i: int) -> None:
 @pytest.mark.integration
 def test_loadgen_and_our_server_search_agree_within_ten_percent():
     single = single_stream(query, 10, warmup=0)
-    ours = server(query, 10, single, bound_ms=50.0, seconds=2.0, seed=0, steps=7)
-    theirs = server(query, 10, single, bound_ms=50.0, seconds=2.0, seed=0, steps=7, driver="loadgen")
+    ours = server(query, 10, single, bound_ms=50.0, seconds=1.5, seed=0, steps=6)
+    theirs = server(query, 10, single, bound_ms=50.0, seconds=1.5, seed=0, steps=6, driver="loadgen")
     assert theirs["driver"] == "mlperf loadgen" and all("loadgen" in p for p in theirs["probes"])
     a, b = ours["max_rate_qps"], theirs["max_rate_qps"]
     assert a > 0 and b > 0 and abs(a - b) / max(a, b) < 0.10, (ours["probes"], theirs["probes"])

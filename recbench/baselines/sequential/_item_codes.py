@@ -18,6 +18,9 @@ Methods (``INDEXINGS``):
   collaborative indexing), ``branching`` clusters a level.
 - ``hybrid``: the first level collaborative, the rest RQ-KMeans of the text vectors (what people
   engage with together, then what the text says).
+- ``rqvae``: TIGER's own semantic IDs: an RQ-VAE (``rqvae.py``) learns an encoder into a small
+  latent space, residual-quantised by ``levels`` code books of ``codes`` entries, and a decoder
+  back, so the codes are trained to reconstruct the text vector rather than fitted by k-means.
 
 The cold-item protocol holds here too: a code book is fitted on the *fit rows* only (the items
 training saw); other items are assigned afterwards (semantic: the nearest centroids; hybrid: the
@@ -35,7 +38,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-INDEXINGS = ("semantic", "random", "sequential", "collaborative", "hybrid")
+INDEXINGS = ("semantic", "random", "sequential", "collaborative", "hybrid", "rqvae")
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,18 @@ class FittedIndexing:
     books: list[np.ndarray]
     centres: np.ndarray | None = None
     centre_codes: np.ndarray | None = None
+    encoder: list[np.ndarray] | None = None  # rqvae: the encoder's weights and biases, alternating
 
     def codes_for(self, vectors: np.ndarray) -> np.ndarray:
         """``(n_items, levels + 1)``: fit rows keep their codes; the others are placed by their
         text where the method reads text; the collision column last."""
         body = self.base.copy()
         others = np.flatnonzero(~self.fit)
-        if len(others) and self.spec.method in ("semantic", "hybrid"):
+        if len(others) and self.spec.method == "rqvae":  # the learned encoder, then its code books
+            from recbench.baselines.sequential.rqvae import encode_numpy
+
+            body[others] = residual_codes(encode_numpy(self.encoder, np.asarray(vectors)[others]), self.books)
+        elif len(others) and self.spec.method in ("semantic", "hybrid"):
             x = np.asarray(vectors, dtype=np.float64)[others]
             if self.spec.method == "hybrid":
                 body[others, 0] = self.centre_codes[_nearest(x, self.centres)]
@@ -132,6 +140,7 @@ class FittedIndexing:
         out.update({f"book{i}": b for i, b in enumerate(self.books)})
         if self.centres is not None:
             out.update(centres=self.centres, centre_codes=self.centre_codes)
+        out.update({f"encoder{i}": w for i, w in enumerate(self.encoder or [])})
         return out
 
     @classmethod
@@ -139,8 +148,9 @@ class FittedIndexing:
         if str(arrays["spec"]) != spec.key:
             raise ValueError(f"indexing state is for {arrays['spec']}, not {spec.key}")
         books = [np.asarray(arrays[f"book{i}"]) for i in range(spec.levels) if f"book{i}" in arrays]
+        encoder = [np.asarray(arrays[f"encoder{i}"]) for i in range(len(arrays)) if f"encoder{i}" in arrays]
         return cls(spec, np.asarray(arrays["fit"], dtype=bool), np.asarray(arrays["base"]), books,
-                   arrays.get("centres"), arrays.get("centre_codes"))
+                   arrays.get("centres"), arrays.get("centre_codes"), encoder or None)
 
 
 def _semantic(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray, **_: object) -> FittedIndexing:
@@ -290,9 +300,16 @@ def _hybrid(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray,
     return FittedIndexing(spec, fit, out, books, centres, labels)
 
 
+def _rqvae(spec: IndexingSpec, vectors: np.ndarray, fit: np.ndarray, **_: object) -> FittedIndexing:
+    from recbench.baselines.sequential.rqvae import encode_numpy, train_rqvae
+
+    encoder, books = train_rqvae(vectors[fit], spec.levels, spec.codes, spec.seed)
+    return FittedIndexing(spec, fit, residual_codes(encode_numpy(encoder, vectors), books), books, encoder=encoder)
+
+
 METHODS: dict[str, Callable[..., FittedIndexing]] = {
     "semantic": _semantic, "random": _random, "sequential": _sequential,
-    "collaborative": _collaborative, "hybrid": _hybrid,
+    "collaborative": _collaborative, "hybrid": _hybrid, "rqvae": _rqvae,
 }
 
 

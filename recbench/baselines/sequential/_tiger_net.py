@@ -11,12 +11,14 @@ from torch.nn import functional as F
 PAD, EOS = 0, 1  # T5's conventions: the decoder starts from the pad token
 
 
-def small_t5(vocab: int, d_model: int, layers: int, heads: int, d_ff: int, dropout: float, seed: int):
-    """A T5 of a few million parameters, from scratch (no pre-trained weights: codes are not words)."""
+def small_t5(vocab: int, d_model: int, layers: int, heads: int, d_ff: int, dropout: float, seed: int,
+             d_kv: int | None = None):
+    """A T5 of a few million parameters, from scratch (no pre-trained weights: codes are not words);
+    ``d_kv`` each head's width (default d_model / heads; TIGER's: 64 with 6 heads of a 128 model)."""
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(seed)
-    config = T5Config(vocab_size=vocab, d_model=d_model, d_kv=d_model // heads, d_ff=d_ff, num_layers=layers,
+    config = T5Config(vocab_size=vocab, d_model=d_model, d_kv=d_kv or d_model // heads, d_ff=d_ff, num_layers=layers,
                       num_decoder_layers=layers, num_heads=heads, dropout_rate=dropout,
                       decoder_start_token_id=PAD, pad_token_id=PAD, eos_token_id=EOS,
                       feed_forward_proj="relu", tie_word_embeddings=True)

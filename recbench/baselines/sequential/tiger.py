@@ -14,6 +14,10 @@ busy core), the last 20 items of the history (TIGER's setting), beam 20. Trainin
 next item to generate (teacher-forced cross-entropy over its tokens); AdamW at 1e-3, batch 256.
 Each level's codes get their own tokens (level l, code c), so a token says where it stands.
 
+TIGER's own shape (for a GPU, or a long resumable CPU run): ``-o d_model=128 -o layers=4 -o heads=6
+-o d_kv=64 -o d_ff=1024 -o dropout=0.1 -o indexing=rqvae`` (3 levels of 256 codes and the collision
+level; ``indexing=semantic`` gives RQ-KMeans codes beside it).
+
 The cold-item protocol: the code books are fitted on the items training sees; a cold item gets
 its codes from its text at serving and sits in the trie, so the model can generate it when its
 prefixes are ones training taught (semantic indexing) and cannot in any meaningful way when its
@@ -56,7 +60,8 @@ class TIGER:
     def __init__(self, arg: str | None = None, indexing: str = "semantic", levels: int = 3, codes: int = 256,
                  branching: int = 16, indexing_seed: int = 0, d_model: int = 64, layers: int = 2, heads: int = 2,
                  d_ff: int = 256, dropout: float = 0.1, history: int = 20, beam: int = 20, batch: int = 256,
-                 lr: float = 1e-3, validation_queries: int = 1000) -> None:
+                 lr: float = 1e-3, validation_queries: int = 1000, d_kv: int | None = None) -> None:
+        self.d_kv = None if d_kv is None else int(d_kv)
         self.spec = IndexingSpec(method=str(indexing), levels=int(levels), codes=int(codes),
                                  branching=int(branching), seed=int(indexing_seed))
         self.d_model, self.layers, self.heads, self.d_ff = int(d_model), int(layers), int(heads), int(d_ff)
@@ -77,7 +82,7 @@ class TIGER:
                 "layers": self.layers, "heads": self.heads, "d_ff": self.d_ff, "dropout": self.dropout,
                 "history": self.history, "beam": self.beam, "batch": self.batch, "lr": self.learning_rate,
                 "loss": "next item's code tokens, teacher-forced cross-entropy",
-                "inputs": "the history's item code tokens"}
+                "inputs": "the history's item code tokens", **({"d_kv": self.d_kv} if self.d_kv else {})}
 
     @property
     def n_parameters(self) -> int | None:
@@ -147,7 +152,7 @@ class TIGER:
 
     def _build(self, n_items: int, seed: int) -> Any:
         self.n_items = n_items
-        self.net = small_t5(self.vocab, self.d_model, self.layers, self.heads, self.d_ff, self.dropout, seed)
+        self.net = small_t5(self.vocab, self.d_model, self.layers, self.heads, self.d_ff, self.dropout, seed, self.d_kv)
         return self.net
 
     def training_batches(self, rng: np.random.Generator) -> Iterator[list[tuple[np.ndarray, int]]]:
