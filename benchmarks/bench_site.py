@@ -30,7 +30,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from recbench.report.site.build import build_site
-    from test_site import serve_folder
+    from test_site import serve_folder, slow_line
 
     chromium = next(p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).is_file())
     site = Path(tempfile.mkdtemp()) / "site"
@@ -58,12 +58,7 @@ def main() -> None:
                 rows.append((rel, sum(sizes), len(urls), len(remote), violations))
                 page.close()
             heaviest = max(rows, key=lambda r: r[1])[0]
-            context = browser.new_context()
-            page = context.new_page()
-            cdp = context.new_cdp_session(page)
-            cdp.send("Network.enable")
-            cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
-                                                          "downloadThroughput": 1.6e6 / 8, "uploadThroughput": 0.75e6 / 8})
+            context, page = slow_line(browser)
             start = time.perf_counter()
             page.goto(base + heaviest, wait_until="commit")
             page.wait_for_selector("table tbody tr", timeout=60_000)

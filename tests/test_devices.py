@@ -6,7 +6,6 @@ path runs with torch's CUDA queries stood in for, and a model that stays on the 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,31 +14,20 @@ from recbench.protocol.registry import baselines
 from recbench.protocol.settings import EvalSettings
 from recbench.run.cells import Cell, CellError
 from recbench.run.runner import run_cell
+from tests.toy_plugin_models import LetterCounts
 
 FAST = EvalSettings(n_bootstrap=20, latency_queries=5, progress=False, use_cache=False, offline_texts=0)
 
 
-class Movable:
-    """A bag-of-characters encoder that says it evaluates on CUDA and records where it is sent."""
+class Movable(LetterCounts):
+    """The plugin tests' bag of letters, saying it evaluates on CUDA and recording where it is sent."""
 
     name = "movable"
-    params: dict = {}
     eval_devices = ("cpu", "cuda")
     moved: list[str] = []
 
-    def __init__(self, arg=None):
-        pass
-
     def to_device(self, device: str) -> None:
         Movable.moved.append(device)
-
-    def encode(self, texts, batch_size=32):
-        out = np.zeros((len(texts), 26), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for ch in t.lower():
-                if "a" <= ch <= "z":
-                    out[i, ord(ch) - 97] += 1
-        return out + 1e-3
 
 
 @pytest.fixture

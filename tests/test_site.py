@@ -318,6 +318,17 @@ def serve_folder(folder: Path):
     return f"http://127.0.0.1:{server.server_address[1]}/", server
 
 
+def slow_line(browser):
+    """A browser context on a 1.6 Mbit/s line with 40 ms latency (Chromium's network emulation)."""
+    context = browser.new_context()
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
+                                                  "downloadThroughput": 1.6e6 / 8, "uploadThroughput": 0.75e6 / 8})
+    return context, page
+
+
 def test_the_first_table_shows_within_two_seconds_on_a_slow_line(browser, site):
     """Served over HTTP on a 1.6 Mbit/s line (Chromium's network emulation): the largest dataset
     page shows its first table row in under 2 s, the plotting library still arriving; the
@@ -325,12 +336,7 @@ def test_the_first_table_shows_within_two_seconds_on_a_slow_line(browser, site):
     base, server = serve_folder(site)
     try:
         largest = max((site / "datasets").glob("*.html"), key=lambda p: p.stat().st_size)
-        context = browser.new_context()
-        page = context.new_page()
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
-                                                      "downloadThroughput": 1.6e6 / 8, "uploadThroughput": 0.75e6 / 8})
+        context, page = slow_line(browser)
         sizes: list[int] = []
         page.on("response", lambda r: sizes.append(len(r.body())) if r.ok else None)
         import time
