@@ -11,10 +11,10 @@ from recbench.baselines.sequential._item_codes import (INDEXINGS, FittedIndexing
 
 @pytest.fixture(autouse=True)
 def quick_rqvae(monkeypatch):
-    """The RQ-VAE trains 60 steps here, not 3,000: the catalogs are 120 items."""
+    """The RQ-VAE trains 25 steps here, not 3,000: the catalogs are 120 items."""
     from recbench.baselines.sequential import rqvae
 
-    monkeypatch.setattr(rqvae, "STEPS", 60)
+    monkeypatch.setattr(rqvae, "STEPS", 25)
 
 
 def clustered_catalog(n_groups: int = 6, per_group: int = 20, dim: int = 16, seed: int = 0):
