@@ -103,16 +103,19 @@ def top_k_inclusion(scores: np.ndarray, k: int, tolerance: float) -> np.ndarray:
     if n_items == 0:
         return p
     kth = -np.partition(-scores, min(k, n_items) - 1, axis=1)[:, min(k, n_items) - 1]
-    for r in np.flatnonzero(k_row > 0):
-        row, t = scores[r], kth[r]
-        if not np.isfinite(t):  # fewer than k items are not excluded: every one is listed
-            p[r, finite[r]] = 1.0
-            continue
-        tol = tolerance * max(1.0, abs(t))
-        above = row > t + tol
-        tied = finite[r] & ~above & (row >= t - tol)
-        p[r, above] = 1.0
-        p[r, tied] = (k_row[r] - above.sum()) / tied.sum()
+    # whole-block arithmetic, row by row in effect: the tie band around each row's k-th score
+    listing = k_row > 0
+    short = listing & ~np.isfinite(kth)  # fewer than k items are not excluded: every one is listed
+    p[short] = finite[short]
+    rows = listing & np.isfinite(kth)
+    if rows.any():
+        sub, t, k_sub = scores[rows], kth[rows][:, None], k_row[rows][:, None]
+        with np.errstate(invalid="ignore"):  # -inf - -inf never arises: t is finite here
+            tol = tolerance * np.maximum(1.0, np.abs(t))
+            above = sub > t + tol
+            tied = np.isfinite(sub) & ~above & (sub >= t - tol)
+        share = (k_sub - above.sum(axis=1, keepdims=True)) / np.maximum(tied.sum(axis=1, keepdims=True), 1)
+        p[rows] = np.where(above, 1.0, np.where(tied, share, 0.0))
     return p
 
 
