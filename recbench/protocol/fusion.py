@@ -71,10 +71,14 @@ def parse_fusion(spec: str) -> FusionSpec:
 def shared_ranks(scores: np.ndarray) -> np.ndarray:
     """Each item's 1-based rank in its row, tied items sharing the best rank of their tie;
     -inf (excluded) items get rank n+1 (beyond any depth)."""
-    order = np.sort(-scores, axis=1)  # ascending negated scores: best first
+    order = np.argsort(-scores, axis=1, kind="stable")  # best first
+    ordered = np.take_along_axis(scores, order, axis=1)
+    positions = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    new_value = np.ones(scores.shape, dtype=bool)
+    new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.maximum.accumulate(np.where(new_value, positions, 0), axis=1)  # where each tie begins
     ranks = np.empty(scores.shape, dtype=np.int64)
-    for r in range(len(scores)):
-        ranks[r] = np.searchsorted(order[r], -scores[r], side="left") + 1
+    np.put_along_axis(ranks, order, first + 1, axis=1)
     ranks[~np.isfinite(scores)] = scores.shape[1] + 1
     return ranks
 
