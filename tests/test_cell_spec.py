@@ -50,6 +50,9 @@ def test_the_command_line_of_every_committed_record_asks_for_the_same_cell():
     runner = CliRunner()
     for record in COMMITTED:
         line = command_line(record)
+        if (record["cell"].get("training") or {}).get("tuned"):
+            assert line is None  # a tuned row comes from `recbench tune`, which no `run` line says
+            continue
         argv = shlex.split(line)[2:]
         out = runner.invoke(app, ["run", *argv, "--dry-run"])
         assert out.exit_code == 0, (line, out.output)

@@ -38,7 +38,7 @@ def train_rqvae(vectors: np.ndarray, levels: int, codes: int, seed: int, steps: 
     import torch
     from torch import nn
 
-    from recbench.baselines.sequential._item_codes import _kmeans
+    from recbench.baselines.sequential._kmeans import _kmeans
 
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
