@@ -119,3 +119,14 @@ def test_concurrency_settings_are_checked_keyed_and_labelled():
 
     assert serving_variant(EvalSettings(server_p99_ms=50.0, server_workers=4, max_batch=8, max_wait_ms=2.0)) == {
         "workers": 4, "batch": "8/2ms"}
+
+
+def test_the_server_search_stops_at_its_floor_when_no_rate_passes():
+    """A service slower than the bound fails at every rate: the search must not go on quartering
+    the rate (each probe of min_queries queries lasting four times longer), but stop at its floor."""
+    slow = lambda i: time.sleep(0.08)  # noqa: E731 (80 ms a query against a 50 ms bound)
+    said = {"p99_ms": 10.0, "mean_ms": 10.0}  # a single-stream figure that lets the search start
+    out = server(slow, 10, said, bound_ms=50.0, seconds=0.3, seed=0, steps=6)
+    rates = [p["rate_qps"] for p in out["probes"]]
+    assert out["max_rate_qps"] == 0.0 and "every rate probed" in out["note"]
+    assert min(rates) >= 100.0 / 16 * 0.99 and len(rates) < 7  # stopped early, none under the floor
