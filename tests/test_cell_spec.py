@@ -44,14 +44,22 @@ def test_every_committed_record_rebuilds_its_own_cell():
         assert cell.spec() == spec
 
 
-def test_the_command_line_of_every_committed_record_asks_for_the_same_cell():
+def test_the_command_line_of_every_committed_record_asks_for_the_same_cell(monkeypatch):
     """What the site prints beside a row, given to `recbench run --dry-run`, resolves to the record's
-    cell key (a single training seed is said as --train-seed: `--train-seeds 3` would mean seeds 0-2)."""
+    cell key (a single training seed is said as --train-seed: `--train-seeds 3` would mean seeds 0-2);
+    a tuned row's `recbench tune` line asks the same search (the same tuning id)."""
+    import recbench.run.tuning as tuning
+
+    asked = []
+    monkeypatch.setattr(tuning, "run_search", lambda search, *a, **k: asked.append(search.tuning_id))
     runner = CliRunner()
     for record in COMMITTED:
         line = command_line(record)
         if (record["cell"].get("training") or {}).get("tuned"):
-            assert line is None  # a tuned row comes from `recbench tune`, which no `run` line says
+            assert shlex.split(line)[:2] == ["recbench", "tune"], line
+            out = runner.invoke(app, shlex.split(line)[1:])
+            assert out.exit_code == 0, (line, out.output)
+            assert asked[-1] == record["details"]["tuning"]["id"], line
             continue
         argv = shlex.split(line)[2:]
         out = runner.invoke(app, ["run", *argv, "--dry-run"])

@@ -119,6 +119,8 @@ def test_concurrency_settings_are_checked_keyed_and_labelled():
 
     assert serving_variant(EvalSettings(server_p99_ms=50.0, server_workers=4, max_batch=8, max_wait_ms=2.0)) == {
         "workers": 4, "batch": "8/2ms"}
+    # loadgen's figure of a row is a row of its own beside our replay's, never a repeat of it
+    assert serving_variant(EvalSettings(server_p99_ms=50.0, server_loadgen=True)) == {"driver": "loadgen"}
 
 
 def test_the_server_search_stops_at_its_floor_when_no_rate_passes():

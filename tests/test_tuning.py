@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("optuna")
 
+from recbench.protocol.settings import EvalSettings  # noqa: E402
 from recbench.run.cells import Cell, CellError  # noqa: E402
 from recbench.run.training import Budget, TrainSettings, checkpoint_key  # noqa: E402
 from recbench.run.tuning import TUNING_FOLDER, Dimension, Search, parse_space, run_search  # noqa: E402
@@ -128,6 +129,15 @@ def test_the_tuned_row_has_its_own_key_and_label_but_shares_the_checkpoint():
 
     with pytest.raises(CellSpecError, match="recbench tune"):
         tuned.spec().to_argv()
+    # the trials time 20 queries and skip the offline scenario; the tuned row has the full runs
+    search = Search(model="gru4rec", dataset="amazon-scientific", space=parse_space("gru4rec", None), trials=2,
+                    budget=Budget(steps=1200), settings=EvalSettings(latency_queries=20, offline_texts=0),
+                    test_settings=EvalSettings())
+    assert search.cell({"lr": 0.003}, "valid").settings.latency_queries == 20
+    row = search.cell({"lr": 0.003}, "test", tuned="2trials")
+    assert (row.settings.latency_queries, row.settings.offline_texts) == (200, 256) and row.key == Cell.resolve(
+        "gru4rec", "amazon-scientific", "test", {"lr": 0.003},
+        training=TrainSettings(budget=Budget(steps=1200), tuned="2trials")).key
 
 
 def test_a_checkpoint_of_the_valid_split_never_serves_the_test_split():

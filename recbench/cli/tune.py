@@ -39,8 +39,6 @@ def tune(
     RESULTS/tuning/ID/ (an interrupted search resumes from them). The best trial's options
     then run once on the test split, as a row labelled {tuned=Ntrials} whose record's
     details.tuning lists every trial and what the search cost."""
-    from dataclasses import replace
-
     from recbench.protocol.data import DataLocator
     from recbench.protocol.settings import EvalSettings
     from recbench.results.records import user_results_dir
@@ -60,18 +58,16 @@ def tune(
         budget = budget.with_model_default(baselines.get(model))
         search = Search(model=model, dataset=dataset, space=dims, trials=trials, budget=budget, max_minutes=max_minutes,
                         seed=seed, options=parse_options(opt), dataset_options=parse_options(dataset_opt),
-                        settings=EvalSettings(progress=progress, latency_queries=20, offline_texts=0))
+                        settings=EvalSettings(progress=progress, latency_queries=20, offline_texts=0),
+                        test_settings=EvalSettings(progress=progress, latency_queries=latency_queries))
         search.cell({}, "valid")  # every name and option checked before anything trains
     except (CellError, UnknownNameError, ValueError) as exc:
         fail(str(exc))
     root = results_dir or user_results_dir()
     locator = DataLocator(data_dir)
-    final_settings = replace(search.settings, latency_queries=latency_queries, offline_texts=256)
 
     def run(cell: Any, tuning: dict[str, Any]) -> tuple[dict[str, Any], Path]:
         trial = "trial" in tuning
-        if not trial:
-            cell = replace(cell, settings=final_settings)
         computed = compute_run(cell, locator)
         computed.record["details"] = {**computed.record.get("details", {}), "tuning": tuning}
         result = write_run(computed, Path(root) / TUNING_FOLDER / search.tuning_id if trial else Path(root))

@@ -196,7 +196,8 @@ def reranker_label(spec: str) -> str:
 
 def serving_variant(settings: EvalSettings) -> dict[str, Any]:
     """Serving choices that make a row of their own: a pinned thread count, an item index, a
-    reranker over the top K (``sbert{rerank=colbert-minilm@50}``)."""
+    reranker over the top K (``sbert{rerank=colbert-minilm@50}``), worker threads and a batcher,
+    and MLPerf's loadgen driving the scenarios (``{driver=loadgen}``, a row beside our replay's)."""
     return {**({"threads": settings.threads} if settings.threads else {}),
             **({"index": settings.index} if settings.index != "flat" else {}),
             **({"rerank": f"{reranker_label(settings.rerank)}@{settings.rerank_depth}"} if settings.rerank else {}),
@@ -205,6 +206,7 @@ def serving_variant(settings: EvalSettings) -> dict[str, Any]:
             **({"workers": settings.server_workers} if settings.server_workers != 1 else {}),
             **({"batch": f"{settings.max_batch}/{settings.max_wait_ms:g}ms"} if settings.max_batch != 1 else {}),
             **({"multistream": settings.multistream} if settings.multistream else {}),
+            **({"driver": "loadgen"} if settings.server_loadgen else {}),
             **({"device": settings.device} if settings.device != "cpu" else {})}
 
 

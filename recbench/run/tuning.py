@@ -146,7 +146,8 @@ class Search:
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # fixed options, not searched
     dataset_options: dict[str, Any] = field(default_factory=dict)
-    settings: EvalSettings = field(default_factory=EvalSettings)
+    settings: EvalSettings = field(default_factory=EvalSettings)  # the trials'
+    test_settings: EvalSettings | None = None  # the tuned row's (e.g. its full latency runs); None: the trials'
 
     @property
     def tuning_id(self) -> str:
@@ -159,11 +160,12 @@ class Search:
 
     def cell(self, options: dict[str, Any], split: str, tuned: str | None = None) -> Cell:
         training = TrainSettings(budget=self.budget, seed=0, tuned=tuned)
+        settings = self.test_settings if tuned and self.test_settings is not None else self.settings
         return Cell.resolve(self.model, self.dataset, split, {**self.options, **options}, self.dataset_options,
-                            self.settings, training)
+                            settings, training)
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.tuning_id, "sampler": f"optuna TPE, seed {self.seed}, the model's defaults first",
+        return {"id": self.tuning_id, "sampler": f"optuna TPE, seed {self.seed}, the model's defaults first", "seed": self.seed,
                 "space": {d.name: d.describe() for d in self.space}, "trials_asked": self.trials,
                 "trial_budget": self.budget.describe(), "max_minutes": self.max_minutes, "scored_on": "valid"}
 
