@@ -132,3 +132,14 @@ def test_the_server_search_stops_at_its_floor_when_no_rate_passes():
     rates = [p["rate_qps"] for p in out["probes"]]
     assert out["max_rate_qps"] == 0.0 and "every rate probed" in out["note"]
     assert min(rates) >= 100.0 / 16 * 0.99 and len(rates) < 7  # stopped early, none under the floor
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_failing_query_in_a_multistream_sample_is_raised_not_waited_for(workers):
+    def query(i: int) -> None:
+        if i == 5:
+            raise ValueError("query 5 is broken")
+        time.sleep(0.001)
+
+    with pytest.raises(ValueError, match="query 5"):
+        multistream(query, 20, per_sample=4, samples=5, serving=Serving(workers=workers))

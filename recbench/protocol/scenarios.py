@@ -237,12 +237,19 @@ def multistream(query: Callable[[int], object], n_available: int, per_sample: in
     recommendations, a feed's slots), the next when the last has completed or, with
     ``interval_ms``, at the next tick of that interval; a sample's latency is from its issue to
     its last query's completion, and the figure is its p99 over ``samples`` samples. The
-    sample's queries are served by ``serving.workers`` threads (a batch function serves them
-    in one call when ``serving.max_batch`` holds the sample)."""
-    import concurrent.futures
-
+    sample's queries are served by the same worker pool as the server scenario's
+    (``serving.workers`` threads; with ``serving.max_batch`` > 1 its batcher hands a batch of the
+    sample's queries to the batch function in one call)."""
     times = np.empty(samples, dtype=np.float64)
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=serving.workers) if serving.workers > 1 else None
+
+    def serve(batch: list[int]) -> None:
+        if batch_query is not None and len(batch) > 1:
+            batch_query(batch)
+        else:
+            for r in batch:
+                query(r)
+
+    pool = ServingPool(serve, serving, lambda batch: None)
     try:
         with load_watch() as load:
             start = time.perf_counter()
@@ -252,18 +259,11 @@ def multistream(query: Callable[[int], object], n_available: int, per_sample: in
                     if wait > 0:
                         time.sleep(wait)
                 issued = time.perf_counter()
-                rows = [(k * per_sample + q) % n_available for q in range(per_sample)]
-                if batch_query is not None and serving.max_batch >= per_sample:
-                    batch_query(rows)
-                elif pool is not None:
-                    list(pool.map(query, rows))
-                else:
-                    for r in rows:
-                        query(r)
+                pool.put_many([(k * per_sample + q) % n_available for q in range(per_sample)])
+                pool.drain()
                 times[k] = time.perf_counter() - issued
     finally:
-        if pool is not None:
-            pool.shutdown()
+        pool.close()
     return {"scenario": "multistream", "queries_per_sample": int(per_sample), "samples": int(samples),
             "interval_ms": interval_ms, "serving": serving.describe(), **percentiles_ms(times), "load": load}
 

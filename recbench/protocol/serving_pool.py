@@ -34,42 +34,54 @@ class ServingPool:
 
     def __init__(self, serve: Callable[[list[Any]], object], serving: Serving,
                  on_done: Callable[[list[Any]], None]) -> None:
-        import queue
         import threading
+        from collections import deque
 
         self.serve, self.serving, self.on_done = serve, serving, on_done
-        self.waiting: "queue.Queue[Any]" = queue.Queue()
+        self.waiting: deque[Any] = deque()
+        self.ready = threading.Condition()  # guards waiting, pending and stopping
+        self.pending = 0  # items put and not yet served
+        self.stopping = False
         self.failure: list[BaseException] = []
         self.take = threading.Lock()  # one worker forms a batch at a time: a batch is the queue's head
         self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(serving.workers)]
         for t in self.threads:
             t.start()
 
-    _STOP = object()
-
     def put(self, item: Any) -> None:
-        self.waiting.put(item)
+        self.put_many([item])
+
+    def put_many(self, items: list[Any]) -> None:
+        """Queues items at once: a batcher sees all of them (a MultiStream sample is one batch
+        where ``max_batch`` holds it), never a part put before the rest."""
+        with self.ready:
+            self.waiting.extend(items)
+            self.pending += len(items)
+            self.ready.notify_all()
+
+    def drain(self) -> None:
+        """Waits until every item put so far is served (a MultiStream sample's queries), raising
+        a worker's failure rather than waiting for what it will never serve."""
+        with self.ready:
+            self.ready.wait_for(lambda: self.pending == 0 or bool(self.failure))
+        if self.failure:
+            raise self.failure[0]
 
     def _next_batch(self) -> list[Any] | None:
-        import queue
-
-        with self.take:
-            first = self.waiting.get()
-            if first is self._STOP:
-                self.waiting.put(self._STOP)  # the others stop too
-                return None
-            batch = [first]
+        with self.take, self.ready:
+            self.ready.wait_for(lambda: bool(self.waiting) or self.stopping)
+            if not self.waiting:
+                return None  # stopping, and nothing left to serve
+            batch = [self.waiting.popleft()]
             deadline = time.perf_counter() + self.serving.max_wait_ms / 1000.0
             while len(batch) < self.serving.max_batch:
+                if self.waiting:
+                    batch.append(self.waiting.popleft())
+                    continue
                 left = deadline - time.perf_counter()
-                try:
-                    nxt = self.waiting.get(timeout=left) if left > 0 else self.waiting.get_nowait()
-                except queue.Empty:
+                if left <= 0 or self.stopping:
                     break
-                if nxt is self._STOP:
-                    self.waiting.put(self._STOP)
-                    break
-                batch.append(nxt)
+                self.ready.wait(left)
             return batch
 
     def _work(self) -> None:
@@ -77,13 +89,21 @@ class ServingPool:
             try:
                 self.serve(batch)
             except BaseException as exc:  # noqa: BLE001 (re-raised on the caller's thread by close)
-                self.failure.append(exc)
+                with self.ready:
+                    self.failure.append(exc)
+                    self.stopping = True  # the others stop too: the replay ends
+                    self.ready.notify_all()
                 return
             self.on_done(batch)
+            with self.ready:
+                self.pending -= len(batch)
+                self.ready.notify_all()
 
     def close(self) -> None:
         """Waits for every queued item, then raises the first failure of a worker, if any."""
-        self.waiting.put(self._STOP)
+        with self.ready:
+            self.stopping = True
+            self.ready.notify_all()
         for t in self.threads:
             t.join()
         if self.failure:
