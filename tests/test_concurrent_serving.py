@@ -143,3 +143,15 @@ def test_a_failing_query_in_a_multistream_sample_is_raised_not_waited_for(worker
 
     with pytest.raises(ValueError, match="query 5"):
         multistream(query, 20, per_sample=4, samples=5, serving=Serving(workers=workers))
+
+
+def test_the_batchers_search_starts_without_counting_on_the_batch_and_climbs():
+    """A CPU batch of 8 is not 8 times one query: starting at a quarter of 8x saturation drowned
+    the server at the first probe. The search starts as if unbatched and bisects up from there."""
+    model = Model()
+    said = {"p99_ms": SERVICE * 1000, "mean_ms": SERVICE * 1000}
+    out = server(model.query, 10, said, bound_ms=60.0, seconds=0.5, seed=0, steps=3,
+                 serving=Serving(max_batch=8, max_wait_ms=2.0), batch_query=model.batch)
+    rates = [p["rate_qps"] for p in out["probes"]]
+    assert rates[0] == pytest.approx(25.0) and out["saturation_qps"] == pytest.approx(800.0)
+    assert out["max_rate_qps"] > 100.0  # past one query at a time: the batch path carried it

@@ -33,7 +33,7 @@ from recbench.protocol.stages import collect
 
 BUSY_CORES = 0.25  # other processes' mean CPU use (in cores) above which a timing is flagged busy
 OFFLINE_BATCHES = (1, 8, 32, 128)
-# the server search goes no lower than the saturating rate over this: there a worker is idle
+# the server search goes no lower than one worker's saturating rate over this: there it is idle
 # ~94% of the time and a probe of min_queries queries already lasts 16x as long as at saturation
 FLOOR_DIVISOR = 16.0
 MIN_WINDOW = 1.0  # seconds: the shortest window over which other processes' CPU use is measured
@@ -285,9 +285,10 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
     least ``seconds`` of real time and ``min_queries`` queries (MLPerf's server minimum: 600 s
     and 270,336 queries) at one rate with its own seeded arrivals; a rate passes only if every
     one of its ``repeats`` probes does, so a rate near saturation that passes once by luck is not
-    reported. ``steps`` bisections on a log scale follow a probe at a quarter of saturation; while
-    nothing has passed the rate falls fourfold, but not below 1/``FLOOR_DIVISOR`` of saturation
-    (then the answer is 0 with a note: the bound fails where queries hardly overlap).
+    reported. ``steps`` bisections on a log scale follow a probe at a quarter of saturation
+    (without the batcher's factor); while nothing has passed the rate falls fourfold, but not below
+    1/``FLOOR_DIVISOR`` of one worker's saturating rate (then the answer is 0 with a note: the
+    bound fails where queries hardly overlap).
     With ``serving`` (workers, dynamic batching) the saturating rate the search starts from is the
     single-stream one times the workers times the batch (an upper bound: the cores are shared).
     ``driver`` "loadgen": each probe is MLPerf's loadgen Server scenario at that rate
@@ -313,17 +314,20 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
     if single.get("p99_ms", float("inf")) > bound_ms:
         out.update({"max_rate_qps": 0.0, "note": "single-stream p99 already exceeds the bound"})
         return out
-    saturate = 1000.0 / max(single["mean_ms"], 1e-3) * serving.workers * serving.max_batch
+    one_at_a_time = 1000.0 / max(single["mean_ms"], 1e-3)  # one worker serving a query at a time
+    saturate = one_at_a_time * serving.workers * serving.max_batch  # an upper bound: the cores are shared
     good, bad = None, saturate
-    rate = 0.25 * saturate
-    floor = saturate / FLOOR_DIVISOR
+    # a batch of B costs more than one query on a CPU: the search starts where batching is not
+    # counted on, and bisects up towards the bound if that passes
+    rate = 0.25 * one_at_a_time * serving.workers
+    floor = one_at_a_time / FLOOR_DIVISOR  # the floor is one worker's, whatever the pool
     with load_watch() as load:
         for step in range(steps + 1):
             if good is None and rate < floor * 0.999:
                 # queries almost never overlap down here: a p99 still past the bound is the
                 # service's own tail, and each slower probe would only take longer (min_queries/rate)
                 out["note"] = (f"p99 above the bound at every rate probed, down to {bad:.3g} queries/s "
-                               f"(1/{FLOOR_DIVISOR:g} of the saturating rate)")
+                               f"(1/{FLOOR_DIVISOR:g} of one worker's saturating rate)")
                 break
             passed = True
             for r in range(max(1, repeats)):
