@@ -4,6 +4,7 @@ theory says what each must give, within wide margins for a busy machine."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -97,6 +98,9 @@ def test_the_server_search_with_workers_finds_more_than_one_worker_does():
     four = server(model.query, 10, single, bound_ms=60.0, seconds=0.6, seed=0, steps=3, serving=Serving(workers=4))
     assert four["serving"]["workers"] == 4 and "serving" not in one
     assert four["max_rate_qps"] > 1.5 * one["max_rate_qps"] > 0
+    # each probe says how long serving alone took (its queueing left out): the model's 10 ms
+    for probe in one["probes"] + four["probes"]:
+        assert SERVICE * 1000 * 0.95 <= probe["service_p50_ms"] <= probe["service_p99_ms"] < probe["p99_ms"] + 1e-9
 
 
 def test_concurrency_settings_are_checked_keyed_and_labelled():
@@ -132,6 +136,9 @@ def test_the_server_search_stops_at_its_floor_when_no_rate_passes():
     rates = [p["rate_qps"] for p in out["probes"]]
     assert out["max_rate_qps"] == 0.0 and "every rate probed" in out["note"]
     assert min(rates) >= 100.0 / 16 * 0.99 and len(rates) < 7  # stopped early, none under the floor
+    if sys.platform != "win32":  # each probe and the whole search say how many pages were read back
+        assert all(isinstance(p["major_faults"], int) and p["major_faults"] >= 0 for p in out["probes"])
+        assert out["load"]["major_faults"] >= sum(p["major_faults"] for p in out["probes"])
 
 
 @pytest.mark.parametrize("workers", [1, 3])

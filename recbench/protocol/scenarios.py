@@ -69,17 +69,32 @@ def _loadavg() -> float | None:
         return None
 
 
+def major_faults() -> int | None:
+    """This process's major page faults so far: pages the kernel had dropped (a model's mapped
+    weights, a library's code) read back from disk on touch, a stall no CPU figure shows. A VM
+    whose host reclaims idle pages makes a lightly loaded server slower than a busy one; the count
+    says so. None where the platform keeps none (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_majflt)
+
+
 @contextmanager
 def load_watch() -> Iterator[dict[str, Any]]:
     """Yields a dict filled, on exit, with the load average before and after and the CPU other
     processes used meanwhile (``other_cpu_cores``; None where /proc/stat is missing)."""
     info: dict[str, Any] = {"loadavg_before": _loadavg()}
-    cpu0, own0, wall0 = _cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+    cpu0, own0, wall0, faults0 = _cpu_seconds(), _own_cpu_seconds(), time.perf_counter(), major_faults()
     try:
         yield info
     finally:
         cpu1, own1, wall = _cpu_seconds(), _own_cpu_seconds(), time.perf_counter() - wall0
         info["loadavg_after"] = _loadavg()
+        faults1 = major_faults()
+        if faults0 is not None and faults1 is not None:
+            info["major_faults"] = faults1 - faults0
         other = None
         # /proc/stat counts in clock ticks (10 ms): over a window shorter than MIN_WINDOW the
         # figure would be the rounding of a few ticks, so none is given (the cell's own watch,
@@ -180,12 +195,15 @@ def poisson_arrivals(rate: float, seconds: float, seed: int) -> np.ndarray:
 
 
 def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray,
-           serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None) -> np.ndarray:
+           serving: Serving = Serving(), batch_query: Callable[[list[int]], object] | None = None,
+           service: list[float] | None = None) -> np.ndarray:
     """Serves queries arriving at ``arrivals`` in real time, in arrival order; returns each
     query's latency (completion less arrival, so queueing counts). One worker and no batching:
     one query at a time on this thread. Otherwise ``serving.workers`` threads take the queue,
     each a batch at a time (``batch_query`` serves a list of queries at once; without one, a
-    batch is served query by query)."""
+    batch is served query by query). ``service``, given, gets the seconds each query (or batch)
+    took to serve, its wait left out: set beside single-stream's figure it shows a machine that
+    serves a lone query slower than back-to-back ones (cores idling down between arrivals)."""
     if serving.workers == 1 and serving.max_batch == 1:
         latencies = np.empty(len(arrivals), dtype=np.float64)
         start = time.perf_counter()
@@ -193,18 +211,31 @@ def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarra
             wait = arrival - (time.perf_counter() - start)
             if wait > 0:
                 time.sleep(wait)
+            began = time.perf_counter()
             query(j % n_available)
-            latencies[j] = (time.perf_counter() - start) - arrival
+            ended = time.perf_counter()
+            latencies[j] = (ended - start) - arrival
+            if service is not None:
+                service.append(ended - began)
         return latencies
-    return _concurrent_replay(query, n_available, arrivals, serving, batch_query)
+    return _concurrent_replay(query, n_available, arrivals, serving, batch_query, service)
 
 
 def _concurrent_replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarray, serving: Serving,
-                       batch_query: Callable[[list[int]], object] | None) -> np.ndarray:
+                       batch_query: Callable[[list[int]], object] | None,
+                       service: list[float] | None = None) -> np.ndarray:
     latencies = np.full(len(arrivals), np.nan, dtype=np.float64)
     start = time.perf_counter()
 
     def serve(batch: list[int]) -> None:
+        began = time.perf_counter()
+        try:
+            _serve_batch(batch)
+        finally:
+            if service is not None:
+                service.append(time.perf_counter() - began)  # list.append holds the GIL: safe across workers
+
+    def _serve_batch(batch: list[int]) -> None:
         if len(batch) == 1 and batch_query is None:
             query(batch[0] % n_available)
         elif batch_query is not None:
@@ -306,8 +337,15 @@ def server(query: Callable[[int], object], n_available: int, single: dict[str, A
         if driver == "loadgen":
             return loadgen_probe(query, n_available, rate, bound_ms, duration, min_queries, serving, batch_query,
                                  probe_seed)
-        lat = replay(query, n_available, poisson_arrivals(rate, duration, probe_seed), serving, batch_query)
-        return {"queries": int(len(lat)), "p99_ms": float(np.percentile(lat * 1000.0, 99))}
+        faults, service = major_faults(), []
+        lat = replay(query, n_available, poisson_arrivals(rate, duration, probe_seed), serving, batch_query, service)
+        out = {"queries": int(len(lat)), "p99_ms": float(np.percentile(lat * 1000.0, 99))}
+        if service:  # the serving alone, queueing left out (a batch counts once)
+            out["service_p50_ms"] = float(np.percentile(np.asarray(service) * 1000.0, 50))
+            out["service_p99_ms"] = float(np.percentile(np.asarray(service) * 1000.0, 99))
+        if faults is not None:
+            out["major_faults"] = major_faults() - faults
+        return out
 
     if serving != Serving():
         out["serving"] = serving.describe()
