@@ -132,3 +132,22 @@ def test_the_named_suites_declare_every_cell_of_the_committed_board():
     missing = sorted({r["cell"]["key"] for r in COMMITTED} - set(declared))
     assert missing == []
     assert {"seed-reruns", "cold-items", "representations", "joint-scorers", "board"} <= set(declared.values())
+
+
+def test_server_mlperf_takes_mlperfs_minimums_unless_the_probe_length_is_said():
+    """`--server-mlperf` alone: 600 s and 270,336 queries a probe (MLPerf's rules); a loadgen row
+    timed at our probe length says its length outright, and its command line must too."""
+    runner = CliRunner()
+
+    def keys(*flags: str) -> list[str]:
+        out = runner.invoke(app, ["run", "-m", "sif", "-d", "sts-b", "--server-p99-ms", "50", *flags, "--dry-run"])
+        assert out.exit_code == 0, out.output
+        return re.findall(r"^cell  ([0-9a-f]{12})", out.output, flags=re.M)
+
+    mlperf = Cell.resolve("sif", "sts-b", settings=CellSpec.from_dict({"model": "sif", "dataset": "sts-b", "settings": {
+        "server_p99_ms": 50.0, "server_loadgen": True, "server_seconds": 600.0, "server_min_queries": 270_336}}
+    ).eval_settings())
+    short = CellSpec.from_dict({"model": "sif", "dataset": "sts-b", "settings": {"server_p99_ms": 50.0,
+                                                                                 "server_loadgen": True}})
+    assert keys("--server-mlperf") == [mlperf.key]
+    assert keys(*shlex.split(short.command_line())[6:]) == [Cell.from_spec(short, progress=False).key] != [mlperf.key]

@@ -27,7 +27,8 @@ def test_the_checkpoint_keeps_the_cell_that_trained_it_and_the_row_is_named_by_i
     assert reranker_label("colbert-minilm") == "colbert-minilm"  # zero-shot: as given
 
 
-def test_a_row_reranked_by_a_checkpoint_counts_as_trained_and_verify_names_the_rebuild(tmp_path):
+def test_a_row_reranked_by_a_checkpoint_counts_as_trained_and_verify_names_the_rebuild(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "empty-cache"))  # whatever this machine trained before
     record = {"settings": {"rerank": "cross-encoder:checkpoints/cross-encoder-37e378828c904efc49b7"},
               "details": {"pipeline": {"trained_by": CELL}}}
     assert reranks_from_checkpoint(record) and is_trained(record)

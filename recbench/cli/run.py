@@ -36,8 +36,8 @@ def parse_cutoffs(text: str) -> list[int]:
 def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, opt: list[str], dataset_opt: list[str],
                       pooling: str, topk: int, fields: str | None, batch_size: int, seed: int, n_bootstrap: int,
                       latency_queries: int, threads: int | None, index: str, rerank: str | None, rerank_depth: str,
-                      max_queries: int | None, offline_texts: int, server_p99_ms: float | None, server_seconds: float,
-                      server_min_queries: int, server_repeats: int, server_mlperf: bool, train_budget: str | None,
+                      max_queries: int | None, offline_texts: int, server_p99_ms: float | None,
+                      server_seconds: float | None, server_min_queries: int | None, server_repeats: int, server_mlperf: bool, train_budget: str | None,
                       train_seed: int, train_seeds: str | None, cutoffs: str | None = None,
                       fuse: str | None = None, seen_items: str = "excluded", server_workers: int = 1,
                       max_batch: int = 1, max_wait_ms: float = 0.0, multistream: int = 0,
@@ -50,8 +50,9 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
     settings = {"batch_size": batch_size, "seed": seed, "n_bootstrap": n_bootstrap, "latency_queries": latency_queries,
                 "pooling": pooling, "topk": topk, "fields": split_list(fields) if fields else None, "threads": threads,
                 "index": index, "offline_texts": offline_texts, "server_p99_ms": server_p99_ms,
-                "server_seconds": 600.0 if server_mlperf else server_seconds,
-                "server_min_queries": 270_336 if server_mlperf else server_min_queries,
+                "server_seconds": server_seconds if server_seconds is not None else (600.0 if server_mlperf else 5.0),
+                "server_min_queries": (server_min_queries if server_min_queries is not None
+                                       else (270_336 if server_mlperf else 300)),
                 "server_repeats": server_repeats, "server_loadgen": server_mlperf, "rerank": rerank,
                 "max_queries": max_queries,
                 "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None, "fuse": fuse,
@@ -114,8 +115,10 @@ def run(
                                       "texts at batch 1, 8, 32 and 128 (0: skip)"),
     server_p99_ms: Optional[float] = typer.Option(None, help="server scenario: find the largest Poisson query rate "
                                                   "whose p99 latency stays under this bound, e.g. 50 (default: off)"),
-    server_seconds: float = typer.Option(5.0, help="server scenario: at least this many real seconds per probe"),
-    server_min_queries: int = typer.Option(300, help="server scenario: and at least this many queries per probe"),
+    server_seconds: Optional[float] = typer.Option(None, help="server scenario: at least this many real seconds "
+                                                   "per probe (default 5; 600 with --server-mlperf)"),
+    server_min_queries: Optional[int] = typer.Option(None, help="server scenario: and at least this many queries per "
+                                                     "probe (default 300; 270,336 with --server-mlperf)"),
     server_repeats: int = typer.Option(2, help="server scenario: a rate passes only if each of this many probes "
                                        "(seeded apart) keeps the p99 bound"),
     device: str = typer.Option("cpu", help="where the model evaluates: cpu, cuda, cuda:N or mps (torch must see "
@@ -130,7 +133,8 @@ def run(
                                     "at once, p99 of a sample's latency (0: off)"),
     server_mlperf: bool = typer.Option(False, help="server and MultiStream scenarios driven by MLPerf's loadgen "
                                        "(pip install -e '.\\[mlperf]'), with MLPerf's minimum per probe (600 s and "
-                                       "270,336 queries; hours per cell)"),
+                                       "270,336 queries; hours per cell) unless --server-seconds / "
+                                       "--server-min-queries say otherwise"),
     data_dir: Optional[Path] = typer.Option(None, help="folder with the data (else $RECBENCH_DATA, then the cache)"),
     results_dir: Optional[Path] = typer.Option(None, help="where run records are written (default $RECBENCH_RESULTS, "
                                                "else runs/; the project's leaderboard records live in results/)"),

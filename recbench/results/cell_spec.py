@@ -153,7 +153,14 @@ class CellSpec:
             parts += ["-o", f"{key}={value}"]
         for key, value in sorted(self.dataset_options.items()):
             parts += ["-D", f"{key}={value}"]
-        for key, value in sorted(self.settings.items()):
+        settings = dict(self.settings)
+        if settings.pop("server_loadgen", False):
+            # --server-mlperf alone means MLPerf's minimums per probe: the probe length is said outright
+            defaults = setting_defaults()
+            parts.append("--server-mlperf")
+            for key in ("server_seconds", "server_min_queries"):
+                settings[key] = settings.get(key, defaults[key])
+        for key, value in sorted(settings.items()):
             if key in NO_FLAG:
                 raise CellSpecError(f"setting {key!r} has no `recbench run` flag; run this cell from a suite file")
             if value is None:
