@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from recbench.protocol.serving_pool import Serving, ServingPool
+from recbench.protocol.serving_pool import Serving, ServingPool, serve_rows
 
 
 def require_loadgen() -> Any:
@@ -69,15 +69,8 @@ def _run(lg: Any, settings: Any, serve: Callable[[list[Any]], object], serving: 
 
 
 def _serve(query: Callable[[int], object], batch_query: Callable[[list[int]], object] | None) -> Callable[[list[Any]], None]:
-    def serve(batch: list[Any]) -> None:
-        rows = [int(s.index) for s in batch]
-        if batch_query is not None and len(rows) > 1:
-            batch_query(rows)
-        else:
-            for r in rows:
-                query(r)
-
-    return serve
+    serve = serve_rows(query, batch_query)
+    return lambda batch: serve([int(s.index) for s in batch])
 
 
 def loadgen_probe(query: Callable[[int], object], n_available: int, rate: float, bound_ms: float, seconds: float,

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from recbench.protocol.serving_pool import Serving, ServingPool
+from recbench.protocol.serving_pool import Serving, ServingPool, serve_rows
 from recbench.protocol.stages import collect
 
 BUSY_CORES = 0.25  # other processes' mean CPU use (in cores) above which a timing is flagged busy
@@ -273,14 +273,7 @@ def multistream(query: Callable[[int], object], n_available: int, per_sample: in
     sample's queries to the batch function in one call)."""
     times = np.empty(samples, dtype=np.float64)
 
-    def serve(batch: list[int]) -> None:
-        if batch_query is not None and len(batch) > 1:
-            batch_query(batch)
-        else:
-            for r in batch:
-                query(r)
-
-    pool = ServingPool(serve, serving, lambda batch: None)
+    pool = ServingPool(serve_rows(query, batch_query), serving, lambda batch: None)
     try:
         with load_watch() as load:
             start = time.perf_counter()

@@ -26,6 +26,20 @@ class Serving:
                 "max_wait_ms": self.max_wait_ms}
 
 
+def serve_rows(query: Callable[[int], object],
+               batch_query: Callable[[list[int]], object] | None) -> Callable[[list[int]], None]:
+    """How a pool serves a batch of query rows: in one ``batch_query`` call where the kind has a
+    batch path and the batch holds more than one, else query by query."""
+    def serve(rows: list[int]) -> None:
+        if batch_query is not None and len(rows) > 1:
+            batch_query(rows)
+        else:
+            for r in rows:
+                query(r)
+
+    return serve
+
+
 class ServingPool:
     """``serving.workers`` threads taking queued items in arrival order, a batch at a time as
     ``serving`` says (the batcher waits up to ``max_wait_ms`` after a batch's first item for more,
