@@ -70,6 +70,21 @@ def test_without_a_batch_path_a_batch_is_served_query_by_query():
     assert set(model.batches) == {1} and np.isfinite(latencies).all()
 
 
+def test_a_lone_query_under_a_batcher_takes_the_query_path_in_replay_and_multistream():
+    """One rule (serve_rows) for every driver: a batch of two or more goes down the batch path,
+    a lone query down single-stream's query path, so a quiet server times what single-stream does."""
+    calls: list[tuple[str, int]] = []
+    query = lambda i: calls.append(("query", 1))  # noqa: E731
+    batch = lambda rows: calls.append(("batch", len(rows)))  # noqa: E731
+    batcher = Serving(max_batch=4, max_wait_ms=1.0)
+    replay(query, 5, np.array([0.0, 0.05, 0.10]), batcher, batch)  # 50 ms apart: each alone
+    assert calls == [("query", 1)] * 3
+    calls.clear()
+    multistream(query, 12, per_sample=4, samples=2, serving=batcher, batch_query=batch)
+    assert sum(n for _, n in calls) == 8 and all(kind == "batch" for kind, n in calls if n > 1)
+    assert all(kind == "query" for kind, n in calls if n == 1)
+
+
 def test_a_failing_query_stops_the_replay_and_is_raised():
     def broken(i: int) -> None:
         raise ValueError("bad query 3")

@@ -200,8 +200,9 @@ def replay(query: Callable[[int], object], n_available: int, arrivals: np.ndarra
     """Serves queries arriving at ``arrivals`` in real time, in arrival order; returns each
     query's latency (completion less arrival, so queueing counts). One worker and no batching:
     one query at a time on this thread. Otherwise ``serving.workers`` threads take the queue,
-    each a batch at a time (``batch_query`` serves a list of queries at once; without one, a
-    batch is served query by query). ``service``, given, gets the seconds each query (or batch)
+    each a batch at a time, served by ``serve_rows`` as MultiStream and loadgen serve theirs
+    (``batch_query`` takes a batch of two or more in one call; a lone query, or any batch of a
+    kind without one, goes down single-stream's query path). ``service``, given, gets the seconds each query (or batch)
     took to serve, its wait left out: set beside single-stream's figure it shows a machine that
     serves a lone query slower than back-to-back ones (cores idling down between arrivals)."""
     if serving.workers == 1 and serving.max_batch == 1:
@@ -227,22 +228,15 @@ def _concurrent_replay(query: Callable[[int], object], n_available: int, arrival
     latencies = np.full(len(arrivals), np.nan, dtype=np.float64)
     start = time.perf_counter()
 
+    serve_batch = serve_rows(query, batch_query)
+
     def serve(batch: list[int]) -> None:
         began = time.perf_counter()
         try:
-            _serve_batch(batch)
+            serve_batch([j % n_available for j in batch])
         finally:
             if service is not None:
                 service.append(time.perf_counter() - began)  # list.append holds the GIL: safe across workers
-
-    def _serve_batch(batch: list[int]) -> None:
-        if len(batch) == 1 and batch_query is None:
-            query(batch[0] % n_available)
-        elif batch_query is not None:
-            batch_query([j % n_available for j in batch])
-        else:  # no batch path: a batch served query by query
-            for j in batch:
-                query(j % n_available)
 
     def done(batch: list[int]) -> None:
         now = time.perf_counter() - start
