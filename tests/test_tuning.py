@@ -34,7 +34,8 @@ class FakeRunner:
     def __call__(self, cell: Cell, tuning: dict):
         self.calls.append((cell.split, dict(cell.model_options), cell.model_label()))
         value = valid_figure(cell.model_options) if cell.split == "valid" else 0.42
-        record = {"primary_metric": "ndcg@10", "metrics": {"ndcg@10": {"value": value}}, "details": {"tuning": tuning}}
+        record = {"primary_metric": "ndcg@10", "metrics": {"ndcg@10": {"value": value}}, "details": {"tuning": tuning},
+                  "training": {"seconds": 54.0}, "timing": {"total_seconds": 6.0}}  # a minute a trial
         folder = self.root / TUNING_FOLDER / self.search.tuning_id if "trial" in tuning else self.root
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"r{len(self.calls):03d}.json"
@@ -73,6 +74,9 @@ def test_an_interrupted_search_resumes_from_its_recorded_trials(tmp_path):
     summary = run_search(again, tmp_path, runner, say=lambda _: None, test=False)
     assert len(runner.calls) == 2 and summary["trials"] == 5  # three were recorded already
     assert [t["trial"] for t in summary["trial_records"]] == [0, 1, 2, 3, 4]
+    # the cost of the trials an earlier process ran is read from their records, not counted as 0
+    assert [t["minutes"] for t in summary["trial_records"][:3]] == [pytest.approx(1.0)] * 3
+    assert summary["search_minutes"] >= 3.0
 
 
 def test_another_space_or_budget_is_another_search():

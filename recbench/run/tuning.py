@@ -183,8 +183,18 @@ def recorded_trials(folder: Path, search: Search) -> list[Trial]:
             continue
         primary = record["primary_metric"]
         out.append(Trial(int(tuning["trial"]), dict(tuning["options"]), float(record["metrics"][primary]["value"]),
-                         float(tuning.get("seconds", 0.0)), path.name))
+                         trial_seconds(record), path.name))
     return sorted(out, key=lambda t: t.number)
+
+
+def trial_seconds(record: dict[str, Any]) -> float:
+    """What a recorded trial cost, read back from its record (its training and its evaluation), so
+    that a resumed search's cost counts the trials an earlier process ran, not only its own."""
+    def seconds(part: Any, key: str) -> float:
+        value = part.get(key) if isinstance(part, dict) else None
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0 else 0.0
+
+    return seconds(record.get("training"), "seconds") + seconds(record.get("timing"), "total_seconds")
 
 
 def run_search(search: Search, results_dir: Path, run: Callable[[Cell, dict[str, Any]], tuple[dict[str, Any], Path]],
