@@ -41,7 +41,7 @@ def main(argv: list[str]) -> None:
     print("| model | dataset | p99 bound | workers | batcher | driver | single-stream p99 (ms) | server max QPS | probes | when |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows(folder):
-        qps = "-" if r["qps"] is None else f"{r['qps']:.1f}" + (" ⚠ busy" if r["busy"] else "")
+        qps = "-" if r["qps"] is None else f"{r['qps']:.{2 if r['qps'] < 10 else 1}f}" + (" ⚠ busy" if r["busy"] else "")
         single = "-" if r["single_p99_ms"] is None else f"{r['single_p99_ms']:.1f}"
         print(f"| {r['model']} | {r['dataset']} | {r['bound_ms']:g} ms | {r['workers']} | {r['batch']} | {r['driver']} "
               f"| {single} | {qps} | {r['probes']} | {r['date'][:16]} |")
