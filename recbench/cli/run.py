@@ -8,7 +8,7 @@ from typing import Any, Optional, Tuple
 
 import typer
 
-from recbench.results.cell_spec import Matrix
+from recbench.results.cell_spec import Matrix, setting_defaults
 from recbench.results.run_record import RunRecord
 from recbench.run.cells import Cell, CellError, check_options_taken, parse_train_seeds, plan_specs
 from recbench.protocol.data import DataLocator
@@ -33,6 +33,17 @@ def parse_cutoffs(text: str) -> list[int]:
         raise CellError(f"--cutoffs takes whole numbers separated by commas (5,10,20,50), not {text!r}") from None
 
 
+MLPERF_PROBE = {"server_seconds": 600.0, "server_min_queries": 270_336}  # MLPerf's Server minimums
+
+
+def probe_length(seconds: float | None, min_queries: int | None, mlperf: bool) -> dict[str, Any]:
+    """A server probe's length: what the flags say, else MLPerf's minimums under --server-mlperf,
+    else the protocol's defaults (EvalSettings)."""
+    fallback = MLPERF_PROBE if mlperf else setting_defaults()
+    return {"server_seconds": fallback["server_seconds"] if seconds is None else seconds,
+            "server_min_queries": fallback["server_min_queries"] if min_queries is None else min_queries}
+
+
 def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, opt: list[str], dataset_opt: list[str],
                       pooling: str, topk: int, fields: str | None, batch_size: int, seed: int, n_bootstrap: int,
                       latency_queries: int, threads: int | None, index: str, rerank: str | None, rerank_depth: str,
@@ -50,9 +61,7 @@ def matrix_from_flags(model: list[str], dataset: list[str], split: str | None, o
     settings = {"batch_size": batch_size, "seed": seed, "n_bootstrap": n_bootstrap, "latency_queries": latency_queries,
                 "pooling": pooling, "topk": topk, "fields": split_list(fields) if fields else None, "threads": threads,
                 "index": index, "offline_texts": offline_texts, "server_p99_ms": server_p99_ms,
-                "server_seconds": server_seconds if server_seconds is not None else (600.0 if server_mlperf else 5.0),
-                "server_min_queries": (server_min_queries if server_min_queries is not None
-                                       else (270_336 if server_mlperf else 300)),
+                **probe_length(server_seconds, server_min_queries, server_mlperf),
                 "server_repeats": server_repeats, "server_loadgen": server_mlperf, "rerank": rerank,
                 "max_queries": max_queries,
                 "cutoffs": parse_cutoffs(cutoffs) if cutoffs else None, "fuse": fuse,
