@@ -142,3 +142,82 @@ def test_a_beam_as_wide_as_the_catalog_is_the_exact_ranking_by_sequence_log_prob
             np.testing.assert_allclose(np.array(logps[q]), exact.numpy()[items[q]], rtol=1e-4, atol=1e-4)
     narrow, _ = constrained_beam_search(model, ids, attention, trie, beam=4)
     assert all(len(n) == 4 and set(n) <= set(range(len(tokens))) for n in narrow)
+
+
+def test_tiger_drops_the_columns_every_history_pads_and_its_outputs_do_not_move():
+    """A batch of short histories encodes at the width of its longest one: T5's positions are
+    relative, so the non-pad tokens' encodings and the decoder's log-probabilities are the same
+    as at the full width (a pure speed-up, not another model)."""
+    import torch
+
+    model = baselines.get("tiger")(levels=2, codes=8, d_model=32, heads=2, d_ff=64, history=20)
+    model.level_sizes = [8, 9]
+    model._build(60, 0)
+    model.net.eval()
+    tokens = model._tokens(np.random.default_rng(0).integers(0, 8, size=(60, 2)))
+    histories = [np.array([3, 4, 5]), np.array([7]), np.array([1, 2])]
+    ids, attention = model._encoder_inputs(tokens, histories)
+    assert ids.shape == (3, 3 * 2) and bool(ids[:, 0].ne(0).any())  # the longest history's width
+    width = model.history * tokens.shape[1]
+    full = torch.zeros((3, width), dtype=torch.long)
+    full[:, width - ids.shape[1]:] = ids
+    labels = torch.as_tensor(tokens[[6, 8, 3]])
+    with torch.no_grad():
+        trimmed_out = model.net(input_ids=ids, attention_mask=attention, labels=labels)
+        full_out = model.net(input_ids=full, attention_mask=(full != 0).long(), labels=labels)
+    np.testing.assert_allclose(trimmed_out.logits.numpy(), full_out.logits.numpy(), rtol=1e-5, atol=1e-5)
+    empty, _ = model._encoder_inputs(tokens, [np.array([], dtype=np.int64)])
+    assert empty.shape == (1, 1) and int(empty[0, 0]) == 0  # an empty history keeps one pad column
+
+
+def test_tiger_bf16_trains_and_its_long_run_options_are_checked_and_keyed():
+    import torch
+
+    with pytest.raises(ValueError, match="precision"):
+        baselines.get("tiger")(precision="fp16")
+    with pytest.raises(ValueError, match="together"):
+        baselines.get("tiger")(validate_every=100)
+    with pytest.raises(ValueError, match="1 or more"):
+        baselines.get("tiger")(validate_every=0, patience=3)
+    plain = baselines.get("tiger")()
+    assert "precision" not in plain.params and "patience" not in plain.params  # earlier cells' keys stay
+    assert plain.validate_every is None and plain.patience is None
+    long_run = baselines.get("tiger")(precision="bf16", validate_every=250, patience=4)
+    assert long_run.params["precision"] == "bf16" and long_run.validate_every == 250 and long_run.patience == 4
+    task = patterned_task()
+    train, _ = sequences_training_split(task, seed=0)
+    model = baselines.get("tiger")(batch=64, levels=2, codes=8, d_model=32, heads=2, d_ff=64, beam=5, precision="bf16")
+    losses = train_briefly(model, train, 60, torch.optim.AdamW)
+    assert all(np.isfinite(losses)) and np.mean(losses[-10:]) < np.mean(losses[:10]), (losses[:3], losses[-3:])
+    scores = model.score_queries(task, np.arange(10))
+    assert scores.dtype == np.float32 and ((scores > -1e8).sum(axis=1) == 5).all()
+
+
+def test_tiger_encodes_a_batch_in_length_groups_and_its_loss_is_the_whole_batch_mean():
+    """Grouping histories by length is bookkeeping, not another objective: without dropout the
+    grouped loss and its gradient equal one forward pass over the batch at its full width."""
+    import torch
+
+    task = patterned_task()
+    train, _ = sequences_training_split(task, seed=0)
+    model = baselines.get("tiger")(batch=64, levels=2, codes=8, d_model=32, heads=2, d_ff=64, dropout=0.0)
+    net = model.prepare_training(train, 0)
+    net.eval()
+    batch = next(model.training_batches(np.random.default_rng(0)))
+    assert len({len(h) for h, _ in batch}) > 1  # histories of several lengths
+    grouped, n, _ = model.training_loss(batch)
+    grouped.backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    width = model.history * model._train_tokens.shape[1]
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    for j, (h, _) in enumerate(batch):
+        flat = torch.as_tensor(model._train_tokens[h].ravel())
+        ids[j, width - len(flat):] = flat
+    labels = torch.as_tensor(model._train_tokens[[t for _, t in batch]])
+    whole = net(input_ids=ids, attention_mask=(ids != 0).long(), labels=labels).loss
+    whole.backward()
+    assert n == len(batch)
+    np.testing.assert_allclose(float(grouped.detach()), float(whole.detach()), rtol=1e-5)
+    for g, p in zip(grads, net.parameters()):
+        np.testing.assert_allclose(g.numpy(), p.grad.numpy(), rtol=1e-3, atol=1e-6)

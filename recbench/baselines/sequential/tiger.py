@@ -44,6 +44,8 @@ small_t5, CodeTrie, constrained_beam_search = lazy_names(
 
 OUTSIDE_BEAM = -1e9  # the score of every item the beam did not reach: all tie, below the beam
 FIRST_CODE_TOKEN = 2  # 0 pads (and starts the decoder), 1 ends a sequence
+PRECISIONS = ("fp32", "bf16")
+LENGTH_GROUPS = 4  # a training batch is encoded in this many groups of similar history length
 
 
 @baselines.register("tiger")
@@ -60,7 +62,18 @@ class TIGER:
     def __init__(self, arg: str | None = None, indexing: str = "semantic", levels: int = 3, codes: int = 256,
                  branching: int = 16, indexing_seed: int = 0, d_model: int = 64, layers: int = 2, heads: int = 2,
                  d_ff: int = 256, dropout: float = 0.1, history: int = 20, beam: int = 20, batch: int = 256,
-                 lr: float = 1e-3, validation_queries: int = 1000, d_kv: int | None = None) -> None:
+                 lr: float = 1e-3, validation_queries: int = 1000, d_kv: int | None = None,
+                 precision: str = "fp32", validate_every: int | None = None, patience: int | None = None) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"tiger: precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if (validate_every is None) != (patience is None):
+            raise ValueError("tiger: validate_every and patience go together (validate every N steps, stop after "
+                             "`patience` validations without a better figure); give both or neither")
+        self.precision = str(precision)
+        self.every = None if validate_every is None else int(validate_every)
+        self.stop_after = None if patience is None else int(patience)
+        if (self.every is not None and self.every < 1) or (self.stop_after is not None and self.stop_after < 1):
+            raise ValueError("tiger: validate_every and patience must be 1 or more")
         self.d_kv = None if d_kv is None else int(d_kv)
         self.spec = IndexingSpec(method=str(indexing), levels=int(levels), codes=int(codes),
                                  branching=int(branching), seed=int(indexing_seed))
@@ -82,7 +95,29 @@ class TIGER:
                 "layers": self.layers, "heads": self.heads, "d_ff": self.d_ff, "dropout": self.dropout,
                 "history": self.history, "beam": self.beam, "batch": self.batch, "lr": self.learning_rate,
                 "loss": "next item's code tokens, teacher-forced cross-entropy",
-                "inputs": "the history's item code tokens", **({"d_kv": self.d_kv} if self.d_kv else {})}
+                "inputs": "the history's item code tokens", **({"d_kv": self.d_kv} if self.d_kv else {}),
+                **self._long_run_params}
+
+    @property
+    def _long_run_params(self) -> dict[str, Any]:
+        """The options of a long run in ``params`` (and so in the checkpoint key) only when set, so
+        that the keys of every earlier cell stay what they were."""
+        return {**({"precision": self.precision} if self.precision != "fp32" else {}),
+                **({"validate_every": self.every, "patience": self.stop_after} if self.every else {})}
+
+    @property
+    def validate_every(self) -> int | None:
+        """A run to convergence validates every ``validate_every`` steps; None: the cell's spread."""
+        return self.every
+
+    @property
+    def patience(self) -> int | None:
+        return self.stop_after
+
+    def _autocast(self, device_type: str) -> Any:
+        """bf16 autocast for the matrix products where asked (AVX-512 BF16 on this CPU); the
+        losses and log-probabilities stay fp32."""
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     @property
     def n_parameters(self) -> int | None:
@@ -131,6 +166,8 @@ class TIGER:
             flat = tokens[np.asarray(h, dtype=np.int64)[-self.history:]].ravel()
             if len(flat):
                 ids[j, width - len(flat):] = flat
+        used = np.flatnonzero(ids.any(axis=0))  # left padding: the columns every row pads are dropped,
+        ids = ids[:, used[0] if len(used) else width - 1:]  # exact (T5's positions are relative)
         ids_t = torch.as_tensor(ids)  # on the default device: a training run on an accelerator sets it
         return ids_t, (ids_t != 0).long()
 
@@ -165,10 +202,21 @@ class TIGER:
             yield batch
 
     def training_loss(self, batch: list[tuple[np.ndarray, int]]) -> tuple[Any, int, int]:
-        ids, attention = self._encoder_inputs(self._train_tokens, [h for h, _ in batch])
-        labels = torch.as_tensor(self._train_tokens[[t for _, t in batch]])
-        out = self.net(input_ids=ids, attention_mask=attention, labels=labels)
-        return out.loss, len(batch), 0
+        """The batch's mean cross-entropy, computed in ``LENGTH_GROUPS`` groups of histories of
+        similar length (each encoded at its own longest one's width; most histories here are 1-3
+        items and one long history in 256 would pad them all): every target has the same number of
+        tokens, so the size-weighted sum of the groups' means is the batch's mean, the same
+        gradient at a fraction of the padded work (``benchmarks/bench_training.py``)."""
+        order = np.argsort([len(h) for h, _ in batch], kind="stable")
+        total = None
+        for group in np.array_split(order, min(LENGTH_GROUPS, len(batch))):
+            ids, attention = self._encoder_inputs(self._train_tokens, [batch[i][0] for i in group])
+            labels = torch.as_tensor(self._train_tokens[[batch[i][1] for i in group]])
+            with self._autocast(ids.device.type):
+                out = self.net(input_ids=ids, attention_mask=attention, labels=labels)
+            part = out.loss.float() * (len(group) / len(batch))
+            total = part if total is None else total + part
+        return total, len(batch), 0
 
     def save_checkpoint(self, folder: Path) -> None:
         torch.save(self.net.state_dict(), folder / "tiger.pt")
@@ -196,7 +244,8 @@ class TIGER:
         for s in range(0, len(queries), 64):
             rows = queries[s : s + 64]
             ids, attention = self._encoder_inputs(tokens, [task.history_of(int(i)) for i in rows])
-            items, logps = constrained_beam_search(self.net, ids, attention, trie, self.beam)
+            with self._autocast(ids.device.type):
+                items, logps = constrained_beam_search(self.net, ids, attention, trie, self.beam)
             for j, (its, lps) in enumerate(zip(items, logps)):
                 # two items can share a tuple only past the last collision token: keep the first
                 for item, lp in zip(its, lps):
