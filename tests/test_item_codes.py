@@ -178,3 +178,33 @@ def test_rqvae_learns_codes_that_follow_the_text_and_places_a_cold_item_by_its_t
     again = FittedIndexing.from_arrays(spec, fitted.arrays())
     assert np.array_equal(again.codes_for(vectors), codes) and again.encoder is not None
 
+
+
+def test_rqvae_restarts_dead_codes_so_every_level_keeps_its_code_book_in_use():
+    """K-means initialisation alone let amazon-scientific's code books collapse (3 of 256 level-1
+    codes in use after 3,000 steps); a code no row chose since the last restart is moved onto a
+    residual of the batch. Here: 400 items spread in 32 dimensions, 16 codes a level."""
+    from recbench.baselines.sequential import rqvae
+
+    vectors = np.random.default_rng(0).normal(size=(400, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def in_use(restart_every):
+        encoder, books = rqvae.train_rqvae(vectors, 2, 16, 0, steps=600, batch=256, restart_every=restart_every)
+        codes = residual_codes(rqvae.encode_numpy(encoder, vectors), books)
+        return [len(np.unique(codes[:, level])) for level in range(2)]
+
+    kept, collapsed = in_use(rqvae.RESTART_EVERY), in_use(0)
+    assert min(kept) >= 14, kept
+    assert sum(kept) > 2 * sum(collapsed), (kept, collapsed)  # without restarts the books collapse here too
+
+
+def test_a_changed_rqvae_fit_is_in_the_codes_key_and_the_models_params():
+    from recbench.protocol.registry import baselines
+
+    rq, semantic = IndexingSpec(method="rqvae"), IndexingSpec(method="semantic")
+    assert rq.fit_version and rq.key.endswith(f":v{rq.fit_version}") and rq.params == {"indexing_fit": f"v{rq.fit_version}"}
+    assert semantic.fit_version is None and semantic.params == {} and semantic.key == "semantic:L3:K256:B16:s0"
+    assert baselines.get("tiger")(indexing="rqvae").params["indexing_fit"] == f"v{rq.fit_version}"
+    assert baselines.get("sasrec-sid")(indexing="rqvae").params["indexing_fit"] == f"v{rq.fit_version}"
+    assert "indexing_fit" not in baselines.get("tiger")().params  # earlier cells' checkpoints stay theirs

@@ -58,7 +58,23 @@ class IndexingSpec:
 
     @property
     def key(self) -> str:
-        return f"{self.method}:L{self.levels}:K{self.codes}:B{self.branching}:s{self.seed}"
+        base = f"{self.method}:L{self.levels}:K{self.codes}:B{self.branching}:s{self.seed}"
+        return f"{base}:v{self.fit_version}" if self.fit_version else base
+
+    @property
+    def fit_version(self) -> str | None:
+        """The version of a learned fit whose algorithm has changed (rqvae), else None: in the codes
+        cache's key and in the models' params, so codes of an older fit are never reused."""
+        if self.method != "rqvae":
+            return None
+        from recbench.baselines.sequential.rqvae import VERSION
+
+        return VERSION.split(":")[0]
+
+    @property
+    def params(self) -> dict[str, str]:
+        """What a model adds to its params for this indexing (nothing but for a versioned fit)."""
+        return {"indexing_fit": f"v{self.fit_version}"} if self.fit_version else {}
 
 
 from recbench.baselines.sequential._kmeans import _kmeans, _nearest  # noqa: E402 (shared with rqvae.py)

@@ -81,7 +81,7 @@ class SASRecSemanticID(UniSRec):
                 "lr": self.learning_rate, "loss": "full-catalog cross-entropy",
                 "inputs": "sum of the item's code-prefix embeddings", "indexing": self.spec.method,
                 "levels": self.spec.levels, "codes": self.spec.codes, "branching": self.spec.branching,
-                "unique": self.unique, "indexing_seed": self.spec.seed}
+                "unique": self.unique, "indexing_seed": self.spec.seed, **self.spec.params}
 
     @property
     def details(self) -> dict[str, Any]:

@@ -96,7 +96,7 @@ class TIGER:
                 "history": self.history, "beam": self.beam, "batch": self.batch, "lr": self.learning_rate,
                 "loss": "next item's code tokens, teacher-forced cross-entropy",
                 "inputs": "the history's item code tokens", **({"d_kv": self.d_kv} if self.d_kv else {}),
-                **self._long_run_params}
+                **self._long_run_params, **self.spec.params}
 
     @property
     def _long_run_params(self) -> dict[str, Any]:
