@@ -70,9 +70,10 @@ class TIGER:
             raise ValueError("tiger: validate_every and patience go together (validate every N steps, stop after "
                              "`patience` validations without a better figure); give both or neither")
         self.precision = str(precision)
-        self.every = None if validate_every is None else int(validate_every)
-        self.stop_after = None if patience is None else int(patience)
-        if (self.every is not None and self.every < 1) or (self.stop_after is not None and self.stop_after < 1):
+        # the loop's hooks (None: the cell's spread of validations over the whole budget)
+        self.validate_every = None if validate_every is None else int(validate_every)
+        self.patience = None if patience is None else int(patience)
+        if (self.validate_every is not None and self.validate_every < 1) or (self.patience is not None and self.patience < 1):
             raise ValueError("tiger: validate_every and patience must be 1 or more")
         self.d_kv = None if d_kv is None else int(d_kv)
         self.spec = IndexingSpec(method=str(indexing), levels=int(levels), codes=int(codes),
@@ -103,16 +104,7 @@ class TIGER:
         """The options of a long run in ``params`` (and so in the checkpoint key) only when set, so
         that the keys of every earlier cell stay what they were."""
         return {**({"precision": self.precision} if self.precision != "fp32" else {}),
-                **({"validate_every": self.every, "patience": self.stop_after} if self.every else {})}
-
-    @property
-    def validate_every(self) -> int | None:
-        """A run to convergence validates every ``validate_every`` steps; None: the cell's spread."""
-        return self.every
-
-    @property
-    def patience(self) -> int | None:
-        return self.stop_after
+                **({"validate_every": self.validate_every, "patience": self.patience} if self.validate_every else {})}
 
     def _autocast(self, device_type: str) -> Any:
         """bf16 autocast for the matrix products where asked (AVX-512 BF16 on this CPU); the
